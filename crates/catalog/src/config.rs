@@ -1,0 +1,254 @@
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{Error, Result, env, validate};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub shares: Vec<Share>,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+}
+
+/// How the gateway listens and signs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind, `host:port`.
+    #[serde(default = "default_listen", deserialize_with = "env::string")]
+    pub listen: String,
+    /// The URL recipients reach the gateway at (behind a proxy this differs from `listen`).
+    /// Signed file URLs and printed profiles are built from it. Default: `http://{listen}`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub public_url: Option<String>,
+    /// Path under which the sharing API is served.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Lifetime of signed file URLs.
+    #[serde(default = "default_url_ttl")]
+    pub url_ttl_seconds: u64,
+    /// Secret for signed URLs and page tokens. Replicas behind one load balancer need the same
+    /// one; without it each process draws a random secret and its URLs die with it.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub signing_secret: Option<String>,
+    /// Memory bound of the snapshot cache.
+    #[serde(default = "default_cache_mb")]
+    pub snapshot_cache_mb: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: None,
+            prefix: default_prefix(),
+            url_ttl_seconds: default_url_ttl(),
+            signing_secret: None,
+            snapshot_cache_mb: default_cache_mb(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The bind address; validated when the configuration was loaded.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated at load")
+    }
+
+    /// `public_url` without a trailing slash, or the one implied by `listen`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The endpoint recipients put in their profile.
+    pub fn endpoint(&self) -> String {
+        format!("{}{}", self.public_url(), self.prefix)
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+fn default_prefix() -> String {
+    "/delta-sharing".to_string()
+}
+fn default_url_ttl() -> u64 {
+    3600
+}
+fn default_cache_mb() -> u64 {
+    256
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    pub name: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub schemas: Vec<Schema>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    pub name: String,
+    #[serde(default)]
+    pub tables: Vec<TableEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableEntry {
+    pub name: String,
+    /// A local path (relative paths are taken from the configuration file's folder) or a URL.
+    /// Absolute after loading.
+    #[serde(deserialize_with = "env::string")]
+    pub location: String,
+    /// Omitted: detected from the layout at the location.
+    #[serde(default)]
+    pub format: Option<FormatName>,
+    /// Whether recipients may read past versions (time travel and, later, the change feed).
+    #[serde(default)]
+    pub history: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A table format as named in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatName {
+    Delta,
+    Iceberg,
+    Hudi,
+}
+
+impl From<FormatName> for lakeshare_model::TableFormat {
+    fn from(f: FormatName) -> Self {
+        match f {
+            FormatName::Delta => Self::Delta,
+            FormatName::Iceberg => Self::Iceberg,
+            FormatName::Hudi => Self::Hudi,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub name: String,
+    /// The bearer token itself, normally `${VAR}`. Exactly one of `token` and `token_sha256`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub token: Option<String>,
+    /// Hex SHA-256 of the bearer token, so the file never holds the secret.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub token_sha256: Option<String>,
+    /// Names of the shares this recipient may read.
+    #[serde(default)]
+    pub shares: Vec<String>,
+    /// After this instant (RFC 3339) the token is refused.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(skip)]
+    pub(crate) resolved: Option<ResolvedRecipient>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedRecipient {
+    pub(crate) token_hash: TokenHash,
+    pub(crate) expires_at_ms: Option<i64>,
+}
+
+impl Recipient {
+    /// SHA-256 of the recipient's bearer token.
+    pub fn token_hash(&self) -> &TokenHash {
+        &self
+            .resolved
+            .as_ref()
+            .expect("validated at load")
+            .token_hash
+    }
+
+    /// Expiry of the token, epoch milliseconds.
+    pub fn expires_at_ms(&self) -> Option<i64> {
+        self.resolved
+            .as_ref()
+            .expect("validated at load")
+            .expires_at_ms
+    }
+}
+
+/// SHA-256 of a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of(token: &str) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, dir, &path.display().to_string())
+    }
+
+    /// Parses and validates configuration text; relative table locations are taken from `dir`.
+    pub fn from_yaml(text: &str, dir: &Path) -> Result<Self> {
+        Self::parse(text, dir, "<config>")
+    }
+
+    fn parse(text: &str, dir: &Path, file: &str) -> Result<Self> {
+        let deserializer = serde_norway::Deserializer::from_str(text);
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            Error::Syntax {
+                file: file.to_string(),
+                field: if field == "." {
+                    "(top level)".into()
+                } else {
+                    field
+                },
+                reason: e.into_inner().to_string(),
+            }
+        })?;
+        validate::validate(&mut config, dir).map_err(|(field, reason)| Error::Invalid {
+            file: file.to_string(),
+            field,
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// All tables with their share and schema, in file order.
+    pub fn tables(&self) -> impl Iterator<Item = (&Share, &Schema, &TableEntry)> {
+        self.shares.iter().flat_map(|share| {
+            share
+                .schemas
+                .iter()
+                .flat_map(move |schema| schema.tables.iter().map(move |t| (share, schema, t)))
+        })
+    }
+}

@@ -1,0 +1,86 @@
+//! `lakeshare demo`: real tables, a running gateway and a profile, in one command.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use lakeshare_catalog::Config;
+use lakeshare_protocol::profile::Profile;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo tables live; written on first run, reused after.
+    #[arg(long, default_value = "demo-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Where to write the recipient profile.
+    #[arg(long, default_value = "demo.share")]
+    profile: PathBuf,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let data_dir = args.data_dir.canonicalize()?;
+    let trips = data_dir.join("delta").join("trips");
+    if lakeshare_demo::delta::ensure_trips(&trips).await? {
+        eprintln!("wrote the demo Delta table at {}", trips.display());
+    } else {
+        eprintln!("using the demo Delta table at {}", trips.display());
+    }
+
+    // One token per data directory, so a profile handed out stays valid across restarts.
+    let token_file = data_dir.join(".demo-token");
+    let token = match std::fs::read_to_string(&token_file) {
+        Ok(t) if t.trim().len() >= 16 => t.trim().to_string(),
+        _ => {
+            let t = crate::new_token();
+            crate::write_private(&token_file, &t)?;
+            t
+        }
+    };
+    let yaml = format!(
+        r#"
+server:
+  listen: "127.0.0.1:{port}"
+  public_url: "http://127.0.0.1:{port}"
+shares:
+  - name: demo
+    comment: "The lakeshare demo"
+    schemas:
+      - name: delta
+        tables:
+          - {{ name: trips, location: "{trips}", format: delta, history: true }}
+recipients:
+  - {{ name: demo, token: "{token}", shares: [demo] }}
+"#,
+        port = args.port,
+        trips = trips.display(),
+    );
+    let config = Config::from_yaml(&yaml, &data_dir).context("the demo configuration")?;
+    let profile = Profile::bearer(config.server.endpoint(), token);
+    crate::write_private(&args.profile, &profile.to_file_contents())?;
+    let profile_path = args.profile.canonicalize()?;
+    println!(
+        r#"
+lakeshare demo: serving {endpoint}
+Recipient profile written to {profile}
+
+Read it with the Delta Sharing Python connector (pip install delta-sharing):
+
+    import delta_sharing
+    client = delta_sharing.SharingClient("{profile}")
+    print(client.list_all_tables())
+    df = delta_sharing.load_as_pandas("{profile}#demo.delta.trips")
+    print(len(df))                      # {rows} rows: 100,000 trips minus the {deleted} without passengers
+    v1 = delta_sharing.load_as_pandas("{profile}#demo.delta.trips", version=1)   # before the update and delete
+
+Press Ctrl-C to stop.
+"#,
+        endpoint = config.server.endpoint(),
+        profile = profile_path.display(),
+        rows = lakeshare_demo::trips::ROWS - lakeshare_demo::trips::rows_without_passengers(),
+        deleted = lakeshare_demo::trips::rows_without_passengers(),
+    );
+    crate::serve(config).await
+}

@@ -1,0 +1,214 @@
+//! `lakeshare`: run the gateway, the demo, and the provider's chores around them.
+
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use lakeshare_catalog::{Config, TokenHash};
+use lakeshare_model::TableSource;
+use lakeshare_protocol::profile::Profile;
+use lakeshare_storage::Signer;
+
+#[derive(Parser)]
+#[command(
+    name = "lakeshare",
+    version,
+    about = "An OpenSharing / Delta Sharing gateway for lakehouse tables"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway on a configuration file.
+    Serve {
+        #[arg(long, short, env = "LAKESHARE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Write the demo dataset (if absent) and serve it, printing a recipient profile.
+    Demo(demo::DemoArgs),
+    /// Validate a configuration file and open every table in it, one line per table.
+    Check {
+        #[arg(long, short, env = "LAKESHARE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print a new random bearer token and the SHA-256 to put in the configuration.
+    Token,
+    /// Write a recipient profile file for a token.
+    Profile {
+        #[arg(long, short, env = "LAKESHARE_CONFIG")]
+        config: PathBuf,
+        /// The recipient's bearer token (checked against the configuration).
+        #[arg(long, env = "LAKESHARE_TOKEN")]
+        token: String,
+        /// Where to write the profile; standard output if omitted.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,tower_http=warn,deltalake=warn,buoyant_kernel=warn,delta_kernel=warn".into()
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Check { config } => check(&config).await,
+        Command::Token => {
+            let token = new_token();
+            println!("token:        {token}");
+            println!("token_sha256: {}", TokenHash::of(&token).to_hex());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile { config, token, out } => {
+            let config = Config::load(&config)?;
+            let hash = TokenHash::of(&token);
+            let Some(recipient) = config.recipients.iter().find(|r| *r.token_hash() == hash) else {
+                bail!("no recipient in the configuration has this token");
+            };
+            let profile = Profile::bearer(config.server.endpoint(), token).to_file_contents();
+            match out {
+                Some(path) => {
+                    write_private(&path, &profile)?;
+                    eprintln!(
+                        "wrote the profile of recipient '{}' to {}",
+                        recipient.name,
+                        path.display()
+                    );
+                }
+                None => print!("{profile}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.server.listen_addr();
+    let endpoint = config.server.endpoint();
+    if config.server.signing_secret.is_none() {
+        tracing::warn!("no server.signing_secret: signed URLs are valid for this process only");
+    }
+    let app = lakeshare_server::App::open(config).await;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%endpoint, "lakeshare is serving");
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+async fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    println!(
+        "{}: configuration is valid ({} shares, {} recipients)",
+        path.display(),
+        config.shares.len(),
+        config.recipients.len()
+    );
+    let signer = Signer::random();
+    let files_url = format!("{}/files", config.server.public_url());
+    let mut failures = 0;
+    for (share, schema, entry) in config.tables() {
+        let name = format!("{}.{}.{}", share.name, schema.name, entry.name);
+        let opened =
+            lakeshare_server::open_table(entry, &signer, &files_url, Duration::from_secs(60)).await;
+        let summary = match opened {
+            Ok(t) => describe(&*t.source).await,
+            Err(e) => Err(e),
+        };
+        match summary {
+            Ok(summary) => println!("ok    {name}  {summary}  {}", entry.location),
+            Err(e) => {
+                failures += 1;
+                println!("FAIL  {name}  {e}");
+            }
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn describe(source: &dyn TableSource) -> lakeshare_model::Result<String> {
+    let version = source.latest_version().await?;
+    let snapshot = source.snapshot(version).await?;
+    Ok(format!(
+        "{} version {version}, {} files, {} bytes",
+        source.format(),
+        snapshot.files.len(),
+        snapshot.size_bytes()
+    ))
+}
+
+/// 32 random bytes, URL-safe.
+pub(crate) fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Writes a file only its owner can read: profiles hold bearer tokens.
+pub(crate) fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+use deltalake::DeltaTableError;
+
+/// Failures of the Delta adapter, before they are reduced to the model's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("'{location}' is not a usable table location: {reason}")]
+    BadLocation { location: String, reason: String },
+
+    #[error(transparent)]
+    Delta(#[from] DeltaTableError),
+
+    #[error("listing the log of {location}: {source}")]
+    Listing {
+        location: String,
+        #[source]
+        source: DeltaTableError,
+    },
+}
+
+impl Error {
+    /// Reduces to the model's error, keeping the "not there" cases distinguishable from faults.
+    pub(crate) fn into_model(self, location: &str) -> lakeshare_model::Error {
+        use lakeshare_model::Error as M;
+        match self {
+            Error::BadLocation { location, reason } => M::TableNotFound { location, reason },
+            Error::Delta(DeltaTableError::NotATable(reason)) => M::TableNotFound {
+                location: location.to_string(),
+                reason,
+            },
+            Error::Delta(
+                e @ (DeltaTableError::InvalidJsonLog { .. }
+                | DeltaTableError::InvalidStatsJson { .. }
+                | DeltaTableError::InvalidData { .. }
+                | DeltaTableError::MetadataError(_)
+                | DeltaTableError::SchemaMismatch { .. }
+                | DeltaTableError::Arrow { .. }
+                | DeltaTableError::Parquet { .. }),
+            ) => M::Corrupt {
+                location: location.to_string(),
+                reason: e.to_string(),
+            },
+            Error::Delta(e) => M::Storage(format!("{location}: {e}")),
+            Error::Listing { source, .. } => M::Storage(format!("{location}: {source}")),
+        }
+    }
+}

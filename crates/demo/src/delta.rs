@@ -1,0 +1,61 @@
+//! The demo as a Delta table with four versions and the change data feed on.
+//!
+//! - version 0: days 0–4 inserted (50,000 rows)
+//! - version 1: days 5–9 appended (50,000 rows)
+//! - version 2: every trip whose id is a multiple of 100 has its fare raised by 1.00
+//! - version 3: trips with no passengers deleted
+
+use std::path::Path;
+
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+
+use crate::trips::{self, PARTITION_COLUMN};
+use crate::{Error, Result};
+
+/// The predicate of version 2's update, for documentation and tests.
+pub const UPDATE_PREDICATE: &str = "trip_id % 100 = 0";
+/// The predicate of version 3's delete.
+pub const DELETE_PREDICATE: &str = "passengers = 0";
+
+/// Writes the demo table at `path` unless a Delta table is already there.
+/// Returns whether it wrote one.
+pub async fn ensure_trips(path: &Path) -> Result<bool> {
+    if path.join("_delta_log").is_dir() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(path)?;
+    let wrap = |source| Error::Delta {
+        path: path.display().to_string(),
+        source,
+    };
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(wrap)?;
+
+    let table = DeltaTable::try_from_url(url).await.map_err(wrap)?;
+    let table = table
+        .write((0..5).map(trips::day))
+        .with_save_mode(SaveMode::Append)
+        .with_partition_columns([PARTITION_COLUMN])
+        .with_table_name("trips")
+        .with_description("Demo taxi trips: 100,000 rows over ten days, from lakeshare demo")
+        .with_configuration([("delta.enableChangeDataFeed", Some("true"))])
+        .await
+        .map_err(wrap)?;
+    let table = table
+        .write((5..10).map(trips::day))
+        .with_save_mode(SaveMode::Append)
+        .await
+        .map_err(wrap)?;
+    let (table, _) = table
+        .update()
+        .with_predicate(UPDATE_PREDICATE)
+        .with_update("fare", "fare + 1")
+        .await
+        .map_err(wrap)?;
+    let (_table, _) = table
+        .delete()
+        .with_predicate(DELETE_PREDICATE)
+        .await
+        .map_err(wrap)?;
+    Ok(true)
+}

@@ -1,0 +1,33 @@
+//! The common snapshot model: what every table format is reduced to before the gateway serves it.
+//!
+//! A format adapter (Delta, Iceberg, Hudi) implements [`TableSource`]; everything downstream of it
+//! (pruning, paging, URL signing, the wire encoding) works on [`Snapshot`] and [`DataFile`] and never
+//! learns which format a table was. That is the whole point of this crate: it is the seam.
+//!
+//! ```
+//! use lakeshare_model::{DataFile, Snapshot, TableFormat, TableMetadata, TableProtocol};
+//!
+//! let snapshot = Snapshot {
+//!     format: TableFormat::Delta,
+//!     version: 3,
+//!     timestamp_ms: 1_700_000_000_000,
+//!     protocol: TableProtocol::legacy(1, 2),
+//!     metadata: TableMetadata::new("7d5c…", r#"{"type":"struct","fields":[]}"#),
+//!     files: vec![DataFile::new("file:///data/t/part-0.parquet", "0f3a…", 1024)].into(),
+//!     native_id: None,
+//! };
+//! assert_eq!(snapshot.files.len(), 1);
+//! assert!(snapshot.files.iter().all(|f| f.deletion_vector.is_none()));
+//! ```
+
+mod error;
+mod snapshot;
+mod source;
+mod version;
+
+pub use error::{Error, Result};
+pub use snapshot::{
+    DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
+};
+pub use source::TableSource;
+pub use version::{TimestampBound, Version, VersionSpec};

@@ -1,0 +1,222 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::Version;
+
+/// The format a table is stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableFormat {
+    Delta,
+    Iceberg,
+    Hudi,
+}
+
+impl TableFormat {
+    /// The lower-case name used in configuration files and in OpenSharing responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "delta",
+            TableFormat::Iceberg => "iceberg",
+            TableFormat::Hudi => "hudi",
+        }
+    }
+}
+
+impl std::fmt::Display for TableFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A table at one version: what a query is answered from.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub format: TableFormat,
+    pub version: Version,
+    /// Commit time of `version`, epoch milliseconds.
+    pub timestamp_ms: i64,
+    pub protocol: TableProtocol,
+    pub metadata: TableMetadata,
+    /// The live data files. Shared so a cached snapshot can be streamed by many requests at once.
+    pub files: Arc<[DataFile]>,
+    /// The format's own identifier of this version (Iceberg snapshot id, Hudi instant), if it has
+    /// one distinct from `version`.
+    pub native_id: Option<String>,
+}
+
+impl Snapshot {
+    /// Whether any live file has rows masked by a deletion vector, so that reading the file alone
+    /// would return deleted rows.
+    pub fn has_deletion_vectors(&self) -> bool {
+        self.files.iter().any(|f| f.deletion_vector.is_some())
+    }
+
+    /// The total size of the live files in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// The Delta reader/writer protocol a table requires, in Delta's terms. Tables of other formats
+/// report the protocol a Delta reader of the equivalent table would need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProtocol {
+    pub min_reader_version: i32,
+    pub min_writer_version: i32,
+    /// Present only for reader version 3 (table features).
+    pub reader_features: Option<Vec<String>>,
+    /// Present only for writer version 7 (table features).
+    pub writer_features: Option<Vec<String>>,
+}
+
+impl TableProtocol {
+    /// A protocol without table features.
+    pub fn legacy(min_reader_version: i32, min_writer_version: i32) -> Self {
+        Self {
+            min_reader_version,
+            min_writer_version,
+            reader_features: None,
+            writer_features: None,
+        }
+    }
+
+    /// Whether the reader features name `feature` (compared case-insensitively, as Delta
+    /// feature names are written in camelCase by some writers and lower case by others).
+    pub fn has_reader_feature(&self, feature: &str) -> bool {
+        self.reader_features
+            .iter()
+            .flatten()
+            .any(|f| f.eq_ignore_ascii_case(feature))
+    }
+}
+
+/// Table-level metadata in Delta's shape, which is also the shape of the protocol's `metaData`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMetadata {
+    /// A stable unique id of the table (Delta's metadata id, Iceberg's table uuid, …).
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The data file format, `parquet` for every table the gateway serves today.
+    pub format_provider: String,
+    /// The schema as a Delta/Spark JSON struct type, serialised.
+    pub schema_string: String,
+    pub partition_columns: Vec<String>,
+    pub configuration: BTreeMap<String, String>,
+    pub created_time: Option<i64>,
+}
+
+impl TableMetadata {
+    /// Metadata with just an id and a schema; the rest empty.
+    pub fn new(id: impl Into<String>, schema_string: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: None,
+            description: None,
+            format_provider: "parquet".to_string(),
+            schema_string: schema_string.into(),
+            partition_columns: Vec::new(),
+            configuration: BTreeMap::new(),
+            created_time: None,
+        }
+    }
+}
+
+/// One live data file of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// Absolute URL of the file (`file:///…`, `s3://…`), resolved by the adapter against the table
+    /// root, so that nothing downstream has to know how a format writes its paths.
+    pub url: String,
+    /// Stable id of the file, the same in every version and every response (see [`crate::TableSource`]).
+    pub id: String,
+    pub size: u64,
+    /// Partition column → value in the Delta Sharing string encoding; `None` is a null value.
+    pub partition_values: BTreeMap<String, Option<String>>,
+    pub stats: Option<FileStats>,
+    /// When the file was written, epoch milliseconds.
+    pub modification_time_ms: i64,
+    /// Rows of this file that are deleted; the file must not be served as if complete.
+    pub deletion_vector: Option<DeletionVector>,
+}
+
+impl DataFile {
+    /// A file with no partition values, stats or deletes.
+    pub fn new(url: impl Into<String>, id: impl Into<String>, size: u64) -> Self {
+        Self {
+            url: url.into(),
+            id: id.into(),
+            size,
+            partition_values: BTreeMap::new(),
+            stats: None,
+            modification_time_ms: 0,
+            deletion_vector: None,
+        }
+    }
+}
+
+/// Per-file statistics, kept as the JSON document Delta writes (`numRecords`, `minValues`,
+/// `maxValues`, `nullCount`, keyed by column name and nested for structs).
+///
+/// Kept as text rather than parsed values because that is exactly what the wire carries, and a
+/// snapshot of 100k files holds it in a fraction of the memory a parsed tree would take; the
+/// pruning code parses it into columns once per snapshot. Adapters of other formats render their
+/// bounds in this same layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStats {
+    /// Rows in the file before any deletion vector is applied, if the writer recorded it.
+    pub num_records: Option<u64>,
+    pub json: String,
+}
+
+impl FileStats {
+    /// Wraps a Delta stats JSON document, reading `numRecords` out of it. A document that is not
+    /// JSON is kept (the wire passes it through) but reports no row count.
+    pub fn from_json(json: String) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Counts {
+            #[serde(rename = "numRecords")]
+            num_records: Option<u64>,
+        }
+        let num_records = serde_json::from_str::<Counts>(&json)
+            .ok()
+            .and_then(|c| c.num_records);
+        Self { num_records, json }
+    }
+}
+
+/// A Delta deletion vector descriptor: which rows of a data file are deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionVector {
+    /// `u` (relative path encoded in `path_or_inline_dv`), `i` (inline) or `p` (absolute path).
+    pub storage_type: String,
+    pub path_or_inline_dv: String,
+    pub offset: Option<i32>,
+    pub size_in_bytes: i32,
+    /// Number of deleted rows.
+    pub cardinality: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_row_count_is_read_from_the_json() {
+        let s = FileStats::from_json(r#"{"numRecords":42,"minValues":{"a":1}}"#.into());
+        assert_eq!(s.num_records, Some(42));
+        let bad = FileStats::from_json("not json".into());
+        assert_eq!(bad.num_records, None);
+        assert_eq!(bad.json, "not json");
+    }
+
+    #[test]
+    fn reader_features_compare_case_insensitively() {
+        let p = TableProtocol {
+            reader_features: Some(vec!["deletionVectors".into()]),
+            ..TableProtocol::legacy(3, 7)
+        };
+        assert!(p.has_reader_feature("deletionvectors"));
+        assert!(!p.has_reader_feature("columnMapping"));
+    }
+}

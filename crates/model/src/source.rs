@@ -1,0 +1,33 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{Result, Snapshot, TableFormat, TimestampBound, Version};
+
+/// One table in one format, at one location: the seam between format adapters and the gateway.
+///
+/// Contracts every implementation keeps:
+/// - Versions only grow, and a version once returned always denotes the same snapshot, so callers
+///   may cache [`Snapshot`]s by `(table, version)` for as long as they like.
+/// - [`TableSource::snapshot`] returns exactly the requested version or
+///   [`crate::Error::VersionNotFound`]; it never silently substitutes another one.
+/// - File ids ([`crate::DataFile::id`]) are stable: the same file in any version of the table
+///   gets the same id, because clients refresh URLs and cache reads by id.
+/// - Errors that mean "not there" (missing table, unknown version, timestamp out of range) use
+///   their own variants; anything else is a fault of the table or the store.
+#[async_trait]
+pub trait TableSource: Send + Sync + std::fmt::Debug {
+    /// The table's format, for listings and logs; nothing downstream branches on it.
+    fn format(&self) -> TableFormat;
+
+    /// The newest committed version. Cheap enough to call on every request.
+    async fn latest_version(&self) -> Result<Version>;
+
+    /// The full snapshot (metadata and live files) at `version`.
+    async fn snapshot(&self, version: Version) -> Result<Snapshot>;
+
+    /// The version at a point in time. A timestamp before the first commit resolves to the
+    /// earliest version for [`TimestampBound::AtOrAfter`] and is an error for
+    /// [`TimestampBound::AtOrBefore`]; a timestamp after the newest commit is an error for
+    /// `AtOrAfter` and, as in Delta Lake, also for `AtOrBefore` (the answer would not be stable).
+    async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version>;
+}

@@ -1,0 +1,201 @@
+//! The NDJSON lines of table reads in the parquet response format.
+//!
+//! Types borrow from the snapshot so a query streaming 100k files serialises without copying them.
+
+use std::collections::BTreeMap;
+
+use lakeshare_model::{DataFile, TableMetadata};
+use serde::Serialize;
+
+/// `{"protocol":{"minReaderVersion":1}}`: the sharing protocol's reader version, not the table's
+/// Delta protocol (that one travels only in the delta response format).
+#[derive(Debug, Serialize)]
+pub struct ProtocolLine {
+    protocol: ParquetProtocol,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParquetProtocol {
+    min_reader_version: i32,
+}
+
+impl ProtocolLine {
+    pub fn parquet() -> Self {
+        Self {
+            protocol: ParquetProtocol {
+                min_reader_version: 1,
+            },
+        }
+    }
+}
+
+/// `{"metaData":{…}}` in the parquet format.
+#[derive(Debug, Serialize)]
+pub struct MetadataLine<'a> {
+    #[serde(rename = "metaData")]
+    metadata: ParquetMetadata<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParquetMetadata<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    format: Format<'a>,
+    schema_string: &'a str,
+    partition_columns: &'a [String],
+    configuration: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_files: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Format<'a> {
+    provider: &'a str,
+}
+
+/// Table properties a parquet-format recipient is told about. The rest of a table's
+/// configuration is the provider's business (writer settings, retention, internal ids).
+const SHARED_CONFIGURATION: &[(&str, &str)] =
+    &[("delta.enableChangeDataFeed", "enableChangeDataFeed")];
+
+impl<'a> MetadataLine<'a> {
+    /// `version` is set for time-travel reads; `size`/`num_files` describe the snapshot.
+    pub fn parquet(
+        metadata: &'a TableMetadata,
+        version: Option<u64>,
+        size: Option<u64>,
+        num_files: Option<u64>,
+    ) -> Self {
+        let configuration = SHARED_CONFIGURATION
+            .iter()
+            .filter_map(|(key, shared_as)| {
+                metadata
+                    .configuration
+                    .get(*key)
+                    .map(|value| (*shared_as, value.as_str()))
+            })
+            .collect();
+        Self {
+            metadata: ParquetMetadata {
+                id: &metadata.id,
+                name: metadata.name.as_deref(),
+                description: metadata.description.as_deref(),
+                format: Format {
+                    provider: &metadata.format_provider,
+                },
+                schema_string: &metadata.schema_string,
+                partition_columns: &metadata.partition_columns,
+                configuration,
+                version,
+                size,
+                num_files,
+            },
+        }
+    }
+}
+
+/// `{"file":{…}}`: one data file of a snapshot read.
+#[derive(Debug, Serialize)]
+pub struct FileLine<'a> {
+    file: ParquetFile<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParquetFile<'a> {
+    url: &'a str,
+    id: &'a str,
+    partition_values: &'a BTreeMap<String, Option<String>>,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<i64>,
+    expiration_timestamp: i64,
+}
+
+impl<'a> FileLine<'a> {
+    /// `url` is the signed URL the recipient reads; `version`/`timestamp` are set on time-travel
+    /// reads, as the reference server does.
+    pub fn parquet(
+        file: &'a DataFile,
+        url: &'a str,
+        expiration_timestamp: i64,
+        version_and_timestamp: Option<(u64, i64)>,
+    ) -> Self {
+        Self {
+            file: ParquetFile {
+                url,
+                id: &file.id,
+                partition_values: &file.partition_values,
+                size: file.size,
+                stats: file.stats.as_ref().map(|s| s.json.as_str()),
+                version: version_and_timestamp.map(|(v, _)| v),
+                timestamp: version_and_timestamp.map(|(_, t)| t),
+                expiration_timestamp,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ndjson_line;
+    use lakeshare_model::FileStats;
+
+    #[test]
+    fn metadata_line_shares_only_the_cdf_flag() {
+        let mut md = TableMetadata::new("abc", r#"{"type":"struct","fields":[]}"#);
+        md.partition_columns = vec!["d".into()];
+        md.configuration
+            .insert("delta.enableChangeDataFeed".into(), "true".into());
+        md.configuration
+            .insert("delta.logRetentionDuration".into(), "interval 1 day".into());
+        let line = String::from_utf8(ndjson_line(&MetadataLine::parquet(
+            &md,
+            Some(2),
+            None,
+            Some(3),
+        )))
+        .unwrap();
+        assert_eq!(
+            line,
+            concat!(
+                r#"{"metaData":{"id":"abc","format":{"provider":"parquet"},"#,
+                r#""schemaString":"{\"type\":\"struct\",\"fields\":[]}","partitionColumns":["d"],"#,
+                r#""configuration":{"enableChangeDataFeed":"true"},"version":2,"numFiles":3}}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn file_line_keeps_null_partition_values_and_raw_stats() {
+        let mut f = DataFile::new("file:///t/a.parquet", "id1", 10);
+        f.partition_values.insert("p".into(), None);
+        f.partition_values.insert("q".into(), Some("2021".into()));
+        f.stats = Some(FileStats::from_json(r#"{"numRecords":1}"#.into()));
+        let line = String::from_utf8(ndjson_line(&FileLine::parquet(&f, "https://x/y", 99, None)))
+            .unwrap();
+        assert_eq!(
+            line,
+            concat!(
+                r#"{"file":{"url":"https://x/y","id":"id1","partitionValues":{"p":null,"q":"2021"},"#,
+                r#""size":10,"stats":"{\"numRecords\":1}","expirationTimestamp":99}}"#,
+                "\n"
+            )
+        );
+    }
+}

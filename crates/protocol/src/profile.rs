@@ -1,0 +1,48 @@
+//! Recipient profile files (`*.share`), the credentials a recipient loads into a client.
+
+use serde::{Deserialize, Serialize};
+
+/// A version 1 profile: endpoint plus bearer token. Version 1 is the only version on which the
+/// Python and Spark clients accept bearer tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub share_credentials_version: u32,
+    pub endpoint: String,
+    pub bearer_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<String>,
+}
+
+impl Profile {
+    pub fn bearer(endpoint: impl Into<String>, bearer_token: impl Into<String>) -> Self {
+        Self {
+            share_credentials_version: 1,
+            endpoint: endpoint.into(),
+            bearer_token: bearer_token.into(),
+            expiration_time: None,
+        }
+    }
+
+    /// The profile as the pretty JSON file recipients receive.
+    pub fn to_file_contents(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("profiles always serialise");
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_version_one_bearer_profile() {
+        let p = Profile::bearer("http://127.0.0.1:8080/delta-sharing", "tok");
+        let v: serde_json::Value = serde_json::from_str(&p.to_file_contents()).unwrap();
+        assert_eq!(v["shareCredentialsVersion"], 1);
+        assert_eq!(v["endpoint"], "http://127.0.0.1:8080/delta-sharing");
+        assert_eq!(v["bearerToken"], "tok");
+        assert!(v.get("expirationTime").is_none());
+    }
+}

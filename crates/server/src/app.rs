@@ -1,0 +1,186 @@
+//! The server's shared state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lakeshare_catalog::Config;
+use lakeshare_storage::{FileTokens, Signer};
+
+use crate::auth::{Recipient, Recipients};
+use crate::cache::SnapshotCache;
+use crate::error::{ApiError, ApiResult};
+use crate::registry::{OpenedTable, TableHandle};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    tables: Vec<Arc<TableHandle>>,
+    /// `(share, schema, table)` lower-cased → index into `tables`.
+    index: HashMap<(String, String, String), usize>,
+    recipients: Recipients,
+    signer: Signer,
+    file_tokens: FileTokens,
+    cache: SnapshotCache,
+    files_url: String,
+    url_ttl: Duration,
+}
+
+impl App {
+    /// Builds the state and tries to open every table; tables that fail are logged and retried
+    /// on first use.
+    pub async fn open(config: Config) -> Self {
+        let app = Self::new(config);
+        let results =
+            futures::future::join_all(app.inner.tables.iter().map(|t| app.open_table(t))).await;
+        for (table, result) in app.inner.tables.iter().zip(results) {
+            match result {
+                Ok(_) => {
+                    tracing::info!(table = %table.qualified_name(), location = %table.entry.location, "table ready")
+                }
+                Err(e) => {
+                    tracing::error!(table = %table.qualified_name(), "cannot open table yet: {}", e.message)
+                }
+            }
+        }
+        app
+    }
+
+    /// Builds the state without touching any table.
+    pub fn new(config: Config) -> Self {
+        let signer = match &config.server.signing_secret {
+            Some(secret) => Signer::from_secret(secret),
+            None => Signer::random(),
+        };
+        let mut tables = Vec::new();
+        let mut index = HashMap::new();
+        for (share, schema, entry) in config.tables() {
+            index.insert(
+                (
+                    share.name.to_lowercase(),
+                    schema.name.to_lowercase(),
+                    entry.name.to_lowercase(),
+                ),
+                tables.len(),
+            );
+            tables.push(Arc::new(TableHandle::new(
+                &share.name,
+                &schema.name,
+                entry.clone(),
+            )));
+        }
+        let inner = Inner {
+            recipients: Recipients::from_config(&config.recipients),
+            file_tokens: FileTokens::new(signer.clone()),
+            cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
+            files_url: format!("{}/files", config.server.public_url()),
+            url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
+            signer,
+            tables,
+            index,
+            config,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn router(&self) -> axum::Router {
+        crate::routes::router(self.clone())
+    }
+
+    pub(crate) fn recipients(&self) -> &Recipients {
+        &self.inner.recipients
+    }
+
+    pub(crate) fn signer(&self) -> &Signer {
+        &self.inner.signer
+    }
+
+    pub(crate) fn file_tokens(&self) -> &FileTokens {
+        &self.inner.file_tokens
+    }
+
+    pub(crate) fn cache(&self) -> &SnapshotCache {
+        &self.inner.cache
+    }
+
+    pub(crate) fn tables(&self) -> &[Arc<TableHandle>] {
+        &self.inner.tables
+    }
+
+    /// The share named `name` if it exists and `recipient` may read it. Missing and ungranted
+    /// shares get the same answer, so recipients cannot probe for other recipients' shares.
+    pub(crate) fn share(
+        &self,
+        recipient: &Recipient,
+        name: &str,
+    ) -> ApiResult<&lakeshare_catalog::Share> {
+        self.inner
+            .config
+            .shares
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name) && recipient.may_read(&s.name))
+            .ok_or_else(|| ApiError::not_found(format!("share '{name}' not found")))
+    }
+
+    pub(crate) fn schema(
+        &self,
+        recipient: &Recipient,
+        share: &str,
+        schema: &str,
+    ) -> ApiResult<&lakeshare_catalog::Schema> {
+        self.share(recipient, share)?
+            .schemas
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(schema))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("schema '{schema}' not found in share '{share}'"))
+            })
+    }
+
+    pub(crate) fn table(
+        &self,
+        recipient: &Recipient,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> ApiResult<&Arc<TableHandle>> {
+        self.schema(recipient, share, schema)?;
+        let key = (
+            share.to_lowercase(),
+            schema.to_lowercase(),
+            table.to_lowercase(),
+        );
+        self.inner
+            .index
+            .get(&key)
+            .map(|&i| &self.inner.tables[i])
+            .ok_or_else(|| {
+                ApiError::not_found(format!("table '{table}' not found in '{share}.{schema}'"))
+            })
+    }
+
+    pub(crate) async fn open_table<'a>(
+        &self,
+        table: &'a TableHandle,
+    ) -> ApiResult<&'a OpenedTable> {
+        table
+            .open(
+                &self.inner.signer,
+                &self.inner.files_url,
+                self.inner.url_ttl,
+            )
+            .await
+            .map_err(|e| ApiError::from_model(&table.qualified_name(), &e))
+    }
+}

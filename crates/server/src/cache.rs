@@ -1,0 +1,177 @@
+//! Snapshots by `(table, version)`, bounded in bytes.
+//!
+//! A version never changes meaning (see `TableSource`), so entries need no invalidation; the
+//! bound is what keeps a gateway fronting many large tables from growing without limit.
+
+use std::sync::Arc;
+
+use lakeshare_model::{Snapshot, TableSource, Version};
+use lakeshare_storage::UrlSigner;
+use moka::future::Cache;
+
+/// A snapshot with what the server worked out about it once, when it was loaded.
+#[derive(Debug)]
+pub struct ServedSnapshot {
+    pub snapshot: Snapshot,
+    /// Why the parquet response format cannot represent this snapshot faithfully, if it cannot.
+    pub parquet_blocker: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct SnapshotCache {
+    inner: Cache<(Arc<str>, Version), Arc<ServedSnapshot>>,
+}
+
+impl std::fmt::Debug for SnapshotCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotCache")
+            .field("entries", &self.inner.entry_count())
+            .field("weighted_bytes", &self.inner.weighted_size())
+            .finish()
+    }
+}
+
+impl SnapshotCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            inner: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, v: &Arc<ServedSnapshot>| estimated_bytes(&v.snapshot))
+                .build(),
+        }
+    }
+
+    /// The snapshot of `table_id` at `version`, loading it through `source` on a miss. Concurrent
+    /// misses for the same key share one load.
+    pub async fn get(
+        &self,
+        table_id: &str,
+        version: Version,
+        source: &dyn TableSource,
+        signer: &dyn UrlSigner,
+    ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
+        self.inner
+            .try_get_with((Arc::from(table_id), version), async {
+                let snapshot = source.snapshot(version).await?;
+                vet(snapshot, signer).map(Arc::new)
+            })
+            .await
+    }
+}
+
+/// Refuses snapshots referencing files the table's signer will not sign, and notes what keeps
+/// the parquet format from representing the snapshot.
+fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<ServedSnapshot> {
+    if let Some(err) = snapshot
+        .files
+        .iter()
+        .find_map(|f| signer.check(&f.url).err())
+    {
+        tracing::error!("refusing snapshot: {err}");
+        return Err(lakeshare_model::Error::Unsupported(
+            "the table references data files outside its location, which this server does not serve".into(),
+        ));
+    }
+    let parquet_blocker = parquet_blocker(&snapshot);
+    Ok(ServedSnapshot {
+        snapshot,
+        parquet_blocker,
+    })
+}
+
+/// Features the parquet response format cannot carry. Reading such a table as plain parquet
+/// would return deleted rows or wrongly named or typed columns, so it must be refused.
+fn parquet_blocker(snapshot: &Snapshot) -> Option<String> {
+    let mut features = Vec::new();
+    let with_dv = snapshot
+        .files
+        .iter()
+        .filter(|f| f.deletion_vector.is_some())
+        .count();
+    if with_dv > 0 {
+        features.push(format!(
+            "deletion vectors ({with_dv} of its {} files have deleted rows that plain parquet readers would return)",
+            snapshot.files.len()
+        ));
+    }
+    let mapping = snapshot
+        .metadata
+        .configuration
+        .get("delta.columnMapping.mode")
+        .map(|m| m.to_ascii_lowercase());
+    if matches!(mapping.as_deref(), Some("name") | Some("id"))
+        || snapshot.protocol.has_reader_feature("columnMapping")
+    {
+        features.push("column mapping (its parquet files use physical column names)".into());
+    }
+    if snapshot.protocol.has_reader_feature("timestampNtz") {
+        features.push("timestamp without time zone columns".into());
+    }
+    (!features.is_empty()).then(|| features.join(" and "))
+}
+
+/// Approximate heap size of a snapshot, for the cache's byte bound.
+fn estimated_bytes(snapshot: &Snapshot) -> u32 {
+    const PER_FILE_OVERHEAD: usize = 160;
+    let files: usize = snapshot
+        .files
+        .iter()
+        .map(|f| {
+            PER_FILE_OVERHEAD
+                + f.url.len()
+                + f.id.len()
+                + f.stats.as_ref().map_or(0, |s| s.json.len())
+                + f.partition_values
+                    .iter()
+                    .map(|(k, v)| 48 + k.len() + v.as_ref().map_or(0, String::len))
+                    .sum::<usize>()
+        })
+        .sum();
+    let total = 1024 + snapshot.metadata.schema_string.len() + files;
+    u32::try_from(total).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lakeshare_model::{DataFile, DeletionVector, TableFormat, TableMetadata, TableProtocol};
+
+    fn snapshot(files: Vec<DataFile>) -> Snapshot {
+        Snapshot {
+            format: TableFormat::Delta,
+            version: 0,
+            timestamp_ms: 0,
+            protocol: TableProtocol::legacy(1, 2),
+            metadata: TableMetadata::new("id", "{}"),
+            files: files.into(),
+            native_id: None,
+        }
+    }
+
+    #[test]
+    fn plain_tables_are_parquet_representable() {
+        assert_eq!(
+            parquet_blocker(&snapshot(vec![DataFile::new("file:///a", "a", 1)])),
+            None
+        );
+    }
+
+    #[test]
+    fn deletion_vectors_and_column_mapping_are_named() {
+        let mut f = DataFile::new("file:///a", "a", 1);
+        f.deletion_vector = Some(DeletionVector {
+            storage_type: "u".into(),
+            path_or_inline_dv: "x".into(),
+            offset: Some(1),
+            size_in_bytes: 10,
+            cardinality: 2,
+        });
+        let mut s = snapshot(vec![f, DataFile::new("file:///b", "b", 1)]);
+        s.metadata
+            .configuration
+            .insert("delta.columnMapping.mode".into(), "name".into());
+        let why = parquet_blocker(&s).unwrap();
+        assert!(why.contains("deletion vectors (1 of its 2 files"), "{why}");
+        assert!(why.contains("column mapping"), "{why}");
+    }
+}

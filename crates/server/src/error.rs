@@ -1,0 +1,137 @@
+//! Errors as the protocol's `{errorCode, message}` bodies.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lakeshare_protocol::{ErrorBody, ErrorCode, JSON_CONTENT_TYPE};
+
+/// An error a handler returns; its status and code are chosen where it is made, from what the
+/// recipient did wrong, and its message names the offending value.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::ResourceDoesNotExist,
+            message,
+        )
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidParameterValue,
+            message,
+        )
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedRequest,
+            message,
+        )
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedOperation,
+            message,
+        )
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::PermissionDenied, message)
+    }
+
+    /// A fault of the server or the table's storage. The detail goes to the log; the recipient
+    /// gets a reference to it, not our internals.
+    pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
+        let reference = format!("{:08x}", rand_reference());
+        tracing::error!(reference, "{context}: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalError,
+            format!("{context} failed on the server (reference {reference})"),
+        )
+    }
+
+    /// Maps an adapter error for the table named `table` (`share.schema.table`).
+    pub fn from_model(table: &str, error: &lakeshare_model::Error) -> Self {
+        use lakeshare_model::Error as M;
+        match error {
+            M::VersionNotFound { .. } | M::TimestampOutOfRange(_) => {
+                Self::invalid(format!("table '{table}': {error}"))
+            }
+            M::Unsupported(reason) => Self::unsupported(format!("table '{table}': {reason}")),
+            M::TableNotFound { .. } => {
+                tracing::error!(table, "{error}");
+                Self::not_found(format!(
+                    "the data of table '{table}' cannot be found at its location"
+                ))
+            }
+            M::Storage(_) => {
+                // Possibly transient: a 503 lets clients retry.
+                tracing::error!(table, "{error}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::InternalError,
+                    format!("the storage of table '{table}' is unavailable; try again later"),
+                )
+            }
+            other => Self::internal(&format!("reading table '{table}'"), other),
+        }
+    }
+}
+
+fn rand_reference() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(16))
+        .unwrap_or(0)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&ErrorBody {
+            error_code: self.code,
+            message: self.message,
+        })
+        .expect("error bodies always serialise");
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

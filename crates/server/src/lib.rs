@@ -1,0 +1,28 @@
+//! The HTTP edge of lakeshare: the Delta Sharing / OpenSharing REST API, the signed file route,
+//! and health checks, as one axum [`Router`].
+//!
+//! Everything protocol-visible is decided here and only here: which recipient a token belongs
+//! to, what a recipient may see (an ungranted share is indistinguishable from a missing one),
+//! which status and error code a failure becomes, and how a snapshot is streamed as NDJSON.
+//! Format adapters and storage know nothing of HTTP.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = lakeshare_catalog::Config::load(std::path::Path::new("catalogs/example.yaml"))?;
+//! let app = lakeshare_server::App::open(config).await;
+//! let listener = tokio::net::TcpListener::bind(app.config().server.listen_addr()).await?;
+//! axum::serve(listener, app.router()).await?;
+//! # Ok(()) }
+//! ```
+
+mod app;
+mod auth;
+mod cache;
+mod error;
+mod pages;
+mod registry;
+mod routes;
+
+pub use app::App;
+pub use error::ApiError;
+pub use registry::{OpenedTable, TableHandle, open_table};

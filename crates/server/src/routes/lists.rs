@@ -1,0 +1,156 @@
+//! Shares, schemas and tables: what a recipient may see.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use lakeshare_protocol::JSON_CONTENT_TYPE;
+use lakeshare_protocol::lists::{GetShareResponse, Schema, Share, Table};
+
+use crate::app::App;
+use crate::auth::Recipient;
+use crate::error::ApiResult;
+use crate::pages::{Params, paginate};
+use crate::registry::TableHandle;
+
+/// One compact JSON line: the Python connector parses only the first line of a list body.
+fn json_line<T: serde::Serialize>(value: &T) -> Response {
+    (
+        [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+        serde_json::to_vec(value).expect("list bodies always serialise"),
+    )
+        .into_response()
+}
+
+fn share_item(share: &lakeshare_catalog::Share) -> Share {
+    Share {
+        name: share.name.clone(),
+        id: Some(share_id(&share.name)),
+    }
+}
+
+fn share_id(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(&Sha256::digest(format!("share:{}", name.to_lowercase()).as_bytes())[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn table_item(t: &TableHandle) -> Table {
+    Table {
+        name: t.name.clone(),
+        schema: t.schema.clone(),
+        share: t.share.clone(),
+        share_id: Some(share_id(&t.share)),
+        id: Some(t.id.clone()),
+    }
+}
+
+pub async fn shares(
+    State(app): State<App>,
+    recipient: Recipient,
+    params: Params,
+) -> ApiResult<Response> {
+    let items: Vec<Share> = app
+        .config()
+        .shares
+        .iter()
+        .filter(|s| recipient.may_read(&s.name))
+        .map(share_item)
+        .collect();
+    let page = paginate(items, &params, "shares", &recipient.name, app.signer())?;
+    Ok(json_line(&page))
+}
+
+pub async fn share(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path(share): Path<String>,
+) -> ApiResult<Response> {
+    let share = app.share(&recipient, &share)?;
+    Ok(json_line(&GetShareResponse {
+        share: share_item(share),
+    }))
+}
+
+pub async fn schemas(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path(share): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let share = app.share(&recipient, &share)?;
+    let items: Vec<Schema> = share
+        .schemas
+        .iter()
+        .map(|s| Schema {
+            name: s.name.clone(),
+            share: share.name.clone(),
+        })
+        .collect();
+    let listing = format!("schemas/{}", share.name.to_lowercase());
+    Ok(json_line(&paginate(
+        items,
+        &params,
+        &listing,
+        &recipient.name,
+        app.signer(),
+    )?))
+}
+
+pub async fn tables(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path((share, schema)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult<Response> {
+    let schema = app.schema(&recipient, &share, &schema)?;
+    let items: Vec<Table> = app
+        .tables()
+        .iter()
+        .filter(|t| {
+            t.share.eq_ignore_ascii_case(&share) && t.schema.eq_ignore_ascii_case(&schema.name)
+        })
+        .map(|t| table_item(t))
+        .collect();
+    let listing = format!(
+        "tables/{}/{}",
+        share.to_lowercase(),
+        schema.name.to_lowercase()
+    );
+    Ok(json_line(&paginate(
+        items,
+        &params,
+        &listing,
+        &recipient.name,
+        app.signer(),
+    )?))
+}
+
+pub async fn all_tables(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path(share): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let share = app.share(&recipient, &share)?;
+    let items: Vec<Table> = app
+        .tables()
+        .iter()
+        .filter(|t| t.share.eq_ignore_ascii_case(&share.name))
+        .map(|t| table_item(t))
+        .collect();
+    let listing = format!("all-tables/{}", share.name.to_lowercase());
+    Ok(json_line(&paginate(
+        items,
+        &params,
+        &listing,
+        &recipient.name,
+        app.signer(),
+    )?))
+}

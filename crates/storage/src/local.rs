@@ -1,0 +1,277 @@
+//! Signed URLs to the gateway's own file route, for tables on its local filesystem.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Purpose, Result, SignedUrl, Signer, UrlSigner, now_ms};
+
+/// What a local file token carries. The table root travels in the token so that the file route
+/// needs no configuration to confine a read, and any replica can serve it.
+#[derive(Debug, Serialize, Deserialize)]
+struct FileClaim {
+    /// Table root, absolute.
+    r: String,
+    /// File path relative to the root, `/`-separated, no `..`.
+    p: String,
+    /// Expiry, epoch milliseconds.
+    e: i64,
+}
+
+/// Signs URLs for the files of one table rooted at a local directory.
+#[derive(Debug, Clone)]
+pub struct LocalUrlSigner {
+    tokens: FileTokens,
+    /// `{public_url}/files`, without a trailing slash.
+    base_url: String,
+    root: PathBuf,
+    ttl: Duration,
+}
+
+impl LocalUrlSigner {
+    /// `root` must be an existing directory; it is canonicalised so that symlinked roots and
+    /// relative configuration paths compare correctly.
+    pub fn new(
+        signer: Signer,
+        base_url: &str,
+        root: impl AsRef<Path>,
+        ttl: Duration,
+    ) -> Result<Self> {
+        let root = root.as_ref();
+        let root = root.canonicalize().map_err(|source| Error::Io {
+            path: root.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            tokens: FileTokens::new(signer),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            root,
+            ttl,
+        })
+    }
+
+    /// The verifier for tokens this signer issues.
+    pub fn tokens(&self) -> &FileTokens {
+        &self.tokens
+    }
+
+    fn relative_path(&self, file_url: &str) -> Result<String> {
+        let unsupported = |reason: &str| Error::Unsupported {
+            url: file_url.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = url::Url::parse(file_url).map_err(|e| unsupported(&e.to_string()))?;
+        if url.scheme() != "file" {
+            return Err(unsupported("not a local file URL"));
+        }
+        let path = url
+            .to_file_path()
+            .map_err(|()| unsupported("not a local file path"))?;
+        let outside = || Error::OutsideRoot {
+            path: path.display().to_string(),
+            root: self.root.display().to_string(),
+        };
+        let relative = path.strip_prefix(&self.root).map_err(|_| outside())?;
+        let mut parts = Vec::new();
+        for component in relative.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_str().ok_or_else(outside)?),
+                Component::CurDir => {}
+                _ => return Err(outside()),
+            }
+        }
+        if parts.is_empty() {
+            return Err(outside());
+        }
+        Ok(parts.join("/"))
+    }
+}
+
+impl UrlSigner for LocalUrlSigner {
+    fn sign(&self, file_url: &str) -> Result<SignedUrl> {
+        let relative = self.relative_path(file_url)?;
+        let expires_at_ms = now_ms() + self.ttl.as_millis() as i64;
+        let claim = FileClaim {
+            r: self.root.to_string_lossy().into_owned(),
+            p: relative,
+            e: expires_at_ms,
+        };
+        let token = self.tokens.issue(&claim);
+        Ok(SignedUrl {
+            url: format!("{}/{token}", self.base_url),
+            expires_at_ms,
+        })
+    }
+
+    fn check(&self, file_url: &str) -> Result<()> {
+        self.relative_path(file_url).map(drop)
+    }
+}
+
+/// Issues and checks local file tokens. The file route holds one of these.
+#[derive(Debug, Clone)]
+pub struct FileTokens {
+    signer: Signer,
+}
+
+impl FileTokens {
+    pub fn new(signer: Signer) -> Self {
+        Self { signer }
+    }
+
+    fn issue(&self, claim: &FileClaim) -> String {
+        let payload = serde_json::to_vec(claim).expect("claims always serialise");
+        self.signer.sign(Purpose::LocalFile, &payload)
+    }
+
+    /// The file a token grants, checked in this order: signature, expiry (against `now_ms`),
+    /// then confinement: the path, with every symlink resolved, must still lie inside the root.
+    pub fn resolve(&self, token: &str, now_ms: i64) -> Result<PathBuf> {
+        let payload = self.signer.verify(Purpose::LocalFile, token)?;
+        let claim: FileClaim = serde_json::from_slice(&payload).map_err(|_| Error::InvalidToken)?;
+        if now_ms >= claim.e {
+            return Err(Error::Expired {
+                expired_at_ms: claim.e,
+            });
+        }
+        let root = PathBuf::from(&claim.r);
+        let relative = Path::new(&claim.p);
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(Error::OutsideRoot {
+                path: claim.p,
+                root: claim.r,
+            });
+        }
+        let joined = root.join(relative);
+        let resolved = match joined.canonicalize() {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(claim.p));
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    path: joined.display().to_string(),
+                    source,
+                });
+            }
+        };
+        if !resolved.starts_with(&root) || !resolved.is_file() {
+            return Err(Error::OutsideRoot {
+                path: claim.p,
+                root: claim.r,
+            });
+        }
+        Ok(resolved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, LocalUrlSigner) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("table/p=1")).unwrap();
+        std::fs::write(dir.path().join("table/p=1/a.parquet"), b"data").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), b"secret").unwrap();
+        let signer = LocalUrlSigner::new(
+            Signer::from_secret("k"),
+            "http://h/files/",
+            dir.path().join("table"),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        (dir, signer)
+    }
+
+    fn file_url(p: &Path) -> String {
+        url::Url::from_file_path(p).unwrap().to_string()
+    }
+
+    fn token_of(signed: &SignedUrl) -> &str {
+        signed.url.strip_prefix("http://h/files/").unwrap()
+    }
+
+    #[test]
+    fn signs_and_resolves_a_file_inside_the_root() {
+        let (dir, signer) = setup();
+        let root = dir.path().canonicalize().unwrap();
+        let signed = signer
+            .sign(&file_url(&root.join("table/p=1/a.parquet")))
+            .unwrap();
+        let path = signer
+            .tokens()
+            .resolve(token_of(&signed), now_ms())
+            .unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"data");
+    }
+
+    #[test]
+    fn refuses_to_sign_files_outside_the_root() {
+        let (dir, signer) = setup();
+        let root = dir.path().canonicalize().unwrap();
+        for path in [
+            root.join("secret.txt"),
+            root.join("table/../secret.txt"),
+            root.join("table"),
+        ] {
+            let err = signer.sign(&file_url(&path)).unwrap_err();
+            assert!(matches!(err, Error::OutsideRoot { .. }), "{path:?}: {err}");
+        }
+        assert!(matches!(
+            signer.sign("s3://b/k"),
+            Err(Error::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let (dir, signer) = setup();
+        let root = dir.path().canonicalize().unwrap();
+        let signed = signer
+            .sign(&file_url(&root.join("table/p=1/a.parquet")))
+            .unwrap();
+        let err = signer
+            .tokens()
+            .resolve(token_of(&signed), signed.expires_at_ms)
+            .unwrap_err();
+        assert!(matches!(err, Error::Expired { .. }));
+    }
+
+    #[test]
+    fn a_forged_claim_cannot_escape_the_root() {
+        let (dir, signer) = setup();
+        let root = dir.path().canonicalize().unwrap();
+        // Only someone holding the key could mint these; they must still be confined.
+        for p in ["../secret.txt", "/etc/passwd", "p=1/../../secret.txt"] {
+            let token = signer.tokens().issue(&FileClaim {
+                r: root.join("table").to_string_lossy().into_owned(),
+                p: p.into(),
+                e: now_ms() + 10_000,
+            });
+            let err = signer.tokens().resolve(&token, now_ms()).unwrap_err();
+            assert!(matches!(err, Error::OutsideRoot { .. }), "{p}: {err}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_root_are_refused() {
+        let (dir, signer) = setup();
+        let root = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink(root.join("secret.txt"), root.join("table/link.parquet"))
+            .unwrap();
+        let signed = signer
+            .sign(&file_url(&root.join("table/link.parquet")))
+            .unwrap();
+        let err = signer
+            .tokens()
+            .resolve(token_of(&signed), now_ms())
+            .unwrap_err();
+        assert!(matches!(err, Error::OutsideRoot { .. }));
+    }
+}
