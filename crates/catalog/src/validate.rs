@@ -127,15 +127,14 @@ fn validate_server(config: &Config) -> Result<(), Problem> {
             format!("'{}' is not host:port, e.g. 127.0.0.1:8080", server.listen),
         )
     })?;
-    if let Some(url) = &server.public_url {
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.len() <= "https://".len()
-        {
-            return Err((
-                "server.public_url".into(),
-                format!("'{url}' is not an http(s) URL"),
-            ));
-        }
+    if let Some(url) = &server.public_url
+        && (!(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() <= "https://".len())
+    {
+        return Err((
+            "server.public_url".into(),
+            format!("'{url}' is not an http(s) URL"),
+        ));
     }
     let prefix = &server.prefix;
     if !prefix.starts_with('/')
@@ -160,13 +159,13 @@ fn validate_server(config: &Config) -> Result<(), Problem> {
             "must be at least 1".into(),
         ));
     }
-    if let Some(secret) = &server.signing_secret {
-        if secret.len() < 16 {
-            return Err((
-                "server.signing_secret".into(),
-                "is shorter than 16 characters".into(),
-            ));
-        }
+    if let Some(secret) = &server.signing_secret
+        && secret.len() < 16
+    {
+        return Err((
+            "server.signing_secret".into(),
+            "is shorter than 16 characters".into(),
+        ));
     }
     Ok(())
 }
@@ -314,10 +313,14 @@ recipients:
     fn tokens_are_required_once_and_well_formed() {
         assert!(message("recipients:\n  - { name: a }\n").contains("needs token"));
         assert!(
-            message("recipients:\n  - { name: a, token_sha256: abc }\n").contains("64 hex digits")
+            message("recipients:\n  - { name: a, token_sha256: abcd }\n").contains("64 hex digits")
         );
         assert!(
             message("recipients:\n  - { name: a, token: short }\n").contains("shorter than 16")
+        );
+        assert!(
+            message("recipients:\n  - { name: a, token_sha256: xyz }\n")
+                .contains("not hexadecimal")
         );
         let dup = format!(
             "recipients:\n  - {{ name: a, token_sha256: \"{HASH}\" }}\n  - {{ name: b, token_sha256: \"{HASH}\" }}\n"

@@ -92,13 +92,6 @@ impl Timeline {
                 .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                 .unwrap_or_else(|| ms.to_string())
         };
-        if t > last_t {
-            return Err(Error::TimestampOutOfRange(format!(
-                "timestamp {} is after the latest version {last_v}, committed at {}",
-                show(t),
-                show(last_t)
-            )));
-        }
         match bound {
             TimestampBound::AtOrBefore => {
                 if t < first_t {
@@ -111,6 +104,11 @@ impl Timeline {
                 let after = self.commits.partition_point(|(_, ct)| *ct <= t);
                 Ok(self.commits[after - 1].0)
             }
+            TimestampBound::AtOrAfter if t > last_t => Err(Error::TimestampOutOfRange(format!(
+                "timestamp {} is after the latest version {last_v}, committed at {}",
+                show(t),
+                show(last_t)
+            ))),
             TimestampBound::AtOrAfter => {
                 let at = self.commits.partition_point(|(_, ct)| *ct < t);
                 Ok(self.commits[at].0)
@@ -194,8 +192,13 @@ mod tests {
             before.to_string().contains("before the earliest"),
             "{before}"
         );
+        // As of a time after the newest commit, the table is as it is now.
+        assert_eq!(
+            t.version_at(ts(301), TimestampBound::AtOrBefore).unwrap(),
+            2
+        );
         let after = t
-            .version_at(ts(301), TimestampBound::AtOrBefore)
+            .version_at(ts(301), TimestampBound::AtOrAfter)
             .unwrap_err();
         assert!(
             after.to_string().contains("after the latest version 2"),

@@ -27,7 +27,9 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
 
     /// The version at a point in time. A timestamp before the first commit resolves to the
     /// earliest version for [`TimestampBound::AtOrAfter`] and is an error for
-    /// [`TimestampBound::AtOrBefore`]; a timestamp after the newest commit is an error for
-    /// `AtOrAfter` and, as in Delta Lake, also for `AtOrBefore` (the answer would not be stable).
+    /// [`TimestampBound::AtOrBefore`]; a timestamp after the newest commit resolves to the newest
+    /// version for `AtOrBefore` (the table as it is now, as `deltalake` reads it) and is an error
+    /// for `AtOrAfter` (no such version exists yet). Both errors are
+    /// [`crate::Error::TimestampOutOfRange`].
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version>;
 }

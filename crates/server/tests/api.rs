@@ -1,0 +1,709 @@
+//! The HTTP API end to end, in process: the real router over real Delta tables written by
+//! deltalake, driven through `tower::ServiceExt::oneshot`.
+
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+use http_body_util::BodyExt;
+use lakeshare_catalog::Config;
+use lakeshare_server::App;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const TOKEN_1: &str = "recipient-one-token-0123456789";
+const TOKEN_2: &str = "recipient-two-token-0123456789";
+
+/// Writes a Delta table with `versions` commits of two rows each.
+async fn write_table(path: &std::path::Path, versions: i64) {
+    std::fs::create_dir_all(path).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("part", DataType::Utf8, true),
+    ]));
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
+    let mut table = DeltaTable::try_from_url(url).await.unwrap();
+    for v in 0..versions {
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![2 * v, 2 * v + 1])),
+                Arc::new(StringArray::from(vec![Some("x"), None])),
+            ],
+        )
+        .unwrap();
+        table = table
+            .write(vec![batch])
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns(["part"])
+            .await
+            .unwrap();
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    router: Router,
+}
+
+/// Two shares with one table each; recipient one may read s1, recipient two s2.
+async fn fixture(url_ttl_seconds: u64) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    write_table(&dir.path().join("a"), 2).await;
+    write_table(&dir.path().join("b"), 1).await;
+    let yaml = format!(
+        r#"
+server: {{ public_url: "http://gateway.test", url_ttl_seconds: {url_ttl_seconds}, signing_secret: "a-secret-of-enough-length" }}
+shares:
+  - name: s1
+    schemas: [{{ name: sc, tables: [{{ name: a, location: a, history: true }}] }}]
+  - name: s2
+    schemas: [{{ name: sc, tables: [{{ name: b, location: b }}] }}]
+recipients:
+  - {{ name: one, token: "{TOKEN_1}", shares: [s1] }}
+  - {{ name: two, token: "{TOKEN_2}", shares: [s2] }}
+"#
+    );
+    let config = Config::from_yaml(&yaml, dir.path()).unwrap();
+    let router = App::open(config).await.router();
+    Fixture { _dir: dir, router }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        let text = std::str::from_utf8(&self.body).unwrap();
+        assert!(text.ends_with('\n'), "NDJSON ends with a newline");
+        text.lines()
+            .map(|l| {
+                assert!(!l.trim().is_empty(), "no blank lines");
+                serde_json::from_str(l).unwrap()
+            })
+            .collect()
+    }
+
+    fn error_code(&self) -> String {
+        self.json()["errorCode"].as_str().unwrap().to_string()
+    }
+
+    fn message(&self) -> String {
+        self.json()["message"].as_str().unwrap().to_string()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn request(method: Method, uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+async fn get(router: &Router, uri: &str, token: &str) -> Reply {
+    send(router, request(Method::GET, uri, Some(token), "")).await
+}
+
+async fn query(router: &Router, table_path: &str, token: &str, body: &str) -> Reply {
+    send(
+        router,
+        request(
+            Method::POST,
+            &format!("{table_path}/query"),
+            Some(token),
+            body,
+        ),
+    )
+    .await
+}
+
+const A: &str = "/delta-sharing/shares/s1/schemas/sc/tables/a";
+const B: &str = "/delta-sharing/shares/s2/schemas/sc/tables/b";
+
+/// Every endpoint that takes a share, with `{s}` and `{t}` for the share and its table.
+fn endpoints() -> Vec<(Method, &'static str, &'static str)> {
+    vec![
+        (Method::GET, "/delta-sharing/shares/{s}", ""),
+        (Method::GET, "/delta-sharing/shares/{s}/schemas", ""),
+        (
+            Method::GET,
+            "/delta-sharing/shares/{s}/schemas/sc/tables",
+            "",
+        ),
+        (Method::GET, "/delta-sharing/shares/{s}/all-tables", ""),
+        (
+            Method::GET,
+            "/delta-sharing/shares/{s}/schemas/sc/tables/{t}/version",
+            "",
+        ),
+        (
+            Method::GET,
+            "/delta-sharing/shares/{s}/schemas/sc/tables/{t}/metadata",
+            "",
+        ),
+        (
+            Method::POST,
+            "/delta-sharing/shares/{s}/schemas/sc/tables/{t}/query",
+            "{}",
+        ),
+        (
+            Method::HEAD,
+            "/delta-sharing/shares/{s}/schemas/sc/tables/{t}",
+            "",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn auth_matrix_granted_ungranted_and_bad_tokens() {
+    let fx = fixture(60).await;
+    let cases = [
+        (TOKEN_1, ("s1", "a"), ("s2", "b")),
+        (TOKEN_2, ("s2", "b"), ("s1", "a")),
+    ];
+    for (token, granted, ungranted) in cases {
+        for (method, template, body) in endpoints() {
+            let uri = |(s, t): (&str, &str)| template.replace("{s}", s).replace("{t}", t);
+
+            let ok = send(
+                &fx.router,
+                request(method.clone(), &uri(granted), Some(token), body),
+            )
+            .await;
+            assert_eq!(
+                ok.status,
+                StatusCode::OK,
+                "{method} {} as granted",
+                uri(granted)
+            );
+
+            let hidden = send(
+                &fx.router,
+                request(method.clone(), &uri(ungranted), Some(token), body),
+            )
+            .await;
+            assert_eq!(
+                hidden.status,
+                StatusCode::NOT_FOUND,
+                "{method} {} as ungranted",
+                uri(ungranted)
+            );
+            let missing = send(
+                &fx.router,
+                request(method.clone(), &uri(("zz", ungranted.1)), Some(token), body),
+            )
+            .await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+            if method != Method::HEAD {
+                // An ungranted share is indistinguishable from one that does not exist.
+                assert_eq!(hidden.error_code(), "RESOURCE_DOES_NOT_EXIST");
+                assert_eq!(
+                    hidden.message().replace(ungranted.0, "?"),
+                    missing.message().replace("zz", "?")
+                );
+            }
+
+            for bad in [Some("not-a-valid-token-at-all"), None] {
+                let denied = send(
+                    &fx.router,
+                    request(method.clone(), &uri(granted), bad, body),
+                )
+                .await;
+                assert_eq!(
+                    denied.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {} with {bad:?}",
+                    uri(granted)
+                );
+                assert_eq!(denied.header("www-authenticate"), Some("Bearer"));
+                if method != Method::HEAD {
+                    assert_eq!(denied.error_code(), "UNAUTHENTICATED");
+                }
+            }
+        }
+        let shares = get(&fx.router, "/delta-sharing/shares", token).await;
+        assert_eq!(shares.status, StatusCode::OK);
+        let names: Vec<_> = shares.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].clone())
+            .collect();
+        assert_eq!(names, vec![Value::from(granted.0)]);
+    }
+    let anonymous = send(
+        &fx.router,
+        request(Method::GET, "/delta-sharing/shares", None, ""),
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn query_streams_protocol_metadata_and_file_lines() {
+    let fx = fixture(60).await;
+    let reply = query(&fx.router, A, TOKEN_1, "").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/x-ndjson; charset=utf-8")
+    );
+    assert_eq!(reply.header("delta-table-version"), Some("1"));
+    assert_eq!(
+        reply.header("delta-sharing-capabilities"),
+        Some("responseformat=parquet")
+    );
+    let lines = reply.lines();
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"protocol": {"minReaderVersion": 1}})
+    );
+    let metadata = &lines[1]["metaData"];
+    assert_eq!(metadata["partitionColumns"], serde_json::json!(["part"]));
+    assert_eq!(metadata["format"]["provider"], "parquet");
+    assert_eq!(lines.len(), 2 + 4, "two versions of two partitions each");
+    for line in &lines[2..] {
+        let file = &line["file"];
+        assert!(
+            file["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://gateway.test/files/")
+        );
+        assert_eq!(file["id"].as_str().unwrap().len(), 32);
+        let part = &file["partitionValues"]["part"];
+        assert!(part == "x" || part.is_null(), "{part}");
+        let stats: Value = serde_json::from_str(file["stats"].as_str().unwrap()).unwrap();
+        assert_eq!(stats["numRecords"], 1);
+        assert!(file["expirationTimestamp"].as_i64().unwrap() > lakeshare_storage::now_ms());
+    }
+
+    // Time travel, and the same file keeps its id across versions.
+    let v0 = query(&fx.router, A, TOKEN_1, r#"{"version": 0}"#).await;
+    assert_eq!(v0.header("delta-table-version"), Some("0"));
+    let v0 = v0.lines();
+    assert_eq!(v0.len(), 2 + 2);
+    assert_eq!(v0[1]["metaData"]["version"], 0);
+    let ids = |lines: &[Value]| {
+        lines[2..]
+            .iter()
+            .map(|l| l["file"]["id"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(ids(&v0).iter().all(|id| ids(&lines).contains(id)));
+
+    // limitHint stops once the files returned hold enough rows by their stats.
+    let limited = query(&fx.router, A, TOKEN_1, r#"{"limitHint": 1}"#)
+        .await
+        .lines();
+    assert_eq!(limited.len(), 2 + 1);
+    // Predicate hints are accepted (best effort: every file comes back).
+    let hinted = query(
+        &fx.router,
+        A,
+        TOKEN_1,
+        r#"{"predicateHints":["id > 1"],"jsonPredicateHints":"{\"op\":\"isNull\",\"children\":[{\"op\":\"column\",\"name\":\"part\",\"valueType\":\"string\"}]}"}"#,
+    )
+    .await;
+    assert_eq!(hinted.status, StatusCode::OK);
+    assert_eq!(hinted.lines().len(), 6);
+}
+
+#[tokio::test]
+async fn version_and_metadata_headers() {
+    let fx = fixture(60).await;
+    let version = get(&fx.router, &format!("{A}/version"), TOKEN_1).await;
+    assert_eq!(version.status, StatusCode::OK);
+    assert_eq!(version.header("delta-table-version"), Some("1"));
+    assert!(version.body.is_empty());
+    let since_epoch = get(
+        &fx.router,
+        &format!("{A}/version?startingTimestamp=1970-01-01T00:00:00Z"),
+        TOKEN_1,
+    )
+    .await;
+    assert_eq!(since_epoch.header("delta-table-version"), Some("0"));
+
+    let metadata = get(&fx.router, &format!("{A}/metadata"), TOKEN_1).await;
+    assert_eq!(metadata.header("delta-table-version"), Some("1"));
+    let lines = metadata.lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["metaData"]["numFiles"], 4);
+    let schema: Value =
+        serde_json::from_str(lines[1]["metaData"]["schemaString"].as_str().unwrap()).unwrap();
+    assert_eq!(schema["fields"][0]["name"], "id");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let fx = fixture(60).await;
+    let cases: Vec<(Reply, StatusCode, &str, &str)> = vec![
+        (
+            query(&fx.router, A, TOKEN_1, "{not json").await,
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            "not valid JSON",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"version":"one"}"#).await,
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            "invalid type",
+        ),
+        (
+            query(
+                &fx.router,
+                A,
+                TOKEN_1,
+                r#"{"version":0,"timestamp":"2024-01-01T00:00:00Z"}"#,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "at most one of version, timestamp",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"version":7}"#).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "version 7 does not exist",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"version":-1}"#).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "must not be negative",
+        ),
+        (
+            query(
+                &fx.router,
+                A,
+                TOKEN_1,
+                r#"{"timestamp":"1970-01-01T00:00:00Z"}"#,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "before the earliest available version 0",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"timestamp":"yesterday"}"#).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "'yesterday'",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"limitHint":-5}"#).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "limitHint",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"maxFiles":0}"#).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "maxFiles",
+        ),
+        (
+            query(&fx.router, A, TOKEN_1, r#"{"startingVersion":0}"#).await,
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_OPERATION",
+            "startingVersion",
+        ),
+        // Table b does not share its history.
+        (
+            query(&fx.router, B, TOKEN_2, r#"{"version":0}"#).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "history",
+        ),
+        (
+            get(
+                &fx.router,
+                &format!("{B}/version?startingTimestamp=2024-01-01T00:00:00Z"),
+                TOKEN_2,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "history",
+        ),
+        (
+            get(&fx.router, &format!("{A}/metadata?version=x"), TOKEN_1).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "'version' must be a whole number",
+        ),
+        (
+            get(&fx.router, "/delta-sharing/shares?maxResults=-2", TOKEN_1).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "maxResults",
+        ),
+        (
+            get(
+                &fx.router,
+                "/delta-sharing/shares?pageToken=forged",
+                TOKEN_1,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "pageToken",
+        ),
+        (
+            get(
+                &fx.router,
+                "/delta-sharing/shares/s1/schemas/nope/tables",
+                TOKEN_1,
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "schema 'nope'",
+        ),
+        (
+            get(
+                &fx.router,
+                "/delta-sharing/shares/s1/schemas/sc/tables/nope/version",
+                TOKEN_1,
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "table 'nope'",
+        ),
+        (
+            get(&fx.router, "/delta-sharing/nowhere", TOKEN_1).await,
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "no endpoint",
+        ),
+        (
+            get(&fx.router, &format!("{A}/query"), TOKEN_1).await,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "INVALID_PARAMETER_VALUE",
+            "GET is not allowed",
+        ),
+    ];
+    for (reply, status, code, fragment) in cases {
+        let body = String::from_utf8_lossy(&reply.body).to_string();
+        assert_eq!(reply.status, status, "{body}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json; charset=utf-8"),
+            "{body}"
+        );
+        assert_eq!(reply.error_code(), code, "{body}");
+        assert!(
+            reply.message().contains(fragment),
+            "expected '{fragment}' in {body}"
+        );
+    }
+
+    // A client that accepts only the delta response format is told we cannot serve it yet.
+    let delta_only = Request::builder()
+        .uri(format!("{A}/metadata"))
+        .header("authorization", format!("Bearer {TOKEN_1}"))
+        .header("delta-sharing-capabilities", "responseformat=delta")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&fx.router, delta_only).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "UNSUPPORTED_OPERATION");
+    assert!(reply.message().contains("delta response format"));
+}
+
+/// The file URLs of table a, as paths on the router.
+async fn file_paths(router: &Router) -> Vec<(String, u64)> {
+    query(router, A, TOKEN_1, "{}").await.lines()[2..]
+        .iter()
+        .map(|l| {
+            let url = l["file"]["url"].as_str().unwrap();
+            (
+                url.strip_prefix("http://gateway.test").unwrap().to_string(),
+                l["file"]["size"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_urls_serve_whole_files_ranges_and_heads() {
+    let fx = fixture(60).await;
+    let (path, size) = file_paths(&fx.router).await.remove(0);
+
+    let whole = send(&fx.router, request(Method::GET, &path, None, "")).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.body.len() as u64, size);
+    assert_eq!(
+        whole.header("content-length"),
+        Some(size.to_string().as_str())
+    );
+    assert!(whole.body.starts_with(b"PAR1") && whole.body.ends_with(b"PAR1"));
+
+    let range = Request::builder()
+        .uri(&path)
+        .header("range", "bytes=4-9")
+        .body(Body::empty())
+        .unwrap();
+    let partial = send(&fx.router, range).await;
+    assert_eq!(partial.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(partial.body, whole.body[4..10]);
+    assert_eq!(
+        partial.header("content-range"),
+        Some(format!("bytes 4-9/{size}").as_str())
+    );
+    let tail = Request::builder()
+        .uri(&path)
+        .header("range", "bytes=-8")
+        .body(Body::empty())
+        .unwrap();
+    let footer = send(&fx.router, tail).await;
+    assert_eq!(footer.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(footer.body, whole.body[whole.body.len() - 8..]);
+
+    let head = send(&fx.router, request(Method::HEAD, &path, None, "")).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(
+        head.header("content-length"),
+        Some(size.to_string().as_str())
+    );
+    assert!(head.body.is_empty());
+}
+
+#[tokio::test]
+async fn altered_and_traversing_urls_are_refused() {
+    let fx = fixture(60).await;
+    let (path, _) = file_paths(&fx.router).await.remove(0);
+    let token = path.strip_prefix("/files/").unwrap();
+    let (payload, mac) = token.split_once('.').unwrap();
+
+    // Flip one character of the payload, then of the signature.
+    let flip = |s: &str, i: usize| {
+        let mut chars: Vec<char> = s.chars().collect();
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        chars.into_iter().collect::<String>()
+    };
+    for altered in [
+        format!("{}.{mac}", flip(payload, 10)),
+        format!("{payload}.{}", flip(mac, 3)),
+        format!("{payload}."),
+    ] {
+        let reply = send(
+            &fx.router,
+            request(Method::GET, &format!("/files/{altered}"), None, ""),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{altered}");
+        assert_eq!(reply.error_code(), "PERMISSION_DENIED");
+    }
+
+    for traversal in [
+        "/files/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/files/../../../etc/passwd",
+        "/files/%2e%2e/%2e%2e/etc/passwd",
+        "/files/.%2E",
+    ] {
+        let reply = send(&fx.router, request(Method::GET, traversal, None, "")).await;
+        assert!(
+            reply.status == StatusCode::FORBIDDEN || reply.status == StatusCode::NOT_FOUND,
+            "{traversal}: {}",
+            reply.status
+        );
+        assert!(
+            !String::from_utf8_lossy(&reply.body).contains("root:"),
+            "{traversal}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_urls_are_refused() {
+    let fx = fixture(1).await;
+    let (path, _) = file_paths(&fx.router).await.remove(0);
+    assert_eq!(
+        send(&fx.router, request(Method::GET, &path, None, ""))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let reply = send(&fx.router, request(Method::GET, &path, None, "")).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.message().contains("expired"), "{}", reply.message());
+}
+
+#[tokio::test]
+async fn lists_page_with_max_results() {
+    let fx = fixture(60).await;
+    let first = get(
+        &fx.router,
+        "/delta-sharing/shares/s1/all-tables?maxResults=0",
+        TOKEN_1,
+    )
+    .await
+    .json();
+    assert_eq!(first["items"], serde_json::json!([]));
+    let token = first["nextPageToken"].as_str().unwrap();
+    let rest = get(
+        &fx.router,
+        &format!("/delta-sharing/shares/s1/all-tables?pageToken={token}"),
+        TOKEN_1,
+    )
+    .await
+    .json();
+    assert_eq!(rest["items"][0]["name"], "a");
+    assert_eq!(rest["items"][0]["schema"], "sc");
+    assert_eq!(rest["items"][0]["share"], "s1");
+    assert!(rest.get("nextPageToken").is_none());
+    // A token of one recipient's listing is useless to another.
+    let stolen = get(
+        &fx.router,
+        &format!("/delta-sharing/shares/s2/all-tables?pageToken={token}"),
+        TOKEN_2,
+    )
+    .await;
+    assert_eq!(stolen.status, StatusCode::BAD_REQUEST);
+    // Names are case-insensitive.
+    let share = get(&fx.router, "/delta-sharing/shares/S1", TOKEN_1)
+        .await
+        .json();
+    assert_eq!(share["share"]["name"], "s1");
+}

@@ -1,0 +1,219 @@
+"""The Python connector against Delta tables written by Spark and Databricks.
+
+For each table and each of its versions, `load_as_pandas` through lakeshare must give the same
+rows and columns as `deltalake` reading the same files at the same version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import delta_sharing
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from conftest import Gateway, commit_time, copy_delta_fixtures
+
+TOKEN = "fixtures-token-0123456789"
+
+#: table → versions to read (every version each table has).
+READABLE = {
+    "simple_table": range(0, 5),
+    "simple_table_with_checkpoint": range(0, 11),
+    "delta-0.8.0-partitioned": range(0, 1),
+    "delta-0.8.0-null-partition": range(0, 1),
+    "delta-1.2.1-only-struct-stats": range(0, 13),
+}
+#: table → the feature the parquet response format cannot represent.
+REFUSED = {
+    "table-with-dv-small": "deletion vectors",
+    "table_with_column_mapping": "column mapping",
+}
+
+
+def share_name(table: str) -> str:
+    return table.replace(".", "_")
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    return copy_delta_fixtures(tmp_path_factory.mktemp("fixtures") / "delta")
+
+
+@pytest.fixture(scope="module")
+def profile(tables, tmp_path_factory):
+    entries = "\n".join(
+        f"          - {{ name: {share_name(t)}, location: \"{tables / t}\", history: true }}"
+        for t in [*READABLE, *REFUSED]
+    )
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+shares:
+  - name: fixtures
+    schemas:
+      - name: delta
+        tables:
+{entries}
+recipients:
+  - {{ name: tester, token: "{TOKEN}", shares: [fixtures] }}
+"""
+    work = tmp_path_factory.mktemp("gateway")
+    gateway = Gateway(work, config)
+    yield str(gateway.profile(work / "profile.share", TOKEN))
+    gateway.stop()
+
+
+def url(profile: str, table: str) -> str:
+    return f"{profile}#fixtures.delta.{share_name(table)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing frames
+
+
+def canonical(value):
+    """A JSON-able, order-independent form of one cell, equal for equal values whatever the reader."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return canonical(value.item())
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is not None:
+            value = value.tz_convert("UTC").tz_localize(None)
+        return value.isoformat()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [canonical(v) for v in value]
+    if isinstance(value, float):
+        # A nullable int column comes back as floats from one reader and ints from the other.
+        return int(value) if value.is_integer() else repr(value)
+    return value
+
+
+def rows(df: pd.DataFrame) -> list[str]:
+    return sorted(
+        json.dumps([canonical(v) for v in row], sort_keys=True, default=str)
+        for row in df.itertuples(index=False, name=None)
+    )
+
+
+def assert_same_frame(shared: pd.DataFrame, reference: pd.DataFrame) -> None:
+    assert list(shared.columns) == list(reference.columns), "column names or order differ"
+    for column in shared.columns:
+        a, b = shared[column].dtype, reference[column].dtype
+        if a == b:
+            continue
+        # Two differences come from the readers, not the server (the values are still compared
+        # below): the connector reads timestamps from the parquet files as written (naive or UTC),
+        # and fills a column missing from older files with Python None, which turns the whole
+        # column into objects where deltalake keeps its type.
+        both_times = pd.api.types.is_datetime64_any_dtype(a) and pd.api.types.is_datetime64_any_dtype(b)
+        filled_by_connector = a == object and shared[column].isna().any()
+        assert both_times or filled_by_connector, f"column {column!r}: {a} through lakeshare, {b} from deltalake"
+    assert len(shared) == len(reference)
+    assert rows(shared) == rows(reference)
+
+
+def server_message(error: Exception) -> str:
+    """The connector's error text with the server's JSON message rejoined: it pretty-prints the
+    body and splits long strings across lines ('…uses column '\n 'mapping…')."""
+    return re.sub(r"['\"]\s*\n\s*['\"]", "", str(error))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_list_all_tables_names_every_table(profile):
+    client = delta_sharing.SharingClient(profile)
+    names = sorted(t.name for t in client.list_all_tables())
+    assert names == sorted(share_name(t) for t in [*READABLE, *REFUSED])
+    assert {(t.share, t.schema) for t in client.list_all_tables()} == {("fixtures", "delta")}
+
+
+@pytest.mark.parametrize("table", READABLE)
+def test_latest_version_matches_deltalake(profile, tables, table):
+    shared = delta_sharing.load_as_pandas(url(profile, table))
+    assert_same_frame(shared, DeltaTable(str(tables / table)).to_pandas())
+    assert delta_sharing.get_table_version(url(profile, table)) == DeltaTable(str(tables / table)).version()
+
+
+@pytest.mark.parametrize("table,version", [(t, v) for t, vs in READABLE.items() for v in vs])
+def test_every_version_matches_deltalake(profile, tables, table, version):
+    shared = delta_sharing.load_as_pandas(url(profile, table), version=version)
+    reference = DeltaTable(str(tables / table), version=version).to_pandas()
+    assert_same_frame(shared, reference)
+
+
+@pytest.mark.parametrize("table,version", [(t, v) for t, vs in READABLE.items() for v in vs])
+def test_timestamp_reads_the_version_current_then(profile, tables, table, version):
+    # Thirty seconds after commit `version`, before the next one.
+    when = commit_time(version) + timedelta(seconds=30)
+    reference_table = DeltaTable(str(tables / table))
+    reference_table.load_as_version(when)
+    assert reference_table.version() == version, "deltalake disagrees on the version at that time"
+    shared = delta_sharing.load_as_pandas(url(profile, table), timestamp=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert_same_frame(shared, reference_table.to_pandas())
+
+
+@pytest.mark.parametrize("table", READABLE)
+def test_limit_returns_that_many_of_the_tables_rows(profile, tables, table):
+    full = DeltaTable(str(tables / table)).to_pandas()
+    limit = max(1, len(full) // 2)
+    shared = delta_sharing.load_as_pandas(url(profile, table), limit=limit)
+    assert len(shared) == limit
+    assert set(rows(shared)) <= set(rows(full))
+
+
+def test_starting_timestamp_gives_the_first_version_at_or_after_it(profile):
+    table = url(profile, "simple_table")
+    after_v2 = (commit_time(2) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert delta_sharing.get_table_version(table, starting_timestamp=after_v2) == 3
+    exactly_v2 = commit_time(2).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert delta_sharing.get_table_version(table, starting_timestamp=exactly_v2) == 2
+
+
+def test_metadata_and_schema_are_the_tables(profile, tables):
+    for table in READABLE:
+        metadata = delta_sharing.get_table_metadata(url(profile, table))
+        reference = DeltaTable(str(tables / table))
+        assert json.loads(metadata.schema_string) == json.loads(reference.schema().to_json())
+        assert list(metadata.partition_columns) == reference.metadata().partition_columns
+        assert metadata.id == reference.metadata().id
+
+
+@pytest.mark.parametrize("table,feature", REFUSED.items())
+def test_tables_parquet_cannot_represent_are_refused(profile, table, feature):
+    for read in (
+        lambda: delta_sharing.load_as_pandas(url(profile, table)),
+        lambda: delta_sharing.load_as_pandas(url(profile, table), use_delta_format=False),
+    ):
+        with pytest.raises(Exception) as refused:
+            read()
+        message = server_message(refused.value)
+        assert "400" in message and "UNSUPPORTED_OPERATION" in message, message
+        assert feature in message, message
+
+
+def test_unknown_version_is_a_clear_400(profile):
+    with pytest.raises(Exception) as refused:
+        delta_sharing.load_as_pandas(url(profile, "simple_table"), version=99)
+    message = server_message(refused.value)
+    assert "400" in message and "version 99 does not exist" in message, message
