@@ -110,13 +110,29 @@ impl DeltaSource {
             partition_values: view.partition_values_map().into_iter().collect(),
             stats: view.stats().map(FileStats::from_json),
             modification_time_ms: view.modification_time(),
-            deletion_vector: view.deletion_vector_descriptor().map(|dv| DeletionVector {
-                storage_type: dv.storage_type.to_string(),
-                path_or_inline_dv: dv.path_or_inline_dv,
-                offset: dv.offset,
-                size_in_bytes: dv.size_in_bytes,
-                cardinality: dv.cardinality,
-            }),
+            deletion_vector: view
+                .deletion_vector_descriptor()
+                .map(|dv| self.deletion_vector(dv)),
+        }
+    }
+
+    /// The model's deletion vector, with the location of a persisted one resolved through the
+    /// kernel (storage type `u` encodes a UUID relative to the table root).
+    fn deletion_vector(&self, dv: deltalake::kernel::DeletionVectorDescriptor) -> DeletionVector {
+        let storage_type = dv.storage_type.to_string();
+        let absolute_url = delta_kernel::actions::deletion_vector::DeletionVectorDescriptor::try_from(dv.clone())
+            .and_then(|kernel_dv| kernel_dv.absolute_path(&self.table_url))
+            .map_err(|e| tracing::warn!(location = %self.location, "unreadable deletion vector descriptor: {e}"))
+            .ok()
+            .flatten()
+            .map(String::from);
+        DeletionVector {
+            storage_type,
+            path_or_inline_dv: dv.path_or_inline_dv,
+            offset: dv.offset,
+            size_in_bytes: dv.size_in_bytes,
+            cardinality: dv.cardinality,
+            absolute_url,
         }
     }
 

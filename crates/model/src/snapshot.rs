@@ -195,6 +195,9 @@ pub struct DeletionVector {
     pub size_in_bytes: i32,
     /// Number of deleted rows.
     pub cardinality: i64,
+    /// Where a persisted vector (storage types `u` and `p`) is stored, resolved by the adapter;
+    /// `None` for inline vectors.
+    pub absolute_url: Option<String>,
 }
 
 #[cfg(test)]

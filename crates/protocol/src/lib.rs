@@ -13,6 +13,7 @@
 //! ```
 
 pub mod capabilities;
+pub mod delta_lines;
 pub mod error;
 pub mod lines;
 pub mod lists;

@@ -149,11 +149,60 @@ impl<'a> FileLine<'a> {
     }
 }
 
+/// `{"endStreamAction":{…}}`: the last line of a read, sent only to clients that asked for it
+/// (the Python connector crashes on any line it does not expect).
+#[derive(Debug, Default, Serialize)]
+pub struct EndStreamLine {
+    #[serde(rename = "endStreamAction")]
+    action: EndStreamAction,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EndStreamAction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_url_expiration_timestamp: Option<i64>,
+}
+
+impl EndStreamLine {
+    pub fn new(
+        next_page_token: Option<String>,
+        refresh_token: Option<String>,
+        min_url_expiration_timestamp: Option<i64>,
+    ) -> Self {
+        Self {
+            action: EndStreamAction {
+                refresh_token,
+                next_page_token,
+                min_url_expiration_timestamp,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ndjson_line;
     use lakeshare_model::FileStats;
+
+    #[test]
+    fn end_stream_line_omits_what_it_does_not_have() {
+        let line = String::from_utf8(ndjson_line(&EndStreamLine::new(
+            Some("t".into()),
+            None,
+            Some(5),
+        )))
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"endStreamAction\":{\"nextPageToken\":\"t\",\"minUrlExpirationTimestamp\":5}}\n"
+        );
+    }
 
     #[test]
     fn metadata_line_shares_only_the_cdf_flag() {

@@ -43,6 +43,15 @@ pub struct Table {
     pub id: Option<String>,
 }
 
+/// `GET …/tables/{table}` (OpenSharing): a table with the format that tells the client which
+/// API family to read it with (`delta` or `iceberg`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableWithFormat {
+    #[serde(flatten)]
+    pub table: Table,
+    pub format: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,11 @@ impl App {
         &self.inner.file_tokens
     }
 
+    /// Lifetime of signed URLs, in milliseconds.
+    pub(crate) fn url_ttl_ms(&self) -> i64 {
+        self.inner.url_ttl.as_millis() as i64
+    }
+
     pub(crate) fn cache(&self) -> &SnapshotCache {
         &self.inner.cache
     }

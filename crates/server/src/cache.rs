@@ -62,15 +62,28 @@ impl SnapshotCache {
 /// Refuses snapshots referencing files the table's signer will not sign, and notes what keeps
 /// the parquet format from representing the snapshot.
 fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<ServedSnapshot> {
-    if let Some(err) = snapshot
-        .files
-        .iter()
-        .find_map(|f| signer.check(&f.url).err())
-    {
+    let urls = snapshot.files.iter().flat_map(|f| {
+        let dv = f
+            .deletion_vector
+            .as_ref()
+            .and_then(|dv| dv.absolute_url.as_deref());
+        std::iter::once(f.url.as_str()).chain(dv)
+    });
+    if let Some(err) = urls.map(|url| signer.check(url)).find_map(Result::err) {
         tracing::error!("refusing snapshot: {err}");
         return Err(lakeshare_model::Error::Unsupported(
             "the table references data files outside its location, which this server does not serve".into(),
         ));
+    }
+    if let Some(file) = snapshot.files.iter().find(|f| {
+        f.deletion_vector
+            .as_ref()
+            .is_some_and(|dv| dv.storage_type != "i" && dv.absolute_url.is_none())
+    }) {
+        return Err(lakeshare_model::Error::Corrupt {
+            location: file.url.clone(),
+            reason: "its deletion vector's location cannot be resolved".into(),
+        });
     }
     let parquet_blocker = parquet_blocker(&snapshot);
     Ok(ServedSnapshot {
@@ -165,6 +178,7 @@ mod tests {
             offset: Some(1),
             size_in_bytes: 10,
             cardinality: 2,
+            absolute_url: None,
         });
         let mut s = snapshot(vec![f, DataFile::new("file:///b", "b", 1)]);
         s.metadata

@@ -18,6 +18,8 @@
 mod app;
 mod auth;
 mod cache;
+mod cursor;
+mod encode;
 mod error;
 mod pages;
 mod registry;

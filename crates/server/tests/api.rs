@@ -536,18 +536,72 @@ async fn bad_requests_get_clear_errors() {
             "expected '{fragment}' in {body}"
         );
     }
+}
 
-    // A client that accepts only the delta response format is told we cannot serve it yet.
-    let delta_only = Request::builder()
+#[tokio::test]
+async fn delta_response_format_carries_real_delta_actions() {
+    let fx = fixture(60).await;
+    let delta = |uri: String, method: Method, body: &'static str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {TOKEN_1}"))
+            .header(
+                "delta-sharing-capabilities",
+                "responseformat=delta;readerfeatures=deletionvectors",
+            )
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let metadata = send(&fx.router, delta(format!("{A}/metadata"), Method::GET, "")).await;
+    assert_eq!(metadata.status, StatusCode::OK);
+    assert_eq!(
+        metadata.header("delta-sharing-capabilities"),
+        Some("responseformat=delta")
+    );
+    let lines = metadata.lines();
+    assert_eq!(lines[0]["protocol"]["deltaProtocol"]["minReaderVersion"], 1);
+    assert!(lines[0]["protocol"]["deltaProtocol"]["minWriterVersion"].is_i64());
+    assert_eq!(
+        lines[1]["metaData"]["deltaMetadata"]["partitionColumns"],
+        serde_json::json!(["part"])
+    );
+
+    let query = send(&fx.router, delta(format!("{A}/query"), Method::POST, "{}")).await;
+    assert_eq!(
+        query.header("delta-sharing-capabilities"),
+        Some("responseformat=delta")
+    );
+    let lines = query.lines();
+    assert_eq!(lines.len(), 2 + 4);
+    for line in &lines[2..] {
+        let add = &line["file"]["deltaSingleAction"]["add"];
+        assert!(
+            add["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://gateway.test/files/")
+        );
+        assert_eq!(add["dataChange"], true);
+        assert!(add["modificationTime"].as_i64().unwrap() > 0);
+        assert!(add["size"].as_u64().unwrap() > 0);
+        assert!(add["stats"].is_string());
+        assert_eq!(line["file"]["id"].as_str().unwrap().len(), 32);
+    }
+
+    // With both formats acceptable, a plain table is answered in parquet.
+    let either = Request::builder()
         .uri(format!("{A}/metadata"))
         .header("authorization", format!("Bearer {TOKEN_1}"))
-        .header("delta-sharing-capabilities", "responseformat=delta")
+        .header("delta-sharing-capabilities", "responseformat=delta,parquet")
         .body(Body::empty())
         .unwrap();
-    let reply = send(&fx.router, delta_only).await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.error_code(), "UNSUPPORTED_OPERATION");
-    assert!(reply.message().contains("delta response format"));
+    assert_eq!(
+        send(&fx.router, either)
+            .await
+            .header("delta-sharing-capabilities"),
+        Some("responseformat=parquet")
+    );
 }
 
 /// The file URLs of table a, as paths on the router.
@@ -706,4 +760,171 @@ async fn lists_page_with_max_results() {
         .await
         .json();
     assert_eq!(share["share"]["name"], "s1");
+}
+
+fn file_ids(lines: &[Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.get("file"))
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn end_stream(lines: &[Value]) -> &Value {
+    let last = lines.last().unwrap();
+    last.get("endStreamAction")
+        .unwrap_or_else(|| panic!("last line is not endStreamAction: {last}"))
+}
+
+#[tokio::test]
+async fn paged_queries_return_every_file_once() {
+    let fx = fixture(60).await;
+    let all = file_ids(&query(&fx.router, A, TOKEN_1, "{}").await.lines());
+    assert_eq!(all.len(), 4);
+
+    let mut paged = Vec::new();
+    let mut token: Option<String> = None;
+    for page in 0.. {
+        let body = match &token {
+            None => r#"{"maxFiles":3}"#.to_string(),
+            Some(t) => format!(r#"{{"maxFiles":3,"pageToken":"{t}"}}"#),
+        };
+        let reply = query(&fx.router, A, TOKEN_1, &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let lines = reply.lines();
+        paged.extend(file_ids(&lines));
+        let end = end_stream(&lines);
+        assert!(end["minUrlExpirationTimestamp"].as_i64().unwrap() > lakeshare_storage::now_ms());
+        match end.get("nextPageToken") {
+            Some(t) => token = Some(t.as_str().unwrap().to_string()),
+            None => break,
+        }
+        assert!(page < 5, "paging does not end");
+    }
+    assert_eq!(paged, all, "pages hold every file once, in order");
+
+    let first = query(&fx.router, A, TOKEN_1, r#"{"maxFiles":1}"#)
+        .await
+        .lines();
+    let next = end_stream(&first)["nextPageToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (payload, mac) = next.split_once('.').unwrap();
+    let altered = format!("{}A.{mac}", &payload[..payload.len() - 1]);
+    for (table, token_, body) in [
+        (
+            A,
+            TOKEN_1,
+            format!(r#"{{"maxFiles":1,"pageToken":"{altered}"}}"#),
+        ),
+        (
+            A,
+            TOKEN_1,
+            format!(r#"{{"maxFiles":1,"pageToken":"{next}","limitHint":1}}"#),
+        ),
+        (
+            B,
+            TOKEN_2,
+            format!(r#"{{"maxFiles":1,"pageToken":"{next}"}}"#),
+        ),
+    ] {
+        let reply = query(&fx.router, table, token_, &body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(reply.message().contains("pageToken"), "{}", reply.message());
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_return_the_same_version_with_fresh_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    write_table(&dir.path().join("a"), 1).await;
+    let yaml = format!(
+        r#"
+server: {{ public_url: "http://gateway.test", signing_secret: "a-secret-of-enough-length" }}
+shares: [{{ name: s1, schemas: [{{ name: sc, tables: [{{ name: a, location: a }}] }}] }}]
+recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
+"#
+    );
+    let router = App::open(Config::from_yaml(&yaml, dir.path()).unwrap())
+        .await
+        .router();
+    let first = query(&router, A, TOKEN_1, r#"{"includeRefreshToken":true}"#).await;
+    assert_eq!(first.header("delta-table-version"), Some("0"));
+    let first = first.lines();
+    let refresh = end_stream(&first)["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The table moves on; the refresh still answers for the version the read started on.
+    write_table_version(&dir.path().join("a"), 100).await;
+    let latest = query(&router, A, TOKEN_1, "{}").await;
+    assert_eq!(latest.header("delta-table-version"), Some("1"));
+    let refreshed = query(
+        &router,
+        A,
+        TOKEN_1,
+        &format!(r#"{{"refreshToken":"{refresh}"}}"#),
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    assert_eq!(refreshed.header("delta-table-version"), Some("0"));
+    let refreshed = refreshed.lines();
+    assert_eq!(file_ids(&refreshed), file_ids(&first));
+    assert!(end_stream(&refreshed)["refreshToken"].is_string());
+
+    let mixed = query(
+        &router,
+        A,
+        TOKEN_1,
+        &format!(r#"{{"refreshToken":"{refresh}","version":0}}"#),
+    )
+    .await;
+    assert_eq!(mixed.status, StatusCode::BAD_REQUEST);
+    // Plain reads never get an end-of-stream line: the Python connector would crash on it.
+    let plain = query(&router, A, TOKEN_1, "{}").await.lines();
+    assert!(plain.iter().all(|l| l.get("endStreamAction").is_none()));
+    // Unless the client says it understands one.
+    let asked = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{A}/query"))
+        .header("authorization", format!("Bearer {TOKEN_1}"))
+        .header("delta-sharing-capabilities", "includeendstreamaction=true")
+        .body(Body::from("{}"))
+        .unwrap();
+    let asked = send(&router, asked).await;
+    assert_eq!(
+        asked.header("delta-sharing-capabilities"),
+        Some("responseformat=parquet;includeendstreamaction=true")
+    );
+    assert!(end_stream(&asked.lines()).get("nextPageToken").is_none());
+}
+
+/// Appends one commit of two rows with ids from `first_id`.
+async fn write_table_version(path: &std::path::Path, first_id: i64) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("part", DataType::Utf8, true),
+    ]));
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
+    let table = DeltaTable::try_from_url(url).await.unwrap();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![first_id, first_id + 1])),
+            Arc::new(StringArray::from(vec![Some("y"), Some("y")])),
+        ],
+    )
+    .unwrap();
+    table
+        .write(vec![batch])
+        .with_save_mode(SaveMode::Append)
+        .await
+        .unwrap();
 }

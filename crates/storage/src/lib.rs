@@ -19,7 +19,7 @@
 //! ).unwrap();
 //! let file = url::Url::from_file_path(root.path().join("part-0.parquet")).unwrap();
 //! let signed = signer.sign(file.as_str()).unwrap();
-//! let token = signed.url.rsplit('/').next().unwrap();
+//! let token = signed.url.rsplit('/').next().unwrap().trim_end_matches("?sp=r");
 //! let path = signer.tokens().resolve(token, signed.expires_at_ms - 1).unwrap();
 //! assert!(path.ends_with("part-0.parquet"));
 //! ```
@@ -29,7 +29,7 @@ mod local;
 mod signing;
 
 pub use error::{Error, Result};
-pub use local::{FileTokens, LocalUrlSigner};
+pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
 pub use signing::{Purpose, Signer};
 
 /// A URL a recipient can read a file from until `expires_at_ms`.

@@ -19,6 +19,13 @@ struct FileClaim {
     e: i64,
 }
 
+/// Query string appended to every signed URL. The token in the path is what grants access; this
+/// marker is for Delta kernel clients (the Python connector's delta format path among them), which
+/// fetch an http(s) URL directly only when its query has a pre-signing key (`X-Amz-Signature`,
+/// `sp`, …) and otherwise look the path up in their own local store. `sp` is the SAS "signed
+/// permissions" key; `r` says read-only, which is what the URL grants. The file route ignores it.
+pub const PRESIGNED_MARKER: &str = "sp=r";
+
 /// Signs URLs for the files of one table rooted at a local directory.
 #[derive(Debug, Clone)]
 pub struct LocalUrlSigner {
@@ -99,7 +106,7 @@ impl UrlSigner for LocalUrlSigner {
         };
         let token = self.tokens.issue(&claim);
         Ok(SignedUrl {
-            url: format!("{}/{token}", self.base_url),
+            url: format!("{}/{token}?{PRESIGNED_MARKER}", self.base_url),
             expires_at_ms,
         })
     }
@@ -193,7 +200,10 @@ mod tests {
     }
 
     fn token_of(signed: &SignedUrl) -> &str {
-        signed.url.strip_prefix("http://h/files/").unwrap()
+        let token = signed.url.strip_prefix("http://h/files/").unwrap();
+        token
+            .strip_suffix("?sp=r")
+            .expect("signed URLs carry the pre-signed marker")
     }
 
     #[test]

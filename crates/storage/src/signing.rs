@@ -17,6 +17,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum Purpose {
     LocalFile,
     PageToken,
+    RefreshToken,
 }
 
 impl Purpose {
@@ -24,6 +25,7 @@ impl Purpose {
         match self {
             Purpose::LocalFile => b"lakeshare/local-file/v1",
             Purpose::PageToken => b"lakeshare/page-token/v1",
+            Purpose::RefreshToken => b"lakeshare/refresh-token/v1",
         }
     }
 }

@@ -41,7 +41,7 @@ fn share_id(name: &str) -> String {
     )
 }
 
-fn table_item(t: &TableHandle) -> Table {
+pub(crate) fn table_item(t: &TableHandle) -> Table {
     Table {
         name: t.name.clone(),
         schema: t.schema.clone(),

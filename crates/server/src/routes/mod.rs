@@ -1,7 +1,7 @@
 //! The router: the sharing API under the configured prefix, signed files, health.
 
 mod files;
-mod lists;
+pub(crate) mod lists;
 mod tables;
 
 use axum::Router;
@@ -22,7 +22,7 @@ pub fn router(app: App) -> Router {
             get(lists::tables),
         )
         .route("/shares/{share}/all-tables", get(lists::all_tables))
-        .route(table, axum::routing::head(tables::version_head))
+        .route(table, get(tables::get_table).head(tables::version_head))
         .route(&format!("{table}/version"), get(tables::version))
         .route(&format!("{table}/metadata"), get(tables::metadata))
         .route(&format!("{table}/query"), post(tables::query));

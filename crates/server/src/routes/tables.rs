@@ -8,20 +8,22 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use lakeshare_model::{TimestampBound, Version, VersionSpec};
-use lakeshare_protocol::lines::{FileLine, MetadataLine, ProtocolLine};
 use lakeshare_protocol::query::QueryRequest;
 use lakeshare_protocol::time::parse_timestamp;
 use lakeshare_protocol::{
     CAPABILITIES_HEADER, Capabilities, NDJSON_CONTENT_TYPE, ResponseFormat, TABLE_VERSION_HEADER,
-    write_ndjson_line,
 };
 
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::cache::ServedSnapshot;
+use crate::cursor;
+use crate::encode::{self, MetadataExtras};
 use crate::error::{ApiError, ApiResult};
 use crate::pages::Params;
 use crate::registry::{OpenedTable, TableHandle};
+use lakeshare_protocol::lines::EndStreamLine;
+use lakeshare_storage::Purpose;
 
 type TablePath = Path<(String, String, String)>;
 
@@ -54,6 +56,26 @@ pub async fn version(
     Ok(version_header(version).into_response())
 }
 
+/// `GET …/tables/{table}` (OpenSharing): the table and its format, which tells a client which API
+/// family to read it with.
+pub async fn get_table(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path((share, schema, table)): TablePath,
+) -> ApiResult<Response> {
+    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let opened = app.open_table(handle).await?;
+    let body = lakeshare_protocol::lists::TableWithFormat {
+        table: crate::routes::lists::table_item(handle),
+        format: opened.source.format().as_str().to_string(),
+    };
+    Ok((
+        [(header::CONTENT_TYPE, lakeshare_protocol::JSON_CONTENT_TYPE)],
+        serde_json::to_vec(&body).expect("table bodies always serialise"),
+    )
+        .into_response())
+}
+
 /// `HEAD …/tables/{table}`: the deprecated way to ask for the latest version.
 pub async fn version_head(
     State(app): State<App>,
@@ -81,16 +103,12 @@ pub async fn metadata(
     let format = choose_format(handle, &served, &caps)?;
     let snapshot = &served.snapshot;
     let mut body = Vec::with_capacity(1024);
-    write_ndjson_line(&mut body, &ProtocolLine::parquet());
-    write_ndjson_line(
-        &mut body,
-        &MetadataLine::parquet(
-            &snapshot.metadata,
-            (spec != VersionSpec::Latest).then_some(snapshot.version),
-            Some(snapshot.size_bytes()),
-            Some(snapshot.files.len() as u64),
-        ),
-    );
+    let extras = MetadataExtras {
+        version: (spec != VersionSpec::Latest).then_some(snapshot.version),
+        size: Some(snapshot.size_bytes()),
+        num_files: Some(snapshot.files.len() as u64),
+    };
+    encode::write_head(&mut body, format, snapshot, extras);
     Ok(ndjson_response(snapshot.version, format, Body::from(body)))
 }
 
@@ -107,33 +125,123 @@ pub async fn query(
     let spec = validate_query(handle, &request)?;
     let opened = app.open_table(handle).await?;
     let caps = capabilities(&headers);
-    let served = load_snapshot(&app, handle, opened, spec).await?;
+    let now = lakeshare_storage::now_ms();
+    let params = cursor::params_hash(&(
+        &request.predicate_hints,
+        &request.json_predicate_hints,
+        request.limit_hint,
+        request.version,
+        &request.timestamp,
+    ));
+    let binding = cursor::Binding {
+        table_id: &handle.id,
+        recipient: &recipient.name,
+        params: &params,
+    };
+    // A page or refresh token pins the version its read started on.
+    let page = request
+        .page_token
+        .as_deref()
+        .map(|t| {
+            cursor::read(
+                app.signer(),
+                Purpose::PageToken,
+                "pageToken",
+                t,
+                binding,
+                now,
+            )
+        })
+        .transpose()?;
+    let refresh = request
+        .refresh_token
+        .as_deref()
+        .map(|t| {
+            cursor::read(
+                app.signer(),
+                Purpose::RefreshToken,
+                "refreshToken",
+                t,
+                binding,
+                now,
+            )
+        })
+        .transpose()?;
+    let pinned = page
+        .as_ref()
+        .or(refresh.as_ref())
+        .map(|c| VersionSpec::Version(c.v));
+    let served = load_snapshot(&app, handle, opened, pinned.unwrap_or(spec)).await?;
     let format = choose_format(handle, &served, &caps)?;
+    let version = served.snapshot.version;
 
     if request.json_predicate_hints.is_some() || request.predicate_hints.is_some() {
         tracing::debug!(table = %handle.qualified_name(), "predicate hints received; every file is returned (hints are best effort)");
     }
-    let files = files_for_limit(&served, request.limit_hint);
+    let selected = files_for_limit(&served, request.limit_hint);
+    let start = page.as_ref().map_or(0, |c| c.o as usize).min(selected);
+    let end = match request.max_files {
+        Some(n) => start.saturating_add(n as usize).min(selected),
+        None => selected,
+    };
+    let wants_refresh = request.include_refresh_token == Some(true) || refresh.is_some();
+    let end_stream = (request.max_files.is_some()
+        || wants_refresh
+        || caps.include_end_stream_action)
+        .then(|| {
+            EndStreamLine::new(
+                (end < selected).then(|| {
+                    cursor::issue(
+                        app.signer(),
+                        Purpose::PageToken,
+                        binding,
+                        version,
+                        end as u64,
+                        now,
+                    )
+                }),
+                wants_refresh.then(|| {
+                    cursor::issue(
+                        app.signer(),
+                        Purpose::RefreshToken,
+                        binding,
+                        version,
+                        0,
+                        now,
+                    )
+                }),
+                (end > start).then(|| now + app.url_ttl_ms()),
+            )
+        });
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,
         table = %handle.qualified_name(),
-        version = served.snapshot.version,
-        files = files,
+        version,
+        files = end - start,
+        first_file = start,
         "query"
     );
-    let version = served.snapshot.version;
-    let time_travel = spec != VersionSpec::Latest;
-    Ok(ndjson_response(
-        version,
+    let stream = stream_files(
+        served,
+        opened.signer.clone(),
         format,
-        Body::from_stream(stream_files(
-            served,
-            opened.signer.clone(),
-            files,
-            time_travel,
-        )),
-    ))
+        start..end,
+        spec != VersionSpec::Latest,
+        end_stream,
+    );
+    let mut response = ndjson_response(version, format, Body::from_stream(stream));
+    if caps.include_end_stream_action {
+        response.headers_mut().insert(
+            CAPABILITIES_HEADER,
+            HeaderValue::from_str(&format!(
+                "{};includeendstreamaction=true",
+                Capabilities::response_header(format)
+            ))
+            .expect("ascii header"),
+        );
+    }
+    Ok(response)
 }
 
 fn parse_query(body: &[u8]) -> ApiResult<QueryRequest> {
@@ -191,14 +299,11 @@ fn validate_query(handle: &TableHandle, q: &QueryRequest) -> ApiResult<VersionSp
             "queries with startingVersion (reading the changes since a version) are not supported by this server yet",
         ));
     }
-    if q.max_files.is_some() || q.page_token.is_some() {
-        return Err(ApiError::unsupported(
-            "paged queries (maxFiles, pageToken) are not supported by this server yet; query without them",
-        ));
-    }
-    if q.include_refresh_token.is_some() || q.refresh_token.is_some() {
-        return Err(ApiError::unsupported(
-            "refresh tokens (includeRefreshToken, refreshToken) are not supported by this server yet",
+    let refreshing = q.include_refresh_token == Some(true) || q.refresh_token.is_some();
+    if refreshing && (q.version.is_some() || q.timestamp.is_some() || q.page_token.is_some()) {
+        return Err(ApiError::invalid(
+            "includeRefreshToken and refreshToken apply to the first page of a read of the latest version only; \
+             drop version, timestamp and pageToken",
         ));
     }
     version_spec(handle, q.version, q.timestamp.as_deref())
@@ -282,26 +387,68 @@ fn capabilities(headers: &HeaderMap) -> Capabilities {
     )
 }
 
-/// Picks the response format. Only the parquet format is produced so far, so a table it cannot
-/// represent faithfully is refused rather than served with wrong rows.
+/// Reader features that change what a file's rows are, so a client reading the delta format must
+/// understand them. Features about the log itself (checkpoints, vacuum) do not reach the client.
+const DATA_READER_FEATURES: &[&str] = &[
+    "deletionVectors",
+    "columnMapping",
+    "timestampNtz",
+    "typeWidening",
+    "typeWidening-preview",
+    "variantType",
+    "variantType-preview",
+];
+
+/// Picks the response format as the reference server does: a single requested format is
+/// honoured; given a choice, parquet for plain tables and delta for tables with advanced reader
+/// features. A table the parquet format cannot represent faithfully is never sent as parquet.
 fn choose_format(
     handle: &TableHandle,
     served: &ServedSnapshot,
     caps: &Capabilities,
 ) -> ApiResult<ResponseFormat> {
-    if !caps.accepts(ResponseFormat::Parquet) {
-        return Err(ApiError::unsupported(
-            "this server does not serve the delta response format yet; ask for responseformat=parquet",
-        ));
+    let snapshot = &served.snapshot;
+    let prefers_delta =
+        served.parquet_blocker.is_some() || snapshot.protocol.min_reader_version > 1;
+    let format = if !caps.accepts(ResponseFormat::Parquet)
+        || (caps.accepts(ResponseFormat::Delta) && prefers_delta)
+    {
+        ResponseFormat::Delta
+    } else {
+        ResponseFormat::Parquet
+    };
+    match format {
+        ResponseFormat::Parquet => {
+            if let Some(blocker) = &served.parquet_blocker {
+                return Err(ApiError::unsupported(format!(
+                    "table '{}' uses {blocker}, which the parquet response format cannot represent; read it in \
+                     the delta response format (header delta-sharing-capabilities: responseformat=delta; in the \
+                     Python connector, use_delta_format=True)",
+                    handle.qualified_name()
+                )));
+            }
+        }
+        ResponseFormat::Delta => {
+            let mapping = snapshot
+                .metadata
+                .configuration
+                .get("delta.columnMapping.mode")
+                .is_some_and(|m| !m.eq_ignore_ascii_case("none"));
+            let required = DATA_READER_FEATURES.iter().filter(|f| {
+                snapshot.protocol.has_reader_feature(f) || (**f == "columnMapping" && mapping)
+            });
+            for feature in required {
+                if !caps.supports_reader_feature(feature) {
+                    return Err(ApiError::unsupported(format!(
+                        "table '{}' needs the reader feature {feature}, which the client did not list in \
+                         delta-sharing-capabilities readerfeatures; use a client that supports it",
+                        handle.qualified_name()
+                    )));
+                }
+            }
+        }
     }
-    if let Some(blocker) = &served.parquet_blocker {
-        return Err(ApiError::unsupported(format!(
-            "table '{}' uses {blocker}, which the parquet response format cannot represent, and this server \
-             does not serve the delta response format yet; the table cannot be read until it does",
-            handle.qualified_name()
-        )));
-    }
-    Ok(ResponseFormat::Parquet)
+    Ok(format)
 }
 
 /// With a limit hint, the fewest leading files whose row counts (from their stats) reach it.
@@ -321,45 +468,42 @@ fn files_for_limit(served: &ServedSnapshot, limit_hint: Option<i64>) -> usize {
     files.len()
 }
 
-/// The query body: protocol and metadata lines, then one line per file, signing each URL as
-/// its chunk is produced so a response of 100k files is never held in memory whole.
+/// The query body: protocol and metadata lines, then one line per file in `files`, signing each
+/// URL as its chunk is produced so a response of 100k files is never held in memory whole, then
+/// the end-of-stream line if the client asked for one.
 fn stream_files(
     served: Arc<ServedSnapshot>,
     signer: Arc<dyn lakeshare_storage::UrlSigner>,
-    count: usize,
+    format: ResponseFormat,
+    files: std::ops::Range<usize>,
     time_travel: bool,
+    end_stream: Option<EndStreamLine>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let mut head = Vec::with_capacity(1024);
-    write_ndjson_line(&mut head, &ProtocolLine::parquet());
-    let snapshot = &served.snapshot;
-    write_ndjson_line(
-        &mut head,
-        &MetadataLine::parquet(
-            &snapshot.metadata,
-            time_travel.then_some(snapshot.version),
-            None,
-            None,
-        ),
-    );
+    let extras = MetadataExtras {
+        version: time_travel.then_some(served.snapshot.version),
+        ..MetadataExtras::default()
+    };
+    encode::write_head(&mut head, format, &served.snapshot, extras);
     let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
-    let chunks = futures::stream::iter((0..count).step_by(FILES_PER_CHUNK)).map(move |start| {
-        let files = &served.snapshot.files[start..(start + FILES_PER_CHUNK).min(count)];
-        let mut buf = Vec::with_capacity(files.len() * 512);
-        for file in files {
-            let signed = signer.sign(&file.url).map_err(|e| {
+    let end = files.end;
+    let chunks = futures::stream::iter(files.step_by(FILES_PER_CHUNK)).map(move |start| {
+        let chunk = &served.snapshot.files[start..(start + FILES_PER_CHUNK).min(end)];
+        let mut buf = Vec::with_capacity(chunk.len() * 512);
+        for file in chunk {
+            encode::write_file(&mut buf, format, file, &*signer).map_err(|e| {
                 // Vetted when the snapshot was loaded; reaching this is a bug or a race with the
                 // filesystem. The connection is cut so the client cannot mistake a partial answer.
                 tracing::error!("signing {} failed mid-stream: {e}", file.url);
                 std::io::Error::other(e)
             })?;
-            write_ndjson_line(
-                &mut buf,
-                &FileLine::parquet(file, &signed.url, signed.expires_at_ms, None),
-            );
         }
         Ok(Bytes::from(buf))
     });
-    head.chain(chunks)
+    let tail = futures::stream::iter(
+        end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),
+    );
+    head.chain(chunks).chain(tail)
 }
 
 fn version_header(version: Version) -> [(&'static str, HeaderValue); 1] {

@@ -1,0 +1,94 @@
+//! NDJSON bodies of table reads in either response format.
+
+use lakeshare_model::{DataFile, Snapshot};
+use lakeshare_protocol::ResponseFormat;
+use lakeshare_protocol::delta_lines::{
+    DeltaAction, DeltaFileContext, DeltaFileLine, DeltaMetadataLine, DeltaProtocolLine,
+};
+use lakeshare_protocol::lines::{FileLine, MetadataLine, ProtocolLine};
+use lakeshare_protocol::write_ndjson_line;
+use lakeshare_storage::UrlSigner;
+
+/// What the metadata line says about the snapshot beyond the table's metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetadataExtras {
+    /// Set on time-travel reads and change reads.
+    pub version: Option<u64>,
+    pub size: Option<u64>,
+    pub num_files: Option<u64>,
+}
+
+/// The protocol and metadata lines.
+pub fn write_head(
+    buf: &mut Vec<u8>,
+    format: ResponseFormat,
+    snapshot: &Snapshot,
+    extras: MetadataExtras,
+) {
+    let MetadataExtras {
+        version,
+        size,
+        num_files,
+    } = extras;
+    match format {
+        ResponseFormat::Parquet => {
+            write_ndjson_line(buf, &ProtocolLine::parquet());
+            write_ndjson_line(
+                buf,
+                &MetadataLine::parquet(&snapshot.metadata, version, size, num_files),
+            );
+        }
+        ResponseFormat::Delta => {
+            write_ndjson_line(buf, &DeltaProtocolLine::new(&snapshot.protocol, None));
+            write_ndjson_line(
+                buf,
+                &DeltaMetadataLine::new(&snapshot.metadata, version, size, num_files),
+            );
+        }
+    }
+}
+
+/// One `file` line of a snapshot read, its URLs signed now.
+pub fn write_file(
+    buf: &mut Vec<u8>,
+    format: ResponseFormat,
+    file: &DataFile,
+    signer: &dyn UrlSigner,
+) -> lakeshare_storage::Result<()> {
+    let signed = signer.sign(&file.url)?;
+    match format {
+        ResponseFormat::Parquet => {
+            write_ndjson_line(
+                buf,
+                &FileLine::parquet(file, &signed.url, signed.expires_at_ms, None),
+            );
+        }
+        ResponseFormat::Delta => {
+            let dv_url = match file
+                .deletion_vector
+                .as_ref()
+                .and_then(|dv| dv.absolute_url.as_deref())
+            {
+                Some(url) => Some(signer.sign(url)?),
+                None => None,
+            };
+            let expiration = dv_url.as_ref().map_or(signed.expires_at_ms, |dv| {
+                dv.expires_at_ms.min(signed.expires_at_ms)
+            });
+            write_ndjson_line(
+                buf,
+                &DeltaFileLine::new(
+                    file,
+                    DeltaFileContext {
+                        action: DeltaAction::Add,
+                        url: &signed.url,
+                        expiration_timestamp: expiration,
+                        deletion_vector_url: dv_url.as_ref().map(|s| s.url.as_str()),
+                        version_and_timestamp: None,
+                    },
+                ),
+            );
+        }
+    }
+    Ok(())
+}
