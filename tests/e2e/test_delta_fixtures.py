@@ -15,6 +15,7 @@ from decimal import Decimal
 import delta_sharing
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import polars_deltalake
 from deltalake import DeltaTable
@@ -40,6 +41,10 @@ DELTA_ONLY = {
 }
 
 
+#: Tables with the change data feed on: table → its versions.
+CHANGE_FEED = {"cdf-table": range(0, 4)}
+
+
 def share_name(table: str) -> str:
     return table.replace(".", "_")
 
@@ -53,7 +58,7 @@ def tables(tmp_path_factory):
 def profile(tables, tmp_path_factory):
     entries = "\n".join(
         f"          - {{ name: {share_name(t)}, location: \"{tables / t}\", history: true }}"
-        for t in [*READABLE, *DELTA_ONLY]
+        for t in [*READABLE, *DELTA_ONLY, *CHANGE_FEED]
     )
     config = f"""
 server: {{ listen: "127.0.0.1:{{port}}" }}
@@ -149,7 +154,7 @@ def server_message(error: Exception) -> str:
 def test_list_all_tables_names_every_table(profile):
     client = delta_sharing.SharingClient(profile)
     names = sorted(t.name for t in client.list_all_tables())
-    assert names == sorted(share_name(t) for t in [*READABLE, *DELTA_ONLY])
+    assert names == sorted(share_name(t) for t in [*READABLE, *DELTA_ONLY, *CHANGE_FEED])
     assert {(t.share, t.schema) for t in client.list_all_tables()} == {("fixtures", "delta")}
 
 
@@ -234,3 +239,46 @@ def test_unknown_version_is_a_clear_400(profile):
         delta_sharing.load_as_pandas(url(profile, "simple_table"), version=99)
     message = server_message(refused.value)
     assert "400" in message and "version 99 does not exist" in message, message
+
+
+def reference_changes(path, start: int, end: int) -> pd.DataFrame:
+    """deltalake's change feed over the same range, in the connector's column order."""
+    changes = pa.table(DeltaTable(str(path)).load_cdf(starting_version=start, ending_version=end)).to_pandas()
+    # deltalake types the version as unsigned; the protocol's versions are longs.
+    return changes.astype({"_commit_version": "int64"})
+
+
+def assert_same_changes(shared: pd.DataFrame, reference: pd.DataFrame) -> None:
+    # Commit timestamps are compared separately: deltalake takes them from commitInfo, the
+    # protocol from the commit files' times.
+    columns = [c for c in shared.columns if c != "_commit_timestamp"]
+    assert sorted(columns) == sorted(c for c in reference.columns if c != "_commit_timestamp")
+    assert_same_frame(shared[columns], reference[columns])
+
+
+@pytest.mark.parametrize("use_delta_format", [None, True])
+@pytest.mark.parametrize("start,end", [(0, 3), (1, 3), (2, 2), (0, 0)])
+def test_change_feed_matches_deltalake(profile, tables, start, end, use_delta_format):
+    shared = delta_sharing.load_table_changes_as_pandas(
+        url(profile, "cdf-table"), starting_version=start, ending_version=end, use_delta_format=use_delta_format
+    )
+    assert_same_changes(shared, reference_changes(tables / "cdf-table", start, end))
+    assert set(shared["_commit_version"]) <= set(range(start, end + 1))
+
+
+def test_change_feed_by_timestamps(profile, tables):
+    start = (commit_time(1) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (commit_time(2) + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shared = delta_sharing.load_table_changes_as_pandas(
+        url(profile, "cdf-table"), starting_timestamp=start, ending_timestamp=end
+    )
+    assert_same_changes(shared, reference_changes(tables / "cdf-table", 1, 2))
+    expected_ms = {int(commit_time(v).timestamp() * 1000) for v in (1, 2)}
+    assert set(shared["_commit_timestamp"].astype("int64")) == expected_ms
+
+
+def test_change_feed_needs_the_feed_on(profile):
+    with pytest.raises(Exception) as refused:
+        delta_sharing.load_table_changes_as_pandas(url(profile, "simple_table"), starting_version=0)
+    message = server_message(refused.value)
+    assert "400" in message and "enableChangeDataFeed" in message, message

@@ -8,6 +8,7 @@ import subprocess
 
 import delta_sharing
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -80,3 +81,21 @@ def test_demo_versions_are_insert_append_update_delete(demo):
     metadata = delta_sharing.get_table_metadata(url)
     assert metadata.partition_columns == ["pickup_date"]
     assert metadata.configuration.get("enableChangeDataFeed") == "true"
+
+
+@pytest.mark.parametrize("use_delta_format", [None, True])
+def test_demo_change_feed_matches_deltalake(demo, use_delta_format):
+    url = f"{demo / 'demo.share'}#demo.delta.trips"
+    shared = delta_sharing.load_table_changes_as_pandas(url, starting_version=1, ending_version=3, use_delta_format=use_delta_format)
+    path = str(demo / "data" / "delta" / "trips")
+    reference = pa.table(DeltaTable(path).load_cdf(starting_version=1, ending_version=3)).to_pandas()
+    counts = shared["_change_type"].value_counts().to_dict()
+    assert counts == reference["_change_type"].value_counts().to_dict()
+    assert counts["update_preimage"] == counts["update_postimage"] == 1_000
+    assert counts["insert"] == 50_000
+    key = ["trip_id", "_change_type", "_commit_version"]
+    a = shared.sort_values(key).reset_index(drop=True)
+    b = reference.sort_values(key).reset_index(drop=True)
+    for column in ["trip_id", "_change_type", "_commit_version", "passengers", "vendor", "distance_km"]:
+        assert a[column].tolist() == b[column].tolist(), column
+    assert [str(x) for x in a["fare"]] == [str(x) for x in b["fare"]]

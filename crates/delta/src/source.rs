@@ -1,15 +1,17 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deltalake::kernel::LogicalFileView;
+use deltalake::kernel::{Action, LogicalFileView};
+use deltalake::logstore::object_store::ObjectStoreExt as _;
 use deltalake::logstore::{LogStore, LogStoreRef};
 use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 use lakeshare_model::{
-    DataFile, DeletionVector, Error as ModelError, FileStats, Result, Snapshot, TableFormat,
-    TableMetadata, TableProtocol, TableSource, TimestampBound, Version,
+    ChangeFile, ChangeKind, DataFile, DeletionVector, Error as ModelError, FileStats, Result,
+    Snapshot, TableFormat, TableMetadata, TableProtocol, TableSource, TimestampBound, Version,
+    VersionChanges,
 };
 use md5::{Digest, Md5};
 use tokio::sync::Mutex;
@@ -137,8 +139,6 @@ impl DeltaSource {
     }
 
     fn snapshot_from_state(&self, state: &DeltaTableState, timestamp_ms: i64) -> Snapshot {
-        let protocol = state.protocol();
-        let metadata = state.metadata();
         let files: Vec<DataFile> = state
             .log_data()
             .iter()
@@ -148,29 +148,139 @@ impl DeltaSource {
             format: TableFormat::Delta,
             version: state.version(),
             timestamp_ms,
-            protocol: TableProtocol {
-                min_reader_version: protocol.min_reader_version(),
-                min_writer_version: protocol.min_writer_version(),
-                reader_features: feature_names(protocol.reader_features()),
-                writer_features: feature_names(protocol.writer_features()),
-            },
-            metadata: TableMetadata {
-                id: metadata.id().to_string(),
-                name: metadata.name().map(str::to_string),
-                description: metadata.description().map(str::to_string),
-                format_provider: metadata.format_provider().to_string(),
-                schema_string: metadata.schema_string().clone(),
-                partition_columns: metadata.partition_columns().to_vec(),
-                configuration: metadata
-                    .configuration()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<BTreeMap<_, _>>(),
-                created_time: metadata.created_time(),
-            },
+            protocol: protocol_model(state.protocol()),
+            metadata: metadata_model(state.metadata()),
             files: files.into(),
             native_id: None,
         }
+    }
+
+    /// A file named by a change action (path as in the log, decoded).
+    fn change_file(
+        &self,
+        path: &str,
+        size: i64,
+        partition_values: HashMap<String, Option<String>>,
+        modification_time_ms: i64,
+    ) -> DataFile {
+        DataFile {
+            url: self.file_url(path),
+            id: hex::encode(Md5::digest(path.as_bytes())),
+            size: size.max(0) as u64,
+            partition_values: partition_values.into_iter().collect(),
+            stats: None,
+            modification_time_ms,
+            deletion_vector: None,
+        }
+    }
+
+    /// The size of a removed file whose remove action does not record it (older writers),
+    /// from the store; the file is still there until it is vacuumed.
+    async fn stored_size(&self, path: &str) -> Result<i64, Error> {
+        let location = deltalake::Path::parse(path).unwrap_or_else(|_| deltalake::Path::from(path));
+        let meta = self
+            .log_store
+            .object_store(None)
+            .head(&location)
+            .await
+            .map_err(|e| Error::Delta(e.into()))?;
+        Ok(meta.size as i64)
+    }
+
+    async fn version_changes(
+        &self,
+        version: Version,
+        timestamp_ms: i64,
+    ) -> Result<VersionChanges, Error> {
+        let bytes = self
+            .log_store
+            .read_commit_entry(version)
+            .await?
+            .ok_or_else(|| Error::Delta(DeltaTableError::InvalidVersion(version)))?;
+        let mut changes = VersionChanges {
+            version,
+            timestamp_ms,
+            metadata: None,
+            protocol: None,
+            files: Vec::new(),
+        };
+        for action in deltalake::logstore::get_actions(version, &bytes)? {
+            let change = match action {
+                Action::Metadata(m) => {
+                    changes.metadata = Some(metadata_model(&m));
+                    continue;
+                }
+                Action::Protocol(p) => {
+                    changes.protocol = Some(protocol_model(&p));
+                    continue;
+                }
+                Action::Add(add) if add.data_change => {
+                    let mut file = self.change_file(
+                        &add.path,
+                        add.size,
+                        add.partition_values,
+                        add.modification_time,
+                    );
+                    file.stats = add.stats.map(FileStats::from_json);
+                    file.deletion_vector = add.deletion_vector.map(|dv| self.deletion_vector(dv));
+                    ChangeFile {
+                        kind: ChangeKind::Added,
+                        file,
+                    }
+                }
+                Action::Remove(remove) if remove.data_change => {
+                    let size = match remove.size {
+                        Some(size) => size,
+                        None => self.stored_size(&remove.path).await?,
+                    };
+                    let mut file = self.change_file(
+                        &remove.path,
+                        size,
+                        remove.partition_values.unwrap_or_default(),
+                        remove.deletion_timestamp.unwrap_or(timestamp_ms),
+                    );
+                    file.deletion_vector =
+                        remove.deletion_vector.map(|dv| self.deletion_vector(dv));
+                    ChangeFile {
+                        kind: ChangeKind::Removed,
+                        file,
+                    }
+                }
+                Action::Cdc(cdc) => ChangeFile {
+                    kind: ChangeKind::ChangeData,
+                    file: self.change_file(&cdc.path, cdc.size, cdc.partition_values, timestamp_ms),
+                },
+                _ => continue,
+            };
+            changes.files.push(change);
+        }
+        Ok(changes)
+    }
+}
+
+fn protocol_model(protocol: &deltalake::kernel::Protocol) -> TableProtocol {
+    TableProtocol {
+        min_reader_version: protocol.min_reader_version(),
+        min_writer_version: protocol.min_writer_version(),
+        reader_features: feature_names(protocol.reader_features()),
+        writer_features: feature_names(protocol.writer_features()),
+    }
+}
+
+fn metadata_model(metadata: &deltalake::kernel::Metadata) -> TableMetadata {
+    TableMetadata {
+        id: metadata.id().to_string(),
+        name: metadata.name().map(str::to_string),
+        description: metadata.description().map(str::to_string),
+        format_provider: metadata.format_provider().to_string(),
+        schema_string: metadata.schema_string().clone(),
+        partition_columns: metadata.partition_columns().to_vec(),
+        configuration: metadata
+            .configuration()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        created_time: metadata.created_time(),
     }
 }
 
@@ -220,6 +330,31 @@ impl TableSource for DeltaSource {
             .await
             .map_err(|e| self.model_error(e))?;
         timeline.version_at(timestamp, bound)
+    }
+
+    async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
+        let timeline = self
+            .timeline_covering(Some(end))
+            .await
+            .map_err(|e| self.model_error(e))?;
+        let latest = timeline.latest().unwrap_or(0);
+        let mut all = Vec::new();
+        for version in start..=end {
+            // Every commit file must still exist: a change feed cannot skip a version.
+            let Some(timestamp_ms) = timeline.timestamp_of(version) else {
+                return Err(ModelError::VersionNotFound {
+                    requested: version,
+                    earliest: timeline.commits.first().map_or(0, |(v, _)| *v),
+                    latest,
+                });
+            };
+            all.push(
+                self.version_changes(version, timestamp_ms)
+                    .await
+                    .map_err(|e| self.model_error(e))?,
+            );
+        }
+        Ok(all)
     }
 }
 

@@ -20,11 +20,13 @@
 //! assert!(snapshot.files.iter().all(|f| f.deletion_vector.is_none()));
 //! ```
 
+mod changes;
 mod error;
 mod snapshot;
 mod source;
 mod version;
 
+pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Result, Snapshot, TableFormat, TimestampBound, Version};
+use crate::{Error, Result, Snapshot, TableFormat, TimestampBound, Version, VersionChanges};
 
 /// One table in one format, at one location: the seam between format adapters and the gateway.
 ///
@@ -32,4 +32,15 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
     /// for `AtOrAfter` (no such version exists yet). Both errors are
     /// [`crate::Error::TimestampOutOfRange`].
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version>;
+
+    /// The changes of versions `start..=end`, one entry per version, oldest first. Both ends
+    /// must exist ([`crate::Error::VersionNotFound`] otherwise). Formats without a change feed
+    /// keep the default, which says so.
+    async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
+        let _ = (start, end);
+        Err(Error::Unsupported(format!(
+            "tables in the {} format do not provide a change data feed",
+            self.format()
+        )))
+    }
 }

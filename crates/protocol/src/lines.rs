@@ -149,6 +149,61 @@ impl<'a> FileLine<'a> {
     }
 }
 
+/// `{"add"|"cdf"|"remove":{…}}`: one file of a change read in the parquet format. Every line
+/// carries its commit's version and time; the client turns them into `_commit_version` and
+/// `_commit_timestamp`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeLine<'a> {
+    Add(ChangeFile<'a>),
+    Cdf(ChangeFile<'a>),
+    Remove(ChangeFile<'a>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeFile<'a> {
+    url: &'a str,
+    id: &'a str,
+    partition_values: &'a BTreeMap<String, Option<String>>,
+    size: u64,
+    timestamp: i64,
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a str>,
+    expiration_timestamp: i64,
+}
+
+impl<'a> ChangeLine<'a> {
+    pub fn parquet(
+        kind: lakeshare_model::ChangeKind,
+        file: &'a DataFile,
+        url: &'a str,
+        expiration_timestamp: i64,
+        version: u64,
+        timestamp: i64,
+    ) -> Self {
+        use lakeshare_model::ChangeKind;
+        let body = ChangeFile {
+            url,
+            id: &file.id,
+            partition_values: &file.partition_values,
+            size: file.size,
+            timestamp,
+            version,
+            stats: (kind == ChangeKind::Added)
+                .then(|| file.stats.as_ref().map(|s| s.json.as_str()))
+                .flatten(),
+            expiration_timestamp,
+        };
+        match kind {
+            ChangeKind::Added => ChangeLine::Add(body),
+            ChangeKind::ChangeData => ChangeLine::Cdf(body),
+            ChangeKind::Removed => ChangeLine::Remove(body),
+        }
+    }
+}
+
 /// `{"endStreamAction":{…}}`: the last line of a read, sent only to clients that asked for it
 /// (the Python connector crashes on any line it does not expect).
 #[derive(Debug, Default, Serialize)]
@@ -189,6 +244,24 @@ mod tests {
     use super::*;
     use crate::ndjson_line;
     use lakeshare_model::FileStats;
+
+    #[test]
+    fn change_lines_carry_version_and_timestamp() {
+        let f = DataFile::new("file:///t/c.parquet", "c1", 5);
+        let line = String::from_utf8(ndjson_line(&ChangeLine::parquet(
+            lakeshare_model::ChangeKind::ChangeData,
+            &f,
+            "https://x/c",
+            9,
+            2,
+            200,
+        )))
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"cdf\":{\"url\":\"https://x/c\",\"id\":\"c1\",\"partitionValues\":{},\"size\":5,\"timestamp\":200,\"version\":2,\"expirationTimestamp\":9}}\n"
+        );
+    }
 
     #[test]
     fn end_stream_line_omits_what_it_does_not_have() {

@@ -1,11 +1,11 @@
 //! NDJSON bodies of table reads in either response format.
 
-use lakeshare_model::{DataFile, Snapshot};
+use lakeshare_model::{ChangeFile, ChangeKind, DataFile, Snapshot, TableMetadata, TableProtocol};
 use lakeshare_protocol::ResponseFormat;
 use lakeshare_protocol::delta_lines::{
     DeltaAction, DeltaFileContext, DeltaFileLine, DeltaMetadataLine, DeltaProtocolLine,
 };
-use lakeshare_protocol::lines::{FileLine, MetadataLine, ProtocolLine};
+use lakeshare_protocol::lines::{ChangeLine, FileLine, MetadataLine, ProtocolLine};
 use lakeshare_protocol::write_ndjson_line;
 use lakeshare_storage::UrlSigner;
 
@@ -85,6 +85,85 @@ pub fn write_file(
                         expiration_timestamp: expiration,
                         deletion_vector_url: dv_url.as_ref().map(|s| s.url.as_str()),
                         version_and_timestamp: None,
+                    },
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A metadata line of a change read: the metadata a commit set, stamped with its version.
+pub fn write_historical_metadata(
+    buf: &mut Vec<u8>,
+    format: ResponseFormat,
+    metadata: &TableMetadata,
+    version: u64,
+) {
+    match format {
+        ResponseFormat::Parquet => write_ndjson_line(
+            buf,
+            &MetadataLine::parquet(metadata, Some(version), None, None),
+        ),
+        ResponseFormat::Delta => write_ndjson_line(
+            buf,
+            &DeltaMetadataLine::new(metadata, Some(version), None, None),
+        ),
+    }
+}
+
+/// A protocol line of a change read (delta format only: parquet has no table protocol).
+pub fn write_historical_protocol(buf: &mut Vec<u8>, protocol: &TableProtocol, version: u64) {
+    write_ndjson_line(buf, &DeltaProtocolLine::new(protocol, Some(version)));
+}
+
+/// One file line of a change read, stamped with its commit's version and time.
+pub fn write_change(
+    buf: &mut Vec<u8>,
+    format: ResponseFormat,
+    change: &ChangeFile,
+    version: u64,
+    timestamp_ms: i64,
+    signer: &dyn UrlSigner,
+) -> lakeshare_storage::Result<()> {
+    let file = &change.file;
+    let signed = signer.sign(&file.url)?;
+    match format {
+        ResponseFormat::Parquet => write_ndjson_line(
+            buf,
+            &ChangeLine::parquet(
+                change.kind,
+                file,
+                &signed.url,
+                signed.expires_at_ms,
+                version,
+                timestamp_ms,
+            ),
+        ),
+        ResponseFormat::Delta => {
+            let dv_url = match file
+                .deletion_vector
+                .as_ref()
+                .and_then(|dv| dv.absolute_url.as_deref())
+            {
+                Some(url) => Some(signer.sign(url)?),
+                None => None,
+            };
+            let action = match change.kind {
+                ChangeKind::Added => DeltaAction::Add,
+                ChangeKind::Removed => DeltaAction::Remove,
+                ChangeKind::ChangeData => DeltaAction::Cdc,
+            };
+            write_ndjson_line(
+                buf,
+                &DeltaFileLine::new(
+                    file,
+                    DeltaFileContext {
+                        action,
+                        url: &signed.url,
+                        expiration_timestamp: signed.expires_at_ms,
+                        deletion_vector_url: dv_url.as_ref().map(|s| s.url.as_str()),
+                        version_and_timestamp: Some((version, timestamp_ms)),
                     },
                 ),
             );

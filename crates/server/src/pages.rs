@@ -46,6 +46,21 @@ impl Params {
     }
 }
 
+impl Params {
+    /// Booleans as clients send them; Python writes `True`/`False`.
+    pub fn bool(&self, name: &str) -> ApiResult<Option<bool>> {
+        self.get(name)
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::invalid(format!(
+                    "parameter '{name}' must be true or false, got '{v}'"
+                ))),
+            })
+            .transpose()
+    }
+}
+
 /// Page size when the client gives none, and the most one page holds.
 const DEFAULT_PAGE: usize = 500;
 const MAX_PAGE: usize = 1000;
@@ -176,5 +191,12 @@ mod tests {
         assert!(err.message.contains("maxResults"));
         let err = paginate(vec![1], &params("maxResults=ten"), "l", "r", &signer).unwrap_err();
         assert!(err.message.contains("'ten'"));
+    }
+
+    #[test]
+    fn booleans_are_case_insensitive() {
+        assert_eq!(params("x=True").bool("x").unwrap(), Some(true));
+        assert_eq!(params("x=FALSE").bool("x").unwrap(), Some(false));
+        assert!(params("x=yes").bool("x").is_err());
     }
 }

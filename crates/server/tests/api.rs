@@ -928,3 +928,151 @@ async fn write_table_version(path: &std::path::Path, first_id: i64) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn change_feed_parameters_are_checked() {
+    let fx = fixture(60).await;
+    let cases = [
+        (
+            format!("{A}/changes"),
+            TOKEN_1,
+            "startingVersion or startingTimestamp is required",
+        ),
+        (
+            format!("{A}/changes?startingVersion=0&startingTimestamp=2024-01-01T00:00:00Z"),
+            TOKEN_1,
+            "not both",
+        ),
+        (
+            format!(
+                "{A}/changes?startingVersion=0&endingVersion=1&endingTimestamp=2024-01-01T00:00:00Z"
+            ),
+            TOKEN_1,
+            "not both",
+        ),
+        (
+            format!("{A}/changes?startingVersion=-1"),
+            TOKEN_1,
+            "must not be negative",
+        ),
+        (
+            format!("{A}/changes?startingVersion=5"),
+            TOKEN_1,
+            "after the latest version 1",
+        ),
+        (
+            format!("{A}/changes?startingVersion=1&endingVersion=0"),
+            TOKEN_1,
+            "after the ending version 0",
+        ),
+        (
+            format!("{A}/changes?startingVersion=0&includeHistoricalMetadata=maybe"),
+            TOKEN_1,
+            "true or false",
+        ),
+        (
+            format!("{A}/changes?startingVersion=0&maxFiles=0"),
+            TOKEN_1,
+            "maxFiles",
+        ),
+        // The fixture tables do not have the change data feed on.
+        (
+            format!("{A}/changes?startingVersion=0"),
+            TOKEN_1,
+            "enableChangeDataFeed",
+        ),
+        // Table b does not share its history at all.
+        (format!("{B}/changes?startingVersion=0"), TOKEN_2, "history"),
+    ];
+    for (uri, token, fragment) in cases {
+        let reply = get(&fx.router, &uri, token).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            reply.message().contains(fragment),
+            "{uri}: {}",
+            reply.message()
+        );
+    }
+}
+
+#[tokio::test]
+async fn change_feed_lines_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    write_table(&path, 1).await;
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
+    let table = DeltaTable::try_from_url(url).await.unwrap();
+    table
+        .set_tbl_properties()
+        .with_properties([("delta.enableChangeDataFeed".to_string(), "true".to_string())].into())
+        .await
+        .unwrap();
+    write_table_version(&path, 10).await;
+    write_table_version(&path, 20).await;
+    let yaml = format!(
+        r#"
+server: {{ public_url: "http://gateway.test", signing_secret: "a-secret-of-enough-length" }}
+shares: [{{ name: s1, schemas: [{{ name: sc, tables: [{{ name: a, location: c, history: true }}] }}] }}]
+recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
+"#
+    );
+    let router = App::open(Config::from_yaml(&yaml, dir.path()).unwrap())
+        .await
+        .router();
+
+    let all = get(
+        &router,
+        &format!("{A}/changes?startingVersion=1&includeHistoricalMetadata=true"),
+        TOKEN_1,
+    )
+    .await;
+    assert_eq!(
+        all.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&all.body)
+    );
+    assert_eq!(all.header("delta-table-version"), Some("1"));
+    let lines = all.lines();
+    assert!(lines[0].get("protocol").is_some() && lines[1].get("metaData").is_some());
+    // Version 1 turned the feed on (a metadata change), versions 2 and 3 each added one file.
+    assert_eq!(lines[2]["metaData"]["version"], 1);
+    let adds: Vec<_> = lines[3..].iter().map(|l| &l["add"]).collect();
+    assert_eq!(adds.len(), 2);
+    assert_eq!(
+        adds.iter()
+            .map(|a| a["version"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(
+        adds.iter()
+            .all(|a| a["timestamp"].as_i64().unwrap() > 0 && a["url"].is_string())
+    );
+
+    let first = get(
+        &router,
+        &format!("{A}/changes?startingVersion=1&maxFiles=1"),
+        TOKEN_1,
+    )
+    .await
+    .lines();
+    assert_eq!(first.len(), 2 + 1 + 1);
+    let next = end_stream(&first)["nextPageToken"].as_str().unwrap();
+    let second = get(
+        &router,
+        &format!("{A}/changes?startingVersion=1&maxFiles=1&pageToken={next}"),
+        TOKEN_1,
+    )
+    .await
+    .lines();
+    assert_eq!(second[2]["add"]["version"], 3);
+    assert!(end_stream(&second).get("nextPageToken").is_none());
+    let other_range = get(
+        &router,
+        &format!("{A}/changes?startingVersion=2&maxFiles=1&pageToken={next}"),
+        TOKEN_1,
+    )
+    .await;
+    assert_eq!(other_range.status, StatusCode::BAD_REQUEST);
+}

@@ -1,5 +1,6 @@
 //! The router: the sharing API under the configured prefix, signed files, health.
 
+mod changes;
 mod files;
 pub(crate) mod lists;
 mod tables;
@@ -25,7 +26,8 @@ pub fn router(app: App) -> Router {
         .route(table, get(tables::get_table).head(tables::version_head))
         .route(&format!("{table}/version"), get(tables::version))
         .route(&format!("{table}/metadata"), get(tables::metadata))
-        .route(&format!("{table}/query"), post(tables::query));
+        .route(&format!("{table}/query"), post(tables::query))
+        .route(&format!("{table}/changes"), get(changes::changes));
     Router::new()
         .nest(&app.config().server.prefix, api)
         .route("/files/{token}", get(files::serve))

@@ -25,7 +25,7 @@ use crate::registry::{OpenedTable, TableHandle};
 use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_storage::Purpose;
 
-type TablePath = Path<(String, String, String)>;
+pub(super) type TablePath = Path<(String, String, String)>;
 
 /// How many file lines go into one chunk of a streamed body.
 const FILES_PER_CHUNK: usize = 256;
@@ -338,7 +338,7 @@ fn version_spec(
 }
 
 /// Past versions are shared only where the provider said so (`history: true`).
-fn require_history(handle: &TableHandle, parameter: &str) -> ApiResult<()> {
+pub(super) fn require_history(handle: &TableHandle, parameter: &str) -> ApiResult<()> {
     if handle.entry.history {
         Ok(())
     } else {
@@ -357,7 +357,7 @@ async fn latest_version(handle: &TableHandle, opened: &OpenedTable) -> ApiResult
         .map_err(|e| ApiError::from_model(&handle.qualified_name(), &e))
 }
 
-async fn load_snapshot(
+pub(super) async fn load_snapshot(
     app: &App,
     handle: &TableHandle,
     opened: &OpenedTable,
@@ -379,7 +379,7 @@ async fn load_snapshot(
         .map_err(|e| ApiError::from_model(&name, &e))
 }
 
-fn capabilities(headers: &HeaderMap) -> Capabilities {
+pub(super) fn capabilities(headers: &HeaderMap) -> Capabilities {
     Capabilities::parse(
         headers
             .get(CAPABILITIES_HEADER)
@@ -402,7 +402,7 @@ const DATA_READER_FEATURES: &[&str] = &[
 /// Picks the response format as the reference server does: a single requested format is
 /// honoured; given a choice, parquet for plain tables and delta for tables with advanced reader
 /// features. A table the parquet format cannot represent faithfully is never sent as parquet.
-fn choose_format(
+pub(super) fn choose_format(
     handle: &TableHandle,
     served: &ServedSnapshot,
     caps: &Capabilities,
@@ -510,7 +510,7 @@ fn version_header(version: Version) -> [(&'static str, HeaderValue); 1] {
     [(TABLE_VERSION_HEADER, HeaderValue::from(version))]
 }
 
-fn ndjson_response(version: Version, format: ResponseFormat, body: Body) -> Response {
+pub(super) fn ndjson_response(version: Version, format: ResponseFormat, body: Body) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -1,0 +1,345 @@
+//! `GET …/changes`: the change data feed of a table between two versions.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::StreamExt;
+use lakeshare_model::{
+    ChangeKind, TableSource, TimestampBound, Version, VersionChanges, VersionSpec,
+};
+use lakeshare_protocol::ResponseFormat;
+use lakeshare_protocol::lines::EndStreamLine;
+use lakeshare_protocol::time::parse_timestamp;
+use lakeshare_storage::{Purpose, UrlSigner};
+
+use super::tables::{
+    TablePath, capabilities, choose_format, load_snapshot, ndjson_response, require_history,
+};
+use crate::app::App;
+use crate::auth::Recipient;
+use crate::cache::ServedSnapshot;
+use crate::cursor;
+use crate::encode::{self, MetadataExtras};
+use crate::error::{ApiError, ApiResult};
+use crate::pages::Params;
+
+/// Lines of a change read other than the head, in order; a page is a range of these.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Protocol { commit: usize },
+    Metadata { commit: usize },
+    File { commit: usize, file: usize },
+}
+
+/// How many lines go into one chunk of a streamed body.
+const ITEMS_PER_CHUNK: usize = 256;
+
+pub async fn changes(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path((share, schema, table)): TablePath,
+    params: Params,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let handle = app.table(&recipient, &share, &schema, &table)?;
+    require_history(handle, "changes")?;
+    let opened = app.open_table(handle).await?;
+    let source = &*opened.source;
+    let caps = capabilities(&headers);
+    let name = handle.qualified_name();
+    let model_error = |e: lakeshare_model::Error| ApiError::from_model(&name, &e);
+
+    let latest = source.latest_version().await.map_err(model_error)?;
+    let (start, end) = resolve_range(source, &params, latest)
+        .await
+        .map_err(|e| match e {
+            RangeError::Api(e) => e,
+            RangeError::Model(e) => model_error(e),
+        })?;
+    let include_metadata = params.bool("includeHistoricalMetadata")?.unwrap_or(false);
+    let include_protocol = params.bool("includeHistoricalProtocol")?.unwrap_or(false);
+    let max_files = match params.i64("maxFiles")? {
+        Some(n) if n <= 0 => {
+            return Err(ApiError::invalid(format!(
+                "maxFiles must be positive, got {n}"
+            )));
+        }
+        other => other.map(|n| n as usize),
+    };
+
+    // The feed must have been on throughout: at the start, and in every metadata set since.
+    let at_start = load_snapshot(&app, handle, opened, VersionSpec::Version(start)).await?;
+    let at_end = load_snapshot(&app, handle, opened, VersionSpec::Version(end)).await?;
+    let format = choose_format(handle, &at_end, &caps)?;
+    let commits = source.changes(start, end).await.map_err(model_error)?;
+    let feed_on = |config: &std::collections::BTreeMap<String, String>| {
+        config
+            .get("delta.enableChangeDataFeed")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    if let Some(off) = std::iter::once((start, &at_start.snapshot.metadata.configuration))
+        .chain(
+            commits
+                .iter()
+                .filter_map(|c| c.metadata.as_ref().map(|m| (c.version, &m.configuration))),
+        )
+        .find(|(_, config)| !feed_on(config))
+    {
+        return Err(ApiError::invalid(format!(
+            "table '{name}' does not record its changes at version {}: the change data feed \
+             (delta.enableChangeDataFeed) is not on there",
+            off.0
+        )));
+    }
+
+    let items = items(&commits, format, include_metadata, include_protocol);
+    let now = lakeshare_storage::now_ms();
+    let hash = cursor::params_hash(&(
+        start,
+        end,
+        include_metadata,
+        include_protocol,
+        format.as_str(),
+    ));
+    let binding = cursor::Binding {
+        table_id: &handle.id,
+        recipient: &recipient.name,
+        params: &hash,
+    };
+    let first = match params.get("pageToken").filter(|t| !t.is_empty()) {
+        Some(t) => {
+            cursor::read(
+                app.signer(),
+                Purpose::PageToken,
+                "pageToken",
+                t,
+                binding,
+                now,
+            )?
+            .o as usize
+        }
+        None => 0,
+    }
+    .min(items.len());
+    let last = max_files.map_or(items.len(), |n| first.saturating_add(n).min(items.len()));
+    let end_stream = max_files.map(|_| {
+        EndStreamLine::new(
+            (last < items.len()).then(|| {
+                cursor::issue(
+                    app.signer(),
+                    Purpose::PageToken,
+                    binding,
+                    end,
+                    last as u64,
+                    now,
+                )
+            }),
+            None,
+            (last > first).then(|| now + app.url_ttl_ms()),
+        )
+    });
+    tracing::info!(
+        target: "lakeshare::audit",
+        recipient = %recipient.name,
+        table = %name,
+        start,
+        end,
+        lines = last - first,
+        "changes"
+    );
+    let stream = stream_changes(
+        at_end,
+        Arc::new(commits),
+        Arc::new(items),
+        first..last,
+        start,
+        format,
+        opened.signer.clone(),
+        end_stream,
+    );
+    Ok(ndjson_response(start, format, Body::from_stream(stream)))
+}
+
+enum RangeError {
+    Api(ApiError),
+    Model(lakeshare_model::Error),
+}
+
+impl From<ApiError> for RangeError {
+    fn from(e: ApiError) -> Self {
+        RangeError::Api(e)
+    }
+}
+
+/// `startingVersion`/`startingTimestamp` and `endingVersion`/`endingTimestamp` → an inclusive
+/// version range. A start timestamp takes the first version at or after it, an end timestamp the
+/// last at or before it; an end past the latest version is the latest version.
+async fn resolve_range(
+    source: &dyn TableSource,
+    params: &Params,
+    latest: Version,
+) -> Result<(Version, Version), RangeError> {
+    let timestamp = |name: &str| -> Result<_, RangeError> {
+        params
+            .get(name)
+            .map(|t| {
+                parse_timestamp(t)
+                    .map_err(|e| ApiError::invalid(format!("parameter '{name}': {e}")))
+            })
+            .transpose()
+            .map_err(RangeError::Api)
+    };
+    let non_negative = |name: &str| -> Result<Option<Version>, RangeError> {
+        match params.i64(name)? {
+            Some(v) if v < 0 => Err(ApiError::invalid(format!(
+                "parameter '{name}' must not be negative, got {v}"
+            ))
+            .into()),
+            other => Ok(other.map(|v| v as Version)),
+        }
+    };
+    let start = match (
+        non_negative("startingVersion")?,
+        timestamp("startingTimestamp")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(
+                ApiError::invalid("give startingVersion or startingTimestamp, not both").into(),
+            );
+        }
+        (None, None) => {
+            return Err(
+                ApiError::invalid("startingVersion or startingTimestamp is required").into(),
+            );
+        }
+        (Some(v), None) => v,
+        (None, Some(t)) => source
+            .version_at(t, TimestampBound::AtOrAfter)
+            .await
+            .map_err(RangeError::Model)?,
+    };
+    let end = match (
+        non_negative("endingVersion")?,
+        timestamp("endingTimestamp")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("give endingVersion or endingTimestamp, not both").into());
+        }
+        (Some(v), None) => v.min(latest),
+        (None, Some(t)) => source
+            .version_at(t, TimestampBound::AtOrBefore)
+            .await
+            .map_err(RangeError::Model)?,
+        (None, None) => latest,
+    };
+    if start > latest {
+        return Err(ApiError::invalid(format!(
+            "the starting version {start} is after the latest version {latest}"
+        ))
+        .into());
+    }
+    if start > end {
+        return Err(ApiError::invalid(format!(
+            "the starting version {start} is after the ending version {end}"
+        ))
+        .into());
+    }
+    Ok((start, end))
+}
+
+/// The lines of the read. In the parquet format a commit that wrote change data files is
+/// described by those alone (its added and removed files would count its rows twice); the delta
+/// format carries every action and lets the client's Delta reader apply the same rule.
+fn items(
+    commits: &[VersionChanges],
+    format: ResponseFormat,
+    metadata: bool,
+    protocol: bool,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (commit, changes) in commits.iter().enumerate() {
+        if protocol && format == ResponseFormat::Delta && changes.protocol.is_some() {
+            items.push(Item::Protocol { commit });
+        }
+        if metadata && changes.metadata.is_some() {
+            items.push(Item::Metadata { commit });
+        }
+        let only_change_data = format == ResponseFormat::Parquet && changes.has_change_data();
+        for (file, change) in changes.files.iter().enumerate() {
+            if !only_change_data || change.kind == ChangeKind::ChangeData {
+                items.push(Item::File { commit, file });
+            }
+        }
+    }
+    items
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_changes(
+    head_snapshot: Arc<ServedSnapshot>,
+    commits: Arc<Vec<VersionChanges>>,
+    items: Arc<Vec<Item>>,
+    range: std::ops::Range<usize>,
+    start: Version,
+    format: ResponseFormat,
+    signer: Arc<dyn UrlSigner>,
+    end_stream: Option<EndStreamLine>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let mut head = Vec::with_capacity(1024);
+    // The delta format's client needs a version on every metadata line, the head included.
+    let extras = MetadataExtras {
+        version: Some(start),
+        ..MetadataExtras::default()
+    };
+    encode::write_head(&mut head, format, &head_snapshot.snapshot, extras);
+    let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
+    let end = range.end;
+    let chunks = futures::stream::iter(range.step_by(ITEMS_PER_CHUNK)).map(move |first| {
+        let mut buf = Vec::with_capacity(ITEMS_PER_CHUNK * 512);
+        for item in &items[first..(first + ITEMS_PER_CHUNK).min(end)] {
+            match *item {
+                Item::Protocol { commit } => {
+                    let c = &commits[commit];
+                    encode::write_historical_protocol(
+                        &mut buf,
+                        c.protocol.as_ref().expect("listed"),
+                        c.version,
+                    );
+                }
+                Item::Metadata { commit } => {
+                    let c = &commits[commit];
+                    encode::write_historical_metadata(
+                        &mut buf,
+                        format,
+                        c.metadata.as_ref().expect("listed"),
+                        c.version,
+                    );
+                }
+                Item::File { commit, file } => {
+                    let c = &commits[commit];
+                    let change = &c.files[file];
+                    encode::write_change(
+                        &mut buf,
+                        format,
+                        change,
+                        c.version,
+                        c.timestamp_ms,
+                        &*signer,
+                    )
+                    .map_err(|e| {
+                        tracing::error!("signing {} failed mid-stream: {e}", change.file.url);
+                        std::io::Error::other(e)
+                    })?;
+                }
+            }
+        }
+        Ok(Bytes::from(buf))
+    });
+    let tail = futures::stream::iter(
+        end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),
+    );
+    head.chain(chunks).chain(tail)
+}
