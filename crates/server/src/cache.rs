@@ -3,7 +3,9 @@
 //! A version never changes meaning (see `TableSource`), so entries need no invalidation; the
 //! bound is what keeps a gateway fronting many large tables from growing without limit.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use lakeshare_filter::FileStatistics;
 
 use lakeshare_model::{Snapshot, TableSource, Version};
 use lakeshare_storage::UrlSigner;
@@ -15,6 +17,15 @@ pub struct ServedSnapshot {
     pub snapshot: Snapshot,
     /// Why the parquet response format cannot represent this snapshot faithfully, if it cannot.
     pub parquet_blocker: Option<String>,
+    /// Columnar statistics for pruning, built by the first query with predicate hints.
+    statistics: OnceLock<FileStatistics>,
+}
+
+impl ServedSnapshot {
+    pub fn statistics(&self) -> &FileStatistics {
+        self.statistics
+            .get_or_init(|| FileStatistics::new(&self.snapshot))
+    }
 }
 
 #[derive(Clone)]
@@ -89,6 +100,7 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
     Ok(ServedSnapshot {
         snapshot,
         parquet_blocker,
+        statistics: OnceLock::new(),
     })
 }
 

@@ -333,7 +333,8 @@ async fn query_streams_protocol_metadata_and_file_lines() {
         .await
         .lines();
     assert_eq!(limited.len(), 2 + 1);
-    // Predicate hints are accepted (best effort: every file comes back).
+    // Predicate hints prune: of the four files (ids 0, 1, 2, 3, one each, `part` null for odd
+    // ids), only the one holding id 3 can have a null part and an id above 1.
     let hinted = query(
         &fx.router,
         A,
@@ -342,7 +343,17 @@ async fn query_streams_protocol_metadata_and_file_lines() {
     )
     .await;
     assert_eq!(hinted.status, StatusCode::OK);
-    assert_eq!(hinted.lines().len(), 6);
+    let lines = hinted.lines();
+    assert_eq!(lines.len(), 2 + 1);
+    let stats: Value = serde_json::from_str(lines[2]["file"]["stats"].as_str().unwrap()).unwrap();
+    assert_eq!(stats["minValues"]["id"], 3);
+    // A hint that cannot be used keeps every file; an oversized one is refused.
+    let unusable = query(&fx.router, A, TOKEN_1, r#"{"jsonPredicateHints":"{\"op\":\"nonsense\"}"}"#).await;
+    assert_eq!(unusable.lines().len(), 6);
+    let huge = format!(r#"{{"predicateHints":["{}"]}}"#, "x".repeat((1 << 20) + 1));
+    let refused = query(&fx.router, A, TOKEN_1, &huge).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.message().contains("exceed the limit"));
 }
 
 #[tokio::test]

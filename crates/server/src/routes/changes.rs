@@ -226,7 +226,9 @@ async fn resolve_range(
         timestamp("endingTimestamp")?,
     ) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("give endingVersion or endingTimestamp, not both").into());
+            return Err(
+                ApiError::invalid("give endingVersion or endingTimestamp, not both").into(),
+            );
         }
         (Some(v), None) => v.min(latest),
         (None, Some(t)) => source

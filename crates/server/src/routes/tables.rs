@@ -22,6 +22,7 @@ use crate::encode::{self, MetadataExtras};
 use crate::error::{ApiError, ApiResult};
 use crate::pages::Params;
 use crate::registry::{OpenedTable, TableHandle};
+use lakeshare_filter::{Error as FilterError, Predicate};
 use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_storage::Purpose;
 
@@ -175,10 +176,8 @@ pub async fn query(
     let format = choose_format(handle, &served, &caps)?;
     let version = served.snapshot.version;
 
-    if request.json_predicate_hints.is_some() || request.predicate_hints.is_some() {
-        tracing::debug!(table = %handle.qualified_name(), "predicate hints received; every file is returned (hints are best effort)");
-    }
-    let selected = files_for_limit(&served, request.limit_hint);
+    let selection: Arc<[u32]> = select_files(handle, &served, &request)?.into();
+    let selected = selection.len();
     let start = page.as_ref().map_or(0, |c| c.o as usize).min(selected);
     let end = match request.max_files {
         Some(n) => start.saturating_add(n as usize).min(selected),
@@ -220,12 +219,14 @@ pub async fn query(
         version,
         files = end - start,
         first_file = start,
+        pruned = served.snapshot.files.len() - selected,
         "query"
     );
     let stream = stream_files(
         served,
         opened.signer.clone(),
         format,
+        selection,
         start..end,
         spec != VersionSpec::Latest,
         end_stream,
@@ -451,21 +452,53 @@ pub(super) fn choose_format(
     Ok(format)
 }
 
-/// With a limit hint, the fewest leading files whose row counts (from their stats) reach it.
-/// A file without a row count counts as zero rows, so it never ends the list early.
-fn files_for_limit(served: &ServedSnapshot, limit_hint: Option<i64>) -> usize {
+/// The files a query returns, as indices into the snapshot: those the predicate hints cannot rule
+/// out, or with only a limit hint the fewest leading files whose row counts (from their stats)
+/// reach it. A file without a row count counts as zero rows, so it never ends the list early. As
+/// in the reference server the limit is ignored alongside predicates: the files' row counts say
+/// nothing about how many of their rows match.
+fn select_files(
+    handle: &TableHandle,
+    served: &ServedSnapshot,
+    request: &QueryRequest,
+) -> ApiResult<Vec<u32>> {
     let files = &served.snapshot.files;
-    let Some(limit) = limit_hint else {
-        return files.len();
-    };
-    let mut rows = 0u64;
-    for (i, file) in files.iter().enumerate() {
-        if rows >= limit as u64 {
-            return i;
+    let sql = request.predicate_hints.as_deref().unwrap_or_default();
+    let predicate = match Predicate::from_hints(
+        &served.snapshot.metadata.schema_string,
+        request.json_predicate_hints.as_deref(),
+        sql,
+    ) {
+        Ok(p) => p,
+        Err(FilterError::TooLarge(why)) => return Err(ApiError::invalid(why)),
+        Err(e) => {
+            tracing::info!(table = %handle.qualified_name(), "predicate hints not used, every file is returned: {e}");
+            None
         }
-        rows += file.stats.as_ref().and_then(|s| s.num_records).unwrap_or(0);
+    };
+    if let Some(predicate) = predicate {
+        let pruned = predicate.prune(served.statistics());
+        tracing::debug!(table = %handle.qualified_name(), %predicate, kept = pruned.kept(), of = files.len(), "pruned");
+        return Ok(pruned
+            .keep
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(i, _)| i as u32)
+            .collect());
     }
-    files.len()
+    let mut count = files.len();
+    if let Some(limit) = request.limit_hint {
+        let mut rows = 0u64;
+        for (i, file) in files.iter().enumerate() {
+            if rows >= limit as u64 {
+                count = i;
+                break;
+            }
+            rows += file.stats.as_ref().and_then(|s| s.num_records).unwrap_or(0);
+        }
+    }
+    Ok((0..count as u32).collect())
 }
 
 /// The query body: protocol and metadata lines, then one line per file in `files`, signing each
@@ -475,7 +508,8 @@ fn stream_files(
     served: Arc<ServedSnapshot>,
     signer: Arc<dyn lakeshare_storage::UrlSigner>,
     format: ResponseFormat,
-    files: std::ops::Range<usize>,
+    selection: Arc<[u32]>,
+    page: std::ops::Range<usize>,
     time_travel: bool,
     end_stream: Option<EndStreamLine>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
@@ -486,11 +520,12 @@ fn stream_files(
     };
     encode::write_head(&mut head, format, &served.snapshot, extras);
     let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
-    let end = files.end;
-    let chunks = futures::stream::iter(files.step_by(FILES_PER_CHUNK)).map(move |start| {
-        let chunk = &served.snapshot.files[start..(start + FILES_PER_CHUNK).min(end)];
+    let end = page.end;
+    let chunks = futures::stream::iter(page.step_by(FILES_PER_CHUNK)).map(move |start| {
+        let chunk = &selection[start..(start + FILES_PER_CHUNK).min(end)];
         let mut buf = Vec::with_capacity(chunk.len() * 512);
-        for file in chunk {
+        for &index in chunk {
+            let file = &served.snapshot.files[index as usize];
             encode::write_file(&mut buf, format, file, &*signer).map_err(|e| {
                 // Vetted when the snapshot was loaded; reaching this is a bug or a race with the
                 // filesystem. The connection is cut so the client cannot mistake a partial answer.

@@ -1,0 +1,224 @@
+//! A snapshot's partition values and file statistics as DataFusion [`PruningStatistics`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, UInt64Array};
+use arrow_schema::{DataType, TimeUnit};
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, ScalarValue};
+use lakeshare_model::Snapshot;
+use serde_json::Value;
+
+use crate::json::parse_timestamp_micros;
+use crate::schema::prunable_columns;
+
+/// Writers truncate long strings in statistics; a maximum this long may be a truncated prefix,
+/// smaller than the real maximum, so it is not trusted.
+const TRUNCATED_STRING_LENGTH: usize = 32;
+
+/// Per-column minimum, maximum and null count of every file of a snapshot, built once (one pass
+/// over the statistics JSON) and reused by every query on the snapshot.
+#[derive(Debug)]
+pub struct FileStatistics {
+    columns: HashMap<String, ColumnStatistics>,
+    row_counts: ArrayRef,
+    num_files: usize,
+}
+
+#[derive(Debug)]
+struct ColumnStatistics {
+    min: ArrayRef,
+    max: ArrayRef,
+    null_count: ArrayRef,
+}
+
+impl FileStatistics {
+    /// An unknown statistic is a null entry: DataFusion then keeps the file.
+    pub fn new(snapshot: &Snapshot) -> Self {
+        let columns = prunable_columns(&snapshot.metadata.schema_string).unwrap_or_default();
+        let partitions: HashSet<&str> = snapshot
+            .metadata
+            .partition_columns
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let files = &snapshot.files;
+        let parsed: Vec<Option<Value>> = files
+            .iter()
+            .map(|f| {
+                f.stats
+                    .as_ref()
+                    .and_then(|s| serde_json::from_str(&s.json).ok())
+            })
+            .collect();
+        let row_counts: Vec<Option<u64>> = files
+            .iter()
+            .map(|f| f.stats.as_ref().and_then(|s| s.num_records))
+            .collect();
+
+        let mut built = HashMap::new();
+        for column in &columns {
+            let data_type = column.field.data_type();
+            let mut min = Vec::with_capacity(files.len());
+            let mut max = Vec::with_capacity(files.len());
+            let mut nulls = Vec::with_capacity(files.len());
+            for (i, file) in files.iter().enumerate() {
+                if partitions.contains(column.field.name().as_str()) {
+                    // Partition values are exact: the same value for every row of the file.
+                    let value = file
+                        .partition_values
+                        .get(&column.stats_key)
+                        .cloned()
+                        .flatten();
+                    let scalar = value.and_then(|v| partition_scalar(&v, data_type));
+                    let is_null = file
+                        .partition_values
+                        .get(&column.stats_key)
+                        .is_some_and(Option::is_none);
+                    min.push(scalar.clone());
+                    max.push(scalar);
+                    nulls.push(if is_null { row_counts[i] } else { Some(0) });
+                } else {
+                    let stats = parsed[i].as_ref();
+                    // Bounds that are not tight (deletion vectors) still bound the live rows, but
+                    // their null counts may include deleted rows.
+                    let tight = stats
+                        .and_then(|s| s.get("tightBounds"))
+                        .and_then(Value::as_bool)
+                        != Some(false);
+                    let lookup = |key: &str| {
+                        stats
+                            .and_then(|s| s.get(key))
+                            .and_then(|m| m.get(&column.stats_key))
+                    };
+                    min.push(
+                        lookup("minValues").and_then(|v| stat_scalar(v, data_type, Bound::Min)),
+                    );
+                    max.push(
+                        lookup("maxValues").and_then(|v| stat_scalar(v, data_type, Bound::Max)),
+                    );
+                    nulls.push(
+                        tight
+                            .then(|| lookup("nullCount").and_then(Value::as_u64))
+                            .flatten(),
+                    );
+                }
+            }
+            built.insert(
+                column.field.name().clone(),
+                ColumnStatistics {
+                    min: to_array(min, data_type),
+                    max: to_array(max, data_type),
+                    null_count: Arc::new(UInt64Array::from(nulls)),
+                },
+            );
+        }
+        Self {
+            columns: built,
+            row_counts: Arc::new(UInt64Array::from(row_counts)),
+            num_files: files.len(),
+        }
+    }
+}
+
+impl PruningStatistics for FileStatistics {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.columns.get(&column.name).map(|c| c.min.clone())
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.columns.get(&column.name).map(|c| c.max.clone())
+    }
+
+    fn num_containers(&self) -> usize {
+        self.num_files
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        self.columns.get(&column.name).map(|c| c.null_count.clone())
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(self.row_counts.clone())
+    }
+
+    fn contained(&self, _: &Column, _: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Min,
+    Max,
+}
+
+/// A partition value (protocol string encoding) as a scalar of the column's type.
+fn partition_scalar(value: &str, data_type: &DataType) -> Option<ScalarValue> {
+    if let DataType::Timestamp(_, _) = data_type {
+        let micros = parse_timestamp_micros(value)?;
+        return Some(timestamp(micros, data_type));
+    }
+    ScalarValue::try_from_string(value.to_string(), data_type).ok()
+}
+
+/// A statistics value as a scalar, widened where writers round: timestamps are recorded to the
+/// millisecond (so a maximum may be up to 999µs short), long strings are truncated.
+fn stat_scalar(value: &Value, data_type: &DataType, bound: Bound) -> Option<ScalarValue> {
+    Some(match data_type {
+        DataType::Int8 => ScalarValue::Int8(Some(i8::try_from(value.as_i64()?).ok()?)),
+        DataType::Int16 => ScalarValue::Int16(Some(i16::try_from(value.as_i64()?).ok()?)),
+        DataType::Int32 => ScalarValue::Int32(Some(i32::try_from(value.as_i64()?).ok()?)),
+        DataType::Int64 => ScalarValue::Int64(Some(value.as_i64()?)),
+        DataType::Float32 => ScalarValue::Float32(Some(value.as_f64()? as f32)),
+        DataType::Float64 => ScalarValue::Float64(Some(value.as_f64()?)),
+        DataType::Boolean => ScalarValue::Boolean(Some(value.as_bool()?)),
+        DataType::Utf8 => {
+            let s = value.as_str()?;
+            if bound == Bound::Max && s.chars().count() >= TRUNCATED_STRING_LENGTH {
+                return None;
+            }
+            ScalarValue::Utf8(Some(s.to_string()))
+        }
+        DataType::Date32 => {
+            ScalarValue::try_from_string(value.as_str()?.to_string(), data_type).ok()?
+        }
+        DataType::Timestamp(_, _) => {
+            let micros = parse_timestamp_micros(value.as_str()?)?;
+            let micros = if bound == Bound::Max {
+                micros.checked_add(999)?
+            } else {
+                micros
+            };
+            timestamp(micros, data_type)
+        }
+        DataType::Decimal128(_, _) => {
+            let text = match value {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                _ => return None,
+            };
+            ScalarValue::try_from_string(text, data_type).ok()?
+        }
+        _ => return None,
+    })
+}
+
+fn timestamp(micros: i64, data_type: &DataType) -> ScalarValue {
+    let tz = match data_type {
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => tz.clone(),
+        _ => None,
+    };
+    ScalarValue::TimestampMicrosecond(Some(micros), tz)
+}
+
+/// A column of per-file values, nulls where unknown.
+fn to_array(values: Vec<Option<ScalarValue>>, data_type: &DataType) -> ArrayRef {
+    let null = ScalarValue::try_from(data_type).expect("prunable types have a null scalar");
+    let scalars = values
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| null.clone()));
+    ScalarValue::iter_to_array(scalars)
+        .unwrap_or_else(|_| arrow_array::new_null_array(data_type, 0))
+}
