@@ -104,3 +104,25 @@ def copy_delta_fixtures(dest: Path) -> Path:
                 t = commit_time(int(commit.stem)).timestamp()
                 os.utime(commit, (t, t))
     return dest
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """`lakeshare demo` on an empty folder, running for the whole session: the folder, with the
+    profile at demo.share and the tables under data/."""
+    work = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    log = work / "demo.log"
+    process = subprocess.Popen(
+        [str(lakeshare_bin()), "demo", "--data-dir", str(work / "data"), "--port", str(port),
+         "--profile", str(work / "demo.share")],
+        cwd=work,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_healthy(port, process, log, timeout=300)
+        yield work
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import delta_sharing
 import pandas as pd
@@ -12,7 +11,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ROOT, free_port, lakeshare_bin, wait_until_healthy
+from conftest import ROOT
 
 
 def readme_snippet() -> str:
@@ -21,26 +20,6 @@ def readme_snippet() -> str:
     match = re.search(r"<!-- demo-snippet -->\s*```python\n(.*?)```", text, re.S)
     assert match, "README.md has no ```python block after <!-- demo-snippet -->"
     return match.group(1)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    work = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    log = work / "demo.log"
-    process = subprocess.Popen(
-        [str(lakeshare_bin()), "demo", "--data-dir", str(work / "data"), "--port", str(port),
-         "--profile", str(work / "demo.share")],
-        cwd=work,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_healthy(port, process, log, timeout=300)
-        yield work
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_demo_prints_a_working_profile(demo):
