@@ -10,6 +10,7 @@
 //! ```
 
 pub mod delta;
+pub mod synthetic;
 pub mod trips;
 
 /// Why the demo could not be written.

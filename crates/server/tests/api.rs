@@ -348,7 +348,13 @@ async fn query_streams_protocol_metadata_and_file_lines() {
     let stats: Value = serde_json::from_str(lines[2]["file"]["stats"].as_str().unwrap()).unwrap();
     assert_eq!(stats["minValues"]["id"], 3);
     // A hint that cannot be used keeps every file; an oversized one is refused.
-    let unusable = query(&fx.router, A, TOKEN_1, r#"{"jsonPredicateHints":"{\"op\":\"nonsense\"}"}"#).await;
+    let unusable = query(
+        &fx.router,
+        A,
+        TOKEN_1,
+        r#"{"jsonPredicateHints":"{\"op\":\"nonsense\"}"}"#,
+    )
+    .await;
     assert_eq!(unusable.lines().len(), 6);
     let huge = format!(r#"{{"predicateHints":["{}"]}}"#, "x".repeat((1 << 20) + 1));
     let refused = query(&fx.router, A, TOKEN_1, &huge).await;
@@ -1086,4 +1092,64 @@ recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
     )
     .await;
     assert_eq!(other_range.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_10k_file_table_paged_by_1000_yields_the_unpaged_file_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = lakeshare_demo::synthetic::Spec {
+        files: 10_000,
+        partitions: 100,
+        rows_per_file: 10,
+        data_files: false,
+    };
+    lakeshare_demo::synthetic::write(&dir.path().join("big"), spec)
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"
+server: {{ public_url: "http://gateway.test", signing_secret: "a-secret-of-enough-length" }}
+shares: [{{ name: s1, schemas: [{{ name: sc, tables: [{{ name: a, location: big }}] }}] }}]
+recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
+"#
+    );
+    let router = App::open(Config::from_yaml(&yaml, dir.path()).unwrap())
+        .await
+        .router();
+    let unpaged = file_ids(&query(&router, A, TOKEN_1, "{}").await.lines());
+    assert_eq!(unpaged.len(), 10_000);
+
+    let mut paged = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let body = match &token {
+            None => r#"{"maxFiles":1000}"#.to_string(),
+            Some(t) => format!(r#"{{"maxFiles":1000,"pageToken":"{t}"}}"#),
+        };
+        let lines = query(&router, A, TOKEN_1, &body).await.lines();
+        pages += 1;
+        let ids = file_ids(&lines);
+        assert!(ids.len() <= 1000);
+        paged.extend(ids);
+        match end_stream(&lines).get("nextPageToken") {
+            Some(t) => token = Some(t.as_str().unwrap().to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 10);
+    let as_set = |ids: &[String]| {
+        ids.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(paged.len(), unpaged.len(), "no file twice");
+    assert_eq!(as_set(&paged), as_set(&unpaged));
+
+    // Selective hints prune by the sorted id statistics: ids 0–999 live in the first 100 files.
+    let hint = r#"{"jsonPredicateHints":"{\"op\":\"lessThan\",\"children\":[{\"op\":\"column\",\"name\":\"id\",\"valueType\":\"long\"},{\"op\":\"literal\",\"value\":\"1000\",\"valueType\":\"long\"}]}"}"#;
+    assert_eq!(
+        file_ids(&query(&router, A, TOKEN_1, hint).await.lines()).len(),
+        100
+    );
 }
