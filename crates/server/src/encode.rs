@@ -1,13 +1,16 @@
 //! NDJSON bodies of table reads in either response format.
 
+use axum::body::Bytes;
+use futures::StreamExt;
 use lakeshare_model::{ChangeFile, ChangeKind, DataFile, Snapshot, TableMetadata, TableProtocol};
 use lakeshare_protocol::ResponseFormat;
 use lakeshare_protocol::delta_lines::{
     DeltaAction, DeltaFileContext, DeltaFileLine, DeltaMetadataLine, DeltaProtocolLine,
 };
+use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_protocol::lines::{ChangeLine, FileLine, MetadataLine, ProtocolLine};
 use lakeshare_protocol::write_ndjson_line;
-use lakeshare_storage::UrlSigner;
+use lakeshare_storage::{SignedUrl, UrlSigner};
 
 /// What the metadata line says about the snapshot beyond the table's metadata.
 #[derive(Debug, Clone, Copy, Default)]
@@ -64,14 +67,7 @@ pub fn write_file(
             );
         }
         ResponseFormat::Delta => {
-            let dv_url = match file
-                .deletion_vector
-                .as_ref()
-                .and_then(|dv| dv.absolute_url.as_deref())
-            {
-                Some(url) => Some(signer.sign(url)?),
-                None => None,
-            };
+            let dv_url = sign_deletion_vector(file, signer)?;
             let expiration = dv_url.as_ref().map_or(signed.expires_at_ms, |dv| {
                 dv.expires_at_ms.min(signed.expires_at_ms)
             });
@@ -141,14 +137,7 @@ pub fn write_change(
             ),
         ),
         ResponseFormat::Delta => {
-            let dv_url = match file
-                .deletion_vector
-                .as_ref()
-                .and_then(|dv| dv.absolute_url.as_deref())
-            {
-                Some(url) => Some(signer.sign(url)?),
-                None => None,
-            };
+            let dv_url = sign_deletion_vector(file, signer)?;
             let action = match change.kind {
                 ChangeKind::Added => DeltaAction::Add,
                 ChangeKind::Removed => DeltaAction::Remove,
@@ -170,4 +159,53 @@ pub fn write_change(
         }
     }
     Ok(())
+}
+
+/// The signed URL of a file's persisted deletion vector, if it has one.
+fn sign_deletion_vector(
+    file: &DataFile,
+    signer: &dyn UrlSigner,
+) -> lakeshare_storage::Result<Option<SignedUrl>> {
+    file.deletion_vector
+        .as_ref()
+        .and_then(|dv| dv.absolute_url.as_deref())
+        .map(|url| signer.sign(url))
+        .transpose()
+}
+
+/// How many items go into one chunk of a streamed body.
+const ITEMS_PER_CHUNK: usize = 256;
+
+/// A streamed NDJSON body: `head`, then the lines `write` produces for each position in `items`
+/// (signing URLs as each chunk is produced, so a response of 100k files is never held in memory
+/// whole), then the end-of-stream line if the client asked for one.
+///
+/// URLs were vetted when the snapshot was loaded, so a signing failure here is a bug or a race
+/// with the filesystem: the connection is cut so the client cannot mistake a partial answer for
+/// a whole one.
+pub fn stream_body<F>(
+    head: Vec<u8>,
+    items: std::ops::Range<usize>,
+    end_stream: Option<EndStreamLine>,
+    write: F,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
+where
+    F: Fn(&mut Vec<u8>, usize) -> lakeshare_storage::Result<()> + Send + 'static,
+{
+    let end = items.end;
+    let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
+    let chunks = futures::stream::iter(items.step_by(ITEMS_PER_CHUNK)).map(move |first| {
+        let mut buf = Vec::with_capacity(ITEMS_PER_CHUNK * 512);
+        for item in first..(first + ITEMS_PER_CHUNK).min(end) {
+            write(&mut buf, item).map_err(|e| {
+                tracing::error!("signing failed mid-stream, cutting the response: {e}");
+                std::io::Error::other(e)
+            })?;
+        }
+        Ok(Bytes::from(buf))
+    });
+    let tail = futures::stream::iter(
+        end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),
+    );
+    head.chain(chunks).chain(tail)
 }

@@ -136,7 +136,7 @@ fn detect_format(location: &str) -> lakeshare_model::Result<TableFormat> {
 
 /// A UUID-shaped id derived from a name (SHA-256, version nibble set to 8, "custom"), stable
 /// across restarts and replicas.
-fn stable_uuid(name: &str) -> String {
+pub(crate) fn stable_uuid(name: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut b: [u8; 16] = Sha256::digest(name.as_bytes())[..16]
         .try_into()

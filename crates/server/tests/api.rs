@@ -169,6 +169,11 @@ fn endpoints() -> Vec<(Method, &'static str, &'static str)> {
         (Method::GET, "/delta-sharing/shares/{s}/all-tables", ""),
         (
             Method::GET,
+            "/delta-sharing/shares/{s}/schemas/sc/tables/{t}",
+            "",
+        ),
+        (
+            Method::GET,
             "/delta-sharing/shares/{s}/schemas/sc/tables/{t}/version",
             "",
         ),
@@ -273,6 +278,22 @@ async fn auth_matrix_granted_ungranted_and_bad_tokens() {
     )
     .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    // The change feed: hidden from the ungranted, refused without a valid token.
+    let changes = |table: &str| format!("{table}/changes?startingVersion=0");
+    assert_eq!(
+        get(&fx.router, &changes(B), TOKEN_1).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&fx.router, &changes(A), TOKEN_2).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&fx.router, &changes(A), "not-a-valid-token-at-all")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -376,6 +397,26 @@ async fn version_and_metadata_headers() {
     )
     .await;
     assert_eq!(since_epoch.header("delta-table-version"), Some("0"));
+
+    // OpenSharing's get table names the format, which tells a client which API to use.
+    let table = get(&fx.router, A, TOKEN_1).await;
+    assert_eq!(table.status, StatusCode::OK);
+    let table = table.json();
+    assert_eq!(
+        (
+            &table["name"],
+            &table["schema"],
+            &table["share"],
+            &table["format"]
+        ),
+        (
+            &Value::from("a"),
+            &Value::from("sc"),
+            &Value::from("s1"),
+            &Value::from("delta")
+        )
+    );
+    assert_eq!(table["id"].as_str().unwrap().len(), 36);
 
     let metadata = get(&fx.router, &format!("{A}/metadata"), TOKEN_1).await;
     assert_eq!(metadata.header("delta-table-version"), Some("1"));

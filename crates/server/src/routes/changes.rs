@@ -6,7 +6,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures::StreamExt;
 use lakeshare_model::{
     ChangeKind, TableSource, TimestampBound, Version, VersionChanges, VersionSpec,
 };
@@ -33,9 +32,6 @@ enum Item {
     Metadata { commit: usize },
     File { commit: usize, file: usize },
 }
-
-/// How many lines go into one chunk of a streamed body.
-const ITEMS_PER_CHUNK: usize = 256;
 
 pub async fn changes(
     State(app): State<App>,
@@ -297,51 +293,37 @@ fn stream_changes(
         ..MetadataExtras::default()
     };
     encode::write_head(&mut head, format, &head_snapshot.snapshot, extras);
-    let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
-    let end = range.end;
-    let chunks = futures::stream::iter(range.step_by(ITEMS_PER_CHUNK)).map(move |first| {
-        let mut buf = Vec::with_capacity(ITEMS_PER_CHUNK * 512);
-        for item in &items[first..(first + ITEMS_PER_CHUNK).min(end)] {
-            match *item {
-                Item::Protocol { commit } => {
-                    let c = &commits[commit];
-                    encode::write_historical_protocol(
-                        &mut buf,
-                        c.protocol.as_ref().expect("listed"),
-                        c.version,
-                    );
-                }
-                Item::Metadata { commit } => {
-                    let c = &commits[commit];
-                    encode::write_historical_metadata(
-                        &mut buf,
-                        format,
-                        c.metadata.as_ref().expect("listed"),
-                        c.version,
-                    );
-                }
-                Item::File { commit, file } => {
-                    let c = &commits[commit];
-                    let change = &c.files[file];
-                    encode::write_change(
-                        &mut buf,
-                        format,
-                        change,
-                        c.version,
-                        c.timestamp_ms,
-                        &*signer,
-                    )
-                    .map_err(|e| {
-                        tracing::error!("signing {} failed mid-stream: {e}", change.file.url);
-                        std::io::Error::other(e)
-                    })?;
-                }
+    encode::stream_body(head, range, end_stream, move |buf, i| {
+        match items[i] {
+            Item::Protocol { commit } => {
+                let c = &commits[commit];
+                encode::write_historical_protocol(
+                    buf,
+                    c.protocol.as_ref().expect("listed"),
+                    c.version,
+                );
+            }
+            Item::Metadata { commit } => {
+                let c = &commits[commit];
+                encode::write_historical_metadata(
+                    buf,
+                    format,
+                    c.metadata.as_ref().expect("listed"),
+                    c.version,
+                );
+            }
+            Item::File { commit, file } => {
+                let c = &commits[commit];
+                encode::write_change(
+                    buf,
+                    format,
+                    &c.files[file],
+                    c.version,
+                    c.timestamp_ms,
+                    &*signer,
+                )?;
             }
         }
-        Ok(Bytes::from(buf))
-    });
-    let tail = futures::stream::iter(
-        end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),
-    );
-    head.chain(chunks).chain(tail)
+        Ok(())
+    })
 }

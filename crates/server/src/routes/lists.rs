@@ -29,16 +29,7 @@ fn share_item(share: &lakeshare_catalog::Share) -> Share {
 }
 
 fn share_id(name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let h = hex::encode(&Sha256::digest(format!("share:{}", name.to_lowercase()).as_bytes())[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    crate::registry::stable_uuid(&format!("share:{}", name.to_lowercase()))
 }
 
 pub(crate) fn table_item(t: &TableHandle) -> Table {

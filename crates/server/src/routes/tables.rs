@@ -6,7 +6,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use lakeshare_model::{TimestampBound, Version, VersionSpec};
 use lakeshare_protocol::query::QueryRequest;
 use lakeshare_protocol::time::parse_timestamp;
@@ -27,9 +26,6 @@ use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_storage::Purpose;
 
 pub(super) type TablePath = Path<(String, String, String)>;
-
-/// How many file lines go into one chunk of a streamed body.
-const FILES_PER_CHUNK: usize = 256;
 
 /// `GET …/version`: the latest version, or with `startingTimestamp` the first version committed
 /// at or after it.
@@ -501,9 +497,8 @@ fn select_files(
     Ok((0..count as u32).collect())
 }
 
-/// The query body: protocol and metadata lines, then one line per file in `files`, signing each
-/// URL as its chunk is produced so a response of 100k files is never held in memory whole, then
-/// the end-of-stream line if the client asked for one.
+/// The query body: protocol and metadata lines, one line per selected file in `page`, and the
+/// end-of-stream line if the client asked for one.
 fn stream_files(
     served: Arc<ServedSnapshot>,
     signer: Arc<dyn lakeshare_storage::UrlSigner>,
@@ -519,26 +514,10 @@ fn stream_files(
         ..MetadataExtras::default()
     };
     encode::write_head(&mut head, format, &served.snapshot, extras);
-    let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
-    let end = page.end;
-    let chunks = futures::stream::iter(page.step_by(FILES_PER_CHUNK)).map(move |start| {
-        let chunk = &selection[start..(start + FILES_PER_CHUNK).min(end)];
-        let mut buf = Vec::with_capacity(chunk.len() * 512);
-        for &index in chunk {
-            let file = &served.snapshot.files[index as usize];
-            encode::write_file(&mut buf, format, file, &*signer).map_err(|e| {
-                // Vetted when the snapshot was loaded; reaching this is a bug or a race with the
-                // filesystem. The connection is cut so the client cannot mistake a partial answer.
-                tracing::error!("signing {} failed mid-stream: {e}", file.url);
-                std::io::Error::other(e)
-            })?;
-        }
-        Ok(Bytes::from(buf))
-    });
-    let tail = futures::stream::iter(
-        end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),
-    );
-    head.chain(chunks).chain(tail)
+    encode::stream_body(head, page, end_stream, move |buf, i| {
+        let file = &served.snapshot.files[selection[i] as usize];
+        encode::write_file(buf, format, file, &*signer)
+    })
 }
 
 fn version_header(version: Version) -> [(&'static str, HeaderValue); 1] {
