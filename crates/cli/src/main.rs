@@ -170,7 +170,7 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
             Ok(summary) => println!("ok    {name}  {summary}  {}", entry.location),
             Err(e) => {
                 failures += 1;
-                println!("FAIL  {name}  {e}");
+                println!("FAIL  {name}  {e}  ({})", entry.location);
             }
         }
     }

@@ -19,7 +19,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// Reduces to the model's error, keeping the "not there" cases distinguishable from faults.
+    /// Reduces to the model's error, keeping the "not there" cases distinguishable from faults,
+    /// and transient store faults (worth a retry) from permanent ones.
     pub(crate) fn into_model(self, location: &str) -> lakeshare_model::Error {
         use lakeshare_model::Error as M;
         match self {
@@ -29,18 +30,16 @@ impl Error {
                 reason,
             },
             Error::Delta(
-                e @ (DeltaTableError::InvalidJsonLog { .. }
-                | DeltaTableError::InvalidStatsJson { .. }
-                | DeltaTableError::InvalidData { .. }
-                | DeltaTableError::MetadataError(_)
-                | DeltaTableError::SchemaMismatch { .. }
-                | DeltaTableError::Arrow { .. }
-                | DeltaTableError::Parquet { .. }),
-            ) => M::Corrupt {
+                e @ (DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. }),
+            ) => M::Storage(format!("{location}: {e}")),
+            Error::Delta(
+                e @ (DeltaTableError::MissingFeature { .. }
+                | DeltaTableError::UnsupportedColumnMapping { .. }),
+            ) => M::Unsupported(e.to_string()),
+            Error::Delta(e) => M::Corrupt {
                 location: location.to_string(),
                 reason: e.to_string(),
             },
-            Error::Delta(e) => M::Storage(format!("{location}: {e}")),
             Error::Listing { source, .. } => M::Storage(format!("{location}: {source}")),
         }
     }

@@ -46,6 +46,14 @@ impl DeltaSource {
     }
 
     async fn try_open(location: &str) -> Result<Self, Error> {
+        // deltalake creates a missing local folder when it makes the table URL; a mistyped
+        // location must not leave folders behind on the gateway's host.
+        if !location.contains("://") && !std::path::Path::new(location).is_dir() {
+            return Err(Error::BadLocation {
+                location: location.to_string(),
+                reason: "no such directory".into(),
+            });
+        }
         let table_url = deltalake::ensure_table_uri(location).map_err(|e| Error::BadLocation {
             location: location.to_string(),
             reason: e.to_string(),

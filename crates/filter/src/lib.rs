@@ -27,5 +27,7 @@ mod stats;
 pub use stats::FileStatistics;
 
 pub use error::{Error, Result};
-pub use predicate::{MAX_HINT_BYTES, MAX_HINT_DEPTH, Predicate, Pruned};
+pub use predicate::{
+    MAX_HINT_BYTES, MAX_HINT_DEPTH, MAX_HINT_NODES, MAX_SQL_HINTS, Predicate, Pruned,
+};
 pub use schema::arrow_schema;

@@ -17,6 +17,11 @@ use crate::{Error, Result};
 pub const MAX_HINT_BYTES: usize = 1 << 20;
 /// Deepest predicate tree accepted (the reference server's limit).
 pub const MAX_HINT_DEPTH: usize = 100;
+/// Most legacy SQL hints accepted. They are AND-ed into one chain, and a chain of hundreds of
+/// thousands would be deep enough to exhaust the stack when it is copied or dropped.
+pub const MAX_SQL_HINTS: usize = 100;
+/// Most nodes accepted in a JSON predicate tree, for the same reason (wide `and`/`or` nodes).
+pub const MAX_HINT_NODES: usize = 1000;
 
 /// A predicate over a table's columns, ready to prune files.
 #[derive(Debug, Clone)]
@@ -57,6 +62,12 @@ impl Predicate {
                 "predicate hints of {size} bytes exceed the limit of {MAX_HINT_BYTES}"
             )));
         }
+        if sql.len() > MAX_SQL_HINTS {
+            return Err(Error::TooLarge(format!(
+                "{} predicateHints exceed the limit of {MAX_SQL_HINTS}",
+                sql.len()
+            )));
+        }
         if json.is_none() && sql.is_empty() {
             return Ok(None);
         }
@@ -68,7 +79,12 @@ impl Predicate {
 
         let mut parts = Vec::new();
         if let Some(json) = json {
-            let depth = nesting_depth(json);
+            let (depth, nodes) = nesting(json);
+            if nodes > MAX_HINT_NODES {
+                return Err(Error::TooLarge(format!(
+                    "the predicate tree has {nodes} nodes; the limit is {MAX_HINT_NODES}"
+                )));
+            }
             if depth > MAX_HINT_DEPTH {
                 return Err(Error::TooLarge(format!(
                     "the predicate tree is {depth} levels deep; the limit is {MAX_HINT_DEPTH}"
@@ -123,10 +139,11 @@ impl Predicate {
     }
 }
 
-/// How deeply objects nest in a JSON text, without parsing it (so a hostile tree cannot exhaust
-/// the parser before the limit is checked).
-fn nesting_depth(json: &str) -> usize {
+/// How deeply objects nest in a JSON text and how many there are, without parsing it (so a
+/// hostile tree cannot exhaust the parser before the limits are checked).
+fn nesting(json: &str) -> (usize, usize) {
     let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    let mut objects = 0usize;
     for b in json.bytes() {
         if in_string {
             match b {
@@ -141,13 +158,14 @@ fn nesting_depth(json: &str) -> usize {
             b'"' => in_string = true,
             b'{' => {
                 depth += 1;
+                objects += 1;
                 max = max.max(depth);
             }
             b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    max
+    (max, objects)
 }
 
 #[cfg(test)]

@@ -65,20 +65,20 @@ impl FileStatistics {
             let mut nulls = Vec::with_capacity(files.len());
             for (i, file) in files.iter().enumerate() {
                 if partitions.contains(column.field.name().as_str()) {
-                    // Partition values are exact: the same value for every row of the file.
-                    let value = file
-                        .partition_values
-                        .get(&column.stats_key)
-                        .cloned()
-                        .flatten();
-                    let scalar = value.and_then(|v| partition_scalar(&v, data_type));
-                    let is_null = file
-                        .partition_values
-                        .get(&column.stats_key)
-                        .is_some_and(Option::is_none);
-                    min.push(scalar.clone());
-                    max.push(scalar);
-                    nulls.push(if is_null { row_counts[i] } else { Some(0) });
+                    // Partition values are exact: one value for every row of the file. Only an
+                    // explicit null is known to be null; a missing key or an empty string (which
+                    // readers also take as null) or a value that does not parse is unknown.
+                    let (value, null_count) = match file.partition_values.get(&column.stats_key) {
+                        Some(None) => (None, row_counts[i]),
+                        Some(Some(v)) if !v.is_empty() => match partition_scalar(v, data_type) {
+                            Some(scalar) => (Some(scalar), Some(0)),
+                            None => (None, None),
+                        },
+                        _ => (None, None),
+                    };
+                    min.push(value.clone());
+                    max.push(value);
+                    nulls.push(null_count);
                 } else {
                     let stats = parsed[i].as_ref();
                     // Bounds that are not tight (deletion vectors) still bound the live rows, but
@@ -193,16 +193,33 @@ fn stat_scalar(value: &Value, data_type: &DataType, bound: Bound) -> Option<Scal
             };
             timestamp(micros, data_type)
         }
-        DataType::Decimal128(_, _) => {
-            let text = match value {
-                Value::Number(n) => n.to_string(),
-                Value::String(s) => s.clone(),
-                _ => return None,
-            };
-            ScalarValue::try_from_string(text, data_type).ok()?
-        }
+        DataType::Decimal128(precision, scale) => decimal_bound(value, *precision, *scale, bound)?,
         _ => return None,
     })
+}
+
+/// A decimal bound in units of the scale. JSON integers are exact. Other numbers have been
+/// through an `f64` (the statistics are parsed without arbitrary precision), which is within a
+/// relative 2^-53 of the written value, so the bound is widened by more than that (and one unit)
+/// outward: a maximum rounds up, a minimum down. Pruning then stays sound, at worst keeping a
+/// file it could have dropped.
+fn decimal_bound(value: &Value, precision: u8, scale: i8, bound: Bound) -> Option<ScalarValue> {
+    let factor = 10i128.checked_pow(u32::try_from(scale).ok()?)?;
+    let units = if let Some(n) = value.as_i64() {
+        i128::from(n).checked_mul(factor)?
+    } else {
+        let scaled = value.as_f64()? * factor as f64;
+        let margin = scaled.abs() * 1e-15 + 1.0;
+        let widened = match bound {
+            Bound::Max => (scaled + margin).ceil(),
+            Bound::Min => (scaled - margin).floor(),
+        };
+        if !widened.is_finite() || widened.abs() >= 1e37 {
+            return None;
+        }
+        widened as i128
+    };
+    Some(ScalarValue::Decimal128(Some(units), precision, scale))
 }
 
 fn timestamp(micros: i64, data_type: &DataType) -> ScalarValue {

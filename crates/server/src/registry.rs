@@ -90,10 +90,9 @@ pub async fn open_table(
         }
     };
     let Some(root) = local_root else {
-        return Err(lakeshare_model::Error::Unsupported(format!(
-            "'{}' is not on the local filesystem; object stores are not supported by this build of lakeshare",
-            entry.location
-        )));
+        return Err(lakeshare_model::Error::Unsupported(
+            "the table is not on the local filesystem, and object stores are not supported by this build of lakeshare".into(),
+        ));
     };
     let url_signer = LocalUrlSigner::new(signer.clone(), files_url, &root, url_ttl)
         .map_err(|e| lakeshare_model::Error::Storage(e.to_string()))?;

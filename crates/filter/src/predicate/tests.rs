@@ -193,7 +193,20 @@ fn oversized_and_overdeep_hints_are_refused() {
         Predicate::from_hints(SCHEMA, Some(&deep), &[]),
         Err(Error::TooLarge(_))
     ));
-    assert_eq!(nesting_depth(r#"{"a":"{{{{","b":{"c":{}}}"#), 3);
+    assert_eq!(nesting(r#"{"a":"{{{{","b":{"c":{}}}"#), (3, 3));
+    let many: Vec<String> = (0..=MAX_SQL_HINTS).map(|_| "1 = 1".to_string()).collect();
+    assert!(matches!(
+        Predicate::from_hints(SCHEMA, None, &many),
+        Err(Error::TooLarge(_))
+    ));
+    let wide = format!(
+        r#"{{"op":"or","children":[{}]}}"#,
+        vec![cmp("equal", "id", "long", "1"); MAX_HINT_NODES / 3 + 1].join(",")
+    );
+    assert!(matches!(
+        Predicate::from_hints(SCHEMA, Some(&wide), &[]),
+        Err(Error::TooLarge(_))
+    ));
 }
 
 #[test]
@@ -212,4 +225,37 @@ fn truncated_string_maxima_are_not_trusted() {
         .unwrap()
         .unwrap();
     assert_eq!(p.prune_snapshot(&s).keep, vec![true]);
+}
+
+#[test]
+fn decimal_bounds_survive_floating_point_parsing() {
+    // 9007199254740993.00 is not an f64; parsed, it reads as …992. The bound must still cover it.
+    let schema = r#"{"type":"struct","fields":[{"name":"d","type":"decimal(20,2)","nullable":true,"metadata":{}}]}"#;
+    let mut s = snapshot();
+    s.metadata = TableMetadata::new("t", schema);
+    let mut f = DataFile::new("file:///t/x", "x", 1);
+    f.stats = Some(FileStats::from_json(
+        r#"{"numRecords":1,"minValues":{"d":9007199254740993.00},"maxValues":{"d":9007199254740993.00},"nullCount":{"d":0}}"#.into(),
+    ));
+    s.files = vec![f].into();
+    let hint = r#"{"op":"equal","children":[{"op":"column","name":"d","valueType":"long"},{"op":"literal","value":"9007199254740993","valueType":"long"}]}"#;
+    let p = Predicate::from_hints(schema, Some(hint), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.prune_snapshot(&s).keep, vec![true]);
+}
+
+#[test]
+fn missing_or_empty_partition_values_are_unknown_not_non_null() {
+    let mut s = snapshot();
+    let mut missing = DataFile::new("file:///t/m", "m", 1);
+    missing.stats = Some(FileStats::from_json(r#"{"numRecords":3}"#.into()));
+    let mut empty = file("e", Some(""), Some(r#"{"numRecords":3}"#));
+    empty.id = "e".into();
+    s.files = vec![missing, empty].into();
+    let is_null = r#"{"op":"isNull","children":[{"op":"column","name":"year","valueType":"int"}]}"#;
+    let p = Predicate::from_hints(SCHEMA, Some(is_null), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.prune_snapshot(&s).keep, vec![true, true]);
 }

@@ -48,7 +48,52 @@ pub async fn changes(
     let name = handle.qualified_name();
     let model_error = |e: lakeshare_model::Error| ApiError::from_model(&name, &e);
 
-    let latest = source.latest_version().await.map_err(model_error)?;
+    let now = lakeshare_storage::now_ms();
+    // A page token pins the range its read started with, so commits made meanwhile do not move
+    // the end of the range under a paging client. It is bound to the parameters as sent.
+    let raw_range: Vec<Option<&str>> = [
+        "startingVersion",
+        "startingTimestamp",
+        "endingVersion",
+        "endingTimestamp",
+    ]
+    .iter()
+    .map(|name| params.get(name))
+    .collect();
+    let format_hint = format!("{:?}", caps.response_formats);
+    let hash = cursor::params_hash(&(
+        &raw_range,
+        params
+            .get("includeHistoricalMetadata")
+            .map(str::to_ascii_lowercase),
+        params
+            .get("includeHistoricalProtocol")
+            .map(str::to_ascii_lowercase),
+        &format_hint,
+    ));
+    let binding = cursor::Binding {
+        table_id: &handle.id,
+        recipient: &recipient.name,
+        params: &hash,
+    };
+    let page = params
+        .get("pageToken")
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            cursor::read(
+                app.signer(),
+                Purpose::PageToken,
+                "pageToken",
+                t,
+                binding,
+                now,
+            )
+        })
+        .transpose()?;
+    let latest = match &page {
+        Some(cursor) => cursor.v,
+        None => source.latest_version().await.map_err(model_error)?,
+    };
     let (start, end) = resolve_range(source, &params, latest)
         .await
         .map_err(|e| match e {
@@ -92,34 +137,23 @@ pub async fn changes(
     }
 
     let items = items(&commits, format, include_metadata, include_protocol);
-    let now = lakeshare_storage::now_ms();
-    let hash = cursor::params_hash(&(
-        start,
-        end,
-        include_metadata,
-        include_protocol,
-        format.as_str(),
-    ));
-    let binding = cursor::Binding {
-        table_id: &handle.id,
-        recipient: &recipient.name,
-        params: &hash,
-    };
-    let first = match params.get("pageToken").filter(|t| !t.is_empty()) {
-        Some(t) => {
-            cursor::read(
-                app.signer(),
-                Purpose::PageToken,
-                "pageToken",
-                t,
-                binding,
-                now,
-            )?
-            .o as usize
-        }
-        None => 0,
+    if format == ResponseFormat::Parquet
+        && let Some(version) = items.iter().find_map(|item| match *item {
+            Item::File { commit, file }
+                if commits[commit].files[file].file.deletion_vector.is_some() =>
+            {
+                Some(commits[commit].version)
+            }
+            _ => None,
+        })
+    {
+        return Err(ApiError::unsupported(format!(
+            "table '{name}' changed files with deletion vectors at version {version}, which the parquet \
+             response format cannot represent; read the changes in the delta response format \
+             (responseformat=delta; in the Python connector, use_delta_format=True)"
+        )));
     }
-    .min(items.len());
+    let first = page.as_ref().map_or(0, |c| c.o as usize).min(items.len());
     let last = max_files.map_or(items.len(), |n| first.saturating_add(n).min(items.len()));
     let end_stream = max_files.map(|_| {
         EndStreamLine::new(
@@ -128,7 +162,7 @@ pub async fn changes(
                     app.signer(),
                     Purpose::PageToken,
                     binding,
-                    end,
+                    latest,
                     last as u64,
                     now,
                 )
@@ -230,7 +264,8 @@ async fn resolve_range(
         (None, Some(t)) => source
             .version_at(t, TimestampBound::AtOrBefore)
             .await
-            .map_err(RangeError::Model)?,
+            .map_err(RangeError::Model)?
+            .min(latest),
         (None, None) => latest,
     };
     if start > latest {
@@ -259,10 +294,12 @@ fn items(
 ) -> Vec<Item> {
     let mut items = Vec::new();
     for (commit, changes) in commits.iter().enumerate() {
-        if protocol && format == ResponseFormat::Delta && changes.protocol.is_some() {
+        // The head lines already describe the start of the range; history is what came after.
+        let historical = commit > 0;
+        if historical && protocol && format == ResponseFormat::Delta && changes.protocol.is_some() {
             items.push(Item::Protocol { commit });
         }
-        if metadata && changes.metadata.is_some() {
+        if historical && metadata && changes.metadata.is_some() {
             items.push(Item::Metadata { commit });
         }
         let only_change_data = format == ResponseFormat::Parquet && changes.has_change_data();

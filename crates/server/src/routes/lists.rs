@@ -101,26 +101,14 @@ pub async fn tables(
     params: Params,
 ) -> ApiResult<Response> {
     let schema = app.schema(&recipient, &share, &schema)?;
-    let items: Vec<Table> = app
-        .tables()
-        .iter()
-        .filter(|t| {
-            t.share.eq_ignore_ascii_case(&share) && t.schema.eq_ignore_ascii_case(&schema.name)
-        })
-        .map(|t| table_item(t))
-        .collect();
     let listing = format!(
         "tables/{}/{}",
         share.to_lowercase(),
         schema.name.to_lowercase()
     );
-    Ok(json_line(&paginate(
-        items,
-        &params,
-        &listing,
-        &recipient.name,
-        app.signer(),
-    )?))
+    table_page(&app, &recipient, &params, &listing, |t| {
+        t.share.eq_ignore_ascii_case(&share) && t.schema.eq_ignore_ascii_case(&schema.name)
+    })
 }
 
 pub async fn all_tables(
@@ -130,17 +118,30 @@ pub async fn all_tables(
     params: Params,
 ) -> ApiResult<Response> {
     let share = app.share(&recipient, &share)?;
+    let listing = format!("all-tables/{}", share.name.to_lowercase());
+    table_page(&app, &recipient, &params, &listing, |t| {
+        t.share.eq_ignore_ascii_case(&share.name)
+    })
+}
+
+/// One page of the tables `keep` selects, as a list body.
+fn table_page(
+    app: &App,
+    recipient: &Recipient,
+    params: &Params,
+    listing: &str,
+    keep: impl Fn(&TableHandle) -> bool,
+) -> ApiResult<Response> {
     let items: Vec<Table> = app
         .tables()
         .iter()
-        .filter(|t| t.share.eq_ignore_ascii_case(&share.name))
+        .filter(|t| keep(t))
         .map(|t| table_item(t))
         .collect();
-    let listing = format!("all-tables/{}", share.name.to_lowercase());
     Ok(json_line(&paginate(
         items,
-        &params,
-        &listing,
+        params,
+        listing,
         &recipient.name,
         app.signer(),
     )?))

@@ -450,7 +450,8 @@ pub(super) fn choose_format(
 
 /// The files a query returns, as indices into the snapshot: those the predicate hints cannot rule
 /// out, or with only a limit hint the fewest leading files whose row counts (from their stats)
-/// reach it. A file without a row count counts as zero rows, so it never ends the list early. As
+/// reach it, less the rows deletion vectors remove. A file without a row count counts as zero
+/// rows, so it never ends the list early. As
 /// in the reference server the limit is ignored alongside predicates: the files' row counts say
 /// nothing about how many of their rows match.
 fn select_files(
@@ -491,7 +492,17 @@ fn select_files(
                 count = i;
                 break;
             }
-            rows += file.stats.as_ref().and_then(|s| s.num_records).unwrap_or(0);
+            // Rows a deletion vector removes are not there to read.
+            let deleted = file
+                .deletion_vector
+                .as_ref()
+                .map_or(0, |dv| dv.cardinality.max(0) as u64);
+            rows += file
+                .stats
+                .as_ref()
+                .and_then(|s| s.num_records)
+                .unwrap_or(0)
+                .saturating_sub(deleted);
         }
     }
     Ok((0..count as u32).collect())
