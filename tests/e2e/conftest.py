@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import subprocess
 import time
 import urllib.request
@@ -126,3 +127,12 @@ def demo(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The pruning tests' figures: how many files each predicate let the gateway skip."""
+    pruning = sys.modules.get("test_pruning")
+    if pruning is not None and pruning.REPORT:
+        terminalreporter.section("files pruned by predicate hints")
+        for line in pruning.REPORT:
+            terminalreporter.write_line(line)

@@ -25,6 +25,9 @@ from conftest import Gateway, copy_delta_fixtures
 
 TOKEN = "pruning-token-0123456789"
 
+#: One line per checked predicate, printed in pytest's summary (see conftest).
+REPORT: list[str] = []
+
 
 # ---------------------------------------------------------------------------------------------
 # Predicate trees and a reference evaluator
@@ -119,7 +122,10 @@ def check_pruning(profile, table, hint, must_prune):
     returned_ids = {f["id"] for f in returned}
     matching = {f["id"] for f in everything if any(evaluate(hint, row) for row in rows_of(f, types))}
     pruned = len(everything) - len(returned)
-    print(f"{table}: {json.dumps(hint)} → {len(returned)} of {len(everything)} files ({pruned} pruned, {len(matching)} match)")
+    REPORT.append(
+        f"{table:<22} {len(returned):>3} of {len(everything):>3} files returned, {pruned:>3} pruned, "
+        f"{len(matching):>3} with matching rows  {json.dumps(hint, separators=(',', ':'))}"
+    )
     assert matching <= returned_ids, "a file with matching rows was pruned"
     assert returned_ids <= {f["id"] for f in everything}
     if must_prune:
