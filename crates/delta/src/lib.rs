@@ -23,8 +23,3 @@ mod timeline;
 
 pub use error::Error;
 pub use source::DeltaSource;
-
-/// Whether `location` (a local path) holds a Delta table: it has a `_delta_log` folder.
-pub fn looks_like_delta(location: &std::path::Path) -> bool {
-    location.join("_delta_log").is_dir()
-}

@@ -85,12 +85,34 @@ impl DeltaSource {
         Ok(timeline)
     }
 
-    /// The cached timeline if it already covers `version`, else a fresh listing.
-    async fn timeline_covering(&self, version: Option<Version>) -> Result<Arc<Timeline>, Error> {
+    /// The timeline as of now. Listing a long log on every request would cost O(commits), so
+    /// the cached timeline is kept unless commits newer than its latest exist; then the log is
+    /// listed again in full (which also notices commit files cleaned up since, as cleanup only
+    /// happens when new commits are written).
+    async fn current_timeline(&self) -> Result<Arc<Timeline>, Error> {
         let cached = self.timeline.lock().await.clone();
-        match (cached, version) {
-            (Some(t), Some(v)) if t.latest().is_some_and(|latest| latest >= v) => Ok(t),
-            _ => self.refresh_timeline().await,
+        if let Some(cached) = cached
+            && let Some(latest) = cached.latest()
+        {
+            let moved = Timeline::has_commits_after(&*self.log_store, latest)
+                .await
+                .map_err(|source| Error::Listing {
+                    location: self.location.clone(),
+                    source,
+                })?;
+            if !moved {
+                return Ok(cached);
+            }
+        }
+        self.refresh_timeline().await
+    }
+
+    /// A timeline that covers `version`: the cached one if it does, else the current one.
+    async fn timeline_covering(&self, version: Version) -> Result<Arc<Timeline>, Error> {
+        let cached = self.timeline.lock().await.clone();
+        match cached {
+            Some(t) if t.latest().is_some_and(|latest| latest >= version) => Ok(t),
+            _ => self.current_timeline().await,
         }
     }
 
@@ -300,7 +322,7 @@ impl TableSource for DeltaSource {
 
     async fn latest_version(&self) -> Result<Version> {
         let timeline = self
-            .refresh_timeline()
+            .current_timeline()
             .await
             .map_err(|e| self.model_error(e))?;
         timeline.latest().ok_or_else(|| ModelError::TableNotFound {
@@ -311,7 +333,7 @@ impl TableSource for DeltaSource {
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
         let timeline = self
-            .timeline_covering(Some(version))
+            .timeline_covering(version)
             .await
             .map_err(|e| self.model_error(e))?;
         let latest = timeline.latest().unwrap_or(0);
@@ -334,7 +356,7 @@ impl TableSource for DeltaSource {
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let timeline = self
-            .refresh_timeline()
+            .current_timeline()
             .await
             .map_err(|e| self.model_error(e))?;
         timeline.version_at(timestamp, bound)
@@ -342,7 +364,7 @@ impl TableSource for DeltaSource {
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
         let timeline = self
-            .timeline_covering(Some(end))
+            .timeline_covering(end)
             .await
             .map_err(|e| self.model_error(e))?;
         let latest = timeline.latest().unwrap_or(0);
@@ -372,15 +394,6 @@ impl DeltaSource {
         (self.table_url.scheme() == "file")
             .then(|| self.table_url.to_file_path().ok())
             .flatten()
-    }
-
-    pub fn location(&self) -> &str {
-        &self.location
-    }
-
-    #[doc(hidden)]
-    pub fn log_store(&self) -> &dyn LogStore {
-        &*self.log_store
     }
 }
 

@@ -40,6 +40,29 @@ impl Timeline {
         Ok(Self::from_listing(commits, &checkpoints))
     }
 
+    /// Whether the log has commits after `version`: a listing of only the entries that sort
+    /// after that commit's file, not of the whole log.
+    pub(crate) async fn has_commits_after(
+        log_store: &dyn LogStore,
+        version: Version,
+    ) -> deltalake::DeltaResult<bool> {
+        let store = log_store.object_store(None);
+        let log_path = log_store.log_path().clone();
+        let offset = log_path.clone().join(format!("{version:020}.json"));
+        let mut listing = store.list_with_offset(Some(&log_path), &offset);
+        while let Some(meta) = listing.try_next().await? {
+            if meta
+                .location
+                .filename()
+                .and_then(commit_version)
+                .is_some_and(|v| v > version)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     pub(crate) fn from_listing(mut commits: Vec<(Version, i64)>, checkpoints: &[Version]) -> Self {
         commits.sort_unstable();
         let earliest = if commits.first().is_some_and(|(v, _)| *v == 0) {

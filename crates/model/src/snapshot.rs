@@ -45,12 +45,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Whether any live file has rows masked by a deletion vector, so that reading the file alone
-    /// would return deleted rows.
-    pub fn has_deletion_vectors(&self) -> bool {
-        self.files.iter().any(|f| f.deletion_vector.is_some())
-    }
-
     /// The total size of the live files in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()

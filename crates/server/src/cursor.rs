@@ -72,16 +72,26 @@ pub fn issue(
     )
 }
 
-/// Reads back a token; `parameter` names it in errors (`pageToken`, `refreshToken`).
+/// The request parameter a token of `purpose` travels in, for error messages.
+fn parameter(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::RefreshToken => "refreshToken",
+        _ => "pageToken",
+    }
+}
+
+/// Reads back a token if the request has one (an empty token is none).
 pub fn read(
     signer: &Signer,
     purpose: Purpose,
-    parameter: &str,
-    token: &str,
+    token: Option<&str>,
     binding: Binding<'_>,
     now_ms: i64,
-) -> ApiResult<Cursor> {
-    let invalid = |why: &str| ApiError::invalid(format!("{parameter} {why}"));
+) -> ApiResult<Option<Cursor>> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| ApiError::invalid(format!("{} {why}", parameter(purpose)));
     let payload = signer
         .verify(purpose, token)
         .map_err(|_| invalid("is not a token this server issued, or it was altered"))?;
@@ -98,7 +108,7 @@ pub fn read(
     if now_ms >= cursor.e {
         return Err(invalid("has expired; start the read again"));
     }
-    Ok(cursor)
+    Ok(Some(cursor))
 }
 
 #[cfg(test)]
@@ -115,7 +125,9 @@ mod tests {
     fn round_trips_with_the_same_binding() {
         let s = Signer::from_secret("a-secret-of-enough-length");
         let token = issue(&s, Purpose::PageToken, B, 7, 1000, 0);
-        let c = read(&s, Purpose::PageToken, "pageToken", &token, B, 1).unwrap();
+        let c = read(&s, Purpose::PageToken, Some(&token), B, 1)
+            .unwrap()
+            .unwrap();
         assert_eq!((c.v, c.o), (7, 1000));
     }
 
@@ -128,51 +140,27 @@ mod tests {
             ..B
         };
         let other_params = Binding { params: "h2", ..B };
-        let err = |r: ApiResult<Cursor>| r.unwrap_err().message;
+        let err = |r: ApiResult<Option<Cursor>>| r.unwrap_err().message;
+        assert!(
+            err(read(&s, Purpose::PageToken, Some(&token), other_table, 1))
+                .contains("another table")
+        );
+        assert!(
+            err(read(&s, Purpose::PageToken, Some(&token), other_params, 1))
+                .contains("other parameters")
+        );
+        assert!(err(read(&s, Purpose::RefreshToken, Some(&token), B, 1)).contains("not a token"));
         assert!(
             err(read(
                 &s,
                 Purpose::PageToken,
-                "pageToken",
-                &token,
-                other_table,
-                1
-            ))
-            .contains("another table")
-        );
-        assert!(
-            err(read(
-                &s,
-                Purpose::PageToken,
-                "pageToken",
-                &token,
-                other_params,
-                1
-            ))
-            .contains("other parameters")
-        );
-        assert!(
-            err(read(
-                &s,
-                Purpose::RefreshToken,
-                "refreshToken",
-                &token,
-                B,
-                1
-            ))
-            .contains("not a token")
-        );
-        assert!(
-            err(read(
-                &s,
-                Purpose::PageToken,
-                "pageToken",
-                &token,
+                Some(&token),
                 B,
                 PAGE_TOKEN_TTL_MS
             ))
             .contains("expired")
         );
         assert!(params_hash(&("a", 1)) != params_hash(&("a", 2)));
+        assert_eq!(read(&s, Purpose::PageToken, Some(""), B, 1).unwrap(), None);
     }
 }

@@ -76,20 +76,13 @@ pub async fn changes(
         recipient: &recipient.name,
         params: &hash,
     };
-    let page = params
-        .get("pageToken")
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            cursor::read(
-                app.signer(),
-                Purpose::PageToken,
-                "pageToken",
-                t,
-                binding,
-                now,
-            )
-        })
-        .transpose()?;
+    let page = cursor::read(
+        app.signer(),
+        Purpose::PageToken,
+        params.get("pageToken"),
+        binding,
+        now,
+    )?;
     let latest = match &page {
         Some(cursor) => cursor.v,
         None => source.latest_version().await.map_err(model_error)?,

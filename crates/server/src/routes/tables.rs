@@ -75,13 +75,11 @@ pub async fn get_table(
 
 /// `HEAD …/tables/{table}`: the deprecated way to ask for the latest version.
 pub async fn version_head(
-    State(app): State<App>,
+    state: State<App>,
     recipient: Recipient,
-    Path((share, schema, table)): TablePath,
+    path: TablePath,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
-    let opened = app.open_table(handle).await?;
-    Ok(version_header(latest_version(handle, opened).await?).into_response())
+    version(state, recipient, path, Params::default()).await
 }
 
 /// `GET …/metadata`: the protocol and metadata lines, optionally at `version` or `timestamp`.
@@ -136,34 +134,20 @@ pub async fn query(
         params: &params,
     };
     // A page or refresh token pins the version its read started on.
-    let page = request
-        .page_token
-        .as_deref()
-        .map(|t| {
-            cursor::read(
-                app.signer(),
-                Purpose::PageToken,
-                "pageToken",
-                t,
-                binding,
-                now,
-            )
-        })
-        .transpose()?;
-    let refresh = request
-        .refresh_token
-        .as_deref()
-        .map(|t| {
-            cursor::read(
-                app.signer(),
-                Purpose::RefreshToken,
-                "refreshToken",
-                t,
-                binding,
-                now,
-            )
-        })
-        .transpose()?;
+    let page = cursor::read(
+        app.signer(),
+        Purpose::PageToken,
+        request.page_token.as_deref(),
+        binding,
+        now,
+    )?;
+    let refresh = cursor::read(
+        app.signer(),
+        Purpose::RefreshToken,
+        request.refresh_token.as_deref(),
+        binding,
+        now,
+    )?;
     let pinned = page
         .as_ref()
         .or(refresh.as_ref())
