@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use lakeshare_model::TableSource;
 use lakeshare_protocol::lines::FileLine;
 use lakeshare_protocol::write_ndjson_line;
-use lakeshare_storage::{LocalUrlSigner, Signer, UrlSigner};
+use lakeshare_storage::{LocalUrlSigner, Signer};
 
 const TOKEN: &str = "benchmark-token-0123456789";
 const SECRET: &str = "benchmark-signing-secret";

@@ -65,7 +65,7 @@ def wait_until_healthy(port: int, process: subprocess.Popen, log: Path, timeout:
 class Gateway:
     """A `lakeshare serve` process on a free port, for one configuration."""
 
-    def __init__(self, workdir: Path, config_yaml: str):
+    def __init__(self, workdir: Path, config_yaml: str, env: dict | None = None):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}/delta-sharing"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +76,7 @@ class Gateway:
             [str(lakeshare_bin()), "serve", "--config", str(self.config)],
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
         wait_until_healthy(self.port, self.process, self.log)
 

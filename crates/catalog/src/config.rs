@@ -3,6 +3,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::stores::StoreConfig;
 use crate::{Error, Result, env, validate};
 
 /// The whole configuration file.
@@ -11,6 +12,9 @@ use crate::{Error, Result, env, validate};
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    /// Object stores tables live in; tables on the gateway's own disk need none.
+    #[serde(default)]
+    pub stores: Vec<StoreConfig>,
     #[serde(default)]
     pub shares: Vec<Share>,
     #[serde(default)]
@@ -111,10 +115,19 @@ pub struct Schema {
 #[serde(deny_unknown_fields)]
 pub struct TableEntry {
     pub name: String,
-    /// A local path (relative paths are taken from the configuration file's folder) or a URL.
-    /// Absolute after loading.
-    #[serde(deserialize_with = "env::string")]
+    /// A local path (relative paths are taken from the configuration file's folder) or a store
+    /// URL (`s3://bucket/path`, `az://container/path`, `gs://bucket/path`), which resolves
+    /// through the store of that bucket. Or leave it out and give `store` and `path`. After
+    /// loading it is always set: an absolute path or the canonical store URL.
+    #[serde(default, deserialize_with = "env::string")]
     pub location: String,
+    /// The store the table lives in, by name; with `path`, instead of `location`. After loading,
+    /// the store `location` resolved through (None for tables on the local filesystem).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The table's path inside `store`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
     /// Omitted: detected from the layout at the location.
     #[serde(default)]
     pub format: Option<FormatName>,
@@ -240,6 +253,11 @@ impl Config {
             reason,
         })?;
         Ok(config)
+    }
+
+    /// The store named `name`.
+    pub fn store(&self, name: &str) -> Option<&StoreConfig> {
+        self.stores.iter().find(|s| s.name == name)
     }
 
     /// All tables with their share and schema, in file order.

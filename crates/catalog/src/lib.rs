@@ -24,9 +24,11 @@
 mod config;
 mod env;
 mod error;
+mod stores;
 mod validate;
 
 pub use config::{
     Config, FormatName, Recipient, Schema, ServerConfig, Share, TableEntry, TokenHash,
 };
 pub use error::{Error, Result};
+pub use stores::{AZURITE_ACCOUNT, StoreConfig, StoreKind, StoreUrl, StsConfig};

@@ -3,13 +3,16 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::config::{Config, ResolvedRecipient, TokenHash};
+use crate::config::{Config, ResolvedRecipient, TableEntry, TokenHash};
+use crate::stores::{StoreConfig, StoreKind, StoreUrl};
 
 /// `(field path, reason)` of the first problem found.
 type Problem = (String, String);
 
 pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     validate_server(config)?;
+    validate_stores(config, dir)?;
+    let stores = config.stores.clone();
     let mut share_names = HashSet::new();
     for (i, share) in config.shares.iter_mut().enumerate() {
         let at = format!("shares[{i}]");
@@ -40,8 +43,7 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                     &format!("{at}.name"),
                     "table",
                 )?;
-                table.location = absolute_location(&table.location, dir)
-                    .map_err(|r| (format!("{at}.location"), r))?;
+                resolve_location(table, &stores, dir, &at)?;
             }
         }
     }
@@ -210,6 +212,260 @@ fn parse_sha256(hex_digest: &str) -> Result<TokenHash, String> {
     Ok(TokenHash(bytes))
 }
 
+fn validate_stores(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    let mut names = HashSet::new();
+    for (i, store) in config.stores.iter_mut().enumerate() {
+        let at = format!("stores[{i}]");
+        check_name(&store.name, true).map_err(|r| (format!("{at}.name"), r))?;
+        unique(&mut names, &store.name, &format!("{at}.name"), "store")?;
+        validate_store(store, dir).map_err(|(field, r)| {
+            let field = if field.is_empty() {
+                at.clone()
+            } else {
+                format!("{at}.{field}")
+            };
+            (field, r)
+        })?;
+    }
+    Ok(())
+}
+
+/// `(field within the store, reason)`.
+fn validate_store(store: &mut StoreConfig, dir: &Path) -> Result<(), (String, String)> {
+    let kind = store.kind;
+    let given: [(&str, bool, &[StoreKind]); 15] = {
+        use StoreKind::*;
+        [
+            ("bucket", store.bucket.is_some(), &[S3, Gcs]),
+            ("account", store.account.is_some(), &[Azure]),
+            ("container", store.container.is_some(), &[Azure]),
+            ("region", store.region.is_some(), &[S3]),
+            ("endpoint", store.endpoint.is_some(), &[S3, Azure, Gcs]),
+            // GCS signs URLs for storage.googleapis.com whatever the endpoint.
+            (
+                "public_endpoint",
+                store.public_endpoint.is_some(),
+                &[S3, Azure],
+            ),
+            ("path_style", store.path_style.is_some(), &[S3]),
+            ("allow_http", store.allow_http.is_some(), &[S3, Azure, Gcs]),
+            ("access_key_id", store.access_key_id.is_some(), &[S3]),
+            (
+                "secret_access_key",
+                store.secret_access_key.is_some(),
+                &[S3],
+            ),
+            ("session_token", store.session_token.is_some(), &[S3]),
+            ("access_key", store.access_key.is_some(), &[Azure]),
+            ("use_emulator", store.use_emulator, &[Azure]),
+            ("sts", store.sts.is_some(), &[S3]),
+            ("root", store.root.is_some(), &[Local]),
+        ]
+    };
+    for (field, present, kinds) in given {
+        if present && !kinds.contains(&kind) {
+            return Err((field.into(), format!("does not apply to {kind} stores")));
+        }
+    }
+    let gcs_key = store.service_account_path.is_some() || store.service_account_key.is_some();
+    if gcs_key && kind != StoreKind::Gcs {
+        return Err((
+            "service_account_key".into(),
+            format!("does not apply to {kind} stores"),
+        ));
+    }
+    let required = |field: &str, value: &Option<String>| match value.as_deref() {
+        Some(v) if !v.trim().is_empty() => Ok(()),
+        _ => Err((field.to_string(), format!("is required for {kind} stores"))),
+    };
+    match kind {
+        StoreKind::S3 | StoreKind::Gcs => {
+            required("bucket", &store.bucket)?;
+            let bucket = store.bucket.as_deref().unwrap_or_default();
+            if bucket.contains('/') {
+                return Err((
+                    "bucket".into(),
+                    format!("'{bucket}' is a bucket name, not a path"),
+                ));
+            }
+        }
+        StoreKind::Azure => {
+            required("container", &store.container)?;
+            if store.account.is_none() && !store.use_emulator {
+                return Err(("account".into(), "is required for azure stores".into()));
+            }
+            if store.use_emulator && store.endpoint.is_some() {
+                return Err((
+                    "endpoint".into(),
+                    "does not go with use_emulator: Azurite's address is taken from the AZURITE_BLOB_STORAGE_URL environment variable (default http://127.0.0.1:10000)".into(),
+                ));
+            }
+        }
+        StoreKind::Local => {
+            required("root", &store.root)?;
+            let root = absolute_location(store.root.as_deref().unwrap_or_default(), dir)
+                .map_err(|r| ("root".to_string(), r))?;
+            if root.contains("://") {
+                return Err(("root".into(), format!("'{root}' must be a directory path")));
+            }
+            store.root = Some(root);
+        }
+    }
+    for (field, value) in [
+        ("endpoint", &store.endpoint),
+        ("public_endpoint", &store.public_endpoint),
+    ] {
+        if let Some(url) = value
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((field.into(), format!("'{url}' is not an http(s) URL")));
+        }
+    }
+    if store.access_key_id.is_some() != store.secret_access_key.is_some() {
+        return Err((
+            "secret_access_key".into(),
+            "access_key_id and secret_access_key go together".into(),
+        ));
+    }
+    if store.session_token.is_some() && store.access_key_id.is_none() {
+        return Err((
+            "session_token".into(),
+            "needs access_key_id and secret_access_key".into(),
+        ));
+    }
+    if store.timeout_seconds == 0 || store.timeout_seconds > 600 {
+        return Err(("timeout_seconds".into(), "must be between 1 and 600".into()));
+    }
+    if let Some(sts) = &store.sts {
+        if !(900..=43_200).contains(&sts.duration_seconds) {
+            return Err((
+                "sts.duration_seconds".into(),
+                "must be between 900 and 43200, the range STS accepts".into(),
+            ));
+        }
+        if let Some(url) = &sts.endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((
+                "sts.endpoint".into(),
+                format!("'{url}' is not an http(s) URL"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Turns a table's `location`, or its `store` and `path`, into an absolute path or a canonical
+/// store URL, and records which store it lives in.
+fn resolve_location(
+    table: &mut TableEntry,
+    stores: &[StoreConfig],
+    dir: &Path,
+    at: &str,
+) -> Result<(), Problem> {
+    if let Some(name) = table.store.clone() {
+        if !table.location.is_empty() {
+            return Err((
+                format!("{at}.location"),
+                "give either location, or store and path, not both".into(),
+            ));
+        }
+        let store = stores.iter().find(|s| s.name == name).ok_or_else(|| {
+            (
+                format!("{at}.store"),
+                format!("no store named '{name}' under stores:"),
+            )
+        })?;
+        let path = table.path.as_deref().unwrap_or_default();
+        if path.trim_matches('/').is_empty() {
+            return Err((
+                format!("{at}.path"),
+                format!("is required with store: {name}"),
+            ));
+        }
+        if path.split('/').any(|segment| segment == "..") {
+            return Err((
+                format!("{at}.path"),
+                format!("'{path}' must not contain '..'"),
+            ));
+        }
+        table.location = store.url_of(path);
+        if store.kind == StoreKind::Local {
+            table.store = None;
+        }
+        return Ok(());
+    }
+    if table.path.is_some() {
+        return Err((
+            format!("{at}.path"),
+            "needs store: (the store the path is in)".into(),
+        ));
+    }
+    if table.location.trim().is_empty() {
+        return Err((
+            format!("{at}.location"),
+            "is required (or store and path)".into(),
+        ));
+    }
+    let Some(url) = StoreUrl::parse(&table.location).map_err(|r| (format!("{at}.location"), r))?
+    else {
+        table.location =
+            absolute_location(&table.location, dir).map_err(|r| (format!("{at}.location"), r))?;
+        return Ok(());
+    };
+    let matching: Vec<&StoreConfig> = stores
+        .iter()
+        .filter(|s| {
+            s.kind == url.kind
+                && s.bucket_or_container() == Some(url.bucket.as_str())
+                && match (&url.account, s.azure_account()) {
+                    (Some(wanted), Some(have)) => wanted.eq_ignore_ascii_case(have),
+                    _ => true,
+                }
+        })
+        .collect();
+    let store = match matching.as_slice() {
+        [store] => *store,
+        [] => {
+            let what = if url.kind == StoreKind::Azure {
+                "container"
+            } else {
+                "bucket"
+            };
+            return Err((
+                format!("{at}.location"),
+                format!(
+                    "no store for {} {what} '{}': add one under stores: (kind: {}, {what}: {})",
+                    url.kind, url.bucket, url.kind, url.bucket
+                ),
+            ));
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|s| s.name.as_str()).collect();
+            return Err((
+                format!("{at}.location"),
+                format!(
+                    "stores {} all serve '{}'; say which with store: and path:",
+                    names.join(", "),
+                    url.bucket
+                ),
+            ));
+        }
+    };
+    if url.path.is_empty() {
+        return Err((
+            format!("{at}.location"),
+            format!(
+                "'{}' is a whole bucket; a table is a folder inside one",
+                table.location
+            ),
+        ));
+    }
+    table.location = store.url_of(&url.path);
+    table.store = Some(store.name.clone());
+    Ok(())
+}
+
 fn absolute_location(location: &str, dir: &Path) -> Result<String, String> {
     if location.trim().is_empty() {
         return Err("must not be empty".into());
@@ -346,6 +602,80 @@ recipients:
         let dup_share = "shares:\n  - name: Sales\n  - name: sales\n";
         assert!(message(dup_share).contains("shares[1].name: another share is already named"));
         assert!(message("shares:\n  - name: \"a b\"\n").contains("' '"));
+    }
+
+    const STORES: &str = r#"
+stores:
+  - { name: lake, kind: s3, bucket: lake, endpoint: "http://10.0.0.5:8333", public_endpoint: "https://s3.example.com" }
+  - { name: blobs, kind: azure, container: data, use_emulator: true }
+  - { name: disk, kind: local, root: lake }
+"#;
+
+    fn with_table(table: &str) -> String {
+        format!(
+            "{STORES}shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {table}\n"
+        )
+    }
+
+    #[test]
+    fn tables_resolve_through_stores() {
+        let location = |table: &str| {
+            let config = load(&with_table(table)).unwrap();
+            let (_, _, t) = config.tables().next().unwrap();
+            (t.location.clone(), t.store.clone())
+        };
+        assert_eq!(
+            location("{ name: t, location: s3://lake/sales/orders/ }"),
+            ("s3://lake/sales/orders".into(), Some("lake".into()))
+        );
+        assert_eq!(
+            location("{ name: t, store: lake, path: /sales/orders }"),
+            ("s3://lake/sales/orders".into(), Some("lake".into()))
+        );
+        assert_eq!(
+            location(
+                "{ name: t, location: \"abfss://data@devstoreaccount1.dfs.core.windows.net/t\" }"
+            ),
+            ("az://data/t".into(), Some("blobs".into()))
+        );
+        assert_eq!(
+            location("{ name: t, store: disk, path: sales }"),
+            ("/cfg/lake/sales".into(), None)
+        );
+    }
+
+    #[test]
+    fn store_mistakes_are_named() {
+        let msg = message(&with_table("{ name: t, location: s3://other/t }"));
+        assert!(
+            msg.contains("shares[0].schemas[0].tables[0].location"),
+            "{msg}"
+        );
+        assert!(msg.contains("no store for s3 bucket 'other'"), "{msg}");
+        let msg = message(&with_table("{ name: t, store: nope, path: t }"));
+        assert!(msg.contains("no store named 'nope'"), "{msg}");
+        let msg = message(&with_table("{ name: t, store: lake, path: ../x }"));
+        assert!(msg.contains("must not contain '..'"), "{msg}");
+        let msg = message(&with_table(
+            "{ name: t, store: lake, path: t, location: s3://lake/t }",
+        ));
+        assert!(msg.contains("not both"), "{msg}");
+        let msg = message("stores:\n  - { name: a, kind: s3 }\n");
+        assert!(
+            msg.contains("stores[0].bucket: is required for s3 stores"),
+            "{msg}"
+        );
+        let msg = message("stores:\n  - { name: a, kind: s3, bucket: b, container: c }\n");
+        assert!(
+            msg.contains("stores[0].container: does not apply to s3 stores"),
+            "{msg}"
+        );
+        let msg = message("stores:\n  - { name: a, kind: s3, bucket: b, access_key_id: k }\n");
+        assert!(msg.contains("go together"), "{msg}");
+        let msg = message("stores:\n  - { name: a, kind: s3, bucket: b, endpoint: s3.local }\n");
+        assert!(msg.contains("stores[0].endpoint"), "{msg}");
+        let msg = message("stores:\n  - { name: a, kind: ftp }\n");
+        assert!(msg.contains("stores[0].kind"), "{msg}");
     }
 
     #[test]

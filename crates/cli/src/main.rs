@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use lakeshare_catalog::{Config, TokenHash};
 use lakeshare_model::TableSource;
 use lakeshare_protocol::profile::Profile;
+use lakeshare_server::{Opener, Stores};
 use lakeshare_storage::Signer;
 
 #[derive(Parser)]
@@ -33,7 +34,8 @@ enum Command {
     },
     /// Write the demo dataset (if absent) and serve it, printing a recipient profile.
     Demo(demo::DemoArgs),
-    /// Validate a configuration file and open every table in it, one line per table.
+    /// Validate a configuration file, check every store (reachable, can list, can sign) and open
+    /// every table, one line each.
     Check {
         #[arg(long, short, env = "LAKESHARE_CONFIG")]
         config: PathBuf,
@@ -155,13 +157,31 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
         config.shares.len(),
         config.recipients.len()
     );
-    let signer = Signer::random();
-    let files_url = format!("{}/files", config.server.public_url());
+    let opener = Opener {
+        stores: Stores::build(&config.stores),
+        signer: Signer::random(),
+        files_url: format!("{}/files", config.server.public_url()),
+        url_ttl: Duration::from_secs(60),
+    };
     let mut failures = 0;
+    for (name, store) in opener.stores.all() {
+        let checks = match store {
+            Ok(store) => store.check().await,
+            Err(e) => vec![("setup", Err(e.clone()))],
+        };
+        for (aspect, result) in checks {
+            match result {
+                Ok(summary) => println!("ok    store {name}  {aspect}: {summary}"),
+                Err(e) => {
+                    failures += 1;
+                    println!("FAIL  store {name}  {aspect}: {e}");
+                }
+            }
+        }
+    }
     for (share, schema, entry) in config.tables() {
         let name = format!("{}.{}.{}", share.name, schema.name, entry.name);
-        let opened =
-            lakeshare_server::open_table(entry, &signer, &files_url, Duration::from_secs(60)).await;
+        let opened = lakeshare_server::open_table(entry, &opener).await;
         let summary = match opened {
             Ok(t) => describe(&*t.source).await,
             Err(e) => Err(e),

@@ -31,7 +31,10 @@ impl Error {
             },
             Error::Delta(
                 e @ (DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. }),
-            ) => M::Storage(format!("{location}: {e}")),
+            ) => M::Storage {
+                fault: lakeshare_storage::fault_of(&e),
+                detail: format!("{location}: {e}"),
+            },
             Error::Delta(
                 e @ (DeltaTableError::MissingFeature { .. }
                 | DeltaTableError::UnsupportedColumnMapping { .. }),
@@ -40,7 +43,10 @@ impl Error {
                 location: location.to_string(),
                 reason: e.to_string(),
             },
-            Error::Listing { source, .. } => M::Storage(format!("{location}: {source}")),
+            Error::Listing { source, .. } => M::Storage {
+                fault: lakeshare_storage::fault_of(&source),
+                detail: format!("{location}: {source}"),
+            },
         }
     }
 }

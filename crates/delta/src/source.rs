@@ -3,9 +3,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deltalake::ObjectStore;
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::ObjectStoreExt as _;
-use deltalake::logstore::{LogStore, LogStoreRef};
+use deltalake::logstore::{LogStore, LogStoreRef, ObjectStoreRef, StorageConfig, default_logstore};
 use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 use lakeshare_model::{
@@ -45,6 +46,15 @@ impl DeltaSource {
             .map_err(|e| e.into_model(location))
     }
 
+    /// Opens the table at `location`, a URL naming a bucket (container) of `store`, reading
+    /// through that store. `store` must be rooted at the bucket: the table's prefix comes from
+    /// the URL, as it does for the files the log names.
+    pub async fn open_in_store(location: &str, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        Self::try_open_in_store(location, store)
+            .await
+            .map_err(|e| e.into_model(location))
+    }
+
     async fn try_open(location: &str) -> Result<Self, Error> {
         // deltalake creates a missing local folder when it makes the table URL; a mistyped
         // location must not leave folders behind on the gateway's host.
@@ -59,6 +69,31 @@ impl DeltaSource {
             reason: e.to_string(),
         })?;
         let log_store = DeltaTableBuilder::from_url(table_url.clone())?.build_storage()?;
+        Self::with_log_store(location, table_url, log_store).await
+    }
+
+    async fn try_open_in_store(location: &str, store: Arc<dyn ObjectStore>) -> Result<Self, Error> {
+        let bad = |reason: String| Error::BadLocation {
+            location: location.to_string(),
+            reason,
+        };
+        let mut table_url = Url::parse(location).map_err(|e| bad(e.to_string()))?;
+        if !table_url.path().ends_with('/') {
+            table_url.set_path(&format!("{}/", table_url.path()));
+        }
+        // Built by hand rather than through deltalake's URL registry, which only knows the
+        // schemes of the cloud features it was compiled with: reading needs only the store.
+        let config = StorageConfig::default();
+        let prefixed: ObjectStoreRef = Arc::from(config.decorate_store(store.clone(), &table_url)?);
+        let log_store = default_logstore(prefixed, store, &table_url, &config);
+        Self::with_log_store(location, table_url, log_store).await
+    }
+
+    async fn with_log_store(
+        location: &str,
+        table_url: Url,
+        log_store: LogStoreRef,
+    ) -> Result<Self, Error> {
         let source = Self {
             location: location.to_string(),
             table_url,

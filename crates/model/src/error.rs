@@ -30,9 +30,44 @@ pub enum Error {
     #[error("corrupt table at {location}: {reason}")]
     Corrupt { location: String, reason: String },
 
-    /// Reading from storage failed (network, permissions, I/O).
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// Reading from storage failed (network, permissions, I/O). `detail` is for the log: it may
+    /// name internal addresses; `fault` is what a recipient may be told.
+    #[error("storage error ({fault}): {detail}")]
+    Storage { fault: StorageFault, detail: String },
+}
+
+impl Error {
+    /// A storage failure of unknown cause.
+    pub fn storage(detail: impl Into<String>) -> Self {
+        Error::Storage {
+            fault: StorageFault::Failed,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Why a store failed, as far as a recipient is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No connection could be made.
+    Unreachable,
+    /// The store did not answer within the configured timeout.
+    TimedOut,
+    /// The store refused the gateway's credentials.
+    AccessDenied,
+    /// Anything else: server errors of the store, unexpected answers, local I/O.
+    Failed,
+}
+
+impl std::fmt::Display for StorageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StorageFault::Unreachable => "cannot be reached",
+            StorageFault::TimedOut => "did not answer in time",
+            StorageFault::AccessDenied => "refused the gateway's credentials",
+            StorageFault::Failed => "failed",
+        })
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -27,7 +27,7 @@ mod source;
 mod version;
 
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StorageFault};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };

@@ -41,6 +41,43 @@ pub struct Table {
     pub share_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The table root; given only with directory access, which needs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// `url` (the query API) always; `dir` when temporary credentials can be vended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_modes: Option<Vec<String>>,
+}
+
+/// `POST …/temporary-table-credentials`: credentials for directory access to `location`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemporaryTableCredentialsResponse {
+    pub credentials: TableCredentials,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableCredentials {
+    pub location: String,
+    pub aws_temp_credentials: AwsTempCredentials,
+    /// Epoch milliseconds.
+    pub expiration_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsTempCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+/// The optional body of `POST …/temporary-table-credentials`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemporaryTableCredentialsRequest {
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// `GET …/tables/{table}` (OpenSharing): a table with the format that tells the client which

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lakeshare_catalog::Config;
-use lakeshare_storage::{FileTokens, Signer};
+use lakeshare_storage::{FileTokens, Signer, Store};
 
 use crate::auth::{Recipient, Recipients};
 use crate::cache::SnapshotCache;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::{OpenedTable, TableHandle};
+use crate::registry::{OpenedTable, Opener, Stores, TableHandle};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -24,11 +24,9 @@ struct Inner {
     /// `(share, schema, table)` lower-cased → index into `tables`.
     index: HashMap<(String, String, String), usize>,
     recipients: Recipients,
-    signer: Signer,
     file_tokens: FileTokens,
     cache: SnapshotCache,
-    files_url: String,
-    url_ttl: Duration,
+    opener: Opener,
 }
 
 impl App {
@@ -78,9 +76,12 @@ impl App {
             recipients: Recipients::from_config(&config.recipients),
             file_tokens: FileTokens::new(signer.clone()),
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
-            files_url: format!("{}/files", config.server.public_url()),
-            url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
-            signer,
+            opener: Opener {
+                stores: Stores::build(&config.stores),
+                files_url: format!("{}/files", config.server.public_url()),
+                url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
+                signer,
+            },
             tables,
             index,
             config,
@@ -103,7 +104,7 @@ impl App {
     }
 
     pub(crate) fn signer(&self) -> &Signer {
-        &self.inner.signer
+        &self.inner.opener.signer
     }
 
     pub(crate) fn file_tokens(&self) -> &FileTokens {
@@ -112,7 +113,7 @@ impl App {
 
     /// Lifetime of signed URLs, in milliseconds.
     pub(crate) fn url_ttl_ms(&self) -> i64 {
-        self.inner.url_ttl.as_millis() as i64
+        self.inner.opener.url_ttl.as_millis() as i64
     }
 
     pub(crate) fn cache(&self) -> &SnapshotCache {
@@ -175,16 +176,29 @@ impl App {
             })
     }
 
+    /// The store that can vend directory credentials for `table`, if any: an S3 store with an
+    /// `sts:` entry, for a table shared with its history (directory access reads the whole log,
+    /// so it cannot hide past versions).
+    pub(crate) fn vending_store(&self, table: &TableHandle) -> Option<&Arc<Store>> {
+        let store = self
+            .inner
+            .opener
+            .stores
+            .get(table.entry.store.as_deref()?)
+            .ok()?;
+        (table.entry.history && store.vends_credentials()).then_some(store)
+    }
+
+    pub(crate) fn stores(&self) -> &Stores {
+        &self.inner.opener.stores
+    }
+
     pub(crate) async fn open_table<'a>(
         &self,
         table: &'a TableHandle,
     ) -> ApiResult<&'a OpenedTable> {
         table
-            .open(
-                &self.inner.signer,
-                &self.inner.files_url,
-                self.inner.url_ttl,
-            )
+            .open(&self.inner.opener)
             .await
             .map_err(|e| ApiError::from_model(&table.qualified_name(), &e))
     }

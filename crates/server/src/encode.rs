@@ -1,5 +1,7 @@
 //! NDJSON bodies of table reads in either response format.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use futures::StreamExt;
 use lakeshare_model::{ChangeFile, ChangeKind, DataFile, Snapshot, TableMetadata, TableProtocol};
@@ -51,14 +53,59 @@ pub fn write_head(
     }
 }
 
-/// One `file` line of a snapshot read, its URLs signed now.
+/// The URLs a file line needs signed, in the order [`write_file`] and [`write_change`] take them
+/// from their `signed` iterator: the file, then its persisted deletion vector if it has one.
+pub fn push_urls<'a>(file: &'a DataFile, out: &mut Vec<&'a str>) {
+    out.push(&file.url);
+    if let Some(dv) = deletion_vector_url(file) {
+        out.push(dv);
+    }
+}
+
+fn deletion_vector_url(file: &DataFile) -> Option<&str> {
+    file.deletion_vector
+        .as_ref()
+        .and_then(|dv| dv.absolute_url.as_deref())
+}
+
+/// The signed URLs of one file line, taken from the batch signed for its chunk.
+struct SignedFile {
+    file: SignedUrl,
+    deletion_vector: Option<SignedUrl>,
+}
+
+impl SignedFile {
+    fn take(file: &DataFile, signed: &mut dyn Iterator<Item = SignedUrl>) -> Self {
+        let mut next = || signed.next().expect("one signed URL per pushed URL");
+        let file_url = next();
+        let deletion_vector = deletion_vector_url(file).map(|_| next());
+        Self {
+            file: file_url,
+            deletion_vector,
+        }
+    }
+
+    /// When the first of the line's URLs stops working.
+    fn expires_at_ms(&self) -> i64 {
+        self.deletion_vector
+            .as_ref()
+            .map_or(self.file.expires_at_ms, |dv| {
+                dv.expires_at_ms.min(self.file.expires_at_ms)
+            })
+    }
+}
+
+/// One `file` line of a snapshot read, with the URLs [`push_urls`] listed, signed.
 pub fn write_file(
     buf: &mut Vec<u8>,
     format: ResponseFormat,
     file: &DataFile,
-    signer: &dyn UrlSigner,
-) -> lakeshare_storage::Result<()> {
-    let signed = signer.sign(&file.url)?;
+    signed: &mut dyn Iterator<Item = SignedUrl>,
+) {
+    let signed = SignedFile::take(file, signed);
+    let expiration = signed.expires_at_ms();
+    let dv_url = signed.deletion_vector.as_ref().map(|s| s.url.as_str());
+    let signed = &signed.file;
     match format {
         ResponseFormat::Parquet => {
             write_ndjson_line(
@@ -67,10 +114,6 @@ pub fn write_file(
             );
         }
         ResponseFormat::Delta => {
-            let dv_url = sign_deletion_vector(file, signer)?;
-            let expiration = dv_url.as_ref().map_or(signed.expires_at_ms, |dv| {
-                dv.expires_at_ms.min(signed.expires_at_ms)
-            });
             write_ndjson_line(
                 buf,
                 &DeltaFileLine::new(
@@ -79,14 +122,13 @@ pub fn write_file(
                         action: DeltaAction::Add,
                         url: &signed.url,
                         expiration_timestamp: expiration,
-                        deletion_vector_url: dv_url.as_ref().map(|s| s.url.as_str()),
+                        deletion_vector_url: dv_url,
                         version_and_timestamp: None,
                     },
                 ),
             );
         }
     }
-    Ok(())
 }
 
 /// A metadata line of a change read: the metadata a commit set, stamped with its version.
@@ -120,10 +162,13 @@ pub fn write_change(
     change: &ChangeFile,
     version: u64,
     timestamp_ms: i64,
-    signer: &dyn UrlSigner,
-) -> lakeshare_storage::Result<()> {
+    signed: &mut dyn Iterator<Item = SignedUrl>,
+) {
     let file = &change.file;
-    let signed = signer.sign(&file.url)?;
+    let signed = SignedFile::take(file, signed);
+    let expiration = signed.expires_at_ms();
+    let dv_url = signed.deletion_vector.as_ref().map(|s| s.url.as_str());
+    let signed = &signed.file;
     match format {
         ResponseFormat::Parquet => write_ndjson_line(
             buf,
@@ -137,7 +182,6 @@ pub fn write_change(
             ),
         ),
         ResponseFormat::Delta => {
-            let dv_url = sign_deletion_vector(file, signer)?;
             let action = match change.kind {
                 ChangeKind::Added => DeltaAction::Add,
                 ChangeKind::Removed => DeltaAction::Remove,
@@ -150,59 +194,66 @@ pub fn write_change(
                     DeltaFileContext {
                         action,
                         url: &signed.url,
-                        expiration_timestamp: signed.expires_at_ms,
-                        deletion_vector_url: dv_url.as_ref().map(|s| s.url.as_str()),
+                        expiration_timestamp: expiration,
+                        deletion_vector_url: dv_url,
                         version_and_timestamp: Some((version, timestamp_ms)),
                     },
                 ),
             );
         }
     }
-    Ok(())
 }
 
-/// The signed URL of a file's persisted deletion vector, if it has one.
-fn sign_deletion_vector(
-    file: &DataFile,
-    signer: &dyn UrlSigner,
-) -> lakeshare_storage::Result<Option<SignedUrl>> {
-    file.deletion_vector
-        .as_ref()
-        .and_then(|dv| dv.absolute_url.as_deref())
-        .map(|url| signer.sign(url))
-        .transpose()
+/// The lines of a streamed body after its head, one or none per item.
+pub trait BodyLines: Send + Sync + 'static {
+    /// The URLs item `i`'s line needs signed, pushed in the order `write` takes them.
+    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>);
+
+    /// Writes item `i`'s line with its URLs, signed, taken from `signed`.
+    fn write(&self, buf: &mut Vec<u8>, i: usize, signed: &mut dyn Iterator<Item = SignedUrl>);
 }
 
 /// How many items go into one chunk of a streamed body.
 const ITEMS_PER_CHUNK: usize = 256;
 
-/// A streamed NDJSON body: `head`, then the lines `write` produces for each position in `items`
-/// (signing URLs as each chunk is produced, so a response of 100k files is never held in memory
-/// whole), then the end-of-stream line if the client asked for one.
+/// A streamed NDJSON body: `head`, then the lines of `items` (signing the URLs of each chunk
+/// as it is produced, in one batch, so a response of 100k files is never held in memory whole),
+/// then the end-of-stream line if the client asked for one.
 ///
-/// URLs were vetted when the snapshot was loaded, so a signing failure here is a bug or a race
-/// with the filesystem: the connection is cut so the client cannot mistake a partial answer for
-/// a whole one.
-pub fn stream_body<F>(
+/// URLs were vetted when the snapshot was loaded, so a signing failure here is a store
+/// credential fault or a race with the filesystem: the connection is cut so the client cannot
+/// mistake a partial answer for a whole one.
+pub fn stream_body<L: BodyLines>(
     head: Vec<u8>,
     items: std::ops::Range<usize>,
     end_stream: Option<EndStreamLine>,
-    write: F,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
-where
-    F: Fn(&mut Vec<u8>, usize) -> lakeshare_storage::Result<()> + Send + 'static,
-{
+    lines: Arc<L>,
+    signer: Arc<dyn UrlSigner>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let end = items.end;
     let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
-    let chunks = futures::stream::iter(items.step_by(ITEMS_PER_CHUNK)).map(move |first| {
-        let mut buf = Vec::with_capacity(ITEMS_PER_CHUNK * 512);
-        for item in first..(first + ITEMS_PER_CHUNK).min(end) {
-            write(&mut buf, item).map_err(|e| {
-                tracing::error!("signing failed mid-stream, cutting the response: {e}");
-                std::io::Error::other(e)
-            })?;
+    let chunks = futures::stream::iter(items.step_by(ITEMS_PER_CHUNK)).then(move |first| {
+        let lines = lines.clone();
+        let signer = signer.clone();
+        async move {
+            let chunk = first..(first + ITEMS_PER_CHUNK).min(end);
+            let signed = {
+                let mut urls = Vec::with_capacity(chunk.len());
+                for i in chunk.clone() {
+                    lines.urls(i, &mut urls);
+                }
+                signer.sign_all(&urls).await.map_err(|e| {
+                    tracing::error!("signing failed mid-stream, cutting the response: {e}");
+                    std::io::Error::other(e)
+                })?
+            };
+            let mut signed = signed.into_iter();
+            let mut buf = Vec::with_capacity(chunk.len() * 512);
+            for i in chunk {
+                lines.write(&mut buf, i, &mut signed);
+            }
+            Ok(Bytes::from(buf))
         }
-        Ok(Bytes::from(buf))
     });
     let tail = futures::stream::iter(
         end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),

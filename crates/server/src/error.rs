@@ -80,7 +80,7 @@ impl ApiError {
 
     /// Maps an adapter error for the table named `table` (`share.schema.table`).
     pub fn from_model(table: &str, error: &lakeshare_model::Error) -> Self {
-        use lakeshare_model::Error as M;
+        use lakeshare_model::{Error as M, StorageFault};
         match error {
             M::VersionNotFound { .. } | M::TimestampOutOfRange(_) => {
                 Self::invalid(format!("table '{table}': {error}"))
@@ -92,13 +92,21 @@ impl ApiError {
                     "the data of table '{table}' cannot be found at its location"
                 ))
             }
-            M::Storage(_) => {
-                // Possibly transient: a 503 lets clients retry.
+            M::Storage { fault, .. } => {
                 tracing::error!(table, "{error}");
+                // Transient faults get a 503 so clients retry; a refused credential will not
+                // heal by itself, but it is still the provider's fault, not the recipient's.
+                let (status, advice) = match fault {
+                    StorageFault::AccessDenied => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the provider must fix the store's credentials",
+                    ),
+                    _ => (StatusCode::SERVICE_UNAVAILABLE, "try again later"),
+                };
                 Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                    status,
                     ErrorCode::InternalError,
-                    format!("the storage of table '{table}' is unavailable; try again later"),
+                    format!("the storage of table '{table}' {fault}; {advice}"),
                 )
             }
             other => Self::internal(&format!("reading table '{table}'"), other),

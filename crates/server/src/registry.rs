@@ -7,9 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lakeshare_catalog::{FormatName, TableEntry};
+use std::collections::HashMap;
+
+use lakeshare_catalog::{FormatName, StoreConfig, StoreKind, TableEntry};
 use lakeshare_model::{TableFormat, TableSource};
-use lakeshare_storage::{LocalUrlSigner, Signer, UrlSigner};
+use lakeshare_storage::{LocalUrlSigner, Signer, Store, UrlSigner};
 use tokio::sync::OnceCell;
 
 /// An opened table: its adapter and the signer for its files.
@@ -50,66 +52,183 @@ impl TableHandle {
     }
 
     /// The opened table, opening it now if it is not yet.
-    pub async fn open(
-        &self,
-        signer: &Signer,
-        files_url: &str,
-        url_ttl: Duration,
-    ) -> lakeshare_model::Result<&OpenedTable> {
+    pub async fn open(&self, opener: &Opener) -> lakeshare_model::Result<&OpenedTable> {
         self.opened
-            .get_or_try_init(|| open_table(&self.entry, signer, files_url, url_ttl))
+            .get_or_try_init(|| open_table(&self.entry, opener))
             .await
     }
 }
 
+/// The configured object stores by name. A store whose client cannot be built (a malformed
+/// key, say) is kept as its error, so its tables fail with it and the others still open.
+#[derive(Debug, Clone, Default)]
+pub struct Stores {
+    by_name: HashMap<String, Result<Arc<Store>, String>>,
+}
+
+impl Stores {
+    pub fn build(configs: &[StoreConfig]) -> Self {
+        let by_name = configs
+            .iter()
+            .filter(|c| c.kind != StoreKind::Local)
+            .map(|c| {
+                let store = Store::build(c).map(Arc::new).map_err(|e| e.to_string());
+                if let Err(e) = &store {
+                    tracing::error!(store = %c.name, "cannot set up store: {e}");
+                }
+                (c.name.clone(), store)
+            })
+            .collect();
+        Self { by_name }
+    }
+
+    /// The store `name`, or why it cannot be used.
+    pub fn get(&self, name: &str) -> lakeshare_model::Result<&Arc<Store>> {
+        match self.by_name.get(name) {
+            Some(Ok(store)) => Ok(store),
+            Some(Err(e)) => Err(lakeshare_model::Error::storage(e.clone())),
+            None => Err(lakeshare_model::Error::storage(format!(
+                "no store named '{name}'"
+            ))),
+        }
+    }
+
+    /// Every store, in name order, for `lakeshare check`.
+    pub fn all(&self) -> Vec<(&str, &Result<Arc<Store>, String>)> {
+        let mut all: Vec<_> = self.by_name.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        all.sort_by_key(|(name, _)| *name);
+        all
+    }
+}
+
+/// What opening a table needs besides its entry: the stores, and how to sign local files.
+#[derive(Debug, Clone)]
+pub struct Opener {
+    pub stores: Stores,
+    pub signer: Signer,
+    /// `{public_url}/files`.
+    pub files_url: String,
+    pub url_ttl: Duration,
+}
+
 /// Opens one configured table: detects its format if the configuration does not say, opens the
 /// adapter and makes the URL signer for its files.
-// A build without any adapter feature refuses every table, leaving the rest unreachable.
-#[cfg_attr(not(feature = "delta"), allow(unreachable_code, unused_variables))]
 pub async fn open_table(
     entry: &TableEntry,
-    signer: &Signer,
-    files_url: &str,
-    url_ttl: Duration,
+    opener: &Opener,
+) -> lakeshare_model::Result<OpenedTable> {
+    match &entry.store {
+        None => open_local_table(entry, opener).await,
+        Some(name) => open_store_table(entry, opener.stores.get(name)?, opener.url_ttl).await,
+    }
+}
+
+// A build without any adapter feature refuses every table, leaving the rest unreachable.
+#[cfg_attr(not(feature = "delta"), allow(unreachable_code, unused_variables))]
+async fn open_local_table(
+    entry: &TableEntry,
+    opener: &Opener,
 ) -> lakeshare_model::Result<OpenedTable> {
     let format = match entry.format {
         Some(f) => TableFormat::from(f),
         None => detect_format(&entry.location)?,
     };
-    let (source, local_root): (Arc<dyn TableSource>, Option<std::path::PathBuf>) = match format {
+    let source: Arc<dyn TableSource> = match format {
         #[cfg(feature = "delta")]
-        TableFormat::Delta => {
-            let source = lakeshare_delta::DeltaSource::open(&entry.location).await?;
-            let root = source.local_root();
-            (Arc::new(source), root)
-        }
-        other => {
-            return Err(lakeshare_model::Error::Unsupported(format!(
-                "tables in the {other} format are not supported by this build of lakeshare"
-            )));
-        }
+        TableFormat::Delta => Arc::new(lakeshare_delta::DeltaSource::open(&entry.location).await?),
+        other => return Err(unsupported_format(other)),
     };
-    let Some(root) = local_root else {
-        return Err(lakeshare_model::Error::Unsupported(
-            "the table is not on the local filesystem, and object stores are not supported by this build of lakeshare".into(),
-        ));
-    };
-    let url_signer = LocalUrlSigner::new(signer.clone(), files_url, &root, url_ttl)
-        .map_err(|e| lakeshare_model::Error::Storage(e.to_string()))?;
+    let url_signer = LocalUrlSigner::new(
+        opener.signer.clone(),
+        &opener.files_url,
+        &entry.location,
+        opener.url_ttl,
+    )
+    .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
     Ok(OpenedTable {
         source,
         signer: Arc::new(url_signer),
     })
 }
 
+#[cfg_attr(not(feature = "delta"), allow(unreachable_code, unused_variables))]
+async fn open_store_table(
+    entry: &TableEntry,
+    store: &Arc<Store>,
+    url_ttl: Duration,
+) -> lakeshare_model::Result<OpenedTable> {
+    let url_signer = store.table_signer(&entry.location, url_ttl).map_err(|e| {
+        lakeshare_model::Error::TableNotFound {
+            location: entry.location.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    let format = match entry.format {
+        Some(f) => TableFormat::from(f),
+        None => detect_format_in_store(store, &entry.location).await?,
+    };
+    let source: Arc<dyn TableSource> = match format {
+        #[cfg(feature = "delta")]
+        TableFormat::Delta => Arc::new(
+            lakeshare_delta::DeltaSource::open_in_store(&entry.location, store.object_store())
+                .await?,
+        ),
+        other => return Err(unsupported_format(other)),
+    };
+    Ok(OpenedTable {
+        source,
+        signer: Arc::new(url_signer),
+    })
+}
+
+fn unsupported_format(format: TableFormat) -> lakeshare_model::Error {
+    lakeshare_model::Error::Unsupported(format!(
+        "tables in the {format} format are not supported by this build of lakeshare"
+    ))
+}
+
+/// Tells a table's format from the folders under its location in a store: one listing.
+async fn detect_format_in_store(
+    store: &Store,
+    location: &str,
+) -> lakeshare_model::Result<TableFormat> {
+    let key = store
+        .key_of(location)
+        .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
+    let listing = store
+        .object_store()
+        .list_with_delimiter(Some(&key))
+        .await
+        .map_err(|e| lakeshare_model::Error::Storage {
+            fault: lakeshare_storage::fault_of(&e),
+            detail: format!("store '{}': {e}", store.name()),
+        })?;
+    let has = |name: &str| {
+        listing
+            .common_prefixes
+            .iter()
+            .any(|p| p.filename() == Some(name))
+    };
+    let format = if has("_delta_log") {
+        FormatName::Delta
+    } else if has(".hoodie") {
+        FormatName::Hudi
+    } else if has("metadata") {
+        FormatName::Iceberg
+    } else {
+        return Err(lakeshare_model::Error::TableNotFound {
+            location: location.to_string(),
+            reason:
+                "no _delta_log, .hoodie or metadata folder, so no table format could be detected"
+                    .into(),
+        });
+    };
+    Ok(format.into())
+}
+
 /// Tells a table's format from its layout on the local filesystem.
 fn detect_format(location: &str) -> lakeshare_model::Result<TableFormat> {
     let path = Path::new(location);
-    if location.contains("://") {
-        return Err(lakeshare_model::Error::Unsupported(format!(
-            "cannot detect the format of '{location}': give `format:` for tables outside the local filesystem"
-        )));
-    }
     if !path.is_dir() {
         return Err(lakeshare_model::Error::TableNotFound {
             location: location.to_string(),
@@ -185,11 +304,5 @@ mod tests {
         let empty = at("e/x");
         let err = detect_format(&empty).unwrap_err().to_string();
         assert!(err.contains("no table format could be detected"), "{err}");
-        assert!(
-            detect_format("s3://b/t")
-                .unwrap_err()
-                .to_string()
-                .contains("give `format:`")
-        );
     }
 }

@@ -22,6 +22,10 @@ pub enum Error {
     #[error("cannot sign {url}: {reason}")]
     Unsupported { url: String, reason: String },
 
+    /// The object store failed or refused (unreachable, timed out, access denied).
+    #[error("store '{store}': {reason}")]
+    Store { store: String, reason: String },
+
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

@@ -25,12 +25,18 @@
 //! ```
 
 mod error;
+mod fault;
 mod local;
 mod signing;
+mod store;
+mod vending;
 
 pub use error::{Error, Result};
+pub use fault::fault_of;
 pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
 pub use signing::{Purpose, Signer};
+pub use store::{Store, StoreUrlSigner};
+pub use vending::TemporaryCredentials;
 
 /// A URL a recipient can read a file from until `expires_at_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +51,11 @@ pub struct SignedUrl {
 /// Implementations must refuse files outside the table they were made for, so a table whose log
 /// points elsewhere (a crafted `../` path, an absolute path into another table) cannot be used to
 /// hand out other data.
+#[async_trait::async_trait]
 pub trait UrlSigner: Send + Sync + std::fmt::Debug {
-    fn sign(&self, file_url: &str) -> Result<SignedUrl>;
+    /// Signs each of `file_urls` for reading, in order. Batched because an object store's
+    /// signer may need to fetch credentials first, which is done once per batch.
+    async fn sign_all(&self, file_urls: &[&str]) -> Result<Vec<SignedUrl>>;
 
     /// Whether [`UrlSigner::sign`] would accept `file_url`, without signing it. Used to vet a
     /// whole snapshot before a response starts, when an error can still become a status code.

@@ -95,8 +95,9 @@ impl LocalUrlSigner {
     }
 }
 
-impl UrlSigner for LocalUrlSigner {
-    fn sign(&self, file_url: &str) -> Result<SignedUrl> {
+impl LocalUrlSigner {
+    /// Signs one file URL; local signing needs no I/O, so it is synchronous.
+    pub fn sign(&self, file_url: &str) -> Result<SignedUrl> {
         let relative = self.relative_path(file_url)?;
         let expires_at_ms = now_ms() + self.ttl.as_millis() as i64;
         let claim = FileClaim {
@@ -109,6 +110,13 @@ impl UrlSigner for LocalUrlSigner {
             url: format!("{}/{token}?{PRESIGNED_MARKER}", self.base_url),
             expires_at_ms,
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl UrlSigner for LocalUrlSigner {
+    async fn sign_all(&self, file_urls: &[&str]) -> Result<Vec<SignedUrl>> {
+        file_urls.iter().map(|url| self.sign(url)).collect()
     }
 
     fn check(&self, file_url: &str) -> Result<()> {

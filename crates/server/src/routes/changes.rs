@@ -323,10 +323,37 @@ fn stream_changes(
         ..MetadataExtras::default()
     };
     encode::write_head(&mut head, format, &head_snapshot.snapshot, extras);
-    encode::stream_body(head, range, end_stream, move |buf, i| {
-        match items[i] {
+    let lines = ChangeLines {
+        commits,
+        items,
+        format,
+    };
+    encode::stream_body(head, range, end_stream, Arc::new(lines), signer)
+}
+
+/// The lines of a change read after its head.
+struct ChangeLines {
+    commits: Arc<Vec<VersionChanges>>,
+    items: Arc<Vec<Item>>,
+    format: ResponseFormat,
+}
+
+impl encode::BodyLines for ChangeLines {
+    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
+        if let Item::File { commit, file } = self.items[i] {
+            encode::push_urls(&self.commits[commit].files[file].file, out);
+        }
+    }
+
+    fn write(
+        &self,
+        buf: &mut Vec<u8>,
+        i: usize,
+        signed: &mut dyn Iterator<Item = lakeshare_storage::SignedUrl>,
+    ) {
+        match self.items[i] {
             Item::Protocol { commit } => {
-                let c = &commits[commit];
+                let c = &self.commits[commit];
                 encode::write_historical_protocol(
                     buf,
                     c.protocol.as_ref().expect("listed"),
@@ -334,26 +361,25 @@ fn stream_changes(
                 );
             }
             Item::Metadata { commit } => {
-                let c = &commits[commit];
+                let c = &self.commits[commit];
                 encode::write_historical_metadata(
                     buf,
-                    format,
+                    self.format,
                     c.metadata.as_ref().expect("listed"),
                     c.version,
                 );
             }
             Item::File { commit, file } => {
-                let c = &commits[commit];
+                let c = &self.commits[commit];
                 encode::write_change(
                     buf,
-                    format,
+                    self.format,
                     &c.files[file],
                     c.version,
                     c.timestamp_ms,
-                    &*signer,
-                )?;
+                    signed,
+                );
             }
         }
-        Ok(())
-    })
+    }
 }

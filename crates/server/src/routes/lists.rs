@@ -32,13 +32,20 @@ fn share_id(name: &str) -> String {
     crate::registry::stable_uuid(&format!("share:{}", name.to_lowercase()))
 }
 
-pub(crate) fn table_item(t: &TableHandle) -> Table {
+pub(crate) fn table_item(app: &App, t: &TableHandle) -> Table {
+    let dir = app.vending_store(t).is_some();
+    let mut modes = vec!["url".to_string()];
+    if dir {
+        modes.push("dir".to_string());
+    }
     Table {
         name: t.name.clone(),
         schema: t.schema.clone(),
         share: t.share.clone(),
         share_id: Some(share_id(&t.share)),
         id: Some(t.id.clone()),
+        location: dir.then(|| t.entry.location.clone()),
+        access_modes: Some(modes),
     }
 }
 
@@ -136,7 +143,7 @@ fn table_page(
         .tables()
         .iter()
         .filter(|t| keep(t))
-        .map(|t| table_item(t))
+        .map(|t| table_item(app, t))
         .collect();
     Ok(json_line(&paginate(
         items,

@@ -1,6 +1,7 @@
 //! The router: the sharing API under the configured prefix, signed files, health.
 
 mod changes;
+mod credentials;
 mod files;
 pub(crate) mod lists;
 mod tables;
@@ -27,7 +28,11 @@ pub fn router(app: App) -> Router {
         .route(&format!("{table}/version"), get(tables::version))
         .route(&format!("{table}/metadata"), get(tables::metadata))
         .route(&format!("{table}/query"), post(tables::query))
-        .route(&format!("{table}/changes"), get(changes::changes));
+        .route(&format!("{table}/changes"), get(changes::changes))
+        .route(
+            &format!("{table}/temporary-table-credentials"),
+            post(credentials::temporary_table_credentials),
+        );
     Router::new()
         .nest(&app.config().server.prefix, api)
         .route("/files/{token}", get(files::serve))

@@ -63,7 +63,7 @@ pub async fn get_table(
     let handle = app.table(&recipient, &share, &schema, &table)?;
     let opened = app.open_table(handle).await?;
     let body = lakeshare_protocol::lists::TableWithFormat {
-        table: crate::routes::lists::table_item(handle),
+        table: crate::routes::lists::table_item(&app, handle),
         format: opened.source.format().as_str().to_string(),
     };
     Ok((
@@ -509,10 +509,40 @@ fn stream_files(
         ..MetadataExtras::default()
     };
     encode::write_head(&mut head, format, &served.snapshot, extras);
-    encode::stream_body(head, page, end_stream, move |buf, i| {
-        let file = &served.snapshot.files[selection[i] as usize];
-        encode::write_file(buf, format, file, &*signer)
-    })
+    let lines = QueryLines {
+        served,
+        format,
+        selection,
+    };
+    encode::stream_body(head, page, end_stream, Arc::new(lines), signer)
+}
+
+/// The file lines of a query: the selected files of a snapshot.
+struct QueryLines {
+    served: Arc<ServedSnapshot>,
+    format: ResponseFormat,
+    selection: Arc<[u32]>,
+}
+
+impl QueryLines {
+    fn file(&self, i: usize) -> &lakeshare_model::DataFile {
+        &self.served.snapshot.files[self.selection[i] as usize]
+    }
+}
+
+impl encode::BodyLines for QueryLines {
+    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
+        encode::push_urls(self.file(i), out);
+    }
+
+    fn write(
+        &self,
+        buf: &mut Vec<u8>,
+        i: usize,
+        signed: &mut dyn Iterator<Item = lakeshare_storage::SignedUrl>,
+    ) {
+        encode::write_file(buf, self.format, self.file(i), signed);
+    }
 }
 
 fn version_header(version: Version) -> [(&'static str, HeaderValue); 1] {

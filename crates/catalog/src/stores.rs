@@ -1,0 +1,271 @@
+//! Named object stores: where tables live and how the gateway reaches them.
+//!
+//! A store is configured once and referenced by tables, either by URL (`s3://bucket/path`
+//! resolves through the S3 store of that bucket) or by name (`store: lake`, `path: sales/orders`).
+//! Credentials are written as `${VAR}` or left out, in which case the store's standard provider
+//! chain (environment, instance profile, web identity, …) supplies them.
+
+use serde::Deserialize;
+
+use crate::env;
+
+/// One entry under `stores:`. The fields that apply depend on `kind`; validation refuses the
+/// others so a misplaced key is noticed rather than ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub name: String,
+    pub kind: StoreKind,
+    /// S3 and GCS bucket.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub bucket: Option<String>,
+    /// Azure storage account.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub account: Option<String>,
+    /// Azure blob container.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub container: Option<String>,
+    /// S3 region; default `us-east-1`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub region: Option<String>,
+    /// The address the gateway reaches the store at (S3-compatible servers, Azurite, a private
+    /// link). Default: the cloud's public endpoint.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub endpoint: Option<String>,
+    /// The address recipients reach the store at, used only in the URLs handed to them. Needed
+    /// when the gateway talks to the store on an internal address: a pre-signed S3 URL signs
+    /// its host, so it must be signed for the host the recipient will use.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub public_endpoint: Option<String>,
+    /// S3 path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted
+    /// (`bucket.endpoint/key`). Default: true, which every S3-compatible server understands.
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// Allow plain HTTP to the store. Default: true exactly when `endpoint` is an http:// URL.
+    #[serde(default)]
+    pub allow_http: Option<bool>,
+    /// S3 static credentials, normally `${VAR}`; without them the AWS provider chain is used.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub access_key_id: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub secret_access_key: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub session_token: Option<String>,
+    /// Azure shared account key, normally `${VAR}`. Signing SAS URLs needs it (or an Azure AD
+    /// identity allowed to get user delegation keys).
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub access_key: Option<String>,
+    /// Azure: talk to the Azurite emulator, at `AZURITE_BLOB_STORAGE_URL` (default
+    /// `http://127.0.0.1:10000`) with its well-known account and key unless `account` and
+    /// `access_key` are set.
+    #[serde(default)]
+    pub use_emulator: bool,
+    /// GCS service account key file; signing URLs needs a service account key.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub service_account_path: Option<String>,
+    /// GCS service account key JSON, normally `${VAR}`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub service_account_key: Option<String>,
+    /// Local stores: the directory table paths are relative to.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub root: Option<String>,
+    /// Bound on one operation against the store, retries included, so a store that is down
+    /// turns into an error for its tables instead of hanging their requests.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Temporary credential vending through an STS `AssumeRole` endpoint (S3 only).
+    #[serde(default)]
+    pub sts: Option<StsConfig>,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// How to mint scoped temporary credentials for recipients of a table in an S3 store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StsConfig {
+    /// The STS endpoint; default: the store's `endpoint` (S3-compatible servers serve STS on
+    /// their S3 port), or AWS's regional STS.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub endpoint: Option<String>,
+    /// The role assumed; the session policy narrows it to the table's prefix, read-only.
+    #[serde(deserialize_with = "env::string")]
+    pub role_arn: String,
+    /// Lifetime of vended credentials; default 3600, at least 900 (the STS minimum).
+    #[serde(default = "default_sts_duration")]
+    pub duration_seconds: u64,
+}
+
+fn default_sts_duration() -> u64 {
+    3600
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    S3,
+    Azure,
+    Gcs,
+    Local,
+}
+
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::S3 => "s3",
+            StoreKind::Azure => "azure",
+            StoreKind::Gcs => "gcs",
+            StoreKind::Local => "local",
+        }
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The well-known Azurite account, used when `use_emulator` is set without an `account`.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+
+impl StoreConfig {
+    /// The bucket or container table URLs name.
+    pub fn bucket_or_container(&self) -> Option<&str> {
+        match self.kind {
+            StoreKind::Azure => self.container.as_deref(),
+            _ => self.bucket.as_deref(),
+        }
+    }
+
+    /// Azure account name, the emulator's when none is given.
+    pub fn azure_account(&self) -> Option<&str> {
+        self.account
+            .as_deref()
+            .or(self.use_emulator.then_some(AZURITE_ACCOUNT))
+    }
+
+    /// The canonical URL of `path` in this store, as tables and file URLs name it:
+    /// `s3://bucket/path`, `az://container/path`, `gs://bucket/path`, or for local stores the
+    /// absolute path.
+    pub fn url_of(&self, path: &str) -> String {
+        let path = path.trim_matches('/');
+        match self.kind {
+            StoreKind::S3 => format!("s3://{}/{path}", self.bucket.as_deref().unwrap_or("")),
+            StoreKind::Gcs => format!("gs://{}/{path}", self.bucket.as_deref().unwrap_or("")),
+            StoreKind::Azure => {
+                format!("az://{}/{path}", self.container.as_deref().unwrap_or(""))
+            }
+            StoreKind::Local => std::path::Path::new(self.root.as_deref().unwrap_or("/"))
+                .join(path)
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
+    /// Whether http:// is allowed to this store.
+    pub fn allows_http(&self) -> bool {
+        self.allow_http.unwrap_or_else(|| {
+            self.endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://"))
+                || self.use_emulator
+        })
+    }
+}
+
+/// A table location as a store URL: scheme, bucket (or container) and the path inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    pub kind: StoreKind,
+    pub bucket: String,
+    /// Azure account, when the URL names it (`abfss://container@account.dfs.core.windows.net`).
+    pub account: Option<String>,
+    /// The path inside the bucket, without leading or trailing `/`.
+    pub path: String,
+}
+
+impl StoreUrl {
+    /// Parses the object-store URL forms tables may be given as. `None` for local paths and
+    /// `file://` URLs; an error for URL schemes no store kind handles.
+    pub fn parse(location: &str) -> Result<Option<Self>, String> {
+        let Some((scheme, rest)) = location.split_once("://") else {
+            return Ok(None);
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = path.trim_matches('/').to_string();
+        let simple = |kind| {
+            if authority.is_empty() {
+                return Err(format!("'{location}' names no bucket"));
+            }
+            Ok(Some(StoreUrl {
+                kind,
+                bucket: authority.to_string(),
+                account: None,
+                path: path.clone(),
+            }))
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "file" => Ok(None),
+            "s3" | "s3a" => simple(StoreKind::S3),
+            "gs" => simple(StoreKind::Gcs),
+            "az" | "azure" => simple(StoreKind::Azure),
+            "abfs" | "abfss" => {
+                let (container, host) = authority.split_once('@').ok_or_else(|| {
+                    format!("'{location}' is not container@account.dfs.core.windows.net")
+                })?;
+                let account = host.split('.').next().unwrap_or_default();
+                if container.is_empty() || account.is_empty() {
+                    return Err(format!(
+                        "'{location}' is not container@account.dfs.core.windows.net"
+                    ));
+                }
+                Ok(Some(StoreUrl {
+                    kind: StoreKind::Azure,
+                    bucket: container.to_string(),
+                    account: Some(account.to_string()),
+                    path,
+                }))
+            }
+            other => Err(format!(
+                "'{location}': no store kind handles '{other}://' URLs (s3, s3a, gs, az, azure, abfs, abfss)"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_store_urls() {
+        let s3 = StoreUrl::parse("s3a://lake/sales/orders/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s3.kind, s3.bucket.as_str(), s3.path.as_str()),
+            (StoreKind::S3, "lake", "sales/orders")
+        );
+        let abfs = StoreUrl::parse("abfss://data@acct.dfs.core.windows.net/t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(abfs.kind, StoreKind::Azure);
+        assert_eq!(abfs.bucket, "data");
+        assert_eq!(abfs.account.as_deref(), Some("acct"));
+        assert_eq!(StoreUrl::parse("/data/t").unwrap(), None);
+        assert_eq!(StoreUrl::parse("file:///data/t").unwrap(), None);
+        assert!(
+            StoreUrl::parse("hdfs://nn/t")
+                .unwrap_err()
+                .contains("no store kind")
+        );
+        assert!(
+            StoreUrl::parse("s3:///t")
+                .unwrap_err()
+                .contains("no bucket")
+        );
+    }
+}

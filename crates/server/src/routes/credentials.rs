@@ -1,0 +1,89 @@
+//! `POST …/temporary-table-credentials`: directory access, for stores that can vend scoped
+//! temporary credentials.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lakeshare_protocol::ErrorCode;
+use lakeshare_protocol::lists::{
+    AwsTempCredentials, TableCredentials, TemporaryTableCredentialsRequest,
+    TemporaryTableCredentialsResponse,
+};
+
+use crate::app::App;
+use crate::auth::Recipient;
+use crate::error::{ApiError, ApiResult};
+
+pub async fn temporary_table_credentials(
+    State(app): State<App>,
+    recipient: Recipient,
+    Path((share, schema, table)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let name = handle.qualified_name();
+    let request: TemporaryTableCredentialsRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TemporaryTableCredentialsRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::malformed(format!("the request body is not valid: {e}")))?
+    };
+    let location = &handle.entry.location;
+    if let Some(asked) = &request.location
+        && asked.trim_end_matches('/') != location.trim_end_matches('/')
+    {
+        return Err(ApiError::invalid(format!(
+            "table '{name}' has no location '{asked}': its only location is '{location}'"
+        )));
+    }
+    let Some(store) = app.vending_store(handle) else {
+        return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
+    };
+    let credentials = store.vend(location).await.map_err(|e| {
+        tracing::error!(table = %name, "vending credentials: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InternalError,
+            format!(
+                "temporary credentials for table '{name}' could not be obtained (the store's STS refused or failed); try again later or use the query API"
+            ),
+        )
+    })?;
+    tracing::info!(recipient = %recipient.name, table = %name, "vended temporary credentials");
+    let body = TemporaryTableCredentialsResponse {
+        credentials: TableCredentials {
+            location: location.clone(),
+            aws_temp_credentials: AwsTempCredentials {
+                access_key_id: credentials.access_key_id,
+                secret_access_key: credentials.secret_access_key,
+                session_token: credentials.session_token,
+            },
+            expiration_time: credentials.expires_at_ms,
+        },
+    };
+    Ok((
+        [(header::CONTENT_TYPE, lakeshare_protocol::JSON_CONTENT_TYPE)],
+        serde_json::to_vec(&body).expect("credential bodies always serialise"),
+    )
+        .into_response())
+}
+
+/// The 400 message for a table without directory access, saying which condition fails.
+fn why_no_directory_access(app: &App, handle: &crate::registry::TableHandle) -> String {
+    let name = handle.qualified_name();
+    let Some(store_name) = handle.entry.store.as_deref() else {
+        return format!(
+            "table '{name}' is on the gateway's own disk, which cannot vend credentials; read it through the query API (access mode 'url')"
+        );
+    };
+    match app.stores().get(store_name) {
+        Ok(store) if !store.vends_credentials() => format!(
+            "the store of table '{name}' cannot vend temporary credentials (only S3 stores with an STS endpoint configured do); read it through the query API (access mode 'url')"
+        ),
+        Ok(_) => format!(
+            "table '{name}' is shared without its history, which directory access would expose; read it through the query API (access mode 'url')"
+        ),
+        Err(_) => format!("the store of table '{name}' is not available"),
+    }
+}
