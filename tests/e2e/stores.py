@@ -215,7 +215,11 @@ class Azurite:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.start()
-        run_tool({"op": "create_container", "url": self.url, "container": AZURE_CONTAINER})
+        try:
+            run_tool({"op": "create_container", "url": self.url, "container": AZURE_CONTAINER})
+        except Exception:
+            self.stop()
+            raise
 
     def start(self) -> None:
         args = [

@@ -1218,3 +1218,45 @@ recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
         100
     );
 }
+
+#[tokio::test]
+async fn local_tables_offer_url_access_only() {
+    let fx = fixture(60).await;
+    let tables = get(&fx.router, "/delta-sharing/shares/s1/all-tables", TOKEN_1)
+        .await
+        .json();
+    assert_eq!(
+        tables["items"][0]["accessModes"],
+        serde_json::json!(["url"])
+    );
+    assert!(tables["items"][0].get("location").is_none());
+    let uri = "/delta-sharing/shares/s1/schemas/sc/tables/a/temporary-table-credentials";
+    let refused = send(&fx.router, request(Method::POST, uri, Some(TOKEN_1), "")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_code(), "UNSUPPORTED_OPERATION");
+    assert!(
+        refused.message().contains("gateway's own disk"),
+        "{}",
+        refused.message()
+    );
+    let elsewhere = send(
+        &fx.router,
+        request(
+            Method::POST,
+            uri,
+            Some(TOKEN_1),
+            r#"{"location": "s3://other/t"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST);
+    assert!(elsewhere.message().contains("only location"));
+    let malformed = send(
+        &fx.router,
+        request(Method::POST, uri, Some(TOKEN_1), r#"{"where": 1}"#),
+    )
+    .await;
+    assert_eq!(malformed.error_code(), "MALFORMED_REQUEST");
+    let ungranted = send(&fx.router, request(Method::POST, uri, Some(TOKEN_2), "")).await;
+    assert_eq!(ungranted.status, StatusCode::NOT_FOUND);
+}
