@@ -10,6 +10,7 @@ and leaves with os._exit(0), skipping the teardown that crashes.
 Operations:
 * list: list a bucket (pyarrow's S3 filesystem), to tell that S3 answers signed requests.
 * create_container: create an Azurite container (pyarrow's Azure filesystem).
+* upload: copy a local table folder into S3 as it is.
 * write_trips: write the demo's trips rows into a store in three versions (insert, append, delete).
 * write_events: write a partitioned table with change data feed in four versions.
 * read: a table at a version (or latest) into a parquet file; `cdf` reads the change feed instead.
@@ -54,6 +55,45 @@ def main(request: dict) -> dict:
         )
         azure.create_dir(request["container"])
         return {"created": request["container"]}
+    if op == "upload":
+        # A table written by Spark elsewhere (a shared fixture), copied into S3 file by file.
+        import pyarrow.fs as fs
+
+        so = request["store"]
+        s3 = fs.S3FileSystem(
+            access_key=so["AWS_ACCESS_KEY_ID"], secret_key=so["AWS_SECRET_ACCESS_KEY"],
+            endpoint_override=so["AWS_ENDPOINT_URL"], region=so["AWS_REGION"], scheme="http",
+        )
+        fs.copy_files(request["source"], request["url"].removeprefix("s3://"), destination_filesystem=s3)
+        return {"uploaded": request["url"]}
+    if op == "probe":
+        # Raw S3 calls with the given (vended) credentials: each as "ok" or the error code.
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        so = request["store"]
+        s3 = boto3.client(
+            "s3", endpoint_url=so["AWS_ENDPOINT_URL"], region_name=so["AWS_REGION"],
+            aws_access_key_id=so["AWS_ACCESS_KEY_ID"], aws_secret_access_key=so["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=so.get("AWS_SESSION_TOKEN"),
+            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+        )
+        results = {}
+        for name, call in request["calls"].items():
+            try:
+                if call["op"] == "get":
+                    s3.get_object(Bucket=call["bucket"], Key=call["key"])["Body"].read()
+                    results[name] = "ok"
+                elif call["op"] == "put":
+                    s3.put_object(Bucket=call["bucket"], Key=call["key"], Body=b"x")
+                    results[name] = "ok"
+                else:
+                    listed = s3.list_objects_v2(Bucket=call["bucket"], Prefix=call["prefix"])
+                    results[name] = sorted(o["Key"] for o in listed.get("Contents", []))
+            except ClientError as e:
+                results[name] = e.response["Error"]["Code"]
+        return results
     if op == "write_trips":
         return write_trips(request)
     if op == "write_events":

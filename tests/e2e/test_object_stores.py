@@ -7,6 +7,7 @@ connector reads. What it reads is compared with what deltalake reads from the st
 
 from __future__ import annotations
 
+import calendar
 import json
 import subprocess
 import threading
@@ -16,16 +17,22 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import delta_sharing
 import pandas as pd
+import polars_deltalake
 import pytest
 import requests
+from deltalake import DeltaTable
 
-from conftest import Gateway, lakeshare_bin
+from conftest import FIXTURES, Gateway, lakeshare_bin
 from stores import (
     AZURE_CONTAINER, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, STS_ROLE, Azurite, SeaweedFS, run_tool,
 )
 from test_delta_fixtures import assert_same_changes, assert_same_frame
 
 TOKEN = "object-store-recipient-token-0001"
+#: A Spark-written table with deletion vectors (persisted in a file), copied into S3 as is.
+DV_FIXTURE = FIXTURES / "delta" / "table-with-dv-small"
+#: Eleven versions with a checkpoint at 10, copied into S3 as is.
+CHECKPOINT_FIXTURE = FIXTURES / "delta" / "simple_table_with_checkpoint"
 STORE_TIMEOUT = 3
 
 
@@ -51,7 +58,12 @@ def s3_tables(seaweed, demo):
     events = run_tool({"op": "write_events", "url": f"s3://{S3_BUCKET}/sales/events", "store": so})
     assert json.loads(trips.stdout)["version"] == 2
     assert json.loads(events.stdout)["version"] == 3
-    return {"trips": f"s3://{S3_BUCKET}/demo/trips", "events": f"s3://{S3_BUCKET}/sales/events"}
+    tables = {"trips": f"s3://{S3_BUCKET}/demo/trips", "events": f"s3://{S3_BUCKET}/sales/events"}
+    for name, fixture in [("dv", DV_FIXTURE), ("checkpointed", CHECKPOINT_FIXTURE)]:
+        if fixture.is_dir():
+            run_tool({"op": "upload", "source": str(fixture), "url": f"s3://{S3_BUCKET}/fixtures/{name}", "store": so})
+            tables[name] = f"s3://{S3_BUCKET}/fixtures/{name}"
+    return tables
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +102,8 @@ shares:
           - {{ name: trips, location: "s3://{S3_BUCKET}/demo/trips", history: true }}
           - {{ name: events, store: lake, path: sales/events, history: true }}
           - {{ name: events_latest, store: lake, path: sales/events }}
+          - {{ name: dv, store: lake, path: fixtures/dv, format: delta }}
+          - {{ name: checkpointed, store: lake, path: fixtures/checkpointed, history: true }}
       - name: azure
         tables:
           - {{ name: events, location: "az://{AZURE_CONTAINER}/sales/events", format: delta, history: true }}
@@ -177,13 +191,48 @@ def test_s3_tables_read_as_deltalake_reads_them(gateway, seaweed, s3_tables, tmp
 
 
 @pytest.mark.parametrize("use_delta_format", [None, True])
-@pytest.mark.parametrize("version", [0, 1, 2])
-def test_s3_time_travel(gateway, seaweed, s3_tables, tmp_path, version, use_delta_format):
+@pytest.mark.parametrize("table,version", [("events", 0), ("events", 1), ("events", 2), ("trips", 0), ("trips", 1)])
+def test_s3_time_travel(gateway, seaweed, s3_tables, tmp_path, table, version, use_delta_format):
     shared = delta_sharing.load_as_pandas(
-        table_url(gateway, "s3", "events"), version=version, use_delta_format=use_delta_format
+        table_url(gateway, "s3", table), version=version, use_delta_format=use_delta_format
     )
-    expected = reference(tmp_path, s3_tables["events"], seaweed.storage_options(), version=version)
+    expected = reference(tmp_path, s3_tables[table], seaweed.storage_options(), version=version)
     assert_same_frame(shared, expected)
+
+
+def test_s3_time_travel_by_timestamp(gateway):
+    # Commit times of a table in a store are its commit objects' modification times.
+    versions = requests.get(
+        f"{gateway.endpoint}/shares/stores/schemas/s3/tables/events/changes?startingVersion=0&endingVersion=3",
+        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60,
+    )
+    assert versions.status_code == 200, versions.text
+    stamps = {}
+    for line in versions.text.splitlines():
+        action = json.loads(line)
+        for kind in ("add", "remove", "cdf"):
+            if kind in action:
+                stamps[action[kind]["version"]] = action[kind]["timestamp"]
+    assert sorted(stamps) == [0, 1, 2, 3]
+    at = pd.Timestamp(stamps[1], unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    by_time = delta_sharing.load_as_pandas(table_url(gateway, "s3", "events"), timestamp=at)
+    assert_same_frame(by_time, delta_sharing.load_as_pandas(table_url(gateway, "s3", "events"), version=1))
+
+
+def test_s3_paging_returns_every_file_once(gateway):
+    unpaged = sorted(f["id"] for f in file_lines(query(gateway, "s3", "trips")))
+    paged, token, pages = [], None, 0
+    while True:
+        body = {"maxFiles": 3, **({"pageToken": token} if token else {})}
+        response = query(gateway, "s3", "trips", body)
+        assert response.status_code == 200, response.text
+        lines = [json.loads(line) for line in response.text.splitlines()]
+        paged += [line["file"]["id"] for line in lines if "file" in line]
+        token = next(line["endStreamAction"].get("nextPageToken") for line in lines if "endStreamAction" in line)
+        pages += 1
+        if not token:
+            break
+    assert sorted(paged) == unpaged and pages > 1
 
 
 def test_s3_pruned_query_returns_only_the_partition(gateway, seaweed, s3_tables, tmp_path):
@@ -203,15 +252,43 @@ def test_s3_pruned_query_returns_only_the_partition(gateway, seaweed, s3_tables,
 
 
 @pytest.mark.parametrize("use_delta_format", [None, True])
-@pytest.mark.parametrize("start,end", [(0, 3), (2, 3)])
-def test_s3_change_feed_matches_deltalake(gateway, seaweed, s3_tables, tmp_path, start, end, use_delta_format):
+@pytest.mark.parametrize("table,start,end", [("events", 0, 3), ("events", 2, 3), ("trips", 0, 2)])
+def test_s3_change_feed_matches_deltalake(gateway, seaweed, s3_tables, tmp_path, table, start, end, use_delta_format):
     shared = delta_sharing.load_table_changes_as_pandas(
-        table_url(gateway, "s3", "events"), starting_version=start, ending_version=end,
+        table_url(gateway, "s3", table), starting_version=start, ending_version=end,
         use_delta_format=use_delta_format,
     )
-    expected = reference(tmp_path, s3_tables["events"], seaweed.storage_options(), cdf=[start, end])
+    expected = reference(tmp_path, s3_tables[table], seaweed.storage_options(), cdf=[start, end])
     assert_same_changes(shared, expected)
-    assert {"update_preimage", "update_postimage", "delete"} <= set(shared["_change_type"]) or start > 2
+    if table == "events":
+        assert {"update_preimage", "update_postimage", "delete"} <= set(shared["_change_type"])
+
+
+def test_s3_deletion_vectors_are_signed_and_applied(gateway, seaweed, s3_tables):
+    if "dv" not in s3_tables:
+        pytest.skip(f"the shared fixtures are absent ({DV_FIXTURE})")
+    shared = delta_sharing.load_as_pandas(table_url(gateway, "s3", "dv"), use_delta_format=True)
+    assert_same_frame(shared, polars_deltalake.read_delta(str(DV_FIXTURE)).to_pandas())
+    lines = [json.loads(line) for line in query(gateway, "s3", "dv", capabilities="responseformat=delta;readerfeatures=deletionvectors").text.splitlines()]
+    adds = [line["file"]["deltaSingleAction"]["add"] for line in lines if "file" in line]
+    vectors = [a["deletionVector"] for a in adds if a.get("deletionVector")]
+    assert any(dv["storageType"] == "p" for dv in vectors), "the fixture has a persisted deletion vector"
+    for dv in vectors:
+        if dv["storageType"] == "p":
+            url = dv["pathOrInlineDv"]
+            assert urlsplit(url).hostname == "localhost" and "X-Amz-Signature=" in url, url
+            assert requests.get(url, timeout=10).status_code == 200
+    # A parquet-only client would get deleted rows back: refused.
+    refused = query(gateway, "s3", "dv", capabilities="responseformat=parquet")
+    assert refused.status_code == 400 and "deletion vectors" in refused.json()["message"]
+
+
+@pytest.mark.parametrize("version", [None, 3, 9, 10])
+def test_s3_checkpointed_table_reads_every_version(gateway, s3_tables, version):
+    if "checkpointed" not in s3_tables:
+        pytest.skip(f"the shared fixtures are absent ({CHECKPOINT_FIXTURE})")
+    shared = delta_sharing.load_as_pandas(table_url(gateway, "s3", "checkpointed"), version=version)
+    assert_same_frame(shared, DeltaTable(str(CHECKPOINT_FIXTURE), version=version).to_pandas())
 
 
 def test_s3_urls_use_the_public_endpoint_and_serve_ranges(gateway, seaweed):
@@ -230,10 +307,14 @@ def test_s3_urls_use_the_public_endpoint_and_serve_ranges(gateway, seaweed):
     assert head.status_code == 206 and head.content == b"PAR1"
     tail = requests.get(url, headers={"Range": "bytes=-8"}, timeout=10)
     assert tail.status_code == 206 and tail.content == whole.content[-8:]
-    # The expiry the response states is the one the URL carries.
-    query_params = dict(parse_qsl(urlsplit(url).query))
-    assert query_params["X-Amz-Expires"] == "600"
-    assert abs(files[0]["expirationTimestamp"] / 1000 - (time.time() + 600)) < 60
+    # The expiry the response states is the one the URL carries: signed at X-Amz-Date for
+    # X-Amz-Expires seconds (a URL signed by an earlier query is reused while half its life is left).
+    params = dict(parse_qsl(urlsplit(url).query))
+    assert params["X-Amz-Expires"] == "600"
+    signed_at = calendar.timegm(time.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ"))
+    # Never later than the real expiry; at most the second boundary crossed while signing earlier.
+    assert (signed_at + 599) * 1000 <= files[0]["expirationTimestamp"] <= (signed_at + 600) * 1000
+    assert time.time() + 300 - 5 <= files[0]["expirationTimestamp"] / 1000 <= time.time() + 600
 
 
 def test_s3_refuses_altered_urls(gateway):
@@ -351,10 +432,26 @@ def test_vended_credentials_read_the_table_and_nothing_else(gateway, seaweed, s3
                "AWS_SECRET_ACCESS_KEY": aws["secretAccessKey"], "AWS_SESSION_TOKEN": aws["sessionToken"]}
     read_with_session = reference(tmp_path, s3_tables["events"], session)
     assert_same_frame(read_with_session, reference(tmp_path, s3_tables["events"], seaweed.storage_options()))
-    # The session policy confines them to the table's prefix.
-    outside = run_tool({"op": "read", "url": s3_tables["trips"], "store": session,
-                        "out": str(tmp_path / "outside.parquet")}, check=False)
-    assert outside.returncode != 0
+    # The session policy confines them to reading the table's prefix. A sibling whose name
+    # starts with the table's must stay invisible too.
+    admin = run_tool({"op": "probe", "store": seaweed.storage_options(), "calls": {
+        "plant": {"op": "put", "bucket": S3_BUCKET, "key": "sales/events_archive/secret.txt"},
+    }})
+    assert json.loads(admin.stdout) == {"plant": "ok"}
+    probes = json.loads(run_tool({"op": "probe", "store": session, "calls": {
+        "inside": {"op": "list", "bucket": S3_BUCKET, "prefix": "sales/events/_delta_log/"},
+        "bare_prefix": {"op": "list", "bucket": S3_BUCKET, "prefix": "sales/events"},
+        "parent": {"op": "list", "bucket": S3_BUCKET, "prefix": "sales/"},
+        "sibling": {"op": "get", "bucket": S3_BUCKET, "key": "sales/events_archive/secret.txt"},
+        "other_table": {"op": "get", "bucket": S3_BUCKET, "key": "demo/trips/_delta_log/00000000000000000000.json"},
+        "write": {"op": "put", "bucket": S3_BUCKET, "key": "sales/events/planted.txt"},
+    }}).stdout)
+    assert "sales/events/_delta_log/00000000000000000000.json" in probes["inside"], probes
+    assert probes["bare_prefix"] == "AccessDenied", probes
+    assert probes["parent"] == "AccessDenied", probes
+    assert probes["sibling"] == "AccessDenied", probes
+    assert probes["other_table"] == "AccessDenied", probes
+    assert probes["write"] == "AccessDenied", probes
     assert body_of(vend(gateway, "s3", "events", {"location": f"s3://{S3_BUCKET}/sales/events/"})).get("credentials")
 
 
@@ -391,13 +488,42 @@ def run_check(gateway, azurite) -> subprocess.CompletedProcess:
     )
 
 
-def test_check_reports_every_store(gateway, azurite):
+def test_check_reports_every_store(gateway, seaweed, azurite):
     result = run_check(gateway, azurite)
-    assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    failures = [line for line in out.splitlines() if line.startswith("FAIL")]
+    # Only the fixture copies may fail, when the shared fixtures are absent.
+    assert all("stores.s3.dv" in line or "stores.s3.checkpointed" in line for line in failures), out
+    assert (result.returncode == 0) == (not failures), out
     assert "ok    store lake  list:" in out and "ok    store blobs  list:" in out, out
-    assert f"ok    store lake  sign: signs URLs for http://localhost:" in out, out
+    assert f"ok    store lake  sign: signs URLs for http://localhost:{seaweed.s3_port}, and the store accepts them" in out, out
+    assert f"ok    store blobs  sign: signs URLs for http://localhost:{azurite.port}, and the store accepts them" in out, out
     assert "ok    stores.s3.events  delta version 3" in out, out
+
+
+def test_refused_credentials_are_reported_as_such(seaweed, azurite, s3_tables, tmp_path):
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+stores:
+  - {{ name: wrongkey, kind: s3, bucket: {S3_BUCKET}, endpoint: "{seaweed.endpoint}", access_key_id: {S3_ACCESS_KEY}, secret_access_key: not-the-secret, timeout_seconds: {STORE_TIMEOUT} }}
+shares:
+  - name: stores
+    schemas: [{{ name: s3, tables: [{{ name: events, store: wrongkey, path: sales/events }}] }}]
+recipients:
+  - {{ name: partner, token: "{TOKEN}", shares: [stores] }}
+"""
+    gw = Gateway(tmp_path / "wrong-key", config)
+    try:
+        response = query(gw, "s3", "events")
+        assert response.status_code == 500, response.text
+        assert "refused the gateway's credentials" in response.json()["message"]
+        check = subprocess.run([str(lakeshare_bin()), "check", "--config", str(gw.config)],
+                               capture_output=True, text=True, timeout=120)
+        assert check.returncode == 1
+        assert "FAIL  store wrongkey  list:" in check.stdout, check.stdout
+        assert "FAIL  store wrongkey  sign: the store refused a URL signed" in check.stdout, check.stdout
+    finally:
+        gw.stop()
 
 
 def test_s3_outage_is_a_clear_error_and_service_resumes(gateway, seaweed, azurite, tmp_path):

@@ -21,8 +21,8 @@ pub struct Config {
     pub recipients: Vec<Recipient>,
 }
 
-/// How the gateway listens and signs.
-#[derive(Debug, Clone, Deserialize)]
+/// How the gateway listens and signs. Its `Debug` hides the signing secret.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to bind, `host:port`.
@@ -45,6 +45,34 @@ pub struct ServerConfig {
     /// Memory bound of the snapshot cache.
     #[serde(default = "default_cache_mb")]
     pub snapshot_cache_mb: u64,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("prefix", &self.prefix)
+            .field("url_ttl_seconds", &self.url_ttl_seconds)
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("snapshot_cache_mb", &self.snapshot_cache_mb)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient")
+            .field("name", &self.name)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_sha256", &self.token_sha256)
+            .field("shares", &self.shares)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerConfig {
@@ -157,7 +185,8 @@ impl From<FormatName> for lakeshare_model::TableFormat {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A recipient. Its `Debug` hides the token.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
     pub name: String,

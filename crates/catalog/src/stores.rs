@@ -10,8 +10,8 @@ use serde::Deserialize;
 use crate::env;
 
 /// One entry under `stores:`. The fields that apply depend on `kind`; validation refuses the
-/// others so a misplaced key is noticed rather than ignored.
-#[derive(Debug, Clone, Deserialize)]
+/// others so a misplaced key is noticed rather than ignored. Its `Debug` hides the secrets.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub name: String,
@@ -76,6 +76,30 @@ pub struct StoreConfig {
     /// Temporary credential vending through an STS `AssumeRole` endpoint (S3 only).
     #[serde(default)]
     pub sts: Option<StsConfig>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("StoreConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("bucket", &self.bucket)
+            .field("account", &self.account)
+            .field("container", &self.container)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &secret(&self.secret_access_key))
+            .field("session_token", &secret(&self.session_token))
+            .field("access_key", &secret(&self.access_key))
+            .field("service_account_key", &secret(&self.service_account_key))
+            .field("use_emulator", &self.use_emulator)
+            .field("root", &self.root)
+            .field("sts", &self.sts)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_timeout() -> u64 {
@@ -239,6 +263,17 @@ impl StoreUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let text = "stores:\n  - { name: a, kind: s3, bucket: b, access_key_id: AKID, secret_access_key: topsecret }\n";
+        let config = crate::Config::from_yaml(text, std::path::Path::new("/")).unwrap();
+        let shown = format!("{:?}", config.stores[0]);
+        assert!(
+            shown.contains("AKID") && !shown.contains("topsecret"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn parses_store_urls() {

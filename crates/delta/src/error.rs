@@ -23,6 +23,16 @@ impl Error {
     /// and transient store faults (worth a retry) from permanent ones.
     pub(crate) fn into_model(self, location: &str) -> lakeshare_model::Error {
         use lakeshare_model::Error as M;
+        // A store failure can surface wrapped in any error of deltalake or the kernel (a
+        // checkpoint read, a parquet footer): those are outages, not corrupt tables.
+        if let Error::Delta(e) = &self
+            && let Some(fault) = lakeshare_storage::store_fault(e)
+        {
+            return M::Storage {
+                fault,
+                detail: format!("{location}: {e}"),
+            };
+        }
         match self {
             Error::BadLocation { location, reason } => M::TableNotFound { location, reason },
             Error::Delta(DeltaTableError::NotATable(reason)) => M::TableNotFound {

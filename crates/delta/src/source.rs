@@ -423,15 +423,6 @@ impl TableSource for DeltaSource {
     }
 }
 
-/// The table root as a local path, for tables on the local filesystem.
-impl DeltaSource {
-    pub fn local_root(&self) -> Option<std::path::PathBuf> {
-        (self.table_url.scheme() == "file")
-            .then(|| self.table_url.to_file_path().ok())
-            .flatten()
-    }
-}
-
 /// Table features by their protocol names (`deletionVectors`, `columnMapping`, …).
 fn feature_names<F: std::fmt::Display>(features: Option<&[F]>) -> Option<Vec<String>> {
     features.map(|f| f.iter().map(ToString::to_string).collect())

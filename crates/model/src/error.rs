@@ -55,6 +55,8 @@ pub enum StorageFault {
     TimedOut,
     /// The store refused the gateway's credentials.
     AccessDenied,
+    /// The store's configuration cannot work (a malformed key, say).
+    Misconfigured,
     /// Anything else: server errors of the store, unexpected answers, local I/O.
     Failed,
 }
@@ -65,6 +67,7 @@ impl std::fmt::Display for StorageFault {
             StorageFault::Unreachable => "cannot be reached",
             StorageFault::TimedOut => "did not answer in time",
             StorageFault::AccessDenied => "refused the gateway's credentials",
+            StorageFault::Misconfigured => "is misconfigured",
             StorageFault::Failed => "failed",
         })
     }

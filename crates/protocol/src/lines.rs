@@ -224,6 +224,12 @@ struct EndStreamAction {
 }
 
 impl EndStreamLine {
+    /// The same line, stating `ms` as the earliest expiry of the URLs it follows.
+    pub fn with_min_url_expiration(mut self, ms: i64) -> Self {
+        self.action.min_url_expiration_timestamp = Some(ms);
+        self
+    }
+
     pub fn new(
         next_page_token: Option<String>,
         refresh_token: Option<String>,

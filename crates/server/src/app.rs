@@ -186,7 +186,16 @@ impl App {
             .stores
             .get(table.entry.store.as_deref()?)
             .ok()?;
-        (table.entry.history && store.vends_credentials()).then_some(store)
+        // Credentials for a folder cover every table inside it, shared or not.
+        let encloses_another = self.tables().iter().any(|other| {
+            other.entry.store == table.entry.store
+                && other
+                    .entry
+                    .location
+                    .strip_prefix(table.entry.location.trim_end_matches('/'))
+                    .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+        });
+        (table.entry.history && store.vends_credentials() && !encloses_another).then_some(store)
     }
 
     pub(crate) fn stores(&self) -> &Stores {

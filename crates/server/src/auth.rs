@@ -17,6 +17,8 @@ pub struct Recipient {
     pub name: Arc<str>,
     /// Lower-cased names of the granted shares.
     pub shares: Arc<[String]>,
+    /// When the recipient's token stops working, epoch milliseconds.
+    pub expires_at_ms: Option<i64>,
 }
 
 impl Recipient {
@@ -43,6 +45,7 @@ impl Recipients {
                         Recipient {
                             name: r.name.as_str().into(),
                             shares: r.shares.iter().map(|s| s.to_lowercase()).collect(),
+                            expires_at_ms: r.expires_at_ms(),
                         },
                     )
                 })

@@ -1,6 +1,7 @@
 //! NDJSON bodies of table reads in either response format.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::body::Bytes;
 use futures::StreamExt;
@@ -218,45 +219,84 @@ const ITEMS_PER_CHUNK: usize = 256;
 
 /// A streamed NDJSON body: `head`, then the lines of `items` (signing the URLs of each chunk
 /// as it is produced, in one batch, so a response of 100k files is never held in memory whole),
-/// then the end-of-stream line if the client asked for one.
+/// then the end-of-stream line if the client asked for one, its `minUrlExpirationTimestamp` the
+/// earliest expiry of the URLs actually sent (a store may reuse a URL signed earlier).
 ///
-/// URLs were vetted when the snapshot was loaded, so a signing failure here is a store
-/// credential fault or a race with the filesystem: the connection is cut so the client cannot
-/// mistake a partial answer for a whole one.
-pub fn stream_body<L: BodyLines>(
+/// The first chunk is signed before this returns, so a store that cannot sign at all (its
+/// credentials gone) becomes an error status rather than an empty 200. A failure after that is
+/// a race with the store: the connection is cut so the client cannot mistake a partial answer
+/// for a whole one.
+pub async fn stream_body<L: BodyLines>(
     head: Vec<u8>,
     items: std::ops::Range<usize>,
     end_stream: Option<EndStreamLine>,
     lines: Arc<L>,
     signer: Arc<dyn UrlSigner>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+) -> lakeshare_storage::Result<
+    impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+> {
     let end = items.end;
-    let head = futures::stream::once(async move { Ok(Bytes::from(head)) });
-    let chunks = futures::stream::iter(items.step_by(ITEMS_PER_CHUNK)).then(move |first| {
+    let earliest = Arc::new(AtomicI64::new(i64::MAX));
+    let mut starts = items.step_by(ITEMS_PER_CHUNK);
+    let first = match starts.next() {
+        Some(first) => Some(render_chunk(&*lines, &*signer, first, end, &earliest).await?),
+        None => None,
+    };
+    let head = futures::stream::iter(
+        std::iter::once(Bytes::from(head))
+            .chain(first)
+            .map(Ok::<_, std::io::Error>),
+    );
+    let seen = earliest.clone();
+    let chunks = futures::stream::iter(starts).then(move |start| {
         let lines = lines.clone();
         let signer = signer.clone();
+        let earliest = earliest.clone();
         async move {
-            let chunk = first..(first + ITEMS_PER_CHUNK).min(end);
-            let signed = {
-                let mut urls = Vec::with_capacity(chunk.len());
-                for i in chunk.clone() {
-                    lines.urls(i, &mut urls);
-                }
-                signer.sign_all(&urls).await.map_err(|e| {
+            render_chunk(&*lines, &*signer, start, end, &earliest)
+                .await
+                .map_err(|e| {
                     tracing::error!("signing failed mid-stream, cutting the response: {e}");
                     std::io::Error::other(e)
-                })?
-            };
-            let mut signed = signed.into_iter();
-            let mut buf = Vec::with_capacity(chunk.len() * 512);
-            for i in chunk {
-                lines.write(&mut buf, i, &mut signed);
-            }
-            Ok(Bytes::from(buf))
+                })
         }
     });
-    let tail = futures::stream::iter(
-        end_stream.map(|line| Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))),
-    );
-    head.chain(chunks).chain(tail)
+    let tail = futures::stream::iter(end_stream.map(move |line| {
+        let earliest = seen.load(Ordering::Relaxed);
+        let line = if earliest == i64::MAX {
+            line
+        } else {
+            line.with_min_url_expiration(earliest)
+        };
+        Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))
+    }));
+    Ok(head.chain(chunks).chain(tail))
+}
+
+/// The lines of items `start..start + ITEMS_PER_CHUNK` (capped at `end`), their URLs signed in
+/// one batch; notes the earliest expiry among them in `earliest`.
+async fn render_chunk<L: BodyLines>(
+    lines: &L,
+    signer: &dyn UrlSigner,
+    start: usize,
+    end: usize,
+    earliest: &AtomicI64,
+) -> lakeshare_storage::Result<Bytes> {
+    let chunk = start..(start + ITEMS_PER_CHUNK).min(end);
+    let signed = {
+        let mut urls = Vec::with_capacity(chunk.len());
+        for i in chunk.clone() {
+            lines.urls(i, &mut urls);
+        }
+        signer.sign_all(&urls).await?
+    };
+    if let Some(min) = signed.iter().map(|s| s.expires_at_ms).min() {
+        earliest.fetch_min(min, Ordering::Relaxed);
+    }
+    let mut signed = signed.into_iter();
+    let mut buf = Vec::with_capacity(chunk.len() * 512);
+    for i in chunk {
+        lines.write(&mut buf, i, &mut signed);
+    }
+    Ok(Bytes::from(buf))
 }

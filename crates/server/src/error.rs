@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lakeshare_model::StorageFault;
 use lakeshare_protocol::{ErrorBody, ErrorCode, JSON_CONTENT_TYPE};
 
 /// An error a handler returns; its status and code are chosen where it is made, from what the
@@ -80,7 +81,7 @@ impl ApiError {
 
     /// Maps an adapter error for the table named `table` (`share.schema.table`).
     pub fn from_model(table: &str, error: &lakeshare_model::Error) -> Self {
-        use lakeshare_model::{Error as M, StorageFault};
+        use lakeshare_model::Error as M;
         match error {
             M::VersionNotFound { .. } | M::TimestampOutOfRange(_) => {
                 Self::invalid(format!("table '{table}': {error}"))
@@ -97,9 +98,9 @@ impl ApiError {
                 // Transient faults get a 503 so clients retry; a refused credential will not
                 // heal by itself, but it is still the provider's fault, not the recipient's.
                 let (status, advice) = match fault {
-                    StorageFault::AccessDenied => (
+                    StorageFault::AccessDenied | StorageFault::Misconfigured => (
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "the provider must fix the store's credentials",
+                        "the provider must fix the store's configuration",
                     ),
                     _ => (StatusCode::SERVICE_UNAVAILABLE, "try again later"),
                 };
@@ -111,6 +112,27 @@ impl ApiError {
             }
             other => Self::internal(&format!("reading table '{table}'"), other),
         }
+    }
+}
+
+impl ApiError {
+    /// Maps a failure to sign the URLs of table `table`'s files.
+    pub fn from_signing(table: &str, error: &lakeshare_storage::Error) -> Self {
+        use lakeshare_storage::Error as S;
+        let fault = match error {
+            S::Store { .. } => StorageFault::Failed,
+            S::Refused { .. } => StorageFault::AccessDenied,
+            other => {
+                return Self::internal(&format!("signing the files of table '{table}'"), other);
+            }
+        };
+        Self::from_model(
+            table,
+            &lakeshare_model::Error::Storage {
+                fault,
+                detail: error.to_string(),
+            },
+        )
     }
 }
 

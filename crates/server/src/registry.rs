@@ -86,7 +86,10 @@ impl Stores {
     pub fn get(&self, name: &str) -> lakeshare_model::Result<&Arc<Store>> {
         match self.by_name.get(name) {
             Some(Ok(store)) => Ok(store),
-            Some(Err(e)) => Err(lakeshare_model::Error::storage(e.clone())),
+            Some(Err(e)) => Err(lakeshare_model::Error::Storage {
+                fault: lakeshare_model::StorageFault::Misconfigured,
+                detail: e.clone(),
+            }),
             None => Err(lakeshare_model::Error::storage(format!(
                 "no store named '{name}'"
             ))),

@@ -22,9 +22,15 @@ pub enum Error {
     #[error("cannot sign {url}: {reason}")]
     Unsupported { url: String, reason: String },
 
-    /// The object store failed or refused (unreachable, timed out, access denied).
+    /// The object store (or its STS) failed: unreachable, timed out, a server error. Worth a
+    /// retry.
     #[error("store '{store}': {reason}")]
     Store { store: String, reason: String },
+
+    /// The object store (or its STS) refused the gateway: a configuration fault at the provider
+    /// that no retry will heal.
+    #[error("store '{store}' refused: {reason}")]
+    Refused { store: String, reason: String },
 
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -5,33 +5,47 @@ use object_store::client::{HttpError, HttpErrorKind};
 
 /// Classifies an error by walking its source chain for object_store's typed errors.
 pub fn fault_of(error: &(dyn std::error::Error + 'static)) -> StorageFault {
+    store_fault(error).unwrap_or(StorageFault::Failed)
+}
+
+/// The fault, if the chain of `error` holds a store failure at all (an object_store, HTTP or
+/// I/O error), and `None` when it is something else (a malformed log, say).
+pub fn store_fault(error: &(dyn std::error::Error + 'static)) -> Option<StorageFault> {
+    let mut found = None;
     let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. },
-        ) = e.downcast_ref::<object_store::Error>()
-        {
-            return StorageFault::AccessDenied;
+        if let Some(store_error) = e.downcast_ref::<object_store::Error>() {
+            if let object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } = store_error
+            {
+                return Some(StorageFault::AccessDenied);
+            }
+            // object_store's retry error, which carries the HTTP status of a refused request,
+            // is not public: its text is the only way to tell a 403 from a 500.
+            let text = store_error.to_string();
+            if text.contains("status code: 403") || text.contains("status code: 401") {
+                return Some(StorageFault::AccessDenied);
+            }
+            found = Some(StorageFault::Failed);
         }
         if let Some(http) = e.downcast_ref::<HttpError>() {
             match http.kind() {
-                HttpErrorKind::Connect => return StorageFault::Unreachable,
-                HttpErrorKind::Timeout => return StorageFault::TimedOut,
-                _ => {}
+                HttpErrorKind::Connect => return Some(StorageFault::Unreachable),
+                HttpErrorKind::Timeout => return Some(StorageFault::TimedOut),
+                _ => found = Some(StorageFault::Failed),
             }
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {
-                std::io::ErrorKind::TimedOut => return StorageFault::TimedOut,
-                std::io::ErrorKind::ConnectionRefused => return StorageFault::Unreachable,
-                std::io::ErrorKind::PermissionDenied => return StorageFault::AccessDenied,
-                _ => {}
+                std::io::ErrorKind::TimedOut => return Some(StorageFault::TimedOut),
+                std::io::ErrorKind::ConnectionRefused => return Some(StorageFault::Unreachable),
+                std::io::ErrorKind::PermissionDenied => return Some(StorageFault::AccessDenied),
+                _ => found = Some(StorageFault::Failed),
             }
         }
         current = e.source();
     }
-    StorageFault::Failed
+    found
 }
 
 #[cfg(test)]
@@ -55,5 +69,12 @@ mod tests {
             source: "boom".into(),
         };
         assert_eq!(fault_of(&other), StorageFault::Failed);
+        let forbidden_listing = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing list request: Server returned non-2xx status code: 403 Forbidden: <Error/>".into(),
+        };
+        assert_eq!(fault_of(&forbidden_listing), StorageFault::AccessDenied);
+        let not_a_store_error = std::fmt::Error;
+        assert_eq!(store_fault(&not_a_store_error), None);
     }
 }

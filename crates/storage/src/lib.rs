@@ -28,15 +28,16 @@ mod error;
 mod fault;
 mod local;
 mod signing;
+mod sigv4;
 mod store;
 mod vending;
 
 pub use error::{Error, Result};
-pub use fault::fault_of;
+pub use fault::{fault_of, store_fault};
 pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
 pub use signing::{Purpose, Signer};
 pub use store::{Store, StoreUrlSigner};
-pub use vending::TemporaryCredentials;
+pub use vending::{TemporaryCredentials, VendRequest};
 
 /// A URL a recipient can read a file from until `expires_at_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub trait UrlSigner: Send + Sync + std::fmt::Debug {
     /// signer may need to fetch credentials first, which is done once per batch.
     async fn sign_all(&self, file_urls: &[&str]) -> Result<Vec<SignedUrl>>;
 
-    /// Whether [`UrlSigner::sign`] would accept `file_url`, without signing it. Used to vet a
+    /// Whether [`UrlSigner::sign_all`] would accept `file_url`, without signing it. Used to vet a
     /// whole snapshot before a response starts, when an error can still become a status code.
     fn check(&self, file_url: &str) -> Result<()>;
 }

@@ -21,26 +21,26 @@ use object_store::signer::Signer as _;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
+use crate::vending::TemporaryCredentials;
 use crate::{Error, Result, SignedUrl, UrlSigner, now_ms};
 
 /// Azurite's default address (object_store's default in emulator mode).
 const AZURITE_URL: &str = "http://127.0.0.1:10000";
 
 /// The signing half of a store.
-#[derive(Debug)]
 enum Signing {
     S3(Arc<AmazonS3>),
     Azure {
         client: Arc<MicrosoftAzure>,
-        /// `(internal origin, public origin)`: signed URLs starting with the first are rewritten
-        /// to start with the second.
-        rewrite: Option<(String, String)>,
+        /// The account URL recipients use, if not the one the gateway uses: a SAS does not sign
+        /// the host, so a URL signed by the gateway's client is moved there.
+        public: Option<Url>,
     },
     Gcs(Arc<GoogleCloudStorage>),
 }
 
-/// One configured object store.
-#[derive(Debug)]
+/// One configured object store. Its `Debug` names it and nothing more: the clients inside
+/// hold keys, and the caches hold bearer URLs and credentials.
 pub struct Store {
     name: String,
     kind: StoreKind,
@@ -53,8 +53,38 @@ pub struct Store {
     s3_client: Option<Arc<AmazonS3>>,
     timeout: Duration,
     config: StoreConfig,
-    /// URLs signed recently, by key; bounded in bytes.
+    /// URLs signed recently, by key; bounded in bytes, each dropped when it expires.
     signed: moka::sync::Cache<String, SignedUrl>,
+    /// Credentials vended recently, by (table URL, recipient).
+    vended: moka::sync::Cache<(String, String), TemporaryCredentials>,
+    /// For the requests the gateway makes outside object_store (STS, the signing probe).
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drops each cached URL when it stops working.
+struct UntilExpiry;
+
+impl moka::Expiry<String, SignedUrl> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        url: &SignedUrl,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(
+            (url.expires_at_ms - now_ms()).max(0) as u64
+        ))
+    }
 }
 
 /// Memory bound of each store's cache of signed URLs.
@@ -90,14 +120,26 @@ impl Store {
                     let endpoint = azure_endpoint(config);
                     let client =
                         Arc::new(azure_builder(config, &endpoint).build().map_err(failed)?);
-                    let rewrite = config
+                    let public = config
                         .public_endpoint
-                        .as_ref()
-                        .map(|public| (endpoint.clone(), public.trim_end_matches('/').to_string()));
-                    (client.clone(), Signing::Azure { client, rewrite }, None)
+                        .as_deref()
+                        .map(Url::parse)
+                        .transpose()
+                        .map_err(|e| Error::Store {
+                            store: config.name.clone(),
+                            reason: format!("public_endpoint: {e}"),
+                        })?;
+                    (client.clone(), Signing::Azure { client, public }, None)
                 }
                 StoreKind::Gcs => {
-                    let mut builder = GoogleCloudStorageBuilder::from_env()
+                    let has_key = config.service_account_path.is_some()
+                        || config.service_account_key.is_some();
+                    let base = if has_key {
+                        GoogleCloudStorageBuilder::new()
+                    } else {
+                        GoogleCloudStorageBuilder::from_env()
+                    };
+                    let mut builder = base
                         .with_bucket_name(&bucket)
                         .with_client_options(client_options(config))
                         .with_retry(retry_config(timeout));
@@ -135,7 +177,13 @@ impl Store {
             signed: moka::sync::Cache::builder()
                 .max_capacity(SIGNED_URL_CACHE_BYTES)
                 .weigher(|key: &String, url: &SignedUrl| (key.len() + url.url.len() + 64) as u32)
+                .expire_after(UntilExpiry)
                 .build(),
+            vended: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(12 * 3600))
+                .build(),
+            http: std::sync::OnceLock::new(),
         })
     }
 
@@ -160,6 +208,26 @@ impl Store {
     /// The S3 client, for credential vending.
     pub(crate) fn s3_client(&self) -> Option<&Arc<AmazonS3>> {
         self.s3_client.as_ref()
+    }
+
+    pub(crate) fn vended(&self) -> &moka::sync::Cache<(String, String), TemporaryCredentials> {
+        &self.vended
+    }
+
+    /// One HTTP client per store, bounded by the store's timeout.
+    pub(crate) fn http_client(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| Error::Store {
+                store: self.name.clone(),
+                reason: format!("an HTTP client: {e}"),
+            })?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// The bound on one operation against this store.
@@ -240,12 +308,18 @@ impl Store {
     /// repeated reads should not pay it again.
     pub async fn sign_keys(&self, keys: &[Path], ttl: Duration) -> Result<Vec<SignedUrl>> {
         let now = now_ms();
-        let fresh_enough = now + (ttl.as_millis() / 2) as i64;
+        let ttl_ms = ttl.as_millis() as i64;
+        let fresh_enough = now + ttl_ms / 2;
         let mut signed: Vec<Option<SignedUrl>> = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         for key in keys {
             match self.signed.get(key.as_ref()) {
-                Some(url) if url.expires_at_ms >= fresh_enough => signed.push(Some(url)),
+                // Never one signed for longer than this caller wants.
+                Some(url)
+                    if url.expires_at_ms >= fresh_enough && url.expires_at_ms <= now + ttl_ms =>
+                {
+                    signed.push(Some(url))
+                }
                 _ => {
                     missing.push(key.clone());
                     signed.push(None);
@@ -264,8 +338,9 @@ impl Store {
     }
 
     async fn sign_now(&self, keys: &[Path], ttl: Duration) -> Result<Vec<SignedUrl>> {
-        // Stamped before signing, so the advertised expiry is never later than the real one.
-        let expires_at_ms = now_ms() + ttl.as_millis() as i64;
+        // Stamped before signing and in whole seconds, as the signatures carry their time, so
+        // the advertised expiry is never later than the real one.
+        let expires_at_ms = now_ms() / 1000 * 1000 + ttl.as_millis() as i64;
         let failed = |e: object_store::Error| Error::Store {
             store: self.name.clone(),
             reason: format!("cannot sign URLs: {e}"),
@@ -279,27 +354,47 @@ impl Store {
                 .await
                 .map_err(failed)?,
         };
-        Ok(urls
-            .into_iter()
-            .map(|url| SignedUrl {
-                url: self.public_url(url),
-                expires_at_ms,
+        urls.into_iter()
+            .zip(keys)
+            .map(|(url, key)| {
+                Ok(SignedUrl {
+                    url: self.public_url(url, key)?,
+                    expires_at_ms,
+                })
             })
-            .collect())
+            .collect()
     }
 
-    fn public_url(&self, url: Url) -> String {
-        let url = String::from(url);
-        match &self.signing {
-            Signing::Azure {
-                rewrite: Some((internal, public)),
-                ..
-            } => match url.strip_prefix(internal.as_str()) {
-                Some(rest) => format!("{public}{rest}"),
-                None => url,
-            },
-            _ => url,
+    /// The URL a recipient gets: for Azure with a `public_endpoint`, the signed URL's container
+    /// and key under that endpoint instead of the account URL the gateway uses.
+    fn public_url(&self, url: Url, key: &Path) -> Result<String> {
+        let Signing::Azure {
+            public: Some(public),
+            ..
+        } = &self.signing
+        else {
+            return Ok(url.into());
+        };
+        // The signed path ends with the container and the key's parts, each already encoded.
+        let tail = 1 + key.parts().count();
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        if segments.len() < tail {
+            return Err(Error::Store {
+                store: self.name.clone(),
+                reason: format!("unexpected signed URL shape: {}", url.path()),
+            });
         }
+        let mut moved = public.clone();
+        let base = public.path().trim_end_matches('/');
+        moved.set_path(&format!(
+            "{base}/{}",
+            segments[segments.len() - tail..].join("/")
+        ));
+        moved.set_query(url.query());
+        Ok(moved.into())
     }
 
     /// Whether the store answers and the credentials can list and sign: one line per aspect,
@@ -323,28 +418,66 @@ impl Store {
         })
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout)));
-        let signed = self
-            .sign_keys(&[Path::from("lakeshare-check")], Duration::from_secs(60))
-            .await
-            .map(|urls| {
-                let url = &urls[0].url;
-                let origin = Url::parse(url)
-                    .map(|u| u.origin().ascii_serialization())
-                    .unwrap_or_default();
-                format!("signs URLs for {origin}")
-            })
-            .map_err(|e| e.to_string());
+        let signed = self.check_signing().await;
         vec![("list", listed), ("sign", signed)]
     }
 }
 
+impl Store {
+    /// Signs a URL for an object that does not exist and fetches it: a 404 means the store
+    /// accepted the signature, a 403 that it refused it. The URL names the public endpoint, which
+    /// the gateway may not reach; that is reported, not failed.
+    async fn check_signing(&self) -> std::result::Result<String, String> {
+        let key = Path::from(format!("lakeshare-check-{}", now_ms()));
+        let urls = self
+            .sign_now(&[key], Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = &urls[0].url;
+        let origin = Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let client = self.http_client().map_err(|e| e.to_string())?;
+        match client.get(url).send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Ok(format!(
+                "signs URLs for {origin}, and the store accepts them"
+            )),
+            Ok(r) => {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                let code = body
+                    .split("<Code>")
+                    .nth(1)
+                    .and_then(|rest| rest.split("</Code>").next())
+                    .unwrap_or("");
+                Err(format!(
+                    "the store refused a URL signed for {origin} with these credentials ({status} {code})"
+                ))
+            }
+            // Not a failure: the gateway need not reach the address recipients use.
+            Err(e) => Ok(format!(
+                "signs URLs for {origin}; not tried, as this host cannot reach it ({e})"
+            )),
+        }
+    }
+}
+
 /// Signs the files of one table in an object store, refusing files outside the table.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreUrlSigner {
     store: Arc<Store>,
     /// The table's key prefix in the bucket.
     prefix: Path,
     ttl: Duration,
+}
+
+impl std::fmt::Debug for StoreUrlSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreUrlSigner")
+            .field("store", &self.store.name)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoreUrlSigner {
@@ -402,8 +535,14 @@ fn retry_config(timeout: Duration) -> RetryConfig {
 }
 
 fn s3_builder(config: &StoreConfig, endpoint: Option<&str>) -> AmazonS3Builder {
-    // The environment first (AWS_* variables and the provider chain), the file over it.
-    let mut builder = AmazonS3Builder::from_env()
+    // Credentials from the file stand alone; without them the environment and the provider
+    // chain supply them (an AWS_SESSION_TOKEN in the environment must not join static keys).
+    let base = if config.access_key_id.is_some() {
+        AmazonS3Builder::new()
+    } else {
+        AmazonS3Builder::from_env()
+    };
+    let mut builder = base
         .with_bucket_name(config.bucket.as_deref().unwrap_or_default())
         .with_region(config.region.as_deref().unwrap_or("us-east-1"))
         .with_virtual_hosted_style_request(!config.path_style.unwrap_or(true))
@@ -441,7 +580,12 @@ fn azure_endpoint(config: &StoreConfig) -> String {
 }
 
 fn azure_builder(config: &StoreConfig, endpoint: &str) -> MicrosoftAzureBuilder {
-    let mut builder = MicrosoftAzureBuilder::from_env()
+    let base = if config.access_key.is_some() || config.use_emulator {
+        MicrosoftAzureBuilder::new()
+    } else {
+        MicrosoftAzureBuilder::from_env()
+    };
+    let mut builder = base
         .with_account(config.azure_account().unwrap_or(AZURITE_ACCOUNT))
         .with_container_name(config.container.as_deref().unwrap_or_default())
         .with_client_options(client_options(config))
@@ -500,8 +644,22 @@ mod tests {
         assert_eq!(query["X-Amz-Expires"], "600");
         assert_eq!(query["X-Amz-SignedHeaders"], "host");
         assert!(query["X-Amz-Credential"].starts_with("AKIDEXAMPLE/"));
-        assert!(signed[0].expires_at_ms >= before + 600_000);
+        assert!(signed[0].expires_at_ms >= before / 1000 * 1000 + 600_000);
         assert!(signed[0].expires_at_ms <= now_ms() + 600_000);
+    }
+
+    #[tokio::test]
+    async fn signed_urls_are_reused_only_within_the_callers_ttl() {
+        let store = s3();
+        let key = [Path::from("sales/orders/part-0.parquet")];
+        let hour = Duration::from_secs(3600);
+        let first = store.sign_keys(&key, hour).await.unwrap();
+        let again = store.sign_keys(&key, hour).await.unwrap();
+        assert_eq!(first, again, "reused while more than half its life remains");
+        let shorter = store.sign_keys(&key, Duration::from_secs(60)).await.unwrap();
+        assert_ne!(shorter[0].url, first[0].url, "never longer-lived than asked for");
+        assert!(shorter[0].expires_at_ms <= now_ms() + 60_000);
+        assert!(format!("{store:?}").contains("lake") && !format!("{store:?}").contains("wJalr"));
     }
 
     #[tokio::test]

@@ -7,12 +7,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use object_store::path::Path;
-use sha2::{Digest, Sha256};
 
+use crate::sigv4::{self, SigV4Post};
 use crate::store::Store;
-use crate::{Error, Result};
+use crate::{Error, Result, now_ms};
 
 /// Credentials a recipient can read a table's prefix with until `expires_at_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +20,18 @@ pub struct TemporaryCredentials {
     pub secret_access_key: String,
     pub session_token: String,
     pub expires_at_ms: i64,
+    /// From minting to expiry, for deciding when to mint again.
+    lifetime_ms: i64,
+}
+
+/// What a vend is for: the recipient it is minted for names the STS session, so the store's
+/// audit trail (CloudTrail and the like) attributes reads; `max_duration` clamps the lifetime,
+/// so credentials do not outlive the recipient's own access.
+#[derive(Debug, Clone)]
+pub struct VendRequest<'a> {
+    pub table_url: &'a str,
+    pub recipient: &'a str,
+    pub max_duration: Option<Duration>,
 }
 
 impl Store {
@@ -29,10 +40,24 @@ impl Store {
         self.s3_client().is_some() && self.config().sts.is_some()
     }
 
-    /// Read-only credentials scoped to the table at `table_url` (a URL of this store).
-    pub async fn vend(&self, table_url: &str) -> Result<TemporaryCredentials> {
+    /// Read-only credentials scoped to the table at `table_url` (a URL of this store). Credentials
+    /// minted for the same table and recipient are handed out again while at least half their
+    /// lifetime remains, so a chatty client cannot exhaust the account's STS quota.
+    pub async fn vend(&self, request: VendRequest<'_>) -> Result<TemporaryCredentials> {
+        let cache_key = (request.table_url.to_string(), request.recipient.to_string());
+        if let Some(cached) = self.vended().get(&cache_key)
+            && cached.reusable_at(now_ms())
+        {
+            return Ok(cached);
+        }
+        let fresh = self.assume_role(&request).await?;
+        self.vended().insert(cache_key, fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn assume_role(&self, request: &VendRequest<'_>) -> Result<TemporaryCredentials> {
         let unsupported = || Error::Unsupported {
-            url: table_url.to_string(),
+            url: request.table_url.to_string(),
             reason: format!(
                 "store '{}' does not vend credentials: only S3 stores with an `sts:` entry do",
                 self.name()
@@ -41,9 +66,9 @@ impl Store {
         let (Some(s3), Some(sts)) = (self.s3_client(), self.config().sts.as_ref()) else {
             return Err(unsupported());
         };
-        let prefix = self.key_of(table_url)?;
+        let prefix = self.key_of(request.table_url)?;
         let bucket = self.config().bucket.clone().unwrap_or_default();
-        let failed = |reason: String| Error::Store {
+        let unavailable = |reason: String| Error::Store {
             store: self.name().to_string(),
             reason,
         };
@@ -51,24 +76,30 @@ impl Store {
             .credentials()
             .get_credential()
             .await
-            .map_err(|e| failed(format!("no credentials to call STS with: {e}")))?;
+            .map_err(|e| unavailable(format!("no credentials to call STS with: {e}")))?;
         let endpoint = sts
             .endpoint
             .clone()
             .or_else(|| self.config().endpoint.clone())
             .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region()));
-        let session = format!("lakeshare-{}", chrono::Utc::now().timestamp_millis());
+        let duration = match request.max_duration {
+            // STS refuses less than 15 minutes.
+            Some(max) => sts.duration_seconds.min(max.as_secs()).max(900),
+            None => sts.duration_seconds,
+        };
         let body: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("Action", "AssumeRole")
             .append_pair("Version", "2011-06-15")
             .append_pair("RoleArn", &sts.role_arn)
-            .append_pair("RoleSessionName", &session)
-            .append_pair("DurationSeconds", &sts.duration_seconds.to_string())
+            .append_pair("RoleSessionName", &session_name(request.recipient))
+            .append_pair("DurationSeconds", &duration.to_string())
             .append_pair("Policy", &read_only_policy(&bucket, &prefix))
             .finish();
-        let url = url::Url::parse(&endpoint).map_err(|e| failed(format!("STS endpoint: {e}")))?;
-        let request = SigV4Request {
+        let url =
+            url::Url::parse(&endpoint).map_err(|e| unavailable(format!("STS endpoint: {e}")))?;
+        let signed = SigV4Post {
             url: &url,
+            content_type: sigv4::FORM,
             body: body.as_bytes(),
             region: self.region(),
             service: "sts",
@@ -77,38 +108,64 @@ impl Store {
             token: caller.token.as_deref(),
             now: Utc::now(),
         };
-        let client = reqwest::Client::builder()
-            .timeout(self.timeout())
-            .connect_timeout(self.timeout().min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| failed(e.to_string()))?;
-        let mut builder = client.post(url.clone()).body(body.clone());
-        for (name, value) in request.headers() {
+        let mut builder = self.http_client()?.post(url.clone()).body(body.clone());
+        for (name, value) in signed.headers() {
             builder = builder.header(name, value);
         }
         let response = builder
             .send()
             .await
-            .map_err(|e| failed(format!("STS at {endpoint} unreachable: {e}")))?;
+            .map_err(|e| unavailable(format!("STS at {endpoint} unreachable: {e}")))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| failed(format!("reading the STS answer: {e}")))?;
+            .map_err(|e| unavailable(format!("reading the STS answer: {e}")))?;
+        if status.is_server_error() {
+            return Err(unavailable(format!("STS answered {status}")));
+        }
         if !status.is_success() {
             let code = xml_text(&text, "Code").unwrap_or("?");
             let message = xml_text(&text, "Message").unwrap_or(text.trim());
-            return Err(failed(format!(
-                "STS refused AssumeRole of {} ({status}): {code}: {message}",
-                sts.role_arn
-            )));
+            return Err(Error::Refused {
+                store: self.name().to_string(),
+                reason: format!(
+                    "STS refused AssumeRole of {} ({status}): {code}: {message}",
+                    sts.role_arn
+                ),
+            });
         }
-        parse_assume_role(&text).map_err(failed)
+        parse_assume_role(&text).map_err(unavailable)
     }
 
     fn region(&self) -> &str {
         self.config().region.as_deref().unwrap_or("us-east-1")
     }
+}
+
+impl TemporaryCredentials {
+    /// Whether these can be handed out again at `now_ms`: at least half their lifetime (counted
+    /// from now to expiry when minted) remains, and at least five minutes.
+    fn reusable_at(&self, now_ms: i64) -> bool {
+        let remaining = self.expires_at_ms - now_ms;
+        remaining >= 300_000 && remaining * 2 >= self.lifetime_ms
+    }
+}
+
+/// `lakeshare-<recipient>`, in the characters STS allows in a session name (2 to 64 of
+/// `[\w+=,.@-]`).
+fn session_name(recipient: &str) -> String {
+    let cleaned: String = recipient
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("lakeshare-{cleaned}").chars().take(64).collect()
 }
 
 /// A session policy allowing reads of the objects under `prefix` and listings of that prefix.
@@ -126,7 +183,9 @@ fn read_only_policy(bucket: &str, prefix: &Path) -> String {
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [format!("arn:aws:s3:::{bucket}")],
-                "Condition": { "StringLike": { "s3:prefix": [prefix.to_string(), format!("{prefix}/*")] } },
+                // `{prefix}/`, never the bare prefix: a listing of `sales/events` would also
+                // name the keys of `sales/events2/`.
+                "Condition": { "StringLike": { "s3:prefix": [format!("{prefix}/"), format!("{prefix}/*")] } },
             },
         ],
     })
@@ -148,6 +207,7 @@ fn parse_assume_role(xml: &str) -> std::result::Result<TemporaryCredentials, Str
         secret_access_key: field("SecretAccessKey")?,
         session_token: field("SessionToken")?,
         expires_at_ms,
+        lifetime_ms: expires_at_ms - now_ms(),
     })
 }
 
@@ -159,125 +219,9 @@ fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(xml[start..end].trim())
 }
 
-/// An AWS Signature Version 4 signed POST of a form body (the STS query API).
-struct SigV4Request<'a> {
-    url: &'a url::Url,
-    body: &'a [u8],
-    region: &'a str,
-    service: &'a str,
-    key_id: &'a str,
-    secret: &'a str,
-    token: Option<&'a str>,
-    now: DateTime<Utc>,
-}
-
-impl SigV4Request<'_> {
-    const CONTENT_TYPE: &'static str = "application/x-www-form-urlencoded; charset=utf-8";
-
-    /// The headers to send: content type, date, token and authorization.
-    fn headers(&self) -> Vec<(&'static str, String)> {
-        let amz_date = self.now.format("%Y%m%dT%H%M%SZ").to_string();
-        let date = self.now.format("%Y%m%d").to_string();
-        let host = match self.url.port() {
-            Some(port) => format!("{}:{port}", self.url.host_str().unwrap_or_default()),
-            None => self.url.host_str().unwrap_or_default().to_string(),
-        };
-        let mut canonical_headers = vec![
-            ("content-type", Self::CONTENT_TYPE.to_string()),
-            ("host", host),
-            ("x-amz-date", amz_date.clone()),
-        ];
-        if let Some(token) = self.token {
-            canonical_headers.push(("x-amz-security-token", token.to_string()));
-        }
-        let signed_headers = canonical_headers
-            .iter()
-            .map(|(k, _)| *k)
-            .collect::<Vec<_>>()
-            .join(";");
-        let canonical_request = format!(
-            "POST\n{}\n\n{}\n{signed_headers}\n{}",
-            self.url.path(),
-            canonical_headers
-                .iter()
-                .map(|(k, v)| format!("{k}:{}\n", v.trim()))
-                .collect::<String>(),
-            hex::encode(Sha256::digest(self.body)),
-        );
-        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical_request.as_bytes()))
-        );
-        let mut key = hmac(format!("AWS4{}", self.secret).as_bytes(), date.as_bytes());
-        for part in [self.region, self.service, "aws4_request"] {
-            key = hmac(&key, part.as_bytes());
-        }
-        let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-        let mut headers = vec![
-            ("content-type", Self::CONTENT_TYPE.to_string()),
-            ("x-amz-date", amz_date),
-            (
-                "authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-                    self.key_id
-                ),
-            ),
-        ];
-        if let Some(token) = self.token {
-            headers.push(("x-amz-security-token", token.to_string()));
-        }
-        headers
-    }
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any size");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The real check is the STS of the end-to-end tests, which verifies these signatures.
-    #[test]
-    fn signatures_have_the_sigv4_shape_and_cover_the_body() {
-        let url = url::Url::parse("https://example.amazonaws.com/").unwrap();
-        let request = SigV4Request {
-            url: &url,
-            body: b"Param1=value1",
-            region: "us-east-1",
-            service: "service",
-            key_id: "AKIDEXAMPLE",
-            secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            token: None,
-            now: DateTime::parse_from_rfc3339("2015-08-30T12:36:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
-        };
-        let headers = request.headers();
-        let auth = &headers
-            .iter()
-            .find(|(k, _)| *k == "authorization")
-            .unwrap()
-            .1;
-        assert!(
-            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="),
-            "{auth}"
-        );
-        let signature = auth.rsplit('=').next().unwrap();
-        assert_eq!(signature.len(), 64);
-        // Deterministic: the same request signs the same way, and any change alters it.
-        assert_eq!(request.headers(), headers);
-        let other = SigV4Request {
-            body: b"Param1=value2",
-            ..request
-        };
-        assert_ne!(other.headers(), headers);
-    }
 
     #[test]
     fn the_policy_reads_only_the_table() {
@@ -289,9 +233,30 @@ mod tests {
         );
         assert_eq!(policy["Statement"][0]["Action"][0], "s3:GetObject");
         assert_eq!(
-            policy["Statement"][1]["Condition"]["StringLike"]["s3:prefix"][1],
-            "sales/orders/*"
+            policy["Statement"][1]["Condition"]["StringLike"]["s3:prefix"],
+            serde_json::json!(["sales/orders/", "sales/orders/*"])
         );
+    }
+
+    #[test]
+    fn session_names_name_the_recipient_in_the_allowed_characters() {
+        assert_eq!(session_name("acme corp/eu"), "lakeshare-acme-corp-eu");
+        assert_eq!(session_name(&"x".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn credentials_are_reused_for_half_their_life() {
+        let creds = |expires_at_ms, lifetime_ms| TemporaryCredentials {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: String::new(),
+            expires_at_ms,
+            lifetime_ms,
+        };
+        assert!(creds(3_600_000, 3_600_000).reusable_at(0));
+        assert!(creds(3_600_000, 3_600_000).reusable_at(1_800_000));
+        assert!(!creds(3_600_000, 3_600_000).reusable_at(1_800_001));
+        assert!(!creds(900_000, 900_000).reusable_at(700_000));
     }
 
     #[test]

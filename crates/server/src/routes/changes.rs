@@ -182,7 +182,9 @@ pub async fn changes(
         format,
         opened.signer.clone(),
         end_stream,
-    );
+    )
+    .await
+    .map_err(|e| ApiError::from_signing(&name, &e))?;
     Ok(ndjson_response(start, format, Body::from_stream(stream)))
 }
 
@@ -306,7 +308,7 @@ fn items(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn stream_changes(
+async fn stream_changes(
     head_snapshot: Arc<ServedSnapshot>,
     commits: Arc<Vec<VersionChanges>>,
     items: Arc<Vec<Item>>,
@@ -315,7 +317,9 @@ fn stream_changes(
     format: ResponseFormat,
     signer: Arc<dyn UrlSigner>,
     end_stream: Option<EndStreamLine>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+) -> lakeshare_storage::Result<
+    impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+> {
     let mut head = Vec::with_capacity(1024);
     // The delta format's client needs a version on every metadata line, the head included.
     let extras = MetadataExtras {
@@ -328,7 +332,7 @@ fn stream_changes(
         items,
         format,
     };
-    encode::stream_body(head, range, end_stream, Arc::new(lines), signer)
+    encode::stream_body(head, range, end_stream, Arc::new(lines), signer).await
 }
 
 /// The lines of a change read after its head.

@@ -11,6 +11,8 @@ use lakeshare_protocol::lists::{
     TemporaryTableCredentialsResponse,
 };
 
+use lakeshare_storage::VendRequest;
+
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::error::{ApiError, ApiResult};
@@ -40,17 +42,40 @@ pub async fn temporary_table_credentials(
     let Some(store) = app.vending_store(handle) else {
         return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
     };
-    let credentials = store.vend(location).await.map_err(|e| {
+    // Credentials must not outlive the recipient's own access.
+    let max_duration = recipient.expires_at_ms.map(|expires| {
+        std::time::Duration::from_millis((expires - lakeshare_storage::now_ms()).max(0) as u64)
+    });
+    let request = VendRequest {
+        table_url: location,
+        recipient: &recipient.name,
+        max_duration,
+    };
+    let credentials = store.vend(request).await.map_err(|e| {
         tracing::error!(table = %name, "vending credentials: {e}");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::InternalError,
-            format!(
-                "temporary credentials for table '{name}' could not be obtained (the store's STS refused or failed); try again later or use the query API"
+        let (status, reason) = match e {
+            lakeshare_storage::Error::Refused { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the store's STS refused the gateway; the provider must fix its configuration",
             ),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store's STS failed; try again later or use the query API",
+            ),
+        };
+        ApiError::new(
+            status,
+            ErrorCode::InternalError,
+            format!("temporary credentials for table '{name}' could not be obtained: {reason}"),
         )
     })?;
-    tracing::info!(recipient = %recipient.name, table = %name, "vended temporary credentials");
+    tracing::info!(
+        target: "lakeshare::audit",
+        recipient = %recipient.name,
+        table = %name,
+        expires_at_ms = credentials.expires_at_ms,
+        "temporary-table-credentials"
+    );
     let body = TemporaryTableCredentialsResponse {
         credentials: TableCredentials {
             location: location.clone(),
@@ -81,8 +106,11 @@ fn why_no_directory_access(app: &App, handle: &crate::registry::TableHandle) -> 
         Ok(store) if !store.vends_credentials() => format!(
             "the store of table '{name}' cannot vend temporary credentials (only S3 stores with an STS endpoint configured do); read it through the query API (access mode 'url')"
         ),
-        Ok(_) => format!(
+        Ok(_) if !handle.entry.history => format!(
             "table '{name}' is shared without its history, which directory access would expose; read it through the query API (access mode 'url')"
+        ),
+        Ok(_) => format!(
+            "another configured table lies inside the folder of table '{name}', which directory access would expose; read it through the query API (access mode 'url')"
         ),
         Err(_) => format!("the store of table '{name}' is not available"),
     }

@@ -210,7 +210,9 @@ pub async fn query(
         start..end,
         spec != VersionSpec::Latest,
         end_stream,
-    );
+    )
+    .await
+    .map_err(|e| ApiError::from_signing(&handle.qualified_name(), &e))?;
     let mut response = ndjson_response(version, format, Body::from_stream(stream));
     if caps.include_end_stream_action {
         response.headers_mut().insert(
@@ -494,7 +496,7 @@ fn select_files(
 
 /// The query body: protocol and metadata lines, one line per selected file in `page`, and the
 /// end-of-stream line if the client asked for one.
-fn stream_files(
+async fn stream_files(
     served: Arc<ServedSnapshot>,
     signer: Arc<dyn lakeshare_storage::UrlSigner>,
     format: ResponseFormat,
@@ -502,7 +504,9 @@ fn stream_files(
     page: std::ops::Range<usize>,
     time_travel: bool,
     end_stream: Option<EndStreamLine>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+) -> lakeshare_storage::Result<
+    impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+> {
     let mut head = Vec::with_capacity(1024);
     let extras = MetadataExtras {
         version: time_travel.then_some(served.snapshot.version),
@@ -514,7 +518,7 @@ fn stream_files(
         format,
         selection,
     };
-    encode::stream_body(head, page, end_stream, Arc::new(lines), signer)
+    encode::stream_body(head, page, end_stream, Arc::new(lines), signer).await
 }
 
 /// The file lines of a query: the selected files of a snapshot.
