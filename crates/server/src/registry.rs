@@ -212,21 +212,7 @@ async fn detect_format_in_store(
             .iter()
             .any(|p| p.filename() == Some(name))
     };
-    let format = if has("_delta_log") {
-        FormatName::Delta
-    } else if has(".hoodie") {
-        FormatName::Hudi
-    } else if has("metadata") {
-        FormatName::Iceberg
-    } else {
-        return Err(lakeshare_model::Error::TableNotFound {
-            location: location.to_string(),
-            reason:
-                "no _delta_log, .hoodie or metadata folder, so no table format could be detected"
-                    .into(),
-        });
-    };
-    Ok(format.into())
+    format_by_layout(location, has)
 }
 
 /// Tells a table's format from its layout on the local filesystem.
@@ -238,11 +224,19 @@ fn detect_format(location: &str) -> lakeshare_model::Result<TableFormat> {
             reason: "no such directory".into(),
         });
     }
-    let format = if path.join("_delta_log").is_dir() {
+    format_by_layout(location, |folder| path.join(folder).is_dir())
+}
+
+/// The format whose marker folder the table root has (`has(folder)`), in a fixed order.
+fn format_by_layout(
+    location: &str,
+    has: impl Fn(&str) -> bool,
+) -> lakeshare_model::Result<TableFormat> {
+    let format = if has("_delta_log") {
         FormatName::Delta
-    } else if path.join(".hoodie").is_dir() {
+    } else if has(".hoodie") {
         FormatName::Hudi
-    } else if path.join("metadata").is_dir() {
+    } else if has("metadata") {
         FormatName::Iceberg
     } else {
         return Err(lakeshare_model::Error::TableNotFound {

@@ -656,8 +656,14 @@ mod tests {
         let first = store.sign_keys(&key, hour).await.unwrap();
         let again = store.sign_keys(&key, hour).await.unwrap();
         assert_eq!(first, again, "reused while more than half its life remains");
-        let shorter = store.sign_keys(&key, Duration::from_secs(60)).await.unwrap();
-        assert_ne!(shorter[0].url, first[0].url, "never longer-lived than asked for");
+        let shorter = store
+            .sign_keys(&key, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_ne!(
+            shorter[0].url, first[0].url,
+            "never longer-lived than asked for"
+        );
         assert!(shorter[0].expires_at_ms <= now_ms() + 60_000);
         assert!(format!("{store:?}").contains("lake") && !format!("{store:?}").contains("wJalr"));
     }
