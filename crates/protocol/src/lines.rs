@@ -67,6 +67,10 @@ struct Format<'a> {
 const SHARED_CONFIGURATION: &[(&str, &str)] =
     &[("delta.enableChangeDataFeed", "enableChangeDataFeed")];
 
+/// Keys the gateway itself sets to say what a version stands for in the table's own format
+/// (`iceberg.snapshot-id`, …), shared as they are.
+const SHARED_PREFIXES: &[&str] = &["iceberg.", "hudi."];
+
 impl<'a> MetadataLine<'a> {
     /// `version` is set for time-travel reads; `size`/`num_files` describe the snapshot.
     pub fn parquet(
@@ -83,6 +87,13 @@ impl<'a> MetadataLine<'a> {
                     .get(*key)
                     .map(|value| (*shared_as, value.as_str()))
             })
+            .chain(
+                metadata
+                    .configuration
+                    .iter()
+                    .filter(|(key, _)| SHARED_PREFIXES.iter().any(|p| key.starts_with(p)))
+                    .map(|(key, value)| (key.as_str(), value.as_str())),
+            )
             .collect();
         Self {
             metadata: ParquetMetadata {

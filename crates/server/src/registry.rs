@@ -127,7 +127,10 @@ pub async fn open_table(
 }
 
 // A build without any adapter feature refuses every table, leaving the rest unreachable.
-#[cfg_attr(not(feature = "delta"), allow(unreachable_code, unused_variables))]
+#[cfg_attr(
+    not(any(feature = "delta", feature = "iceberg")),
+    allow(unreachable_code, unused_variables)
+)]
 async fn open_local_table(
     entry: &TableEntry,
     opener: &Opener,
@@ -136,15 +139,25 @@ async fn open_local_table(
         Some(f) => TableFormat::from(f),
         None => detect_format(&entry.location)?,
     };
-    let source: Arc<dyn TableSource> = match format {
+    // Each adapter names the folder its files live under: signed URLs are confined to it.
+    let (source, root): (Arc<dyn TableSource>, std::path::PathBuf) = match format {
         #[cfg(feature = "delta")]
-        TableFormat::Delta => Arc::new(lakeshare_delta::DeltaSource::open(&entry.location).await?),
+        TableFormat::Delta => (
+            Arc::new(lakeshare_delta::DeltaSource::open(&entry.location).await?),
+            entry.location.clone().into(),
+        ),
+        #[cfg(feature = "iceberg")]
+        TableFormat::Iceberg => {
+            let source = lakeshare_iceberg::IcebergSource::open(&entry.location).await?;
+            let root = source.table_root().to_path_buf();
+            (Arc::new(source), root)
+        }
         other => return Err(unsupported_format(other)),
     };
     let url_signer = LocalUrlSigner::new(
         opener.signer.clone(),
         &opener.files_url,
-        &entry.location,
+        &root,
         opener.url_ttl,
     )
     .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
@@ -215,9 +228,13 @@ async fn detect_format_in_store(
     format_by_layout(location, has)
 }
 
-/// Tells a table's format from its layout on the local filesystem.
+/// Tells a table's format from its layout on the local filesystem (or, for a metadata JSON
+/// file, its name).
 fn detect_format(location: &str) -> lakeshare_model::Result<TableFormat> {
     let path = Path::new(location);
+    if path.is_file() && location.ends_with(".metadata.json") {
+        return Ok(TableFormat::Iceberg);
+    }
     if !path.is_dir() {
         return Err(lakeshare_model::Error::TableNotFound {
             location: location.to_string(),

@@ -1,0 +1,603 @@
+//! [`IcebergSource`]: one Iceberg table behind the `TableSource` seam.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use iceberg::io::FileIO;
+use iceberg::spec::{
+    DataContentType, DataFileFormat, FormatVersion, Manifest, ManifestContentType, ManifestFile,
+    ManifestList, ManifestStatus, PartitionSpec, Schema, SnapshotRef, TableMetadata,
+};
+use lakeshare_model::{
+    ChangeFile, ChangeKind, DataFile, Error as ModelError, Result, Snapshot, TableFormat,
+    TableMetadata as ModelMetadata, TableProtocol, TableSource, TimestampBound, Version,
+    VersionChanges,
+};
+use tokio::sync::Mutex;
+
+use crate::Error;
+use crate::files::{self, identity_columns};
+use crate::schema::delta_schema;
+
+/// How many manifests are read at once.
+const MANIFEST_READS: usize = 8;
+
+/// Where the table's current metadata comes from.
+#[derive(Debug, Clone)]
+enum MetadataPointer {
+    /// One metadata JSON file, fixed.
+    File(String),
+    /// The newest metadata JSON in a table's `metadata/` folder, looked up on every request.
+    Folder(PathBuf),
+}
+
+/// One version of the table: the snapshot it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VersionEntry {
+    version: Version,
+    timestamp_ms: i64,
+    snapshot_id: i64,
+}
+
+/// The table's metadata as last read, with its versions.
+#[derive(Debug)]
+struct Loaded {
+    path: String,
+    metadata: Arc<TableMetadata>,
+    /// The current snapshot and its ancestors, oldest first; times made strictly increasing.
+    versions: Vec<VersionEntry>,
+}
+
+/// An Iceberg table on the local filesystem.
+pub struct IcebergSource {
+    location: String,
+    pointer: MetadataPointer,
+    file_io: FileIO,
+    /// The folder the table's files live under (its `location` in the metadata).
+    root: PathBuf,
+    loaded: Mutex<Option<Arc<Loaded>>>,
+}
+
+impl std::fmt::Debug for IcebergSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IcebergSource")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IcebergSource {
+    /// Opens the table at `location`: a metadata JSON file, or a table folder whose newest
+    /// `metadata/*.metadata.json` is the current metadata.
+    pub async fn open(location: &str) -> Result<Self> {
+        Self::try_open(location)
+            .await
+            .map_err(|e| e.into_model(location))
+    }
+
+    async fn try_open(location: &str) -> Result<Self, Error> {
+        let bad = |reason: &str| Error::BadLocation {
+            location: location.to_string(),
+            reason: reason.to_string(),
+        };
+        let path = Path::new(location.strip_prefix("file://").unwrap_or(location));
+        let pointer = if path.is_file() {
+            MetadataPointer::File(path.to_string_lossy().into_owned())
+        } else if path.join("metadata").is_dir() {
+            MetadataPointer::Folder(path.join("metadata"))
+        } else {
+            return Err(bad(
+                "neither a metadata JSON file nor a table folder with a metadata/ folder",
+            ));
+        };
+        let mut source = Self {
+            location: location.to_string(),
+            pointer,
+            file_io: FileIO::new_with_fs(),
+            root: PathBuf::new(),
+            loaded: Mutex::new(None),
+        };
+        let loaded = source.load().await?;
+        let root = loaded.metadata.location();
+        let root = root
+            .strip_prefix("file://")
+            .or_else(|| root.strip_prefix("file:"))
+            .unwrap_or(root);
+        if root.contains("://") {
+            return Err(Error::Unsupported(format!(
+                "the table's files are at {root}, not on the local filesystem; configure the store it lives in"
+            )));
+        }
+        source.root = PathBuf::from(root);
+        Ok(source)
+    }
+
+    /// The folder the table's data and metadata live under; URLs are signed only inside it.
+    pub fn table_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of the current metadata JSON.
+    fn current_path(&self) -> Result<String, Error> {
+        match &self.pointer {
+            MetadataPointer::File(path) => Ok(path.clone()),
+            MetadataPointer::Folder(folder) => {
+                newest_metadata(folder).map_err(|reason| Error::BadLocation {
+                    location: self.location.clone(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// The current metadata, read again only when a newer metadata file has appeared.
+    async fn load(&self) -> Result<Arc<Loaded>, Error> {
+        let path = self.current_path()?;
+        let mut cached = self.loaded.lock().await;
+        if let Some(loaded) = cached.as_ref()
+            && loaded.path == path
+        {
+            return Ok(loaded.clone());
+        }
+        let metadata = TableMetadata::read_from(&self.file_io, &path).await?;
+        let versions = versions(&metadata);
+        let loaded = Arc::new(Loaded {
+            path,
+            metadata: Arc::new(metadata),
+            versions,
+        });
+        *cached = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    fn model_error(&self, e: Error) -> ModelError {
+        e.into_model(&self.location)
+    }
+
+    fn version_not_found(&self, loaded: &Loaded, requested: Version) -> ModelError {
+        ModelError::VersionNotFound {
+            requested,
+            earliest: loaded.versions.first().map_or(0, |v| v.version),
+            latest: loaded.versions.last().map_or(0, |v| v.version),
+        }
+    }
+
+    async fn manifests(
+        &self,
+        metadata: &TableMetadata,
+        snapshot: &SnapshotRef,
+    ) -> Result<ManifestList, Error> {
+        let bytes = self
+            .file_io
+            .new_input(snapshot.manifest_list())?
+            .read()
+            .await?;
+        Ok(ManifestList::parse_with_version(
+            &bytes,
+            metadata.format_version(),
+        )?)
+    }
+
+    /// Reads `manifests`, a few at a time, in order.
+    async fn read_manifests(
+        &self,
+        manifests: Vec<ManifestFile>,
+    ) -> Result<Vec<(ManifestFile, Manifest)>, Error> {
+        let file_io = self.file_io.clone();
+        futures::stream::iter(manifests)
+            .map(move |file| {
+                let file_io = file_io.clone();
+                async move {
+                    let manifest = file.load_manifest(&file_io).await?;
+                    Ok::<_, Error>((file, manifest))
+                }
+            })
+            .buffered(MANIFEST_READS)
+            .try_collect()
+            .await
+    }
+
+    async fn build_snapshot(
+        &self,
+        loaded: &Loaded,
+        entry: Option<VersionEntry>,
+    ) -> Result<Snapshot, Error> {
+        let metadata = &loaded.metadata;
+        let Some(entry) = entry else {
+            // Version 0: the table before its first snapshot.
+            return self.assemble(
+                metadata,
+                metadata.current_schema(),
+                0,
+                metadata.last_updated_ms(),
+                None,
+                Vec::new(),
+            );
+        };
+        let snapshot = metadata.snapshot_by_id(entry.snapshot_id).ok_or_else(|| {
+            Error::Unsupported(format!("snapshot {} is missing", entry.snapshot_id))
+        })?;
+        let schema = snapshot.schema(metadata)?;
+        let list = self.manifests(metadata, snapshot).await?;
+        let manifests = self.read_manifests(list.entries().to_vec()).await?;
+        refuse_deletes(&manifests, entry.version)?;
+        let timestamps: HashMap<i64, i64> = metadata
+            .snapshots()
+            .map(|s| (s.snapshot_id(), s.timestamp_ms()))
+            .collect();
+        let specs: Vec<&PartitionSpec> = manifests
+            .iter()
+            .filter(|(_, m)| m.entries().iter().any(|e| e.is_alive()))
+            .map(|(_, m)| m.metadata().partition_spec())
+            .collect();
+        let partition_columns = common_identity_columns(&specs, &schema);
+        let mut data_files = Vec::new();
+        for (_, manifest) in &manifests {
+            let positions = positions_in(
+                manifest.metadata().partition_spec(),
+                &schema,
+                &partition_columns,
+            );
+            for e in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let file = e.data_file();
+                if file.file_format() != DataFileFormat::Parquet {
+                    return Err(Error::Unsupported(format!(
+                        "version {} has {:?} data files; Delta Sharing serves Parquet only",
+                        entry.version,
+                        file.file_format()
+                    )));
+                }
+                let added_ms = e
+                    .snapshot_id()
+                    .and_then(|id| timestamps.get(&id).copied())
+                    .unwrap_or(entry.timestamp_ms);
+                data_files.push(files::data_file(file, &schema, &positions, added_ms));
+            }
+        }
+        let mut snapshot = self.assemble(
+            metadata,
+            &schema,
+            entry.version,
+            entry.timestamp_ms,
+            Some(entry.snapshot_id),
+            data_files,
+        )?;
+        snapshot.metadata.partition_columns = partition_columns;
+        Ok(snapshot)
+    }
+
+    fn assemble(
+        &self,
+        metadata: &TableMetadata,
+        schema: &Schema,
+        version: Version,
+        timestamp_ms: i64,
+        snapshot_id: Option<i64>,
+        data_files: Vec<DataFile>,
+    ) -> Result<Snapshot, Error> {
+        let (schema_string, features) = delta_schema(schema)?;
+        let protocol = if features.timestamp_ntz {
+            TableProtocol {
+                min_reader_version: 3,
+                min_writer_version: 7,
+                reader_features: Some(vec!["timestampNtz".into()]),
+                writer_features: Some(vec!["timestampNtz".into()]),
+            }
+        } else {
+            TableProtocol::legacy(1, 2)
+        };
+        let mut model = ModelMetadata::new(metadata.uuid().to_string(), schema_string);
+        model.description = metadata.properties().get("comment").cloned();
+        // File-level changes can be read between any two snapshots.
+        model
+            .configuration
+            .insert("delta.enableChangeDataFeed".into(), "true".into());
+        model.configuration.insert(
+            "iceberg.format-version".into(),
+            (metadata.format_version() as u8).to_string(),
+        );
+        if let Some(id) = snapshot_id {
+            model
+                .configuration
+                .insert("iceberg.snapshot-id".into(), id.to_string());
+        }
+        model.created_time = Some(timestamp_ms);
+        Ok(Snapshot {
+            format: TableFormat::Iceberg,
+            version,
+            timestamp_ms,
+            protocol,
+            metadata: model,
+            files: data_files.into(),
+            native_id: snapshot_id.map(|id| id.to_string()),
+        })
+    }
+
+    async fn version_changes(
+        &self,
+        loaded: &Loaded,
+        entry: VersionEntry,
+    ) -> Result<VersionChanges, Error> {
+        let metadata = &loaded.metadata;
+        let snapshot = metadata.snapshot_by_id(entry.snapshot_id).ok_or_else(|| {
+            Error::Unsupported(format!("snapshot {} is missing", entry.snapshot_id))
+        })?;
+        let schema = snapshot.schema(metadata)?;
+        let list = self.manifests(metadata, snapshot).await?;
+        // Only manifests this snapshot wrote can hold its additions and removals.
+        let own = list
+            .entries()
+            .iter()
+            .filter(|m| m.added_snapshot_id == entry.snapshot_id)
+            .cloned()
+            .collect();
+        let manifests = self.read_manifests(own).await?;
+        let mut changes = VersionChanges {
+            version: entry.version,
+            timestamp_ms: entry.timestamp_ms,
+            metadata: None,
+            protocol: None,
+            files: Vec::new(),
+        };
+        for (file, manifest) in &manifests {
+            let ours = manifest
+                .entries()
+                .iter()
+                .filter(|e| e.snapshot_id() == Some(entry.snapshot_id));
+            if file.content == ManifestContentType::Deletes {
+                if ours.clone().any(|e| e.status() == ManifestStatus::Added) {
+                    return Err(delete_files_error(entry.version));
+                }
+                continue;
+            }
+            // Every identity partition of the file's own spec: a change read spans versions whose
+            // partitioning may differ, and clients take the values of the columns they know.
+            let positions = identity_columns(manifest.metadata().partition_spec(), &schema);
+            for e in ours {
+                let kind = match e.status() {
+                    ManifestStatus::Added => ChangeKind::Added,
+                    ManifestStatus::Deleted => ChangeKind::Removed,
+                    ManifestStatus::Existing => continue,
+                };
+                let mut data_file =
+                    files::data_file(e.data_file(), &schema, &positions, entry.timestamp_ms);
+                data_file.stats = None;
+                changes.files.push(ChangeFile {
+                    kind,
+                    file: data_file,
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    fn find(&self, loaded: &Loaded, version: Version) -> Result<Option<VersionEntry>> {
+        if version == 0 && loaded.versions.first().is_none_or(|v| v.version > 0) {
+            return Ok(None);
+        }
+        loaded
+            .versions
+            .iter()
+            .find(|v| v.version == version)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| self.version_not_found(loaded, version))
+    }
+}
+
+#[async_trait]
+impl TableSource for IcebergSource {
+    fn format(&self) -> TableFormat {
+        TableFormat::Iceberg
+    }
+
+    async fn latest_version(&self) -> Result<Version> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        Ok(loaded.versions.last().map_or(0, |v| v.version))
+    }
+
+    async fn snapshot(&self, version: Version) -> Result<Snapshot> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        let entry = self.find(&loaded, version)?;
+        self.build_snapshot(&loaded, entry)
+            .await
+            .map_err(|e| self.model_error(e))
+    }
+
+    async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        let t = timestamp.timestamp_millis();
+        let versions = &loaded.versions;
+        let (Some(first), Some(last)) = (versions.first(), versions.last()) else {
+            return Err(ModelError::TimestampOutOfRange(
+                "the table has no snapshots".into(),
+            ));
+        };
+        let show = |ms: i64| {
+            DateTime::<Utc>::from_timestamp_millis(ms)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_else(|| ms.to_string())
+        };
+        match bound {
+            TimestampBound::AtOrBefore if t < first.timestamp_ms => {
+                Err(ModelError::TimestampOutOfRange(format!(
+                    "timestamp {} is before the earliest available version {}, committed at {}",
+                    show(t),
+                    first.version,
+                    show(first.timestamp_ms)
+                )))
+            }
+            TimestampBound::AtOrBefore => {
+                let after = versions.partition_point(|v| v.timestamp_ms <= t);
+                Ok(versions[after - 1].version)
+            }
+            TimestampBound::AtOrAfter if t > last.timestamp_ms => {
+                Err(ModelError::TimestampOutOfRange(format!(
+                    "timestamp {} is after the latest version {}, committed at {}",
+                    show(t),
+                    last.version,
+                    show(last.timestamp_ms)
+                )))
+            }
+            TimestampBound::AtOrAfter => {
+                let at = versions.partition_point(|v| v.timestamp_ms < t);
+                Ok(versions[at].version)
+            }
+        }
+    }
+
+    async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        for version in [start, end] {
+            if !loaded.versions.iter().any(|v| v.version == version) {
+                return Err(self.version_not_found(&loaded, version));
+            }
+        }
+        let mut all = Vec::new();
+        for entry in loaded
+            .versions
+            .iter()
+            .filter(|v| (start..=end).contains(&v.version))
+        {
+            all.push(
+                self.version_changes(&loaded, *entry)
+                    .await
+                    .map_err(|e| self.model_error(e))?,
+            );
+        }
+        Ok(all)
+    }
+}
+
+/// The current snapshot and its ancestors, oldest first, as versions.
+fn versions(metadata: &TableMetadata) -> Vec<VersionEntry> {
+    let mut chain = Vec::new();
+    let mut next = metadata.current_snapshot_id();
+    while let Some(id) = next {
+        let Some(snapshot) = metadata.snapshot_by_id(id) else {
+            break; // expired ancestors end the readable history
+        };
+        let version = match metadata.format_version() {
+            FormatVersion::V1 => snapshot.timestamp_ms().max(1) as Version,
+            _ => snapshot.sequence_number().max(1) as Version,
+        };
+        chain.push(VersionEntry {
+            version,
+            timestamp_ms: snapshot.timestamp_ms(),
+            snapshot_id: id,
+        });
+        next = snapshot.parent_snapshot_id();
+    }
+    chain.reverse();
+    // As in Delta, a commit stamped no later than its predecessor counts as 1 ms after it.
+    for i in 1..chain.len() {
+        if chain[i].timestamp_ms <= chain[i - 1].timestamp_ms {
+            chain[i].timestamp_ms = chain[i - 1].timestamp_ms + 1;
+        }
+    }
+    chain
+}
+
+/// The newest `*.metadata.json` in a table's `metadata/` folder: the highest version number
+/// (`00005-<uuid>.metadata.json` or `v5.metadata.json`).
+fn newest_metadata(folder: &Path) -> std::result::Result<String, String> {
+    let entries = std::fs::read_dir(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".metadata.json")?;
+            let digits = stem.strip_prefix('v').unwrap_or(stem);
+            let number: u64 = digits.split('-').next()?.parse().ok()?;
+            Some((number, e.path()))
+        })
+        .max_by_key(|(number, _)| *number)
+        .map(|(_, path)| path.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("no *.metadata.json in {}", folder.display()))
+}
+
+/// Position and equality deletes (and v3 deletion vectors) hide rows of data files. They
+/// cannot be expressed in Delta Sharing's file list, so such a snapshot is refused, never served
+/// as if complete.
+fn refuse_deletes(manifests: &[(ManifestFile, Manifest)], version: Version) -> Result<(), Error> {
+    let deletes = manifests.iter().any(|(file, manifest)| {
+        file.content == ManifestContentType::Deletes
+            && manifest
+                .entries()
+                .iter()
+                .any(|e| e.is_alive() && e.content_type() != DataContentType::Data)
+    });
+    if deletes {
+        return Err(delete_files_error(version));
+    }
+    Ok(())
+}
+
+fn delete_files_error(version: Version) -> Error {
+    Error::Unsupported(format!(
+        "version {version} of the table has delete files (merge-on-read position or equality \
+         deletes, or deletion vectors), whose deleted rows Delta Sharing clients cannot remove; \
+         rewrite the data files (compaction) so the deletes are applied, or read it with an \
+         Iceberg client"
+    ))
+}
+
+/// The partition columns of a snapshot: identity-partitioned columns every partition spec in
+/// use agrees on, in the order of the first.
+fn common_identity_columns(specs: &[&PartitionSpec], schema: &Schema) -> Vec<String> {
+    let Some(first) = specs.first() else {
+        return Vec::new();
+    };
+    identity_columns(first, schema)
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            specs
+                .iter()
+                .all(|s| identity_columns(s, schema).iter().any(|(n, _)| n == name))
+        })
+        .collect()
+}
+
+/// Where each of `columns` sits in the partition tuples of files written with `spec`.
+fn positions_in(spec: &PartitionSpec, schema: &Schema, columns: &[String]) -> Vec<(String, usize)> {
+    identity_columns(spec, schema)
+        .into_iter()
+        .filter(|(name, _)| columns.contains(name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_newest_metadata_file() {
+        let dir = std::env::temp_dir().join(format!("lakeshare-iceberg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "00000-a.metadata.json",
+            "00010-b.metadata.json",
+            "00002-c.metadata.json",
+            "snap-1.avro",
+        ] {
+            std::fs::write(dir.join(name), "{}").unwrap();
+        }
+        assert!(
+            newest_metadata(&dir)
+                .unwrap()
+                .ends_with("00010-b.metadata.json")
+        );
+        std::fs::write(dir.join("v11.metadata.json"), "{}").unwrap();
+        assert!(
+            newest_metadata(&dir)
+                .unwrap()
+                .ends_with("v11.metadata.json")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
