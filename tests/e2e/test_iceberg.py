@@ -87,6 +87,8 @@ def warehouse(tmp_path_factory):
     )
     for day in range(3):
         events.append(events_batch(day, 20))
+    audit = catalog.create_table("sales.audit", schema=events_schema, properties={"format-version": "2"})
+    audit.append(events_batch(0, 5))
     return {"root": root, "catalog": catalog}
 
 
@@ -104,6 +106,10 @@ shares:
           - {{ name: orders, location: "{wh / 'orders'}", history: true }}
           - {{ name: events, location: "{wh / 'events'}", format: iceberg, history: true }}
           - {{ name: events_pinned, location: "{metadata_file}" }}
+          - {{ name: orders_by_catalog, catalog: lakehouse, table: sales.orders, history: true }}
+          - {{ name: audit, catalog: lakehouse, table: sales.audit, history: true }}
+catalogs:
+  - {{ name: lakehouse, kind: iceberg-sql, uri: "sqlite:///{warehouse['root']}/catalog.db", catalog_name: default }}
 recipients:
   - {{ name: partner, token: "{TOKEN}", shares: [lake] }}
 """
@@ -233,6 +239,24 @@ def test_change_feed_adds_and_removes_files(gateway, warehouse, start_index):
     net_removed = multiset(deleted) - multiset(inserted)
     assert net_added == multiset(after[data_columns]) - multiset(before[data_columns])
     assert net_removed == multiset(before[data_columns]) - multiset(after[data_columns])
+
+
+def test_sql_catalog_tables_read_as_pyiceberg_reads_them(gateway, warehouse):
+    table = warehouse["catalog"].load_table("sales.orders")
+    for version, snapshot_id in snapshots(table):
+        shared = delta_sharing.load_as_pandas(url(gateway, "orders_by_catalog"), version=version)
+        assert_same_frame(shared, pyiceberg_read(table, snapshot_id))
+
+
+def test_new_commits_in_the_catalog_appear_without_a_restart(gateway, warehouse):
+    before = delta_sharing.get_table_version(url(gateway, "audit"))
+    assert len(delta_sharing.load_as_pandas(url(gateway, "audit"))) == 5
+    table = warehouse["catalog"].load_table("sales.audit")
+    table.append(events_batch(1, 7))
+    assert delta_sharing.get_table_version(url(gateway, "audit")) == before + 1
+    shared = delta_sharing.load_as_pandas(url(gateway, "audit"))
+    assert_same_frame(shared, pyiceberg_read(warehouse["catalog"].load_table("sales.audit")))
+    assert len(shared) == 12
 
 
 def test_unknown_versions_name_the_range(gateway, warehouse):

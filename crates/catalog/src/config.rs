@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::stores::StoreConfig;
+use crate::stores::{CatalogConfig, StoreConfig};
 use crate::{Error, Result, env, validate};
 
 /// The whole configuration file.
@@ -15,6 +15,9 @@ pub struct Config {
     /// Object stores tables live in; tables on the gateway's own disk need none.
     #[serde(default)]
     pub stores: Vec<StoreConfig>,
+    /// Upstream catalogs tables can be named in.
+    #[serde(default)]
+    pub catalogs: Vec<CatalogConfig>,
     #[serde(default)]
     pub shares: Vec<Share>,
     #[serde(default)]
@@ -156,6 +159,12 @@ pub struct TableEntry {
     /// The table's path inside `store`.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub path: Option<String>,
+    /// The catalog the table is registered in, by name; with `table`, instead of `location`.
+    #[serde(default)]
+    pub catalog: Option<String>,
+    /// The table's identifier in `catalog`: `namespace.table` (nested namespaces dotted).
+    #[serde(default)]
+    pub table: Option<String>,
     /// Omitted: detected from the layout at the location.
     #[serde(default)]
     pub format: Option<FormatName>,
@@ -282,6 +291,11 @@ impl Config {
             reason,
         })?;
         Ok(config)
+    }
+
+    /// The catalog named `name`.
+    pub fn catalog(&self, name: &str) -> Option<&CatalogConfig> {
+        self.catalogs.iter().find(|c| c.name == name)
     }
 
     /// The store named `name`.

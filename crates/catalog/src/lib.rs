@@ -31,4 +31,6 @@ pub use config::{
     Config, FormatName, Recipient, Schema, ServerConfig, Share, TableEntry, TokenHash,
 };
 pub use error::{Error, Result};
-pub use stores::{AZURITE_ACCOUNT, StoreConfig, StoreKind, StoreUrl, StsConfig};
+pub use stores::{
+    AZURITE_ACCOUNT, CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl, StsConfig,
+};

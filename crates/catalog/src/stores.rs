@@ -152,6 +152,29 @@ impl std::fmt::Display for StoreKind {
     }
 }
 
+/// One entry under `catalogs:`: an upstream catalog whose tables can be shared by name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    pub name: String,
+    pub kind: CatalogKind,
+    /// `iceberg-sql`: the SQLite database, as a path or `sqlite:` URI (pyiceberg's
+    /// `sqlite:////abs/catalog.db` included). Relative paths are taken from the configuration
+    /// file's folder. Read-only: the gateway never writes to it.
+    #[serde(deserialize_with = "env::string")]
+    pub uri: String,
+    /// The `catalog_name` the tables are registered under; default: `name`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub catalog_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatalogKind {
+    IcebergSql,
+    IcebergRest,
+}
+
 /// The well-known Azurite account, used when `use_emulator` is set without an `account`.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 

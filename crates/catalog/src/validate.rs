@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use crate::config::FormatName;
 use crate::config::{Config, ResolvedRecipient, TableEntry, TokenHash};
-use crate::stores::{StoreConfig, StoreKind, StoreUrl};
+use crate::stores::{CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl};
 
 /// `(field path, reason)` of the first problem found.
 type Problem = (String, String);
@@ -12,7 +13,9 @@ type Problem = (String, String);
 pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     validate_server(config)?;
     validate_stores(config, dir)?;
+    validate_catalogs(config, dir)?;
     let stores = config.stores.clone();
+    let catalogs = config.catalogs.clone();
     let mut share_names = HashSet::new();
     for (i, share) in config.shares.iter_mut().enumerate() {
         let at = format!("shares[{i}]");
@@ -43,7 +46,17 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                     &format!("{at}.name"),
                     "table",
                 )?;
-                resolve_location(table, &stores, dir, &at)?;
+                if table.catalog.is_some() {
+                    resolve_catalog_table(table, &catalogs, &at)?;
+                } else {
+                    if table.table.is_some() {
+                        return Err((
+                            format!("{at}.table"),
+                            "needs catalog: (the catalog the table is registered in)".into(),
+                        ));
+                    }
+                    resolve_location(table, &stores, dir, &at)?;
+                }
             }
         }
     }
@@ -227,6 +240,94 @@ fn validate_stores(config: &mut Config, dir: &Path) -> Result<(), Problem> {
             (field, r)
         })?;
     }
+    Ok(())
+}
+
+fn validate_catalogs(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    let mut names = HashSet::new();
+    for (i, catalog) in config.catalogs.iter_mut().enumerate() {
+        let at = format!("catalogs[{i}]");
+        check_name(&catalog.name, true).map_err(|r| (format!("{at}.name"), r))?;
+        unique(&mut names, &catalog.name, &format!("{at}.name"), "catalog")?;
+        match catalog.kind {
+            CatalogKind::IcebergSql => {
+                let path = sqlite_path(&catalog.uri).map_err(|r| (format!("{at}.uri"), r))?;
+                catalog.uri =
+                    absolute_location(&path, dir).map_err(|r| (format!("{at}.uri"), r))?;
+            }
+            CatalogKind::IcebergRest => {
+                return Err((
+                    format!("{at}.kind"),
+                    "iceberg-rest catalogs are not supported by this version of lakeshare yet; share the table by its metadata location".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The file of a SQLite catalog URI: a plain path, `sqlite:path`, `sqlite://path` or
+/// `sqlite:////abs/path` (SQLAlchemy's form, as pyiceberg writes it).
+fn sqlite_path(uri: &str) -> Result<String, String> {
+    let Some(rest) = uri.strip_prefix("sqlite:") else {
+        if uri.contains("://") {
+            return Err(format!(
+                "'{uri}' is not a SQLite database (sqlite:///path or a path)"
+            ));
+        }
+        return Ok(uri.to_string());
+    };
+    let path = match rest.strip_prefix("///") {
+        Some(abs) if abs.starts_with('/') => abs.to_string(),
+        Some(relative) => relative.to_string(),
+        None => rest.trim_start_matches("//").to_string(),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Err(format!("'{uri}' names no database file"));
+    }
+    Ok(path)
+}
+
+/// Checks a table named in a catalog: the catalog exists, the identifier has a namespace.
+fn resolve_catalog_table(
+    table: &mut TableEntry,
+    catalogs: &[CatalogConfig],
+    at: &str,
+) -> Result<(), Problem> {
+    let name = table.catalog.clone().unwrap_or_default();
+    if !table.location.is_empty() || table.store.is_some() {
+        return Err((
+            format!("{at}.catalog"),
+            "give either catalog and table, or location (or store and path), not both".into(),
+        ));
+    }
+    let catalog = catalogs.iter().find(|c| c.name == name).ok_or_else(|| {
+        (
+            format!("{at}.catalog"),
+            format!("no catalog named '{name}' under catalogs:"),
+        )
+    })?;
+    let identifier = table.table.as_deref().unwrap_or_default();
+    let parts: Vec<&str> = identifier.split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err((
+            format!("{at}.table"),
+            format!("'{identifier}' is not namespace.table"),
+        ));
+    }
+    match (table.format, catalog.kind) {
+        (None | Some(FormatName::Iceberg), CatalogKind::IcebergSql | CatalogKind::IcebergRest) => {
+            table.format = Some(FormatName::Iceberg);
+        }
+        (Some(other), _) => {
+            return Err((
+                format!("{at}.format"),
+                format!("{other:?} tables cannot come from an Iceberg catalog"),
+            ));
+        }
+    }
+    // For messages and logs: where the table is found.
+    table.location = format!("{}:{identifier}", catalog.name);
     Ok(())
 }
 
@@ -641,6 +742,47 @@ stores:
         assert_eq!(
             location("{ name: t, store: disk, path: sales }"),
             ("/cfg/lake/sales".into(), None)
+        );
+    }
+
+    #[test]
+    fn catalog_tables_are_checked() {
+        let yaml = |table: &str, catalog: &str| {
+            format!(
+                "catalogs:\n  - {catalog}\nshares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {table}\n"
+            )
+        };
+        let sql = "{ name: lake, kind: iceberg-sql, uri: \"sqlite:////data/catalog.db\" }";
+        let config = load(&yaml(
+            "{ name: t, catalog: lake, table: sales.orders }",
+            sql,
+        ))
+        .unwrap();
+        let (_, _, t) = config.tables().next().unwrap();
+        assert_eq!(t.format, Some(crate::FormatName::Iceberg));
+        assert_eq!(config.catalogs[0].uri, "/data/catalog.db");
+        let relative = "{ name: lake, kind: iceberg-sql, uri: \"sqlite:///catalog.db\" }";
+        let config = load(&yaml("{ name: t, catalog: lake, table: a.b }", relative)).unwrap();
+        assert_eq!(config.catalogs[0].uri, "/cfg/catalog.db");
+        let msg = message(&yaml("{ name: t, catalog: lake, table: orders }", sql));
+        assert!(
+            msg.contains("tables[0].table: 'orders' is not namespace.table"),
+            "{msg}"
+        );
+        let msg = message(&yaml("{ name: t, catalog: nope, table: a.b }", sql));
+        assert!(msg.contains("no catalog named 'nope'"), "{msg}");
+        let msg = message(&yaml(
+            "{ name: t, catalog: lake, table: a.b, location: /x }",
+            sql,
+        ));
+        assert!(msg.contains("not both"), "{msg}");
+        let msg = message(&yaml("{ name: t, table: a.b, location: /x }", sql));
+        assert!(msg.contains("needs catalog:"), "{msg}");
+        let rest = "{ name: lake, kind: iceberg-rest, uri: \"http://h:8181\" }";
+        let msg = message(&yaml("{ name: t, catalog: lake, table: a.b }", rest));
+        assert!(
+            msg.contains("catalogs[0].kind: iceberg-rest catalogs are not supported"),
+            "{msg}"
         );
     }
 

@@ -159,6 +159,7 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
     );
     let opener = Opener {
         stores: Stores::build(&config.stores),
+        catalogs: config.catalogs.clone(),
         signer: Signer::random(),
         files_url: format!("{}/files", config.server.public_url()),
         url_ttl: Duration::from_secs(60),

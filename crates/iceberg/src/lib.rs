@@ -18,4 +18,4 @@ mod schema;
 mod source;
 
 pub use error::Error;
-pub use source::IcebergSource;
+pub use source::{IcebergSource, SqlTable};

@@ -33,6 +33,50 @@ enum MetadataPointer {
     File(String),
     /// The newest metadata JSON in a table's `metadata/` folder, looked up on every request.
     Folder(PathBuf),
+    /// The metadata location a SQL catalog (SQLite, as pyiceberg and Java's JDBC catalog write
+    /// it) holds for the table, looked up on every request.
+    SqlCatalog(SqlTable),
+}
+
+/// A table registered in a SQLite catalog.
+#[derive(Debug, Clone)]
+pub struct SqlTable {
+    pub database: PathBuf,
+    pub catalog_name: String,
+    /// Dotted, as the catalog stores it.
+    pub namespace: String,
+    pub table: String,
+}
+
+impl SqlTable {
+    /// The table's current metadata location, from a read-only connection.
+    fn metadata_location(&self) -> Result<String, String> {
+        use rusqlite::{OpenFlags, OptionalExtension};
+        let connection = rusqlite::Connection::open_with_flags(
+            &self.database,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| format!("{}: {e}", self.database.display()))?;
+        connection
+            .query_row(
+                "SELECT metadata_location FROM iceberg_tables \
+                 WHERE catalog_name = ?1 AND table_namespace = ?2 AND table_name = ?3",
+                [&self.catalog_name, &self.namespace, &self.table],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(|e| format!("{}: {e}", self.database.display()))?
+            .flatten()
+            .ok_or_else(|| {
+                format!(
+                    "catalog '{}' in {} has no table {}.{}",
+                    self.catalog_name,
+                    self.database.display(),
+                    self.namespace,
+                    self.table
+                )
+            })
+    }
 }
 
 /// One version of the table: the snapshot it stands for.
@@ -79,6 +123,13 @@ impl IcebergSource {
             .map_err(|e| e.into_model(location))
     }
 
+    /// Opens a table registered in a SQLite catalog; `location` names it in messages.
+    pub async fn open_in_sql_catalog(location: &str, table: SqlTable) -> Result<Self> {
+        Self::with_pointer(location, MetadataPointer::SqlCatalog(table))
+            .await
+            .map_err(|e| e.into_model(location))
+    }
+
     async fn try_open(location: &str) -> Result<Self, Error> {
         let bad = |reason: &str| Error::BadLocation {
             location: location.to_string(),
@@ -94,6 +145,10 @@ impl IcebergSource {
                 "neither a metadata JSON file nor a table folder with a metadata/ folder",
             ));
         };
+        Self::with_pointer(location, pointer).await
+    }
+
+    async fn with_pointer(location: &str, pointer: MetadataPointer) -> Result<Self, Error> {
         let mut source = Self {
             location: location.to_string(),
             pointer,
@@ -122,21 +177,27 @@ impl IcebergSource {
     }
 
     /// The path of the current metadata JSON.
-    fn current_path(&self) -> Result<String, Error> {
-        match &self.pointer {
+    async fn current_path(&self) -> Result<String, Error> {
+        let found = match &self.pointer {
             MetadataPointer::File(path) => Ok(path.clone()),
-            MetadataPointer::Folder(folder) => {
-                newest_metadata(folder).map_err(|reason| Error::BadLocation {
-                    location: self.location.clone(),
-                    reason,
-                })
+            MetadataPointer::Folder(folder) => newest_metadata(folder),
+            MetadataPointer::SqlCatalog(table) => {
+                let table = table.clone();
+                tokio::task::spawn_blocking(move || table.metadata_location())
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
             }
-        }
+        };
+        found.map_err(|reason| Error::BadLocation {
+            location: self.location.clone(),
+            reason,
+        })
     }
 
     /// The current metadata, read again only when a newer metadata file has appeared.
     async fn load(&self) -> Result<Arc<Loaded>, Error> {
-        let path = self.current_path()?;
+        let path = self.current_path().await?;
         let mut cached = self.loaded.lock().await;
         if let Some(loaded) = cached.as_ref()
             && loaded.path == path

@@ -78,6 +78,7 @@ impl App {
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
             opener: Opener {
                 stores: Stores::build(&config.stores),
+                catalogs: config.catalogs.clone(),
                 files_url: format!("{}/files", config.server.public_url()),
                 url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
                 signer,

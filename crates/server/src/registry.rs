@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use lakeshare_catalog::{FormatName, StoreConfig, StoreKind, TableEntry};
+use lakeshare_catalog::{
+    CatalogConfig, CatalogKind, FormatName, StoreConfig, StoreKind, TableEntry,
+};
 use lakeshare_model::{TableFormat, TableSource};
 use lakeshare_storage::{LocalUrlSigner, Signer, Store, UrlSigner};
 use tokio::sync::OnceCell;
@@ -108,6 +110,8 @@ impl Stores {
 #[derive(Debug, Clone)]
 pub struct Opener {
     pub stores: Stores,
+    /// Upstream catalogs tables may be named in.
+    pub catalogs: Vec<CatalogConfig>,
     pub signer: Signer,
     /// `{public_url}/files`.
     pub files_url: String,
@@ -120,9 +124,62 @@ pub async fn open_table(
     entry: &TableEntry,
     opener: &Opener,
 ) -> lakeshare_model::Result<OpenedTable> {
+    if let Some(catalog) = &entry.catalog {
+        return open_catalog_table(entry, catalog, opener).await;
+    }
     match &entry.store {
         None => open_local_table(entry, opener).await,
         Some(name) => open_store_table(entry, opener.stores.get(name)?, opener.url_ttl).await,
+    }
+}
+
+/// Opens a table named in an upstream catalog (validated: the catalog exists and the table is
+/// `namespace.table`).
+#[cfg_attr(not(feature = "iceberg"), allow(unreachable_code, unused_variables))]
+async fn open_catalog_table(
+    entry: &TableEntry,
+    catalog: &str,
+    opener: &Opener,
+) -> lakeshare_model::Result<OpenedTable> {
+    let config = opener
+        .catalogs
+        .iter()
+        .find(|c| c.name == catalog)
+        .ok_or_else(|| lakeshare_model::Error::TableNotFound {
+            location: entry.location.clone(),
+            reason: format!("no catalog named '{catalog}'"),
+        })?;
+    let identifier = entry.table.as_deref().unwrap_or_default();
+    let (namespace, table) = identifier.rsplit_once('.').unwrap_or(("", identifier));
+    match config.kind {
+        #[cfg(feature = "iceberg")]
+        CatalogKind::IcebergSql => {
+            let source = lakeshare_iceberg::IcebergSource::open_in_sql_catalog(
+                &entry.location,
+                lakeshare_iceberg::SqlTable {
+                    database: config.uri.clone().into(),
+                    catalog_name: config
+                        .catalog_name
+                        .clone()
+                        .unwrap_or_else(|| config.name.clone()),
+                    namespace: namespace.to_string(),
+                    table: table.to_string(),
+                },
+            )
+            .await?;
+            let signer = LocalUrlSigner::new(
+                opener.signer.clone(),
+                &opener.files_url,
+                source.table_root(),
+                opener.url_ttl,
+            )
+            .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
+            Ok(OpenedTable {
+                source: Arc::new(source),
+                signer: Arc::new(signer),
+            })
+        }
+        _ => Err(unsupported_format(TableFormat::Iceberg)),
     }
 }
 
