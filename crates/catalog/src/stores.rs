@@ -152,8 +152,9 @@ impl std::fmt::Display for StoreKind {
     }
 }
 
-/// One entry under `catalogs:`: an upstream catalog whose tables can be shared by name.
-#[derive(Debug, Clone, Deserialize)]
+/// One entry under `catalogs:`: an upstream catalog whose tables can be shared by name. Its
+/// `Debug` hides the credentials.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
     pub name: String,
@@ -163,9 +164,39 @@ pub struct CatalogConfig {
     /// file's folder. Read-only: the gateway never writes to it.
     #[serde(deserialize_with = "env::string")]
     pub uri: String,
-    /// The `catalog_name` the tables are registered under; default: `name`.
+    /// `iceberg-sql`: the `catalog_name` the tables are registered under; default: `name`.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub catalog_name: Option<String>,
+    /// `iceberg-rest`: the warehouse to ask the catalog for.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub warehouse: Option<String>,
+    /// `iceberg-rest`: OAuth2 client credentials `client_id:client_secret`, normally `${VAR}`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub credential: Option<String>,
+    /// `iceberg-rest`: a bearer token, normally `${VAR}`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub token: Option<String>,
+    /// `iceberg-rest`: the store the catalog's tables live in. The gateway reads their files with
+    /// its settings and signs their URLs with it.
+    #[serde(default)]
+    pub store: Option<String>,
+}
+
+impl std::fmt::Debug for CatalogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("uri", &self.uri)
+            .field("warehouse", &self.warehouse)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

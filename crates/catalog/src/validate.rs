@@ -245,25 +245,78 @@ fn validate_stores(config: &mut Config, dir: &Path) -> Result<(), Problem> {
 
 fn validate_catalogs(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     let mut names = HashSet::new();
+    let stores = config.stores.clone();
     for (i, catalog) in config.catalogs.iter_mut().enumerate() {
         let at = format!("catalogs[{i}]");
         check_name(&catalog.name, true).map_err(|r| (format!("{at}.name"), r))?;
         unique(&mut names, &catalog.name, &format!("{at}.name"), "catalog")?;
+        let rest_only = [
+            ("warehouse", catalog.warehouse.is_some()),
+            ("credential", catalog.credential.is_some()),
+            ("token", catalog.token.is_some()),
+            ("store", catalog.store.is_some()),
+        ];
         match catalog.kind {
             CatalogKind::IcebergSql => {
+                if let Some((field, _)) = rest_only.iter().find(|(_, given)| *given) {
+                    return Err((
+                        format!("{at}.{field}"),
+                        "does not apply to iceberg-sql catalogs".into(),
+                    ));
+                }
                 let path = sqlite_path(&catalog.uri).map_err(|r| (format!("{at}.uri"), r))?;
                 catalog.uri =
                     absolute_location(&path, dir).map_err(|r| (format!("{at}.uri"), r))?;
             }
-            CatalogKind::IcebergRest => {
-                return Err((
-                    format!("{at}.kind"),
-                    "iceberg-rest catalogs are not supported by this version of lakeshare yet; share the table by its metadata location".into(),
-                ));
-            }
+            CatalogKind::IcebergRest => validate_rest_catalog(catalog, &stores, &at)?,
         }
     }
     Ok(())
+}
+
+fn validate_rest_catalog(
+    catalog: &CatalogConfig,
+    stores: &[StoreConfig],
+    at: &str,
+) -> Result<(), Problem> {
+    if !(catalog.uri.starts_with("http://") || catalog.uri.starts_with("https://")) {
+        return Err((
+            format!("{at}.uri"),
+            format!("'{}' is not an http(s) URL", catalog.uri),
+        ));
+    }
+    if catalog.catalog_name.is_some() {
+        return Err((
+            format!("{at}.catalog_name"),
+            "does not apply to iceberg-rest catalogs".into(),
+        ));
+    }
+    if catalog.credential.is_some() && catalog.token.is_some() {
+        return Err((
+            format!("{at}.token"),
+            "give either credential or token, not both".into(),
+        ));
+    }
+    let store = catalog.store.as_deref().ok_or_else(|| {
+        (
+            format!("{at}.store"),
+            "is required: the store the catalog's tables live in (the gateway reads and signs their files through it)".into(),
+        )
+    })?;
+    match stores.iter().find(|s| s.name == store) {
+        Some(s) if s.kind == StoreKind::S3 => Ok(()),
+        Some(s) => Err((
+            format!("{at}.store"),
+            format!(
+                "'{store}' is a {} store; Iceberg REST tables are read from S3 stores only, for now",
+                s.kind
+            ),
+        )),
+        None => Err((
+            format!("{at}.store"),
+            format!("no store named '{store}' under stores:"),
+        )),
+    }
 }
 
 /// The file of a SQLite catalog URI: a plain path, `sqlite:path`, `sqlite://path` or
@@ -780,8 +833,14 @@ stores:
         assert!(msg.contains("needs catalog:"), "{msg}");
         let rest = "{ name: lake, kind: iceberg-rest, uri: \"http://h:8181\" }";
         let msg = message(&yaml("{ name: t, catalog: lake, table: a.b }", rest));
+        assert!(msg.contains("catalogs[0].store: is required"), "{msg}");
+        let sql_with_warehouse = "{ name: lake, kind: iceberg-sql, uri: x.db, warehouse: w }";
+        let msg = message(&yaml(
+            "{ name: t, catalog: lake, table: a.b }",
+            sql_with_warehouse,
+        ));
         assert!(
-            msg.contains("catalogs[0].kind: iceberg-rest catalogs are not supported"),
+            msg.contains("catalogs[0].warehouse: does not apply"),
             "{msg}"
         );
     }

@@ -7,16 +7,21 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use iceberg::io::FileIO;
+use iceberg::io::{FileIO, FileIOBuilder};
 use iceberg::spec::{
     DataContentType, DataFileFormat, FormatVersion, Manifest, ManifestContentType, ManifestFile,
     ManifestList, ManifestStatus, PartitionSpec, Schema, SnapshotRef, TableMetadata,
 };
+use iceberg::{Catalog, CatalogBuilder, TableIdent};
+use iceberg_catalog_rest::RestCatalog;
+use iceberg_catalog_rest::RestCatalogBuilder;
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use lakeshare_model::{
     ChangeFile, ChangeKind, DataFile, Error as ModelError, Result, Snapshot, TableFormat,
     TableMetadata as ModelMetadata, TableProtocol, TableSource, TimestampBound, Version,
     VersionChanges,
 };
+use object_store::ObjectStore;
 use tokio::sync::Mutex;
 
 use crate::Error;
@@ -27,15 +32,27 @@ use crate::schema::delta_schema;
 const MANIFEST_READS: usize = 8;
 
 /// Where the table's current metadata comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum MetadataPointer {
     /// One metadata JSON file, fixed.
     File(String),
     /// The newest metadata JSON in a table's `metadata/` folder, looked up on every request.
     Folder(PathBuf),
+    /// The newest metadata JSON in a `metadata/` folder in an object store: the store (rooted
+    /// at its bucket), the folder's key, and the URL the keys are relative to (`s3://bucket`).
+    StoreFolder {
+        store: Arc<dyn ObjectStore>,
+        folder: object_store::path::Path,
+        bucket_url: String,
+    },
     /// The metadata location a SQL catalog (SQLite, as pyiceberg and Java's JDBC catalog write
     /// it) holds for the table, looked up on every request.
     SqlCatalog(SqlTable),
+    /// The table as an Iceberg REST catalog serves it, asked on every request.
+    Rest {
+        catalog: Arc<RestCatalog>,
+        ident: TableIdent,
+    },
 }
 
 /// A table registered in a SQLite catalog.
@@ -88,10 +105,11 @@ struct VersionEntry {
 }
 
 /// The table's metadata as last read, with its versions.
-#[derive(Debug)]
 struct Loaded {
     path: String,
     metadata: Arc<TableMetadata>,
+    /// How this metadata's files are read (a REST catalog may hand out its own credentials).
+    file_io: FileIO,
     /// The current snapshot and its ancestors, oldest first; times made strictly increasing.
     versions: Vec<VersionEntry>,
 }
@@ -101,8 +119,8 @@ pub struct IcebergSource {
     location: String,
     pointer: MetadataPointer,
     file_io: FileIO,
-    /// The folder the table's files live under (its `location` in the metadata).
-    root: PathBuf,
+    /// The table's own location, as its metadata states it: a path, `file://` or store URL.
+    table_location: String,
     loaded: Mutex<Option<Arc<Loaded>>>,
 }
 
@@ -125,9 +143,89 @@ impl IcebergSource {
 
     /// Opens a table registered in a SQLite catalog; `location` names it in messages.
     pub async fn open_in_sql_catalog(location: &str, table: SqlTable) -> Result<Self> {
-        Self::with_pointer(location, MetadataPointer::SqlCatalog(table))
+        Self::with_pointer(
+            location,
+            MetadataPointer::SqlCatalog(table),
+            FileIO::new_with_fs(),
+        )
+        .await
+        .and_then(Self::local_only)
+        .map_err(|e| e.into_model(location))
+    }
+
+    /// Opens the table at `location`, a store URL (`s3://bucket/path`) of a table folder or of a
+    /// metadata JSON. `store` reads the bucket (for finding the newest metadata); `file_io_props`
+    /// configure iceberg's own reader (`s3.endpoint`, `s3.access-key-id`, …).
+    pub async fn open_in_store(
+        location: &str,
+        store: Arc<dyn ObjectStore>,
+        file_io_props: HashMap<String, String>,
+    ) -> Result<Self> {
+        Self::try_open_in_store(location, store, file_io_props)
             .await
             .map_err(|e| e.into_model(location))
+    }
+
+    async fn try_open_in_store(
+        location: &str,
+        store: Arc<dyn ObjectStore>,
+        file_io_props: HashMap<String, String>,
+    ) -> Result<Self, Error> {
+        let url = url::Url::parse(location).map_err(|e| Error::BadLocation {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
+        let pointer = if location.ends_with(".metadata.json") {
+            MetadataPointer::File(location.to_string())
+        } else {
+            let key = object_store::path::Path::from_url_path(url.path()).map_err(|e| {
+                Error::BadLocation {
+                    location: location.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            MetadataPointer::StoreFolder {
+                store,
+                folder: key.join("metadata"),
+                bucket_url: format!("{}://{}", url.scheme(), url.authority()),
+            }
+        };
+        Self::with_pointer(location, pointer, object_store_file_io(file_io_props)).await
+    }
+
+    /// Opens `namespace.table` in an Iceberg REST catalog configured with `props` (`uri`,
+    /// `warehouse`, `credential` or `token`, `prefix`, and FileIO properties).
+    pub async fn open_in_rest_catalog(
+        location: &str,
+        props: HashMap<String, String>,
+        namespace: &str,
+        table: &str,
+    ) -> Result<Self> {
+        let open = async {
+            let catalog = RestCatalogBuilder::default()
+                .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
+                .load("lakeshare", props)
+                .await?;
+            let ident = TableIdent::from_strs(namespace.split('.').chain([table]))?;
+            let pointer = MetadataPointer::Rest {
+                catalog: Arc::new(catalog),
+                ident,
+            };
+            Self::with_pointer(location, pointer, FileIO::new_with_fs()).await
+        };
+        open.await.map_err(|e| e.into_model(location))
+    }
+
+    /// Refuses a table whose files are not on the local filesystem, for openings that sign
+    /// its files with local URLs.
+    fn local_only(self) -> Result<Self, Error> {
+        if self.table_root().is_none() {
+            return Err(Error::Unsupported(format!(
+                "the table's files are at {}, not on the local filesystem; configure the store it lives in",
+                self.table_location
+            )));
+        }
+        Ok(self)
     }
 
     async fn try_open(location: &str) -> Result<Self, Error> {
@@ -145,42 +243,60 @@ impl IcebergSource {
                 "neither a metadata JSON file nor a table folder with a metadata/ folder",
             ));
         };
-        Self::with_pointer(location, pointer).await
+        Self::with_pointer(location, pointer, FileIO::new_with_fs())
+            .await?
+            .local_only()
     }
 
-    async fn with_pointer(location: &str, pointer: MetadataPointer) -> Result<Self, Error> {
+    async fn with_pointer(
+        location: &str,
+        pointer: MetadataPointer,
+        file_io: FileIO,
+    ) -> Result<Self, Error> {
         let mut source = Self {
             location: location.to_string(),
             pointer,
-            file_io: FileIO::new_with_fs(),
-            root: PathBuf::new(),
+            file_io,
+            table_location: String::new(),
             loaded: Mutex::new(None),
         };
         let loaded = source.load().await?;
-        let root = loaded.metadata.location();
-        let root = root
-            .strip_prefix("file://")
-            .or_else(|| root.strip_prefix("file:"))
-            .unwrap_or(root);
-        if root.contains("://") {
-            return Err(Error::Unsupported(format!(
-                "the table's files are at {root}, not on the local filesystem; configure the store it lives in"
-            )));
-        }
-        source.root = PathBuf::from(root);
+        source.table_location = loaded.metadata.location().trim_end_matches('/').to_string();
         Ok(source)
     }
 
-    /// The folder the table's data and metadata live under; URLs are signed only inside it.
-    pub fn table_root(&self) -> &Path {
-        &self.root
+    /// The folder the table's data and metadata live under, for a table on the local
+    /// filesystem; URLs are signed only inside it.
+    pub fn table_root(&self) -> Option<PathBuf> {
+        let location = &self.table_location;
+        if let Some(path) = location
+            .strip_prefix("file://")
+            .or_else(|| location.strip_prefix("file:"))
+        {
+            return Some(PathBuf::from(path));
+        }
+        (!location.contains("://")).then(|| PathBuf::from(location))
     }
 
-    /// The path of the current metadata JSON.
+    /// The table's location as its metadata states it (`s3://bucket/path`, …): files are signed
+    /// only under it.
+    pub fn table_location(&self) -> &str {
+        &self.table_location
+    }
+
+    /// The path of the current metadata JSON (not for REST tables, which come whole).
     async fn current_path(&self) -> Result<String, Error> {
         let found = match &self.pointer {
             MetadataPointer::File(path) => Ok(path.clone()),
             MetadataPointer::Folder(folder) => newest_metadata(folder),
+            MetadataPointer::StoreFolder {
+                store,
+                folder,
+                bucket_url,
+            } => newest_metadata_in_store(&**store, folder)
+                .await
+                .map(|key| format!("{bucket_url}/{key}")),
+            MetadataPointer::Rest { .. } => Err("a REST table has no metadata path".into()),
             MetadataPointer::SqlCatalog(table) => {
                 let table = table.clone();
                 tokio::task::spawn_blocking(move || table.metadata_location())
@@ -197,6 +313,26 @@ impl IcebergSource {
 
     /// The current metadata, read again only when a newer metadata file has appeared.
     async fn load(&self) -> Result<Arc<Loaded>, Error> {
+        if let MetadataPointer::Rest { catalog, ident } = &self.pointer {
+            let table = catalog.load_table(ident).await?;
+            let path = table.metadata_location().unwrap_or_default().to_string();
+            let mut cached = self.loaded.lock().await;
+            if let Some(loaded) = cached.as_ref()
+                && loaded.path == path
+                && !path.is_empty()
+            {
+                return Ok(loaded.clone());
+            }
+            let metadata = table.metadata_ref();
+            let loaded = Arc::new(Loaded {
+                path,
+                versions: versions(&metadata),
+                metadata,
+                file_io: table.file_io().clone(),
+            });
+            *cached = Some(loaded.clone());
+            return Ok(loaded);
+        }
         let path = self.current_path().await?;
         let mut cached = self.loaded.lock().await;
         if let Some(loaded) = cached.as_ref()
@@ -209,6 +345,7 @@ impl IcebergSource {
         let loaded = Arc::new(Loaded {
             path,
             metadata: Arc::new(metadata),
+            file_io: self.file_io.clone(),
             versions,
         });
         *cached = Some(loaded.clone());
@@ -229,10 +366,11 @@ impl IcebergSource {
 
     async fn manifests(
         &self,
-        metadata: &TableMetadata,
+        loaded: &Loaded,
         snapshot: &SnapshotRef,
     ) -> Result<ManifestList, Error> {
-        let bytes = self
+        let metadata = &loaded.metadata;
+        let bytes = loaded
             .file_io
             .new_input(snapshot.manifest_list())?
             .read()
@@ -246,9 +384,10 @@ impl IcebergSource {
     /// Reads `manifests`, a few at a time, in order.
     async fn read_manifests(
         &self,
+        loaded: &Loaded,
         manifests: Vec<ManifestFile>,
     ) -> Result<Vec<(ManifestFile, Manifest)>, Error> {
-        let file_io = self.file_io.clone();
+        let file_io = loaded.file_io.clone();
         futures::stream::iter(manifests)
             .map(move |file| {
                 let file_io = file_io.clone();
@@ -283,8 +422,8 @@ impl IcebergSource {
             Error::Unsupported(format!("snapshot {} is missing", entry.snapshot_id))
         })?;
         let schema = snapshot.schema(metadata)?;
-        let list = self.manifests(metadata, snapshot).await?;
-        let manifests = self.read_manifests(list.entries().to_vec()).await?;
+        let list = self.manifests(loaded, snapshot).await?;
+        let manifests = self.read_manifests(loaded, list.entries().to_vec()).await?;
         refuse_deletes(&manifests, entry.version)?;
         let timestamps: HashMap<i64, i64> = metadata
             .snapshots()
@@ -388,7 +527,7 @@ impl IcebergSource {
             Error::Unsupported(format!("snapshot {} is missing", entry.snapshot_id))
         })?;
         let schema = snapshot.schema(metadata)?;
-        let list = self.manifests(metadata, snapshot).await?;
+        let list = self.manifests(loaded, snapshot).await?;
         // Only manifests this snapshot wrote can hold its additions and removals.
         let own = list
             .entries()
@@ -396,7 +535,7 @@ impl IcebergSource {
             .filter(|m| m.added_snapshot_id == entry.snapshot_id)
             .cloned()
             .collect();
-        let manifests = self.read_manifests(own).await?;
+        let manifests = self.read_manifests(loaded, own).await?;
         let mut changes = VersionChanges {
             version: entry.version,
             timestamp_ms: entry.timestamp_ms,
@@ -570,15 +709,48 @@ fn newest_metadata(folder: &Path) -> std::result::Result<String, String> {
     entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".metadata.json")?;
-            let digits = stem.strip_prefix('v').unwrap_or(stem);
-            let number: u64 = digits.split('-').next()?.parse().ok()?;
+            let number = metadata_number(&e.file_name().to_string_lossy())?;
             Some((number, e.path()))
         })
         .max_by_key(|(number, _)| *number)
         .map(|(_, path)| path.to_string_lossy().into_owned())
         .ok_or_else(|| format!("no *.metadata.json in {}", folder.display()))
+}
+
+/// The key of the newest `*.metadata.json` in a store folder.
+async fn newest_metadata_in_store(
+    store: &dyn ObjectStore,
+    folder: &object_store::path::Path,
+) -> std::result::Result<String, String> {
+    let listing = store
+        .list_with_delimiter(Some(folder))
+        .await
+        .map_err(|e| format!("listing {folder}: {e}"))?;
+    listing
+        .objects
+        .iter()
+        .filter_map(|o| {
+            let name = o.location.filename()?;
+            Some((metadata_number(name)?, o.location.to_string()))
+        })
+        .max_by_key(|(number, _)| *number)
+        .map(|(_, key)| key)
+        .ok_or_else(|| format!("no *.metadata.json in {folder}"))
+}
+
+/// The version number in a metadata file name: `00005-<uuid>.metadata.json` or
+/// `v5.metadata.json` → 5.
+fn metadata_number(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".metadata.json")?;
+    let digits = stem.strip_prefix('v').unwrap_or(stem);
+    digits.split('-').next()?.parse().ok()
+}
+
+/// A FileIO that reads any scheme (local, S3, …) with `props`.
+fn object_store_file_io(props: HashMap<String, String>) -> FileIO {
+    FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
+        .with_props(props)
+        .build()
 }
 
 /// Position and equality deletes (and v3 deletion vectors) hide rows of data files. They

@@ -167,10 +167,11 @@ async fn open_catalog_table(
                 },
             )
             .await?;
+            let root = local_root(&source)?;
             let signer = LocalUrlSigner::new(
                 opener.signer.clone(),
                 &opener.files_url,
-                source.table_root(),
+                &root,
                 opener.url_ttl,
             )
             .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
@@ -179,6 +180,42 @@ async fn open_catalog_table(
                 signer: Arc::new(signer),
             })
         }
+        #[cfg(feature = "iceberg")]
+        CatalogKind::IcebergRest => {
+            let store_name = config.store.as_deref().unwrap_or_default();
+            let store = opener.stores.get(store_name)?;
+            let mut props = iceberg_file_io_props(store.config())?;
+            props.insert("uri".into(), config.uri.clone());
+            let optional = [
+                ("warehouse", &config.warehouse),
+                ("credential", &config.credential),
+                ("token", &config.token),
+            ];
+            for (key, value) in optional {
+                if let Some(value) = value {
+                    props.insert(key.into(), value.clone());
+                }
+            }
+            let source = lakeshare_iceberg::IcebergSource::open_in_rest_catalog(
+                &entry.location,
+                props,
+                namespace,
+                table,
+            )
+            .await?;
+            let signer = store
+                .table_signer(source.table_location(), opener.url_ttl)
+                .map_err(|e| {
+                    lakeshare_model::Error::Unsupported(format!(
+                        "the table's files are not inside store '{store_name}': {e}"
+                    ))
+                })?;
+            Ok(OpenedTable {
+                source: Arc::new(source),
+                signer: Arc::new(signer),
+            })
+        }
+        #[cfg(not(feature = "iceberg"))]
         _ => Err(unsupported_format(TableFormat::Iceberg)),
     }
 }
@@ -206,7 +243,7 @@ async fn open_local_table(
         #[cfg(feature = "iceberg")]
         TableFormat::Iceberg => {
             let source = lakeshare_iceberg::IcebergSource::open(&entry.location).await?;
-            let root = source.table_root().to_path_buf();
+            let root = local_root(&source)?;
             (Arc::new(source), root)
         }
         other => return Err(unsupported_format(other)),
@@ -246,6 +283,28 @@ async fn open_store_table(
             lakeshare_delta::DeltaSource::open_in_store(&entry.location, store.object_store())
                 .await?,
         ),
+        #[cfg(feature = "iceberg")]
+        TableFormat::Iceberg => {
+            let source = lakeshare_iceberg::IcebergSource::open_in_store(
+                &entry.location,
+                store.object_store(),
+                iceberg_file_io_props(store.config())?,
+            )
+            .await?;
+            // Files are confined to the table's location as its metadata states it.
+            let url_signer = store
+                .table_signer(source.table_location(), url_ttl)
+                .map_err(|e| {
+                    lakeshare_model::Error::Unsupported(format!(
+                        "the table's files are not inside store '{}': {e}",
+                        store.name()
+                    ))
+                })?;
+            return Ok(OpenedTable {
+                source: Arc::new(source),
+                signer: Arc::new(url_signer),
+            });
+        }
         other => return Err(unsupported_format(other)),
     };
     Ok(OpenedTable {
@@ -254,17 +313,71 @@ async fn open_store_table(
     })
 }
 
+/// The folder of an Iceberg table opened from the local filesystem (the adapter has checked
+/// that it is there).
+#[cfg(feature = "iceberg")]
+fn local_root(
+    source: &lakeshare_iceberg::IcebergSource,
+) -> lakeshare_model::Result<std::path::PathBuf> {
+    source.table_root().ok_or_else(|| {
+        lakeshare_model::Error::Unsupported(format!(
+            "the table's files are at {}, not on the local filesystem",
+            source.table_location()
+        ))
+    })
+}
+
+/// iceberg's FileIO properties for reading from `store`, from the same configuration the
+/// gateway's own client uses.
+#[cfg(feature = "iceberg")]
+fn iceberg_file_io_props(
+    store: &StoreConfig,
+) -> lakeshare_model::Result<std::collections::HashMap<String, String>> {
+    if store.kind != StoreKind::S3 {
+        return Err(lakeshare_model::Error::Unsupported(format!(
+            "Iceberg tables in {} stores are not supported yet (S3 and local disk are)",
+            store.kind
+        )));
+    }
+    let mut props = std::collections::HashMap::from([
+        (
+            "s3.region".to_string(),
+            store.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        ),
+        (
+            "s3.path-style-access".to_string(),
+            store.path_style.unwrap_or(true).to_string(),
+        ),
+    ]);
+    let optional = [
+        ("s3.endpoint", &store.endpoint),
+        ("s3.access-key-id", &store.access_key_id),
+        ("s3.secret-access-key", &store.secret_access_key),
+        ("s3.session-token", &store.session_token),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            props.insert(key.to_string(), value.clone());
+        }
+    }
+    Ok(props)
+}
+
 fn unsupported_format(format: TableFormat) -> lakeshare_model::Error {
     lakeshare_model::Error::Unsupported(format!(
         "tables in the {format} format are not supported by this build of lakeshare"
     ))
 }
 
-/// Tells a table's format from the folders under its location in a store: one listing.
+/// Tells a table's format from the folders under its location in a store: one listing (or,
+/// for a metadata JSON, its name).
 async fn detect_format_in_store(
     store: &Store,
     location: &str,
 ) -> lakeshare_model::Result<TableFormat> {
+    if location.ends_with(".metadata.json") {
+        return Ok(TableFormat::Iceberg);
+    }
     let key = store
         .key_of(location)
         .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
