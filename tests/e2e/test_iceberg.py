@@ -108,6 +108,9 @@ shares:
           - {{ name: events_pinned, location: "{metadata_file}" }}
           - {{ name: orders_by_catalog, catalog: lakehouse, table: sales.orders, history: true }}
           - {{ name: audit, catalog: lakehouse, table: sales.audit, history: true }}
+      - name: all_sales
+        include:
+          - {{ catalog: lakehouse, namespace: sales }}
 catalogs:
   - {{ name: lakehouse, kind: iceberg-sql, uri: "sqlite:///{warehouse['root']}/catalog.db", catalog_name: default }}
 recipients:
@@ -257,6 +260,18 @@ def test_new_commits_in_the_catalog_appear_without_a_restart(gateway, warehouse)
     shared = delta_sharing.load_as_pandas(url(gateway, "audit"))
     assert_same_frame(shared, pyiceberg_read(warehouse["catalog"].load_table("sales.audit")))
     assert len(shared) == 12
+
+
+def test_an_included_namespace_shares_every_table(gateway, warehouse):
+    client = delta_sharing.SharingClient(gateway.profile_path)
+    names = {t.name for t in client.list_all_tables() if t.schema == "all_sales"}
+    assert names == {"orders", "events", "audit"}
+    shared = delta_sharing.load_as_pandas(f"{gateway.profile_path}#lake.all_sales.orders")
+    assert_same_frame(shared, pyiceberg_read(warehouse["catalog"].load_table("sales.orders")))
+    # Included without history: the current snapshot only.
+    with pytest.raises(Exception) as refused:
+        delta_sharing.load_as_pandas(f"{gateway.profile_path}#lake.all_sales.orders", version=1)
+    assert "history" in str(refused.value).lower()
 
 
 def test_unknown_versions_name_the_range(gateway, warehouse):

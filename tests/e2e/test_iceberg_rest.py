@@ -93,6 +93,9 @@ shares:
         tables:
           - {{ name: scores, catalog: rest, table: gw.scores, history: true }}
           - {{ name: scores_by_location, location: "s3://{WAREHOUSE}/gw/scores", format: iceberg, history: true }}
+      - name: everything
+        include:
+          - {{ catalog: rest, namespace: gw, history: true }}
 recipients:
   - {{ name: partner, token: "{TOKEN}", shares: [lake] }}
 """
@@ -131,6 +134,24 @@ def test_files_come_from_pre_signed_s3_urls(gateway, seaweed):
         parts = urlsplit(f.url)
         assert (parts.hostname, parts.port) == ("localhost", seaweed.s3_port), f.url
         assert parts.path.startswith(f"/{WAREHOUSE}/gw/scores/data/") and "X-Amz-Signature=" in parts.query
+
+
+def listed(gateway, schema: str) -> set[str]:
+    client = delta_sharing.SharingClient(gateway.profile_path)
+    return {t.name for t in client.list_all_tables() if t.schema == schema}
+
+
+def test_a_table_added_to_an_included_namespace_appears_without_a_restart(gateway, catalog):
+    assert "scores" in listed(gateway, "everything")
+    assert "late" not in listed(gateway, "everything")
+    table = catalog.create_table("gw.late", schema=SCHEMA)
+    table.append(batch(range(100, 104)))
+    deadline = time.monotonic() + 30
+    while "late" not in listed(gateway, "everything"):
+        assert time.monotonic() < deadline, "the new table never appeared"
+        time.sleep(1)
+    shared = delta_sharing.load_as_pandas(f"{gateway.profile_path}#lake.everything.late")
+    assert_same_frame(shared, catalog.load_table("gw.late").scan().to_arrow().to_pandas())
 
 
 def test_a_new_commit_through_the_catalog_appears(gateway, catalog):

@@ -140,6 +140,22 @@ pub struct Schema {
     pub name: String,
     #[serde(default)]
     pub tables: Vec<TableEntry>,
+    /// Whole catalog namespaces shared in this schema: every table in them, including tables
+    /// created after start-up. A table named under `tables` wins over one of the same name.
+    #[serde(default)]
+    pub include: Vec<IncludeConfig>,
+}
+
+/// A catalog namespace whose tables a schema shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncludeConfig {
+    pub catalog: String,
+    /// Dotted for nested namespaces.
+    pub namespace: String,
+    /// Whether its tables are shared with their history (see [`TableEntry::history`]).
+    #[serde(default)]
+    pub history: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

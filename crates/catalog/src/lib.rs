@@ -28,7 +28,8 @@ mod stores;
 mod validate;
 
 pub use config::{
-    Config, FormatName, Recipient, Schema, ServerConfig, Share, TableEntry, TokenHash,
+    Config, FormatName, IncludeConfig, Recipient, Schema, ServerConfig, Share, TableEntry,
+    TokenHash,
 };
 pub use error::{Error, Result};
 pub use stores::{

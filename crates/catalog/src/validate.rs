@@ -36,6 +36,21 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                 &format!("{at}.name"),
                 "schema",
             )?;
+            for (k, include) in schema.include.iter().enumerate() {
+                let at = format!("{at}.include[{k}]");
+                if !catalogs.iter().any(|c| c.name == include.catalog) {
+                    return Err((
+                        format!("{at}.catalog"),
+                        format!("no catalog named '{}' under catalogs:", include.catalog),
+                    ));
+                }
+                if include.namespace.split('.').any(str::is_empty) {
+                    return Err((
+                        format!("{at}.namespace"),
+                        format!("'{}' is not a namespace", include.namespace),
+                    ));
+                }
+            }
             let mut table_names = HashSet::new();
             for (k, table) in schema.tables.iter_mut().enumerate() {
                 let at = format!("{at}.tables[{k}]");

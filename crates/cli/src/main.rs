@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use lakeshare_catalog::{Config, TokenHash};
 use lakeshare_model::TableSource;
 use lakeshare_protocol::profile::Profile;
-use lakeshare_server::{Opener, Stores};
+use lakeshare_server::{Catalogs, Opener, Stores};
 use lakeshare_storage::Signer;
 
 #[derive(Parser)]
@@ -159,7 +159,7 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
     );
     let opener = Opener {
         stores: Stores::build(&config.stores),
-        catalogs: config.catalogs.clone(),
+        catalogs: Catalogs::new(&config.catalogs),
         signer: Signer::random(),
         files_url: format!("{}/files", config.server.public_url()),
         url_ttl: Duration::from_secs(60),

@@ -12,10 +12,12 @@
 //! the current snapshot and its ancestors are versions: a snapshot left behind by a rollback is
 //! not. The snapshot id travels as the snapshot's native id.
 
+mod catalog;
 mod error;
 mod files;
 mod schema;
 mod source;
 
+pub use catalog::IcebergCatalog;
 pub use error::Error;
 pub use source::{IcebergSource, SqlTable};

@@ -12,9 +12,8 @@ use iceberg::spec::{
     DataContentType, DataFileFormat, FormatVersion, Manifest, ManifestContentType, ManifestFile,
     ManifestList, ManifestStatus, PartitionSpec, Schema, SnapshotRef, TableMetadata,
 };
-use iceberg::{Catalog, CatalogBuilder, TableIdent};
+use iceberg::{Catalog, TableIdent};
 use iceberg_catalog_rest::RestCatalog;
-use iceberg_catalog_rest::RestCatalogBuilder;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use lakeshare_model::{
     ChangeFile, ChangeKind, DataFile, Error as ModelError, Result, Snapshot, TableFormat,
@@ -193,24 +192,16 @@ impl IcebergSource {
         Self::with_pointer(location, pointer, object_store_file_io(file_io_props)).await
     }
 
-    /// Opens `namespace.table` in an Iceberg REST catalog configured with `props` (`uri`,
-    /// `warehouse`, `credential` or `token`, `prefix`, and FileIO properties).
-    pub async fn open_in_rest_catalog(
+    /// Opens `namespace.table` in a connected REST catalog.
+    pub async fn open_in_rest(
         location: &str,
-        props: HashMap<String, String>,
+        catalog: Arc<RestCatalog>,
         namespace: &str,
         table: &str,
     ) -> Result<Self> {
         let open = async {
-            let catalog = RestCatalogBuilder::default()
-                .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
-                .load("lakeshare", props)
-                .await?;
             let ident = TableIdent::from_strs(namespace.split('.').chain([table]))?;
-            let pointer = MetadataPointer::Rest {
-                catalog: Arc::new(catalog),
-                ident,
-            };
+            let pointer = MetadataPointer::Rest { catalog, ident };
             Self::with_pointer(location, pointer, FileIO::new_with_fs()).await
         };
         open.await.map_err(|e| e.into_model(location))

@@ -1,16 +1,16 @@
 //! The server's shared state.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use lakeshare_catalog::Config;
+use lakeshare_catalog::{Config, FormatName, IncludeConfig, TableEntry};
 use lakeshare_storage::{FileTokens, Signer, Store};
 
 use crate::auth::{Recipient, Recipients};
 use crate::cache::SnapshotCache;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::{OpenedTable, Opener, Stores, TableHandle};
+use crate::registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -18,8 +18,47 @@ pub struct App {
     inner: Arc<Inner>,
 }
 
+/// How long the table list of an included namespace is reused before the catalog is asked
+/// again: new tables appear within this long.
+pub const INCLUDE_LISTING_TTL: Duration = Duration::from_secs(5);
+
+/// A catalog namespace a schema includes, with its tables as last listed.
+struct Included {
+    share: String,
+    schema: String,
+    config: IncludeConfig,
+    names: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+    /// Tables opened so far, by lower-cased name: a handle keeps its opened adapter.
+    handles: Mutex<HashMap<String, Arc<TableHandle>>>,
+}
+
+impl Included {
+    fn handle(&self, name: &str) -> Arc<TableHandle> {
+        let mut handles = self.handles.lock().expect("not poisoned");
+        handles
+            .entry(name.to_lowercase())
+            .or_insert_with(|| {
+                let identifier = format!("{}.{name}", self.config.namespace);
+                let entry = TableEntry {
+                    name: name.to_string(),
+                    location: format!("{}:{identifier}", self.config.catalog),
+                    store: None,
+                    path: None,
+                    catalog: Some(self.config.catalog.clone()),
+                    table: Some(identifier),
+                    format: Some(FormatName::Iceberg),
+                    history: self.config.history,
+                    description: None,
+                };
+                Arc::new(TableHandle::new(&self.share, &self.schema, entry))
+            })
+            .clone()
+    }
+}
+
 struct Inner {
     config: Config,
+    includes: Vec<Included>,
     tables: Vec<Arc<TableHandle>>,
     /// `(share, schema, table)` lower-cased → index into `tables`.
     index: HashMap<(String, String, String), usize>,
@@ -72,13 +111,29 @@ impl App {
                 entry.clone(),
             )));
         }
+        let includes = config
+            .shares
+            .iter()
+            .flat_map(|share| {
+                share.schemas.iter().flat_map(move |schema| {
+                    schema.include.iter().map(move |include| Included {
+                        share: share.name.clone(),
+                        schema: schema.name.clone(),
+                        config: include.clone(),
+                        names: Mutex::new(None),
+                        handles: Mutex::new(HashMap::new()),
+                    })
+                })
+            })
+            .collect();
         let inner = Inner {
+            includes,
             recipients: Recipients::from_config(&config.recipients),
             file_tokens: FileTokens::new(signer.clone()),
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
             opener: Opener {
                 stores: Stores::build(&config.stores),
-                catalogs: config.catalogs.clone(),
+                catalogs: Catalogs::new(&config.catalogs),
                 files_url: format!("{}/files", config.server.public_url()),
                 url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
                 signer,
@@ -155,26 +210,95 @@ impl App {
             })
     }
 
-    pub(crate) fn table(
+    /// The table `share.schema.table`: a configured one, or one of a catalog namespace the
+    /// schema includes.
+    pub(crate) async fn table(
         &self,
         recipient: &Recipient,
         share: &str,
         schema: &str,
         table: &str,
-    ) -> ApiResult<&Arc<TableHandle>> {
+    ) -> ApiResult<Arc<TableHandle>> {
         self.schema(recipient, share, schema)?;
         let key = (
             share.to_lowercase(),
             schema.to_lowercase(),
             table.to_lowercase(),
         );
-        self.inner
-            .index
-            .get(&key)
-            .map(|&i| &self.inner.tables[i])
-            .ok_or_else(|| {
-                ApiError::not_found(format!("table '{table}' not found in '{share}.{schema}'"))
+        if let Some(&i) = self.inner.index.get(&key) {
+            return Ok(self.inner.tables[i].clone());
+        }
+        for included in self.includes_of(share, schema) {
+            let names = self.included_names(included).await?;
+            if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(table)) {
+                return Ok(included.handle(name));
+            }
+        }
+        Err(ApiError::not_found(format!(
+            "table '{table}' not found in '{share}.{schema}'"
+        )))
+    }
+
+    /// Every table of a schema: the configured ones, then those of the namespaces it includes
+    /// (as the catalogs list them now, give or take [`INCLUDE_LISTING_TTL`]).
+    pub(crate) async fn schema_tables(
+        &self,
+        share: &str,
+        schema: &str,
+    ) -> ApiResult<Vec<Arc<TableHandle>>> {
+        let mut tables: Vec<Arc<TableHandle>> = self
+            .inner
+            .tables
+            .iter()
+            .filter(|t| {
+                t.share.eq_ignore_ascii_case(share) && t.schema.eq_ignore_ascii_case(schema)
             })
+            .cloned()
+            .collect();
+        for included in self.includes_of(share, schema) {
+            for name in self.included_names(included).await?.iter() {
+                if !tables.iter().any(|t| t.name.eq_ignore_ascii_case(name)) {
+                    tables.push(included.handle(name));
+                }
+            }
+        }
+        Ok(tables)
+    }
+
+    fn includes_of<'a>(
+        &'a self,
+        share: &'a str,
+        schema: &'a str,
+    ) -> impl Iterator<Item = &'a Included> {
+        self.inner.includes.iter().filter(move |i| {
+            i.share.eq_ignore_ascii_case(share) && i.schema.eq_ignore_ascii_case(schema)
+        })
+    }
+
+    /// The table names of an included namespace, listed again once the last listing is older
+    /// than [`INCLUDE_LISTING_TTL`].
+    async fn included_names(&self, included: &Included) -> ApiResult<Arc<Vec<String>>> {
+        if let Some((at, names)) = included.names.lock().expect("not poisoned").as_ref()
+            && at.elapsed() < INCLUDE_LISTING_TTL
+        {
+            return Ok(names.clone());
+        }
+        let names = self
+            .inner
+            .opener
+            .catalogs
+            .list_tables(
+                &included.config.catalog,
+                &included.config.namespace,
+                &self.inner.opener.stores,
+            )
+            .await
+            .map_err(|e| {
+                ApiError::from_model(&format!("{}.{}", included.share, included.schema), &e)
+            })?;
+        let names = Arc::new(names);
+        *included.names.lock().expect("not poisoned") = Some((Instant::now(), names.clone()));
+        Ok(names)
     }
 
     /// The store that can vend directory credentials for `table`, if any: an S3 store with an

@@ -27,4 +27,4 @@ mod routes;
 
 pub use app::App;
 pub use error::ApiError;
-pub use registry::{OpenedTable, Opener, Stores, TableHandle, open_table};
+pub use registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle, open_table};

@@ -111,7 +111,7 @@ impl Stores {
 pub struct Opener {
     pub stores: Stores,
     /// Upstream catalogs tables may be named in.
-    pub catalogs: Vec<CatalogConfig>,
+    pub catalogs: Catalogs,
     pub signer: Signer,
     /// `{public_url}/files`.
     pub files_url: String,
@@ -133,6 +133,110 @@ pub async fn open_table(
     }
 }
 
+/// The configured upstream catalogs, each connected on first use (and again after a failed
+/// attempt, so a catalog that was down at start-up is picked up when it is back).
+#[derive(Debug, Clone, Default)]
+pub struct Catalogs {
+    by_name: Arc<HashMap<String, CatalogSlot>>,
+}
+
+#[derive(Debug)]
+struct CatalogSlot {
+    config: CatalogConfig,
+    #[cfg(feature = "iceberg")]
+    client: OnceCell<lakeshare_iceberg::IcebergCatalog>,
+}
+
+impl Catalogs {
+    pub fn new(configs: &[CatalogConfig]) -> Self {
+        let by_name = configs
+            .iter()
+            .map(|config| {
+                let slot = CatalogSlot {
+                    config: config.clone(),
+                    #[cfg(feature = "iceberg")]
+                    client: OnceCell::new(),
+                };
+                (config.name.clone(), slot)
+            })
+            .collect();
+        Self {
+            by_name: Arc::new(by_name),
+        }
+    }
+
+    pub fn config(&self, name: &str) -> Option<&CatalogConfig> {
+        self.by_name.get(name).map(|slot| &slot.config)
+    }
+
+    /// The connected catalog `name`.
+    #[cfg(feature = "iceberg")]
+    pub async fn client(
+        &self,
+        name: &str,
+        stores: &Stores,
+    ) -> lakeshare_model::Result<&lakeshare_iceberg::IcebergCatalog> {
+        let slot = self
+            .by_name
+            .get(name)
+            .ok_or_else(|| lakeshare_model::Error::storage(format!("no catalog named '{name}'")))?;
+        let config = &slot.config;
+        slot.client
+            .get_or_try_init(|| async {
+                match config.kind {
+                    CatalogKind::IcebergSql => Ok(lakeshare_iceberg::IcebergCatalog::Sql {
+                        database: config.uri.clone().into(),
+                        catalog_name: config
+                            .catalog_name
+                            .clone()
+                            .unwrap_or_else(|| config.name.clone()),
+                    }),
+                    CatalogKind::IcebergRest => {
+                        let store = stores.get(config.store.as_deref().unwrap_or_default())?;
+                        let mut props = iceberg_file_io_props(store.config())?;
+                        props.insert("uri".into(), config.uri.clone());
+                        let optional = [
+                            ("warehouse", &config.warehouse),
+                            ("credential", &config.credential),
+                            ("token", &config.token),
+                        ];
+                        for (key, value) in optional {
+                            if let Some(value) = value {
+                                props.insert(key.into(), value.clone());
+                            }
+                        }
+                        lakeshare_iceberg::IcebergCatalog::connect_rest(&config.name, props).await
+                    }
+                }
+            })
+            .await
+    }
+
+    /// The tables of `namespace` in catalog `name`, sorted.
+    #[cfg(feature = "iceberg")]
+    pub async fn list_tables(
+        &self,
+        name: &str,
+        namespace: &str,
+        stores: &Stores,
+    ) -> lakeshare_model::Result<Vec<String>> {
+        self.client(name, stores)
+            .await?
+            .list_tables(namespace)
+            .await
+    }
+
+    #[cfg(not(feature = "iceberg"))]
+    pub async fn list_tables(
+        &self,
+        _name: &str,
+        _namespace: &str,
+        _stores: &Stores,
+    ) -> lakeshare_model::Result<Vec<String>> {
+        Err(unsupported_format(TableFormat::Iceberg))
+    }
+}
+
 /// Opens a table named in an upstream catalog (validated: the catalog exists and the table is
 /// `namespace.table`).
 #[cfg_attr(not(feature = "iceberg"), allow(unreachable_code, unused_variables))]
@@ -141,82 +245,48 @@ async fn open_catalog_table(
     catalog: &str,
     opener: &Opener,
 ) -> lakeshare_model::Result<OpenedTable> {
-    let config = opener
-        .catalogs
-        .iter()
-        .find(|c| c.name == catalog)
-        .ok_or_else(|| lakeshare_model::Error::TableNotFound {
-            location: entry.location.clone(),
-            reason: format!("no catalog named '{catalog}'"),
-        })?;
-    let identifier = entry.table.as_deref().unwrap_or_default();
-    let (namespace, table) = identifier.rsplit_once('.').unwrap_or(("", identifier));
-    match config.kind {
-        #[cfg(feature = "iceberg")]
-        CatalogKind::IcebergSql => {
-            let source = lakeshare_iceberg::IcebergSource::open_in_sql_catalog(
-                &entry.location,
-                lakeshare_iceberg::SqlTable {
-                    database: config.uri.clone().into(),
-                    catalog_name: config
-                        .catalog_name
-                        .clone()
-                        .unwrap_or_else(|| config.name.clone()),
-                    namespace: namespace.to_string(),
-                    table: table.to_string(),
-                },
-            )
-            .await?;
-            let root = local_root(&source)?;
-            let signer = LocalUrlSigner::new(
-                opener.signer.clone(),
-                &opener.files_url,
-                &root,
-                opener.url_ttl,
-            )
-            .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
-            Ok(OpenedTable {
-                source: Arc::new(source),
-                signer: Arc::new(signer),
-            })
-        }
-        #[cfg(feature = "iceberg")]
-        CatalogKind::IcebergRest => {
-            let store_name = config.store.as_deref().unwrap_or_default();
-            let store = opener.stores.get(store_name)?;
-            let mut props = iceberg_file_io_props(store.config())?;
-            props.insert("uri".into(), config.uri.clone());
-            let optional = [
-                ("warehouse", &config.warehouse),
-                ("credential", &config.credential),
-                ("token", &config.token),
-            ];
-            for (key, value) in optional {
-                if let Some(value) = value {
-                    props.insert(key.into(), value.clone());
-                }
+    #[cfg(not(feature = "iceberg"))]
+    return Err(unsupported_format(TableFormat::Iceberg));
+    #[cfg(feature = "iceberg")]
+    {
+        let config = opener.catalogs.config(catalog).ok_or_else(|| {
+            lakeshare_model::Error::TableNotFound {
+                location: entry.location.clone(),
+                reason: format!("no catalog named '{catalog}'"),
             }
-            let source = lakeshare_iceberg::IcebergSource::open_in_rest_catalog(
-                &entry.location,
-                props,
-                namespace,
-                table,
-            )
-            .await?;
-            let signer = store
-                .table_signer(source.table_location(), opener.url_ttl)
-                .map_err(|e| {
-                    lakeshare_model::Error::Unsupported(format!(
-                        "the table's files are not inside store '{store_name}': {e}"
-                    ))
-                })?;
-            Ok(OpenedTable {
-                source: Arc::new(source),
-                signer: Arc::new(signer),
-            })
-        }
-        #[cfg(not(feature = "iceberg"))]
-        _ => Err(unsupported_format(TableFormat::Iceberg)),
+        })?;
+        let identifier = entry.table.as_deref().unwrap_or_default();
+        let (namespace, table) = identifier.rsplit_once('.').unwrap_or(("", identifier));
+        let client = opener.catalogs.client(catalog, &opener.stores).await?;
+        let source = client.open_table(&entry.location, namespace, table).await?;
+        let signer: Arc<dyn UrlSigner> = match config.kind {
+            CatalogKind::IcebergSql => Arc::new(
+                LocalUrlSigner::new(
+                    opener.signer.clone(),
+                    &opener.files_url,
+                    local_root(&source)?,
+                    opener.url_ttl,
+                )
+                .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?,
+            ),
+            CatalogKind::IcebergRest => {
+                let store_name = config.store.as_deref().unwrap_or_default();
+                let store = opener.stores.get(store_name)?;
+                Arc::new(
+                    store
+                        .table_signer(source.table_location(), opener.url_ttl)
+                        .map_err(|e| {
+                            lakeshare_model::Error::Unsupported(format!(
+                                "the table's files are not inside store '{store_name}': {e}"
+                            ))
+                        })?,
+                )
+            }
+        };
+        Ok(OpenedTable {
+            source: Arc::new(source),
+            signer,
+        })
     }
 }
 

@@ -40,7 +40,8 @@ pub async fn changes(
     params: Params,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let handle = app.table(&recipient, &share, &schema, &table).await?;
+    let handle = &handle;
     require_history(handle, "changes")?;
     let opened = app.open_table(handle).await?;
     let source = &*opened.source;

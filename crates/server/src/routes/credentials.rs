@@ -23,7 +23,8 @@ pub async fn temporary_table_credentials(
     Path((share, schema, table)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let handle = app.table(&recipient, &share, &schema, &table).await?;
+    let handle = &handle;
     let name = handle.qualified_name();
     let request: TemporaryTableCredentialsRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TemporaryTableCredentialsRequest::default()

@@ -113,9 +113,8 @@ pub async fn tables(
         share.to_lowercase(),
         schema.name.to_lowercase()
     );
-    table_page(&app, &recipient, &params, &listing, |t| {
-        t.share.eq_ignore_ascii_case(&share) && t.schema.eq_ignore_ascii_case(&schema.name)
-    })
+    let tables = app.schema_tables(&share, &schema.name).await?;
+    table_page(&app, &recipient, &params, &listing, &tables)
 }
 
 pub async fn all_tables(
@@ -126,25 +125,22 @@ pub async fn all_tables(
 ) -> ApiResult<Response> {
     let share = app.share(&recipient, &share)?;
     let listing = format!("all-tables/{}", share.name.to_lowercase());
-    table_page(&app, &recipient, &params, &listing, |t| {
-        t.share.eq_ignore_ascii_case(&share.name)
-    })
+    let mut tables = Vec::new();
+    for schema in &share.schemas {
+        tables.extend(app.schema_tables(&share.name, &schema.name).await?);
+    }
+    table_page(&app, &recipient, &params, &listing, &tables)
 }
 
-/// One page of the tables `keep` selects, as a list body.
+/// One page of `tables`, as a list body.
 fn table_page(
     app: &App,
     recipient: &Recipient,
     params: &Params,
     listing: &str,
-    keep: impl Fn(&TableHandle) -> bool,
+    tables: &[std::sync::Arc<TableHandle>],
 ) -> ApiResult<Response> {
-    let items: Vec<Table> = app
-        .tables()
-        .iter()
-        .filter(|t| keep(t))
-        .map(|t| table_item(app, t))
-        .collect();
+    let items: Vec<Table> = tables.iter().map(|t| table_item(app, t)).collect();
     Ok(json_line(&paginate(
         items,
         params,

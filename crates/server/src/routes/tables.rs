@@ -35,7 +35,8 @@ pub async fn version(
     Path((share, schema, table)): TablePath,
     params: Params,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let handle = app.table(&recipient, &share, &schema, &table).await?;
+    let handle = &handle;
     let opened = app.open_table(handle).await?;
     let version = match params.get("startingTimestamp") {
         Some(ts) => {
@@ -60,7 +61,8 @@ pub async fn get_table(
     recipient: Recipient,
     Path((share, schema, table)): TablePath,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let handle = app.table(&recipient, &share, &schema, &table).await?;
+    let handle = &handle;
     let opened = app.open_table(handle).await?;
     let body = lakeshare_protocol::lists::TableWithFormat {
         table: crate::routes::lists::table_item(&app, handle),
@@ -90,7 +92,8 @@ pub async fn metadata(
     params: Params,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let handle = app.table(&recipient, &share, &schema, &table).await?;
+    let handle = &handle;
     let opened = app.open_table(handle).await?;
     let caps = capabilities(&headers);
     let spec = version_spec(handle, params.i64("version")?, params.get("timestamp"))?;
@@ -115,7 +118,8 @@ pub async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let handle = app.table(&recipient, &share, &schema, &table)?;
+    let handle = app.table(&recipient, &share, &schema, &table).await?;
+    let handle = &handle;
     let request = parse_query(&body)?;
     let spec = validate_query(handle, &request)?;
     let opened = app.open_table(handle).await?;
