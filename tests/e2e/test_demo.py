@@ -78,3 +78,24 @@ def test_demo_change_feed_matches_deltalake(demo, use_delta_format):
     for column in ["trip_id", "_change_type", "_commit_version", "passengers", "vendor", "distance_km"]:
         assert a[column].tolist() == b[column].tolist(), column
     assert [str(x) for x in a["fare"]] == [str(x) for x in b["fare"]]
+
+
+def test_demo_iceberg_trips_read_as_the_delta_trips(demo):
+    """The Iceberg demo table has the Delta one's data and history: Delta version v is Iceberg
+    version v + 1 (Iceberg sequence numbers start at 1)."""
+    delta_url = f"{demo / 'demo.share'}#demo.delta.trips"
+    iceberg_url = f"{demo / 'demo.share'}#demo.iceberg.trips"
+    assert delta_sharing.get_table_version(iceberg_url) == delta_sharing.get_table_version(delta_url) + 1
+    for version in range(4):
+        delta = delta_sharing.load_as_pandas(delta_url, version=version).sort_values("trip_id").reset_index(drop=True)
+        iceberg = delta_sharing.load_as_pandas(iceberg_url, version=version + 1).sort_values("trip_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(iceberg[delta.columns], delta)
+    # And Iceberg's own reader reads it as the gateway serves it.
+    from pyiceberg.table import StaticTable
+
+    metadata = sorted((demo / "data" / "iceberg" / "trips" / "metadata").glob("*.metadata.json"))[-1]
+    table = StaticTable.from_metadata(str(metadata))
+    assert sorted(s.sequence_number for s in table.snapshots()) == [1, 2, 3, 4]
+    reference = table.scan().to_arrow().to_pandas().sort_values("trip_id").reset_index(drop=True)
+    shared = delta_sharing.load_as_pandas(iceberg_url).sort_values("trip_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, reference[shared.columns], check_dtype=False)

@@ -89,6 +89,11 @@ def warehouse(tmp_path_factory):
         events.append(events_batch(day, 20))
     audit = catalog.create_table("sales.audit", schema=events_schema, properties={"format-version": "2"})
     audit.append(events_batch(0, 5))
+    # A table whose metadata places it outside the catalog's folder.
+    catalog.create_namespace("elsewhere")
+    outside = tmp_path_factory.mktemp("outside-the-warehouse")
+    escaped = catalog.create_table("elsewhere.escaped", schema=events_schema, location=f"file://{outside}/escaped")
+    escaped.append(events_batch(0, 3))
     return {"root": root, "catalog": catalog}
 
 
@@ -108,6 +113,7 @@ shares:
           - {{ name: events_pinned, location: "{metadata_file}" }}
           - {{ name: orders_by_catalog, catalog: lakehouse, table: sales.orders, history: true }}
           - {{ name: audit, catalog: lakehouse, table: sales.audit, history: true }}
+          - {{ name: escaped, catalog: lakehouse, table: elsewhere.escaped }}
       - name: all_sales
         include:
           - {{ catalog: lakehouse, namespace: sales }}
@@ -272,6 +278,15 @@ def test_an_included_namespace_shares_every_table(gateway, warehouse):
     with pytest.raises(Exception) as refused:
         delta_sharing.load_as_pandas(f"{gateway.profile_path}#lake.all_sales.orders", version=1)
     assert "history" in str(refused.value).lower()
+
+
+def test_a_table_placed_outside_the_catalog_folder_is_refused(gateway):
+    response = requests.post(
+        f"{gateway.endpoint}/shares/lake/schemas/sales/tables/escaped/query",
+        json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    assert "outside" in response.json()["message"]
 
 
 def test_unknown_versions_name_the_range(gateway, warehouse):

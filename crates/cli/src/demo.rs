@@ -28,6 +28,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         eprintln!("using the demo Delta table at {}", trips.display());
     }
+    let iceberg_trips = data_dir.join("iceberg").join("trips");
+    if lakeshare_demo::iceberg::ensure_trips(&trips, &iceberg_trips).await? {
+        eprintln!(
+            "wrote the demo Iceberg table at {}",
+            iceberg_trips.display()
+        );
+    } else {
+        eprintln!(
+            "using the demo Iceberg table at {}",
+            iceberg_trips.display()
+        );
+    }
 
     // One token per data directory, so a profile handed out stays valid across restarts.
     let token_file = data_dir.join(".demo-token");
@@ -51,11 +63,15 @@ shares:
       - name: delta
         tables:
           - {{ name: trips, location: "{trips}", format: delta, history: true }}
+      - name: iceberg
+        tables:
+          - {{ name: trips, location: "{iceberg_trips}", format: iceberg, history: true }}
 recipients:
   - {{ name: demo, token: "{token}", shares: [demo] }}
 "#,
         port = args.port,
         trips = trips.display(),
+        iceberg_trips = iceberg_trips.display(),
     );
     let config = Config::from_yaml(&yaml, &data_dir).context("the demo configuration")?;
     let profile = Profile::bearer(config.server.endpoint(), token);

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod delta;
+pub mod iceberg;
 pub mod synthetic;
 pub mod trips;
 
@@ -23,6 +24,8 @@ pub enum Error {
         #[source]
         source: deltalake::DeltaTableError,
     },
+    #[error("writing the demo Iceberg table: {0}")]
+    Iceberg(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

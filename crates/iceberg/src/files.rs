@@ -11,13 +11,30 @@ use lakeshare_model::{DataFile, FileStats};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
-/// The identity-partitioned source columns of `spec`, by name, with their position in the
-/// partition tuple.
+/// The identity-partitioned source columns of `spec` whose values Delta Sharing can carry as
+/// partition values, by name, with their position in the partition tuple. (Binary, uuid and
+/// fixed values cannot be written as partition strings; such columns stay ordinary columns.)
 pub(crate) fn identity_columns(spec: &PartitionSpec, schema: &Schema) -> Vec<(String, usize)> {
     spec.fields()
         .iter()
         .enumerate()
         .filter(|(_, f)| f.transform == Transform::Identity)
+        .filter(|(_, f)| {
+            schema
+                .field_by_id(f.source_id)
+                .and_then(|field| field.field_type.as_primitive_type().cloned())
+                .is_some_and(|ty| {
+                    !matches!(
+                        ty,
+                        PrimitiveType::Binary
+                            | PrimitiveType::Fixed(_)
+                            | PrimitiveType::Uuid
+                            | PrimitiveType::Time
+                            | PrimitiveType::TimestampNs
+                            | PrimitiveType::TimestamptzNs
+                    )
+                })
+        })
         .filter_map(|(i, f)| {
             schema
                 .name_by_field_id(f.source_id)
@@ -79,9 +96,11 @@ fn partition_string(value: &Literal, ty: Option<&PrimitiveType>) -> Option<Strin
     };
     Some(match (ty?, p) {
         (PrimitiveType::Boolean, PrimitiveLiteral::Boolean(b)) => b.to_string(),
-        (PrimitiveType::Int, PrimitiveLiteral::Int(v)) => v.to_string(),
+        // Files written before a type promotion (int → long, float → double) keep the
+        // narrower literal.
+        (PrimitiveType::Int | PrimitiveType::Long, PrimitiveLiteral::Int(v)) => v.to_string(),
         (PrimitiveType::Long, PrimitiveLiteral::Long(v)) => v.to_string(),
-        (PrimitiveType::Float, PrimitiveLiteral::Float(v)) => v.to_string(),
+        (PrimitiveType::Float | PrimitiveType::Double, PrimitiveLiteral::Float(v)) => v.to_string(),
         (PrimitiveType::Double, PrimitiveLiteral::Double(v)) => v.to_string(),
         (PrimitiveType::String, PrimitiveLiteral::String(s)) => s.clone(),
         (PrimitiveType::Date, PrimitiveLiteral::Int(days)) => date(*days)?,
@@ -108,6 +127,12 @@ fn stats_json(file: &IcebergFile, schema: &Schema) -> String {
         };
         if let Some(count) = file.null_value_counts().get(&field.id) {
             nulls.insert(field.name.clone(), json!(count));
+        }
+        // Iceberg's float bounds leave NaN out, while readers order NaN above every number:
+        // bounds only hold where the file is known to have no NaN.
+        let floating = matches!(ty, PrimitiveType::Float | PrimitiveType::Double);
+        if floating && file.nan_value_counts().get(&field.id) != Some(&0) {
+            continue;
         }
         let bound = |bounds: &HashMap<i32, Datum>, upper| {
             bounds

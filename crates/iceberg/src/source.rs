@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use iceberg::io::{FileIO, FileIOBuilder};
 use iceberg::spec::{
-    DataContentType, DataFileFormat, FormatVersion, Manifest, ManifestContentType, ManifestFile,
-    ManifestList, ManifestStatus, PartitionSpec, Schema, SnapshotRef, TableMetadata,
+    DataContentType, DataFileFormat, Manifest, ManifestContentType, ManifestFile, ManifestList,
+    ManifestStatus, Operation, PartitionSpec, Schema, SnapshotRef, TableMetadata,
 };
 use iceberg::{Catalog, TableIdent};
 use iceberg_catalog_rest::RestCatalog;
@@ -142,13 +142,20 @@ impl IcebergSource {
 
     /// Opens a table registered in a SQLite catalog; `location` names it in messages.
     pub async fn open_in_sql_catalog(location: &str, table: SqlTable) -> Result<Self> {
+        // Tables of a SQLite catalog must lie in the folder of its database (where pyiceberg
+        // and the JDBC catalog put the warehouse by default).
+        let allowed = table
+            .database
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         Self::with_pointer(
             location,
             MetadataPointer::SqlCatalog(table),
             FileIO::new_with_fs(),
         )
         .await
-        .and_then(Self::local_only)
+        .and_then(|source| source.local_within(&allowed))
         .map_err(|e| e.into_model(location))
     }
 
@@ -207,13 +214,26 @@ impl IcebergSource {
         open.await.map_err(|e| e.into_model(location))
     }
 
-    /// Refuses a table whose files are not on the local filesystem, for openings that sign
-    /// its files with local URLs.
-    fn local_only(self) -> Result<Self, Error> {
-        if self.table_root().is_none() {
+    /// Refuses a table whose files are not on the local filesystem inside `allowed`, for
+    /// openings that sign its files with local URLs. The table's location comes from its own
+    /// metadata, which anyone able to commit to the table writes; without this check a table
+    /// claiming `/` as its location would have the gateway sign any file a manifest names.
+    fn local_within(self, allowed: &Path) -> Result<Self, Error> {
+        let Some(root) = self.table_root() else {
             return Err(Error::Unsupported(format!(
                 "the table's files are at {}, not on the local filesystem; configure the store it lives in",
                 self.table_location
+            )));
+        };
+        let inside = match (root.canonicalize(), allowed.canonicalize()) {
+            (Ok(root), Ok(allowed)) => root.starts_with(&allowed) && root.parent().is_some(),
+            _ => false,
+        };
+        if !inside {
+            return Err(Error::Unsupported(format!(
+                "the table's metadata places it at {}, outside {}, where this share allows it to be",
+                root.display(),
+                allowed.display()
             )));
         }
         Ok(self)
@@ -225,10 +245,23 @@ impl IcebergSource {
             reason: reason.to_string(),
         };
         let path = Path::new(location.strip_prefix("file://").unwrap_or(location));
-        let pointer = if path.is_file() {
-            MetadataPointer::File(path.to_string_lossy().into_owned())
+        // The table must be the folder configured (for a metadata file: the folder above its
+        // metadata/ folder).
+        let (pointer, allowed) = if path.is_file() {
+            let table_folder = path
+                .parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            (
+                MetadataPointer::File(path.to_string_lossy().into_owned()),
+                table_folder,
+            )
         } else if path.join("metadata").is_dir() {
-            MetadataPointer::Folder(path.join("metadata"))
+            (
+                MetadataPointer::Folder(path.join("metadata")),
+                path.to_path_buf(),
+            )
         } else {
             return Err(bad(
                 "neither a metadata JSON file nor a table folder with a metadata/ folder",
@@ -236,7 +269,7 @@ impl IcebergSource {
         };
         Self::with_pointer(location, pointer, FileIO::new_with_fs())
             .await?
-            .local_only()
+            .local_within(&allowed)
     }
 
     async fn with_pointer(
@@ -315,6 +348,9 @@ impl IcebergSource {
                 return Ok(loaded.clone());
             }
             let metadata = table.metadata_ref();
+            if let Some(previous) = cached.as_ref() {
+                same_table(&previous.metadata, &metadata)?;
+            }
             let loaded = Arc::new(Loaded {
                 path,
                 versions: versions(&metadata),
@@ -332,6 +368,9 @@ impl IcebergSource {
             return Ok(loaded.clone());
         }
         let metadata = TableMetadata::read_from(&self.file_io, &path).await?;
+        if let Some(previous) = cached.as_ref() {
+            same_table(&previous.metadata, &metadata)?;
+        }
         let versions = versions(&metadata);
         let loaded = Arc::new(Loaded {
             path,
@@ -398,6 +437,7 @@ impl IcebergSource {
         entry: Option<VersionEntry>,
     ) -> Result<Snapshot, Error> {
         let metadata = &loaded.metadata;
+        refuse_renames(metadata)?;
         let Some(entry) = entry else {
             // Version 0: the table before its first snapshot.
             return self.assemble(
@@ -534,6 +574,10 @@ impl IcebergSource {
             protocol: None,
             files: Vec::new(),
         };
+        // A replace (compaction, manifest rewrite) changes files, not data: nothing to report.
+        if snapshot.summary().operation == Operation::Replace {
+            return Ok(changes);
+        }
         for (file, manifest) in &manifests {
             let ours = manifest
                 .entries()
@@ -667,30 +711,77 @@ impl TableSource for IcebergSource {
 /// The current snapshot and its ancestors, oldest first, as versions.
 fn versions(metadata: &TableMetadata) -> Vec<VersionEntry> {
     let mut chain = Vec::new();
+    let mut sequence_numbers = Vec::new();
     let mut next = metadata.current_snapshot_id();
     while let Some(id) = next {
         let Some(snapshot) = metadata.snapshot_by_id(id) else {
             break; // expired ancestors end the readable history
         };
-        let version = match metadata.format_version() {
-            FormatVersion::V1 => snapshot.timestamp_ms().max(1) as Version,
-            _ => snapshot.sequence_number().max(1) as Version,
-        };
+        sequence_numbers.push(snapshot.sequence_number());
         chain.push(VersionEntry {
-            version,
+            version: 0,
             timestamp_ms: snapshot.timestamp_ms(),
             snapshot_id: id,
         });
         next = snapshot.parent_snapshot_id();
     }
     chain.reverse();
+    sequence_numbers.reverse();
     // As in Delta, a commit stamped no later than its predecessor counts as 1 ms after it.
     for i in 1..chain.len() {
         if chain[i].timestamp_ms <= chain[i - 1].timestamp_ms {
             chain[i].timestamp_ms = chain[i - 1].timestamp_ms + 1;
         }
     }
+    // Sequence numbers where every snapshot of the chain has one (format v2 and later); v1
+    // snapshots, also those kept from before an upgrade to v2, have none (0), and then every
+    // version is a commit time, so the versions of the v1 era keep their meaning.
+    let sequenced = sequence_numbers.first().is_some_and(|&n| n > 0)
+        && sequence_numbers.windows(2).all(|w| w[0] < w[1]);
+    for (entry, sequence) in chain.iter_mut().zip(&sequence_numbers) {
+        entry.version = if sequenced {
+            *sequence as Version
+        } else {
+            entry.timestamp_ms.max(1) as Version
+        };
+    }
     chain
+}
+
+/// Refuses metadata of another table than the one read so far (dropped and re-created under
+/// the same name): its versions would start again at 1 and mean other data than before.
+fn same_table(previous: &TableMetadata, current: &TableMetadata) -> Result<(), Error> {
+    if previous.uuid() != current.uuid() {
+        return Err(Error::Unsupported(format!(
+            "the table was replaced by another one (table uuid {} instead of {}); its versions \
+             would change meaning, so the gateway must be restarted to share the new table",
+            current.uuid(),
+            previous.uuid()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses schemas in which a column was renamed, or a name reused for another column: Delta
+/// Sharing clients read Parquet columns by name, so files written before the change would give
+/// them nulls, or another column's values.
+fn refuse_renames(metadata: &TableMetadata) -> Result<(), Error> {
+    let mut names: HashMap<i32, &str> = HashMap::new();
+    let mut ids: HashMap<&str, i32> = HashMap::new();
+    for schema in metadata.schemas_iter() {
+        for (id, name) in schema.field_id_to_name_map() {
+            let renamed = names.insert(*id, name).is_some_and(|before| before != name);
+            let reused = ids.insert(name, *id).is_some_and(|before| before != *id);
+            if renamed || reused {
+                return Err(Error::Unsupported(format!(
+                    "column '{name}' was renamed, or its name reused for another column, in the \
+                     table's schema history; Delta Sharing clients read columns by name and \
+                     would get wrong values from older files"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The newest `*.metadata.json` in a table's `metadata/` folder: the highest version number

@@ -283,7 +283,7 @@ impl App {
         {
             return Ok(names.clone());
         }
-        let names = self
+        let listed = self
             .inner
             .opener
             .catalogs
@@ -292,11 +292,22 @@ impl App {
                 &included.config.namespace,
                 &self.inner.opener.stores,
             )
-            .await
-            .map_err(|e| {
-                ApiError::from_model(&format!("{}.{}", included.share, included.schema), &e)
-            })?;
-        let names = Arc::new(names);
+            .await;
+        let names = match listed {
+            Ok(names) => Arc::new(names),
+            Err(e) => {
+                // A catalog that is down leaves the tables listed before.
+                let stale = included.names.lock().expect("not poisoned").clone();
+                if let Some((_, names)) = stale {
+                    tracing::warn!(catalog = %included.config.catalog, "listing failed, using the last listing: {e}");
+                    return Ok(names);
+                }
+                return Err(ApiError::from_model(
+                    &format!("{}.{}", included.share, included.schema),
+                    &e,
+                ));
+            }
+        };
         *included.names.lock().expect("not poisoned") = Some((Instant::now(), names.clone()));
         Ok(names)
     }
