@@ -176,6 +176,10 @@ pub struct CatalogConfig {
     /// `iceberg-rest`: a bearer token, normally `${VAR}`.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub token: Option<String>,
+    /// `iceberg-rest`: the path prefix of the catalog's routes, when its `/v1/config` does not
+    /// say it.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub prefix: Option<String>,
     /// `iceberg-rest`: the store the catalog's tables live in. The gateway reads their files with
     /// its settings and signs their URLs with it.
     #[serde(default)]

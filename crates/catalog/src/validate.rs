@@ -270,6 +270,7 @@ fn validate_catalogs(config: &mut Config, dir: &Path) -> Result<(), Problem> {
             ("credential", catalog.credential.is_some()),
             ("token", catalog.token.is_some()),
             ("store", catalog.store.is_some()),
+            ("prefix", catalog.prefix.is_some()),
         ];
         match catalog.kind {
             CatalogKind::IcebergSql => {

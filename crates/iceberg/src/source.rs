@@ -578,6 +578,21 @@ impl IcebergSource {
         if snapshot.summary().operation == Operation::Replace {
             return Ok(changes);
         }
+        // A removed file whose rows earlier delete files had already masked would be reported
+        // with those rows: refuse when the parent had live delete files.
+        if let Some(parent) = snapshot
+            .parent_snapshot_id()
+            .and_then(|id| metadata.snapshot_by_id(id))
+        {
+            let parent_list = self.manifests(loaded, parent).await?;
+            let deletes = parent_list
+                .entries()
+                .iter()
+                .filter(|m| m.content == ManifestContentType::Deletes)
+                .cloned()
+                .collect();
+            refuse_deletes(&self.read_manifests(loaded, deletes).await?, entry.version)?;
+        }
         for (file, manifest) in &manifests {
             let ours = manifest
                 .entries()
@@ -914,5 +929,146 @@ mod tests {
                 .ends_with("v11.metadata.json")
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A table with delete files, written by hand (pyiceberg writes none): the snapshot before the
+/// deletes is served, the one with them is refused, and so is its change feed.
+#[cfg(test)]
+mod delete_files {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use iceberg::spec::{
+        DataContentType, DataFileBuilder, DataFileFormat, FormatVersion, ManifestListWriter,
+        ManifestWriterBuilder, NestedField, Operation, PartitionSpec, PrimitiveType, Schema,
+        Snapshot, SortOrder, Struct, Summary, TableMetadataBuilder, Type,
+    };
+    use lakeshare_model::TableSource;
+
+    use super::*;
+
+    fn file(root: &str, name: &str, content: DataContentType) -> iceberg::spec::DataFile {
+        DataFileBuilder::default()
+            .content(content)
+            .file_path(format!("{root}/data/{name}"))
+            .file_format(DataFileFormat::Parquet)
+            .file_size_in_bytes(100)
+            .record_count(10)
+            .partition(Struct::empty())
+            .partition_spec_id(0)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn snapshots_with_delete_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}", dir.path().canonicalize().unwrap().display());
+        std::fs::create_dir_all(dir.path().join("metadata")).unwrap();
+        let schema = Arc::new(
+            Schema::builder()
+                .with_schema_id(0)
+                .with_fields(vec![Arc::new(NestedField::required(
+                    1,
+                    "id",
+                    Type::Primitive(PrimitiveType::Long),
+                ))])
+                .build()
+                .unwrap(),
+        );
+        let spec = PartitionSpec::builder(schema.clone())
+            .with_spec_id(0)
+            .build()
+            .unwrap();
+        let io = FileIO::new_with_fs();
+        let mut builder = TableMetadataBuilder::new(
+            (*schema).clone(),
+            spec.clone(),
+            SortOrder::unsorted_order(),
+            root.clone(),
+            FormatVersion::V2,
+            HashMap::new(),
+        )
+        .unwrap();
+        let data = file(&root, "a.parquet", DataContentType::Data);
+        for (sequence, with_deletes) in [(1i64, false), (2, true)] {
+            let snapshot_id = 100 + sequence;
+            let manifest_path = format!("{root}/metadata/m{sequence}.avro");
+            let mut writer = ManifestWriterBuilder::new(
+                io.new_output(&manifest_path).unwrap(),
+                Some(snapshot_id),
+                schema.clone(),
+                spec.clone(),
+            )
+            .build_v2_data();
+            if sequence == 1 {
+                writer.add_file(data.clone(), 1).unwrap();
+            } else {
+                writer
+                    .add_existing_file(data.clone(), 101, 1, Some(1))
+                    .unwrap();
+            }
+            let mut manifests = vec![writer.write_manifest_file().await.unwrap()];
+            if with_deletes {
+                let mut deletes = ManifestWriterBuilder::new(
+                    io.new_output(format!("{root}/metadata/d{sequence}.avro"))
+                        .unwrap(),
+                    Some(snapshot_id),
+                    schema.clone(),
+                    spec.clone(),
+                )
+                .build_v2_deletes();
+                deletes
+                    .add_file(
+                        file(&root, "a-deletes.parquet", DataContentType::PositionDeletes),
+                        sequence,
+                    )
+                    .unwrap();
+                manifests.push(deletes.write_manifest_file().await.unwrap());
+            }
+            let list_path = format!("{root}/metadata/snap-{snapshot_id}.avro");
+            let mut list = ManifestListWriter::v2(
+                io.new_output(&list_path).unwrap().writer().await.unwrap(),
+                snapshot_id,
+                (sequence > 1).then_some(101),
+                sequence,
+            );
+            list.add_manifests(manifests.into_iter()).unwrap();
+            list.close().await.unwrap();
+            let snapshot = Snapshot::builder()
+                .with_snapshot_id(snapshot_id)
+                .with_parent_snapshot_id((sequence > 1).then_some(101))
+                .with_sequence_number(sequence)
+                .with_timestamp_ms(1_700_000_000_000 + sequence)
+                .with_manifest_list(list_path)
+                .with_summary(Summary {
+                    operation: if with_deletes {
+                        Operation::Delete
+                    } else {
+                        Operation::Append
+                    },
+                    additional_properties: HashMap::new(),
+                })
+                .with_schema_id(0)
+                .build();
+            builder = builder.set_branch_snapshot(snapshot, "main").unwrap();
+        }
+        let metadata = builder.build().unwrap().metadata;
+        std::fs::write(
+            dir.path().join("metadata/00002-x.metadata.json"),
+            serde_json::to_vec(&metadata).unwrap(),
+        )
+        .unwrap();
+
+        let source = IcebergSource::open(&dir.path().to_string_lossy())
+            .await
+            .unwrap();
+        assert_eq!(source.latest_version().await.unwrap(), 2);
+        assert_eq!(source.snapshot(1).await.unwrap().files.len(), 1);
+        let refused = source.snapshot(2).await.unwrap_err().to_string();
+        assert!(refused.contains("delete files"), "{refused}");
+        let changes = source.changes(2, 2).await.unwrap_err().to_string();
+        assert!(changes.contains("delete files"), "{changes}");
     }
 }

@@ -199,6 +199,7 @@ impl Catalogs {
                             ("warehouse", &config.warehouse),
                             ("credential", &config.credential),
                             ("token", &config.token),
+                            ("prefix", &config.prefix),
                         ];
                         for (key, value) in optional {
                             if let Some(value) = value {
