@@ -94,8 +94,7 @@ impl IcebergCatalog {
             IcebergCatalog::Rest(catalog) => {
                 let ident = NamespaceIdent::from_strs(namespace.split('.'))
                     .map_err(|e| lakeshare_model::Error::storage(e.to_string()))?;
-                catalog
-                    .list_tables(&ident)
+                with_fresh_token(catalog, || catalog.list_tables(&ident))
                     .await
                     .map_err(|e| {
                         lakeshare_model::Error::storage(format!("listing {namespace}: {e}"))
@@ -128,4 +127,27 @@ fn sql_tables(
         .map_err(|e| format!("{}: {e}", database.display()))?;
     rows.collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: {e}", database.display()))
+}
+
+/// Runs a catalog call, and once more with a new OAuth token if it fails: iceberg's REST client
+/// does not renew its token when it expires (an hour, typically), which would otherwise break
+/// every table of a long-running gateway.
+pub(crate) async fn with_fresh_token<T, F, Fut>(
+    catalog: &RestCatalog,
+    call: F,
+) -> iceberg::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = iceberg::Result<T>>,
+{
+    match call().await {
+        Ok(value) => Ok(value),
+        Err(first) => {
+            if catalog.regenerate_token().await.is_err() {
+                return Err(first);
+            }
+            tracing::info!("retrying an Iceberg REST call with a new token after: {first}");
+            call().await
+        }
+    }
 }

@@ -338,7 +338,8 @@ impl IcebergSource {
     /// The current metadata, read again only when a newer metadata file has appeared.
     async fn load(&self) -> Result<Arc<Loaded>, Error> {
         if let MetadataPointer::Rest { catalog, ident } = &self.pointer {
-            let table = catalog.load_table(ident).await?;
+            let table =
+                crate::catalog::with_fresh_token(catalog, || catalog.load_table(ident)).await?;
             let path = table.metadata_location().unwrap_or_default().to_string();
             let mut cached = self.loaded.lock().await;
             if let Some(loaded) = cached.as_ref()
