@@ -77,12 +77,7 @@ impl Timeline {
                 .unwrap_or(0)
         };
         commits.retain(|(v, _)| *v >= earliest);
-        // Delta Lake treats a commit stamped no later than its predecessor as 1 ms after it.
-        for i in 1..commits.len() {
-            if commits[i].1 <= commits[i - 1].1 {
-                commits[i].1 = commits[i - 1].1 + 1;
-            }
-        }
+        lakeshare_model::monotonic_commit_times(&mut commits);
         Self { commits, earliest }
     }
 
@@ -102,41 +97,7 @@ impl Timeline {
         timestamp: DateTime<Utc>,
         bound: TimestampBound,
     ) -> Result<Version, Error> {
-        let t = timestamp.timestamp_millis();
-        let (Some(&(first_v, first_t)), Some(&(last_v, last_t))) =
-            (self.commits.first(), self.commits.last())
-        else {
-            return Err(Error::TimestampOutOfRange(
-                "the table has no commits".into(),
-            ));
-        };
-        let show = |ms: i64| {
-            DateTime::<Utc>::from_timestamp_millis(ms)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_else(|| ms.to_string())
-        };
-        match bound {
-            TimestampBound::AtOrBefore => {
-                if t < first_t {
-                    return Err(Error::TimestampOutOfRange(format!(
-                        "timestamp {} is before the earliest available version {first_v}, committed at {}",
-                        show(t),
-                        show(first_t)
-                    )));
-                }
-                let after = self.commits.partition_point(|(_, ct)| *ct <= t);
-                Ok(self.commits[after - 1].0)
-            }
-            TimestampBound::AtOrAfter if t > last_t => Err(Error::TimestampOutOfRange(format!(
-                "timestamp {} is after the latest version {last_v}, committed at {}",
-                show(t),
-                show(last_t)
-            ))),
-            TimestampBound::AtOrAfter => {
-                let at = self.commits.partition_point(|(_, ct)| *ct < t);
-                Ok(self.commits[at].0)
-            }
-        }
+        lakeshare_model::version_at(&self.commits, timestamp, bound)
     }
 }
 

@@ -661,44 +661,12 @@ impl TableSource for IcebergSource {
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
-        let t = timestamp.timestamp_millis();
-        let versions = &loaded.versions;
-        let (Some(first), Some(last)) = (versions.first(), versions.last()) else {
-            return Err(ModelError::TimestampOutOfRange(
-                "the table has no snapshots".into(),
-            ));
-        };
-        let show = |ms: i64| {
-            DateTime::<Utc>::from_timestamp_millis(ms)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_else(|| ms.to_string())
-        };
-        match bound {
-            TimestampBound::AtOrBefore if t < first.timestamp_ms => {
-                Err(ModelError::TimestampOutOfRange(format!(
-                    "timestamp {} is before the earliest available version {}, committed at {}",
-                    show(t),
-                    first.version,
-                    show(first.timestamp_ms)
-                )))
-            }
-            TimestampBound::AtOrBefore => {
-                let after = versions.partition_point(|v| v.timestamp_ms <= t);
-                Ok(versions[after - 1].version)
-            }
-            TimestampBound::AtOrAfter if t > last.timestamp_ms => {
-                Err(ModelError::TimestampOutOfRange(format!(
-                    "timestamp {} is after the latest version {}, committed at {}",
-                    show(t),
-                    last.version,
-                    show(last.timestamp_ms)
-                )))
-            }
-            TimestampBound::AtOrAfter => {
-                let at = versions.partition_point(|v| v.timestamp_ms < t);
-                Ok(versions[at].version)
-            }
-        }
+        let commits: Vec<(Version, i64)> = loaded
+            .versions
+            .iter()
+            .map(|v| (v.version, v.timestamp_ms))
+            .collect();
+        lakeshare_model::version_at(&commits, timestamp, bound)
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
@@ -744,10 +712,10 @@ fn versions(metadata: &TableMetadata) -> Vec<VersionEntry> {
     chain.reverse();
     sequence_numbers.reverse();
     // As in Delta, a commit stamped no later than its predecessor counts as 1 ms after it.
-    for i in 1..chain.len() {
-        if chain[i].timestamp_ms <= chain[i - 1].timestamp_ms {
-            chain[i].timestamp_ms = chain[i - 1].timestamp_ms + 1;
-        }
+    let mut times: Vec<(Version, i64)> = chain.iter().map(|e| (0, e.timestamp_ms)).collect();
+    lakeshare_model::monotonic_commit_times(&mut times);
+    for (entry, (_, ms)) in chain.iter_mut().zip(times) {
+        entry.timestamp_ms = ms;
     }
     // Sequence numbers where every snapshot of the chain has one (format v2 and later); v1
     // snapshots, also those kept from before an upgrade to v2, have none (0), and then every

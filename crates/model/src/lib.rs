@@ -32,4 +32,4 @@ pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };
 pub use source::TableSource;
-pub use version::{TimestampBound, Version, VersionSpec};
+pub use version::{TimestampBound, Version, VersionSpec, monotonic_commit_times, version_at};

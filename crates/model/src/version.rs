@@ -23,3 +23,55 @@ pub enum TimestampBound {
     /// The first version committed at or after the timestamp: the start of a range.
     AtOrAfter,
 }
+
+/// Makes commit times strictly increasing, oldest first, as Delta Lake does: a commit stamped
+/// no later than its predecessor counts as 1 ms after it. `commits` are `(version, ms)`.
+pub fn monotonic_commit_times(commits: &mut [(Version, i64)]) {
+    for i in 1..commits.len() {
+        if commits[i].1 <= commits[i - 1].1 {
+            commits[i].1 = commits[i - 1].1 + 1;
+        }
+    }
+}
+
+/// The version a timestamp resolves to over `commits` (`(version, ms)`, times strictly
+/// increasing), with the semantics of [`crate::TableSource::version_at`].
+pub fn version_at(
+    commits: &[(Version, i64)],
+    timestamp: DateTime<Utc>,
+    bound: TimestampBound,
+) -> Result<Version, crate::Error> {
+    use crate::Error;
+    let t = timestamp.timestamp_millis();
+    let (Some(&(first_v, first_t)), Some(&(last_v, last_t))) = (commits.first(), commits.last())
+    else {
+        return Err(Error::TimestampOutOfRange(
+            "the table has no commits".into(),
+        ));
+    };
+    let show = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_else(|| ms.to_string())
+    };
+    match bound {
+        TimestampBound::AtOrBefore if t < first_t => Err(Error::TimestampOutOfRange(format!(
+            "timestamp {} is before the earliest available version {first_v}, committed at {}",
+            show(t),
+            show(first_t)
+        ))),
+        TimestampBound::AtOrBefore => {
+            let after = commits.partition_point(|(_, ct)| *ct <= t);
+            Ok(commits[after - 1].0)
+        }
+        TimestampBound::AtOrAfter if t > last_t => Err(Error::TimestampOutOfRange(format!(
+            "timestamp {} is after the latest version {last_v}, committed at {}",
+            show(t),
+            show(last_t)
+        ))),
+        TimestampBound::AtOrAfter => {
+            let at = commits.partition_point(|(_, ct)| *ct < t);
+            Ok(commits[at].0)
+        }
+    }
+}
