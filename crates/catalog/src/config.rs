@@ -309,11 +309,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The catalog named `name`.
-    pub fn catalog(&self, name: &str) -> Option<&CatalogConfig> {
-        self.catalogs.iter().find(|c| c.name == name)
-    }
-
     /// The store named `name`.
     pub fn store(&self, name: &str) -> Option<&StoreConfig> {
         self.stores.iter().find(|s| s.name == name)

@@ -58,6 +58,9 @@ impl Included {
 
 struct Inner {
     config: Config,
+    /// Ids of configured tables in whose folder another configured table lies: credentials for
+    /// the folder would cover that table too, shared or not.
+    enclosing: std::collections::HashSet<String>,
     includes: Vec<Included>,
     tables: Vec<Arc<TableHandle>>,
     /// `(share, schema, table)` lower-cased → index into `tables`.
@@ -126,7 +129,9 @@ impl App {
                 })
             })
             .collect();
+        let enclosing = enclosing_tables(&tables);
         let inner = Inner {
+            enclosing,
             includes,
             recipients: Recipients::from_config(&config.recipients),
             file_tokens: FileTokens::new(signer.clone()),
@@ -322,15 +327,7 @@ impl App {
             .stores
             .get(table.entry.store.as_deref()?)
             .ok()?;
-        // Credentials for a folder cover every table inside it, shared or not.
-        let encloses_another = self.tables().iter().any(|other| {
-            other.entry.store == table.entry.store
-                && other
-                    .entry
-                    .location
-                    .strip_prefix(table.entry.location.trim_end_matches('/'))
-                    .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
-        });
+        let encloses_another = self.inner.enclosing.contains(&table.id);
         (table.entry.history && store.vends_credentials() && !encloses_another).then_some(store)
     }
 
@@ -347,4 +344,23 @@ impl App {
             .await
             .map_err(|e| ApiError::from_model(&table.qualified_name(), &e))
     }
+}
+
+/// The ids of the tables another table of the same store lies inside of.
+fn enclosing_tables(tables: &[Arc<TableHandle>]) -> std::collections::HashSet<String> {
+    tables
+        .iter()
+        .filter(|table| {
+            let root = table.entry.location.trim_end_matches('/');
+            tables.iter().any(|other| {
+                other.entry.store == table.entry.store
+                    && other
+                        .entry
+                        .location
+                        .strip_prefix(root)
+                        .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+            })
+        })
+        .map(|table| table.id.clone())
+        .collect()
 }

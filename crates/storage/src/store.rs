@@ -191,10 +191,6 @@ impl Store {
         &self.name
     }
 
-    pub fn kind(&self) -> StoreKind {
-        self.kind
-    }
-
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
@@ -228,11 +224,6 @@ impl Store {
                 reason: format!("an HTTP client: {e}"),
             })?;
         Ok(self.http.get_or_init(|| client))
-    }
-
-    /// The bound on one operation against this store.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// A signer for the files of the table rooted at `table_url` (a URL naming this store's
