@@ -99,3 +99,25 @@ def test_demo_iceberg_trips_read_as_the_delta_trips(demo):
     reference = table.scan().to_arrow().to_pandas().sort_values("trip_id").reset_index(drop=True)
     shared = delta_sharing.load_as_pandas(iceberg_url).sort_values("trip_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(shared, reference[shared.columns], check_dtype=False)
+
+
+def test_demo_hudi_trips_read_as_the_delta_trips(demo):
+    """The Hudi demo table, written with hudi's own writer, has the Delta one's data and history:
+    its four instants are Delta versions 0-3, and hudi's reader reads it as the gateway serves it."""
+    import hudi
+
+    delta_url = f"{demo / 'demo.share'}#demo.delta.trips"
+    hudi_url = f"{demo / 'demo.share'}#demo.hudi.trips"
+    table = hudi.HudiTable(str(demo / "data" / "hudi" / "trips"))
+    instants = [i.timestamp for i in table.get_timeline().get_completed_commits(False)]
+    assert len(instants) == 4
+    assert delta_sharing.get_table_version(hudi_url) == int(instants[-1])
+    for version, instant in enumerate(instants):
+        delta = delta_sharing.load_as_pandas(delta_url, version=version).sort_values("trip_id").reset_index(drop=True)
+        shared = delta_sharing.load_as_pandas(hudi_url, version=int(instant)).sort_values("trip_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(shared[delta.columns], delta)
+    latest = delta_sharing.load_as_pandas(hudi_url).sort_values("trip_id").reset_index(drop=True)
+    batches = table.read()
+    reference = pa.Table.from_batches(batches).to_pandas().sort_values("trip_id").reset_index(drop=True)
+    assert not any(c.startswith("_hoodie_") for c in latest.columns)
+    pd.testing.assert_frame_equal(latest, reference[latest.columns], check_dtype=False)

@@ -59,6 +59,10 @@ def s3_tables(seaweed, demo):
     assert json.loads(trips.stdout)["version"] == 2
     assert json.loads(events.stdout)["version"] == 3
     tables = {"trips": f"s3://{S3_BUCKET}/demo/trips", "events": f"s3://{S3_BUCKET}/sales/events"}
+    # The demo's Hudi table, copied as it is (.hoodie included).
+    run_tool({"op": "upload", "source": str(demo / "data" / "hudi" / "trips"),
+              "url": f"s3://{S3_BUCKET}/demo/hudi_trips", "store": so})
+    tables["hudi_trips"] = f"s3://{S3_BUCKET}/demo/hudi_trips"
     for name, fixture in [("dv", DV_FIXTURE), ("checkpointed", CHECKPOINT_FIXTURE)]:
         if fixture.is_dir():
             run_tool({"op": "upload", "source": str(fixture), "url": f"s3://{S3_BUCKET}/fixtures/{name}", "store": so})
@@ -104,6 +108,7 @@ shares:
           - {{ name: events_latest, store: lake, path: sales/events }}
           - {{ name: dv, store: lake, path: fixtures/dv, format: delta }}
           - {{ name: checkpointed, store: lake, path: fixtures/checkpointed, history: true }}
+          - {{ name: hudi_trips, location: "s3://{S3_BUCKET}/demo/hudi_trips", history: true }}
       - name: azure
         tables:
           - {{ name: events, location: "az://{AZURE_CONTAINER}/sales/events", format: delta, history: true }}
@@ -567,3 +572,24 @@ def test_s3_outage_is_a_clear_error_and_service_resumes(gateway, seaweed, azurit
     assert_same_frame(result["frame"], before)
     after = query(gateway, "s3", "events")
     assert after.status_code == 200 and file_lines(after)
+
+
+def test_s3_hudi_table_reads_as_on_local_disk(gateway, seaweed, demo):
+    """The demo's Hudi table copied into S3 reads, at every instant, as hudi reads the local copy,
+    from pre-signed URLs on the public host."""
+    hudi = pytest.importorskip("hudi", reason="the hudi reader is not installed (tests/requirements.txt)")
+    import pyarrow as pa
+
+    local = demo / "data" / "hudi" / "trips"
+    table = hudi.HudiTable(str(local))
+    instants = [i.timestamp for i in table.get_timeline().get_completed_commits(False)]
+    assert len(instants) == 4
+    url = table_url(gateway, "s3", "hudi_trips")
+    assert delta_sharing.get_table_version(url) == int(instants[-1])
+    for instant in (instants[0], instants[-1]):
+        shared = delta_sharing.load_as_pandas(url, version=int(instant)).sort_values("trip_id").reset_index(drop=True)
+        batches = table.read(hudi.HudiReadOptions().with_as_of_timestamp(instant))
+        reference = pa.Table.from_batches(batches).to_pandas().sort_values("trip_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(shared, reference[shared.columns], check_dtype=False)
+    files = file_lines(query(gateway, "s3", "hudi_trips"))
+    assert files and all(f["url"].startswith(f"http://localhost:{seaweed.s3_port}/") for f in files)

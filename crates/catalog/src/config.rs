@@ -189,6 +189,23 @@ pub struct TableEntry {
     pub history: bool,
     #[serde(default)]
     pub description: Option<String>,
+    /// How a Hudi table is shared; refused for tables of other formats.
+    #[serde(default)]
+    pub hudi: Option<HudiTableOptions>,
+}
+
+/// Per-table options of Hudi tables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HudiTableOptions {
+    /// Share a merge-on-read table's read-optimized view: base files only, without the updates
+    /// and deletes still waiting in log files, so it lags the table until the next compaction.
+    /// Without it, such a table is refused while any file group has log files.
+    #[serde(default)]
+    pub read_optimized: bool,
+    /// Include Hudi's `_hoodie_*` metadata columns in the shared schema.
+    #[serde(default)]
+    pub meta_fields: bool,
 }
 
 /// A table format as named in the configuration.

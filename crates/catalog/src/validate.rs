@@ -72,6 +72,12 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                     }
                     resolve_location(table, &stores, dir, &at)?;
                 }
+                if table.hudi.is_some() && table.format.is_some_and(|f| f != FormatName::Hudi) {
+                    return Err((
+                        format!("{at}.hudi"),
+                        "applies to Hudi tables only, and this table is declared with another format".into(),
+                    ));
+                }
             }
         }
     }

@@ -40,6 +40,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             iceberg_trips.display()
         );
     }
+    let hudi_trips = data_dir.join("hudi").join("trips");
+    if lakeshare_demo::hudi::ensure_trips(&hudi_trips).await? {
+        eprintln!("wrote the demo Hudi table at {}", hudi_trips.display());
+    } else {
+        eprintln!("using the demo Hudi table at {}", hudi_trips.display());
+    }
 
     // One token per data directory, so a profile handed out stays valid across restarts.
     let token_file = data_dir.join(".demo-token");
@@ -66,12 +72,16 @@ shares:
       - name: iceberg
         tables:
           - {{ name: trips, location: "{iceberg_trips}", format: iceberg, history: true }}
+      - name: hudi
+        tables:
+          - {{ name: trips, location: "{hudi_trips}", format: hudi, history: true }}
 recipients:
   - {{ name: demo, token: "{token}", shares: [demo] }}
 "#,
         port = args.port,
         trips = trips.display(),
         iceberg_trips = iceberg_trips.display(),
+        hudi_trips = hudi_trips.display(),
     );
     let config = Config::from_yaml(&yaml, &data_dir).context("the demo configuration")?;
     let profile = Profile::bearer(config.server.endpoint(), token);

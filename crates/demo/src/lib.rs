@@ -10,6 +10,7 @@
 //! ```
 
 pub mod delta;
+pub mod hudi;
 pub mod iceberg;
 pub mod synthetic;
 pub mod trips;
@@ -26,6 +27,8 @@ pub enum Error {
     },
     #[error("writing the demo Iceberg table: {0}")]
     Iceberg(String),
+    #[error("writing the demo Hudi table: {0}")]
+    Hudi(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

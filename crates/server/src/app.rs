@@ -49,6 +49,7 @@ impl Included {
                     format: Some(FormatName::Iceberg),
                     history: self.config.history,
                     description: None,
+                    hudi: None,
                 };
                 Arc::new(TableHandle::new(&self.share, &self.schema, entry))
             })

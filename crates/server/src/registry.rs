@@ -293,7 +293,7 @@ async fn open_catalog_table(
 
 // A build without any adapter feature refuses every table, leaving the rest unreachable.
 #[cfg_attr(
-    not(any(feature = "delta", feature = "iceberg")),
+    not(any(feature = "delta", feature = "iceberg", feature = "hudi")),
     allow(unreachable_code, unused_variables)
 )]
 async fn open_local_table(
@@ -304,6 +304,7 @@ async fn open_local_table(
         Some(f) => TableFormat::from(f),
         None => detect_format(&entry.location)?,
     };
+    check_format_options(entry, format)?;
     // Each adapter names the folder its files live under: signed URLs are confined to it.
     let (source, root): (Arc<dyn TableSource>, std::path::PathBuf) = match format {
         #[cfg(feature = "delta")]
@@ -317,6 +318,16 @@ async fn open_local_table(
             let root = local_root(&source)?;
             (Arc::new(source), root)
         }
+        #[cfg(feature = "hudi")]
+        TableFormat::Hudi => (
+            Arc::new(
+                lakeshare_hudi::HudiSource::open(&entry.location, hudi_options(entry, None)?)
+                    .await?,
+            ),
+            entry.location.clone().into(),
+        ),
+        // Reachable in builds without some adapter.
+        #[allow(unreachable_patterns)]
         other => return Err(unsupported_format(other)),
     };
     let url_signer = LocalUrlSigner::new(
@@ -348,6 +359,7 @@ async fn open_store_table(
         Some(f) => TableFormat::from(f),
         None => detect_format_in_store(store, &entry.location).await?,
     };
+    check_format_options(entry, format)?;
     let source: Arc<dyn TableSource> = match format {
         #[cfg(feature = "delta")]
         TableFormat::Delta => Arc::new(
@@ -376,6 +388,16 @@ async fn open_store_table(
                 signer: Arc::new(url_signer),
             });
         }
+        #[cfg(feature = "hudi")]
+        TableFormat::Hudi => Arc::new(
+            lakeshare_hudi::HudiSource::open(
+                &entry.location,
+                hudi_options(entry, Some(store.config()))?,
+            )
+            .await?,
+        ),
+        // Reachable in builds without some adapter.
+        #[allow(unreachable_patterns)]
         other => return Err(unsupported_format(other)),
     };
     Ok(OpenedTable {
@@ -432,6 +454,64 @@ fn iceberg_file_io_props(
         }
     }
     Ok(props)
+}
+
+/// How a Hudi table is opened: its sharing options from the configuration, and for tables in
+/// a store, hudi's object_store options built from the same store settings the gateway's own
+/// client uses.
+#[cfg(feature = "hudi")]
+fn hudi_options(
+    entry: &TableEntry,
+    store: Option<&StoreConfig>,
+) -> lakeshare_model::Result<lakeshare_hudi::HudiOptions> {
+    let table = entry.hudi.clone().unwrap_or_default();
+    let mut storage_options = std::collections::HashMap::new();
+    if let Some(store) = store {
+        if store.kind != StoreKind::S3 {
+            return Err(lakeshare_model::Error::Unsupported(format!(
+                "Hudi tables in {} stores are not supported yet (S3 and local disk are)",
+                store.kind
+            )));
+        }
+        let region = store.region.clone().unwrap_or_else(|| "us-east-1".into());
+        storage_options.insert("aws_region".to_string(), region);
+        let path_style = store.path_style.unwrap_or(true);
+        storage_options.insert(
+            "aws_virtual_hosted_style_request".to_string(),
+            (!path_style).to_string(),
+        );
+        storage_options.insert(
+            "aws_allow_http".to_string(),
+            store.allows_http().to_string(),
+        );
+        let optional = [
+            ("aws_endpoint", &store.endpoint),
+            ("aws_access_key_id", &store.access_key_id),
+            ("aws_secret_access_key", &store.secret_access_key),
+            ("aws_session_token", &store.session_token),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                storage_options.insert(key.to_string(), value.clone());
+            }
+        }
+    }
+    Ok(lakeshare_hudi::HudiOptions {
+        read_optimized: table.read_optimized,
+        meta_fields: table.meta_fields,
+        storage_options,
+    })
+}
+
+/// Refuses options of one format on a table that turned out to be of another.
+fn check_format_options(entry: &TableEntry, format: TableFormat) -> lakeshare_model::Result<()> {
+    if entry.hudi.is_some() && format != TableFormat::Hudi {
+        return Err(lakeshare_model::Error::Unsupported(format!(
+            "the table has hudi: options but {} holds a {format} table",
+            entry.location
+        )));
+    }
+    Ok(())
 }
 
 fn unsupported_format(format: TableFormat) -> lakeshare_model::Error {
