@@ -195,6 +195,7 @@ def test_read_optimized_sharing_equals_the_read_optimized_read(gateway, tables, 
 
 
 def test_the_log_file_refusal_explains_itself_over_http(gateway):
+    """A query of a version with log files gets the 400; its metadata does not."""
     response = requests.post(
         f"{gateway.endpoint}/shares/lake/schemas/mor/tables/v6_nonpartitioned/query",
         json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
@@ -203,6 +204,10 @@ def test_the_log_file_refusal_explains_itself_over_http(gateway):
     body = response.json()
     assert body["errorCode"] == "UNSUPPORTED_OPERATION"
     assert "log files" in body["message"] and "read-optimized" in body["message"]
+    # The metadata is still served: clients read it before any version, and a recipient can see
+    # the schema of a table it cannot read yet.
+    metadata = delta_sharing.get_table_metadata(url(gateway, "mor.v6_nonpartitioned"))
+    assert "id" in json.loads(metadata.schema_string)["fields"][0]["name"]
 
 
 def test_time_travel_to_the_first_commit_returns_the_rows_before_the_update(gateway, tables):

@@ -217,6 +217,7 @@ impl DeltaSource {
             metadata: metadata_model(state.metadata()),
             files: files.into(),
             native_id: None,
+            unservable: None,
         }
     }
 

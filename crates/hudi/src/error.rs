@@ -15,6 +15,11 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// Merge-on-read file groups with log records at the version read: their base files alone
+    /// are not the table's rows.
+    #[error("{0}")]
+    LogFiles(String),
+
     /// The version is gone or was never there.
     #[error(transparent)]
     Model(#[from] lakeshare_model::Error),
@@ -27,7 +32,7 @@ impl Error {
         use lakeshare_model::Error as M;
         match self {
             Error::BadLocation { location, reason } => M::TableNotFound { location, reason },
-            Error::Unsupported(reason) => M::Unsupported(reason),
+            Error::Unsupported(reason) | Error::LogFiles(reason) => M::Unsupported(reason),
             Error::Corrupt(reason) => M::Corrupt {
                 location: location.to_string(),
                 reason,
@@ -35,6 +40,10 @@ impl Error {
             Error::Model(e) => e,
             Error::Hudi(e) => match e {
                 CoreError::Unsupported(reason) => M::Unsupported(reason),
+                CoreError::SchemaNotFound(reason) => M::Unsupported(format!(
+                    "the table has no schema to share yet (no commit records one and \
+                     hoodie.properties has no hoodie.table.create.schema): {reason}"
+                )),
                 CoreError::Storage(s) => storage_error(location, s),
                 CoreError::ReadLogFileError(io) => M::storage(format!("{location}: {io}")),
                 other => M::Corrupt {
@@ -55,7 +64,11 @@ fn storage_error(
     use hudi::storage::error::StorageError;
     use lakeshare_model::{Error as M, StorageFault};
     match error {
-        StorageError::ObjectStoreError(object_store::Error::NotFound { path, .. }) => {
+        // Only a missing hoodie.properties means there is no table; any other file vanishing
+        // mid-read (archival, cleaning) is a transient fault of the read.
+        StorageError::ObjectStoreError(object_store::Error::NotFound { path, .. })
+            if path.ends_with("hoodie.properties") =>
+        {
             M::TableNotFound {
                 location: location.to_string(),
                 reason: format!("{path} does not exist"),

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::Error;
 
-/// Folder names Hudi writes for a null partition value.
-const NULL_PARTITIONS: [&str; 2] = ["__HIVE_DEFAULT_PARTITION__", "default"];
+/// The folder name Hudi writes for a null partition value. (Hudi before 0.12 wrote `default`,
+/// which cannot be told from a real value `default`; tables of versions 6 and up do not.)
+const NULL_PARTITIONS: [&str; 1] = ["__HIVE_DEFAULT_PARTITION__"];
 
 /// How a table lays out its partitions, from its configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -20,7 +20,9 @@ use url::Url;
 use crate::Error;
 use crate::partition::PartitionLayout;
 use crate::schema::{Features, column_names, delta_schema};
-use crate::timeline::{CommitInfo, VersionEntry, instant_before, version_of, versions};
+use crate::timeline::{
+    CommitInfo, FileGroupId, VersionEntry, instant_before, version_of, versions,
+};
 
 /// The hudi config that selects the read-optimized view (base files only).
 const READ_OPTIMIZED: &str = "hoodie.read.use.read_optimized.mode";
@@ -126,6 +128,15 @@ impl HudiSource {
             return Err(Error::Unsupported(format!(
                 "the table's base files are in the {format} format; Delta Sharing clients read Parquet only"
             )));
+        }
+        // A bootstrapped table's base files are skeletons of the `_hoodie_*` columns; the data
+        // stays in the original files, which a Delta Sharing client would never read.
+        if config.contains_key("hoodie.bootstrap.base.path") {
+            return Err(Error::Unsupported(
+                "the table is a bootstrapped Hudi table (hoodie.bootstrap.base.path is set): its \
+                 base files hold only Hudi's metadata columns, so it cannot be shared as Parquet"
+                    .into(),
+            ));
         }
         if self.options.read_optimized && !table.is_mor() {
             return Err(Error::Unsupported(
@@ -256,46 +267,72 @@ impl HudiSource {
         Ok((metadata, protocol(features)))
     }
 
-    /// The base files live as of `instant` (an instant time, not necessarily one of the
-    /// timeline's), as data files; `version` is only for messages.
+    /// The commit metadata of every instant of the active timeline, in version order.
+    async fn infos(&self, loaded: &Loaded) -> Result<Vec<Arc<CommitInfo>>, Error> {
+        self.commits_of(&loaded.table, &loaded.entries).await
+    }
+
+    /// The file groups live as of `instant` (an instant time, not necessarily one of the
+    /// timeline's) with their base files as data files.
+    ///
+    /// Refuses if any of them has log records written at or before `instant` (unless the
+    /// table is shared read-optimized): hudi attaches every log file of a slice to it, also
+    /// those written later, so which log files count is decided from the commits that wrote
+    /// them, and a log file no active commit claims (its writer was archived) counts.
     async fn files_at(
         &self,
         loaded: &Loaded,
+        infos: &[Arc<CommitInfo>],
         instant: &str,
-        version: Version,
-    ) -> Result<Vec<DataFile>, Error> {
+    ) -> Result<Vec<Live>, Error> {
+        let bound = version_of(instant)
+            .ok_or_else(|| Error::Corrupt(format!("unreadable instant time {instant}")))?;
         let mut read = ReadOptions::new().with_as_of_timestamp(instant);
         if self.options.read_optimized {
             read = read.with_hudi_option(READ_OPTIMIZED, "true");
         }
         let slices = loaded.table.get_file_slices(&read).await?;
-        if let Some(slice) = slices.iter().find(|s| s.has_log_file()) {
-            let pending = slices.iter().filter(|s| s.has_log_file()).count();
-            return Err(Error::Unsupported(format!(
-                "this merge-on-read table has updates or deletes in log files that are not yet \
-                 compacted into Parquet ({pending} file group(s) at version {version}, e.g. \
-                 '{}' in partition '{}'); Delta Sharing clients read Parquet only, so serving \
-                 the base files would return outdated and deleted rows. Compact the table, or \
-                 have the provider share its read-optimized view (option read_optimized: true), \
-                 which lags until the next compaction",
-                slice.file_id(),
-                slice.partition_path
-            )));
+        if !self.options.read_optimized {
+            let writers = log_writers(&loaded.entries, infos);
+            let pending: Vec<&FileSlice> = slices
+                .iter()
+                .filter(|s| has_logs_by(s, &writers, bound))
+                .collect();
+            if let Some(slice) = pending.first() {
+                return Err(Error::LogFiles(format!(
+                    "this merge-on-read table has updates or deletes in log files that are not \
+                     yet compacted into Parquet ({} file group(s) at version {bound}, e.g. '{}' \
+                     in partition '{}'); Delta Sharing clients read Parquet only, so serving the \
+                     base files would return outdated and deleted rows. Compact the table, or \
+                     have the provider share its read-optimized view (option read_optimized: \
+                     true), which lags until the next compaction",
+                    pending.len(),
+                    slice.file_id(),
+                    slice.partition_path
+                )));
+            }
         }
-        let record_counts = self.record_counts(loaded, version).await?;
+        let record_counts = record_counts(&loaded.entries, infos, bound);
         let times: HashMap<&str, i64> = loaded
             .entries
             .iter()
             .map(|e| (e.instant.as_str(), e.timestamp_ms))
             .collect();
         let base_url = loaded.table.base_url();
-        let mut files = Vec::with_capacity(slices.len());
-        // A log-only file group (merge-on-read, before its first compaction) has no rows in
-        // the read-optimized view.
-        for slice in slices.iter().filter(|s| s.base_file.is_some()) {
-            files.push(self.data_file(slice, &base_url, loaded, &record_counts, &times)?);
+        let mut live = Vec::with_capacity(slices.len());
+        // A file group of log files only (merge-on-read, before its first compaction) has no
+        // rows in the read-optimized view, nor, with its logs all written later, at `bound`.
+        for slice in &slices {
+            let Some(base) = &slice.base_file else {
+                continue;
+            };
+            live.push(Live {
+                group: (slice.partition_path.clone(), slice.file_id().to_string()),
+                instant: base.commit_timestamp.clone(),
+                file: self.data_file(slice, &base_url, loaded, &record_counts, &times)?,
+            });
         }
-        Ok(files)
+        Ok(live)
     }
 
     fn data_file(
@@ -303,13 +340,13 @@ impl HudiSource {
         slice: &FileSlice,
         base_url: &Url,
         loaded: &Loaded,
-        record_counts: &HashMap<(String, String), u64>,
+        record_counts: &HashMap<(FileGroupId, String), u64>,
         times: &HashMap<&str, i64>,
     ) -> Result<DataFile, Error> {
         let base = slice
             .base_file
             .as_ref()
-            .expect("filtered to slices with base files");
+            .expect("called for slices with base files");
         if !base.extension.eq_ignore_ascii_case("parquet") {
             return Err(Error::Unsupported(format!(
                 "file group {} has a {} base file; Delta Sharing clients read Parquet only",
@@ -326,8 +363,9 @@ impl HudiSource {
             .map(|m| m.size)
             .ok_or_else(|| Error::Corrupt(format!("the size of {relative} is unknown")))?;
         let url = file_url(base_url, &relative)?;
+        let group = (slice.partition_path.clone(), slice.file_id().to_string());
         let num_records = record_counts
-            .get(&(base.file_id.clone(), base.commit_timestamp.clone()))
+            .get(&(group, base.commit_timestamp.clone()))
             .copied();
         let mut file = DataFile::new(url, hex::encode(Md5::digest(relative.as_bytes())), size);
         file.partition_values = loaded.layout.values(&slice.partition_path)?;
@@ -342,77 +380,91 @@ impl HudiSource {
         Ok(file)
     }
 
-    /// Rows per base file `(file group, instant)`, from the write statistics of the commits up
-    /// to `version` (a commit records the complete row count of each base file it writes).
-    async fn record_counts(
-        &self,
-        loaded: &Loaded,
-        version: Version,
-    ) -> Result<HashMap<(String, String), u64>, Error> {
-        let upto = loaded.entries.partition_point(|e| e.version <= version);
-        let infos = self
-            .commits_of(&loaded.table, &loaded.entries[..upto])
-            .await?;
-        let mut counts = HashMap::new();
-        for (entry, info) in loaded.entries.iter().zip(&infos) {
-            for write in info.writes.iter().filter(|w| w.is_base_file()) {
-                if let Some(n) = write.num_writes {
-                    counts.insert((write.file_id.clone(), entry.instant.clone()), n);
-                }
-            }
-        }
-        Ok(counts)
-    }
-
     /// Refuses a past version whose files the cleaner has already removed.
     ///
     /// Hudi's cleaner deletes old base files once newer ones have been retained long enough. A
     /// read as of an older instant then silently misses those file groups, because hudi picks
     /// the newest base file at or before the instant and finds none. The commit metadata says
     /// which base file each group had at `entries[at]`: the one the last commit up to it wrote,
-    /// or (for groups first rewritten later) the later commit's `prevCommit`. Any group the
-    /// listing lacks, or has at another instant, means the version is no longer whole.
-    async fn check_whole(
+    /// or (for groups first rewritten later) the later commit's `prevCommit`; and groups that a
+    /// later commit replaces without having written them since must still be there. Any group
+    /// the listing lacks, or has at another instant, means the version is no longer whole.
+    fn check_whole(
         &self,
         loaded: &Loaded,
+        infos: &[Arc<CommitInfo>],
         at: usize,
-        slices_by_group: &HashMap<String, String>,
+        live: &[Live],
     ) -> Result<(), Error> {
-        let infos = self.commits_of(&loaded.table, &loaded.entries).await?;
         let version = loaded.entries[at].version;
-        let mut expected: HashMap<&str, &str> = HashMap::new();
-        for (entry, info) in loaded.entries[..=at].iter().zip(&infos) {
+        let found: HashMap<&FileGroupId, &str> = live
+            .iter()
+            .map(|l| (&l.group, l.instant.as_str()))
+            .collect();
+        // Group → the base file instant it must have (None: any at or before `version`).
+        let mut expected: HashMap<&FileGroupId, Option<&str>> = HashMap::new();
+        for (entry, info) in loaded.entries[..=at].iter().zip(infos) {
             for write in info.writes.iter().filter(|w| w.is_base_file()) {
-                expected.insert(&write.file_id, &entry.instant);
+                expected.insert(&write.group, Some(&entry.instant));
             }
             for replaced in &info.replaced {
-                expected.remove(replaced.as_str());
+                expected.remove(replaced);
             }
         }
-        let mut rewritten_later: HashSet<&str> = HashSet::new();
+        let replaced_by_then: HashSet<&FileGroupId> =
+            infos[..=at].iter().flat_map(|i| &i.replaced).collect();
+        let mut written_later: HashSet<&FileGroupId> = HashSet::new();
         for info in &infos[at + 1..] {
-            for write in info.writes.iter().filter(|w| w.is_base_file()) {
-                if !rewritten_later.insert(&write.file_id)
-                    || expected.contains_key(write.file_id.as_str())
+            for replaced in &info.replaced {
+                if !written_later.contains(replaced)
+                    && !replaced_by_then.contains(replaced)
+                    && !expected.contains_key(replaced)
                 {
+                    expected.insert(replaced, None);
+                }
+            }
+            for write in info.writes.iter().filter(|w| w.is_base_file()) {
+                if !written_later.insert(&write.group) || expected.contains_key(&write.group) {
                     continue;
                 }
                 if let Some(prev) = &write.prev_commit
                     && version_of(prev).is_some_and(|p| p <= version)
                 {
-                    expected.insert(&write.file_id, prev);
+                    expected.insert(&write.group, Some(prev));
                 }
             }
         }
         for (group, instant) in expected {
-            if slices_by_group.get(group).map(String::as_str) != Some(instant) {
-                return Err(Error::Model(ModelError::Unsupported(format!(
+            let whole = match (found.get(group), instant) {
+                (Some(have), Some(want)) => *have == want,
+                (Some(have), None) => version_of(have).is_some_and(|h| h <= version),
+                (None, _) => false,
+            };
+            if !whole {
+                return Err(Error::Unsupported(format!(
                     "version {version} can no longer be read: the Hudi cleaner has removed the \
-                     base file that file group {group} had then (written at {instant})"
-                ))));
+                     base file that file group {} (partition '{}') had then",
+                    group.1, group.0
+                )));
             }
         }
         Ok(())
+    }
+
+    /// The live files at `entries[at]`, checked to be complete.
+    async fn files_of_version(
+        &self,
+        loaded: &Loaded,
+        infos: &[Arc<CommitInfo>],
+        at: usize,
+    ) -> Result<Vec<Live>, Error> {
+        let live = self
+            .files_at(loaded, infos, &loaded.entries[at].instant)
+            .await?;
+        if at + 1 < loaded.entries.len() {
+            self.check_whole(loaded, infos, at, &live)?;
+        }
+        Ok(live)
     }
 
     async fn snapshot_at(&self, loaded: &Loaded, version: Version) -> Result<Snapshot, Error> {
@@ -426,48 +478,29 @@ impl HudiSource {
                 metadata,
                 files: Vec::new().into(),
                 native_id: None,
+                unservable: None,
             });
         }
         let at = self.position(loaded, version)?;
-        let entry = &loaded.entries[at];
-        let files = self.files_at(loaded, &entry.instant, version).await?;
-        if at + 1 < loaded.entries.len() {
-            let groups = self.base_instants(loaded, &entry.instant).await?;
-            self.check_whole(loaded, at, &groups).await?;
-        }
+        let infos = self.infos(loaded).await?;
+        // A version with uncompacted log files keeps its metadata; only its files are refused.
+        let (live, unservable) = match self.files_of_version(loaded, &infos, at).await {
+            Ok(live) => (live, None),
+            Err(Error::LogFiles(reason)) => (Vec::new(), Some(reason)),
+            Err(e) => return Err(e),
+        };
         let (metadata, protocol) = self.metadata(loaded, Some(at)).await?;
+        let entry = &loaded.entries[at];
         Ok(Snapshot {
             format: TableFormat::Hudi,
             version,
             timestamp_ms: entry.timestamp_ms,
             protocol,
             metadata,
-            files: files.into(),
+            files: live.into_iter().map(|l| l.file).collect::<Vec<_>>().into(),
             native_id: Some(entry.instant.clone()),
+            unservable,
         })
-    }
-
-    /// File group → instant of its base file, as of `instant`.
-    async fn base_instants(
-        &self,
-        loaded: &Loaded,
-        instant: &str,
-    ) -> Result<HashMap<String, String>, Error> {
-        let mut read = ReadOptions::new().with_as_of_timestamp(instant);
-        if loaded.table.is_mor() {
-            read = read.with_hudi_option(READ_OPTIMIZED, "true");
-        }
-        Ok(loaded
-            .table
-            .get_file_slices(&read)
-            .await?
-            .into_iter()
-            .filter_map(|s| {
-                s.base_file
-                    .as_ref()
-                    .map(|b| (s.file_id().to_string(), b.commit_timestamp.clone()))
-            })
-            .collect())
     }
 
     async fn changes_between(
@@ -478,45 +511,46 @@ impl HudiSource {
     ) -> Result<Vec<VersionChanges>, Error> {
         let first = self.position(loaded, start)?;
         let last = self.position(loaded, end)?;
-        let mut out = Vec::with_capacity(last.saturating_sub(first) + 1);
+        let infos = self.infos(loaded).await?;
+        let mut out = Vec::with_capacity(last - first + 1);
         // The files just before the range: as of the previous instant, or as of a moment
-        // before the first one (which also sees archived commits).
+        // before the first active one (which sees what archived commits left).
         let mut before = match first.checked_sub(1) {
-            Some(prev) => {
-                let entry = &loaded.entries[prev];
-                self.files_at(loaded, &entry.instant, entry.version).await?
-            }
+            Some(prev) => self.files_of_version(loaded, &infos, prev).await?,
             None => {
                 let entry = &loaded.entries[first];
                 let instant = instant_before(&entry.instant).ok_or_else(|| {
                     Error::Corrupt(format!("unreadable instant time {}", entry.instant))
                 })?;
-                self.files_at(loaded, &instant, entry.version).await?
+                self.files_at(loaded, &infos, &instant).await?
             }
         };
         let mut schema_before = match first.checked_sub(1) {
             Some(prev) => Some(self.avro_schema(loaded, Some(prev)).await?),
             None => None,
         };
+        // Clustering rewrites rows without changing them, except in a read-optimized view,
+        // where it also folds in the log files.
+        let skip_clustering = !(loaded.table.is_mor() && self.options.read_optimized);
         for at in first..=last {
             let entry = &loaded.entries[at];
-            let files = self.files_at(loaded, &entry.instant, entry.version).await?;
-            let info = self.commit(&loaded.table, entry).await?;
+            let info = &infos[at];
+            check_predecessors(entry, info, &before)?;
+            let live = self.files_of_version(loaded, &infos, at).await?;
             let mut changes = Vec::new();
-            // Clustering rewrites rows without changing them: nothing to report.
-            if !info.rewrites_only() {
-                let old: HashSet<&str> = before.iter().map(|f| f.id.as_str()).collect();
-                let new: HashSet<&str> = files.iter().map(|f| f.id.as_str()).collect();
-                for file in before.iter().filter(|f| !new.contains(f.id.as_str())) {
+            if !(skip_clustering && info.rewrites_only()) {
+                let old: HashSet<&str> = before.iter().map(|l| l.file.id.as_str()).collect();
+                let new: HashSet<&str> = live.iter().map(|l| l.file.id.as_str()).collect();
+                for l in before.iter().filter(|l| !new.contains(l.file.id.as_str())) {
                     changes.push(ChangeFile {
                         kind: ChangeKind::Removed,
-                        file: file.clone(),
+                        file: l.file.clone(),
                     });
                 }
-                for file in files.iter().filter(|f| !old.contains(f.id.as_str())) {
+                for l in live.iter().filter(|l| !old.contains(l.file.id.as_str())) {
                     changes.push(ChangeFile {
                         kind: ChangeKind::Added,
-                        file: file.clone(),
+                        file: l.file.clone(),
                     });
                 }
             }
@@ -534,10 +568,103 @@ impl HudiSource {
                 metadata: metadata.map(|(m, _)| m),
                 files: changes,
             });
-            before = files;
+            before = live;
         }
         Ok(out)
     }
+}
+
+/// A live file group at some instant: its base file and the instant that wrote it.
+struct Live {
+    group: FileGroupId,
+    instant: String,
+    file: DataFile,
+}
+
+/// Refuses a change range whose starting point is incomplete: every base file a commit
+/// rewrites (its `prevCommit`) and every group it replaces must be among the files before it,
+/// or the feed would show rows inserted without the deletes of the rows they replace.
+fn check_predecessors(
+    entry: &VersionEntry,
+    info: &CommitInfo,
+    before: &[Live],
+) -> Result<(), Error> {
+    let had: HashMap<&FileGroupId, &str> = before
+        .iter()
+        .map(|l| (&l.group, l.instant.as_str()))
+        .collect();
+    let rewrites = info
+        .writes
+        .iter()
+        .filter(|w| w.is_base_file())
+        .filter_map(|w| Some((&w.group, Some(w.prev_commit.as_deref()?))));
+    let replaces = info.replaced.iter().map(|g| (g, None));
+    for (group, prev) in rewrites.chain(replaces) {
+        let present = match (had.get(group), prev) {
+            (Some(have), Some(want)) => *have == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !present {
+            return Err(Error::Unsupported(format!(
+                "the changes of version {} cannot be listed: the base file it replaced in file \
+                 group {} (partition '{}') is gone (cleaned, or written by an archived commit)",
+                entry.version, group.1, group.0
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Rows per base file `((partition, file id), instant)`, from the write statistics of the
+/// commits up to `bound` (a commit records the complete row count of each base file it writes).
+fn record_counts(
+    entries: &[VersionEntry],
+    infos: &[Arc<CommitInfo>],
+    bound: Version,
+) -> HashMap<(FileGroupId, String), u64> {
+    let mut counts = HashMap::new();
+    for (entry, info) in entries.iter().zip(infos) {
+        if entry.version > bound {
+            break;
+        }
+        for write in info.writes.iter().filter(|w| w.is_base_file()) {
+            if let Some(n) = write.num_writes {
+                counts.insert((write.group.clone(), entry.instant.clone()), n);
+            }
+        }
+    }
+    counts
+}
+
+/// Log file name → the first version that wrote to it. (Names are unique: they hold the file
+/// id, an instant and a write token. Paths are not compared, as writers spell the partition
+/// part of unpartitioned tables differently.)
+fn log_writers(entries: &[VersionEntry], infos: &[Arc<CommitInfo>]) -> HashMap<String, Version> {
+    let mut writers = HashMap::new();
+    for (entry, info) in entries.iter().zip(infos) {
+        for write in info.writes.iter().filter(|w| !w.is_base_file()) {
+            writers
+                .entry(file_name(&write.path).to_string())
+                .or_insert(entry.version);
+        }
+    }
+    writers
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether `slice` has log records written at or before `bound`.
+fn has_logs_by(slice: &FileSlice, writers: &HashMap<String, Version>, bound: Version) -> bool {
+    slice.log_files.iter().any(|log| {
+        slice
+            .log_file_relative_path(log)
+            .ok()
+            .and_then(|path| writers.get(file_name(&path)))
+            .is_none_or(|written| *written <= bound)
+    })
 }
 
 #[async_trait]

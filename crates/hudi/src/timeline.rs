@@ -101,17 +101,21 @@ pub(crate) fn instant_before(instant: &str) -> Option<String> {
 pub(crate) struct CommitInfo {
     pub writes: Vec<WriteStat>,
     /// File groups this commit replaced (insert overwrite, clustering).
-    pub replaced: Vec<String>,
+    pub replaced: Vec<FileGroupId>,
     /// The writer's Avro schema.
     pub schema: Option<String>,
     /// The write operation (`UPSERT`, `INSERT_OVERWRITE`, `CLUSTER`, `COMPACT`…).
     pub operation: Option<String>,
 }
 
+/// A file group: file ids are unique only within a partition (bucket indexes reuse them).
+pub(crate) type FileGroupId = (String, String);
+
 /// One file a commit wrote.
 #[derive(Debug, Clone)]
 pub(crate) struct WriteStat {
-    pub file_id: String,
+    /// The file group, as `(partition path, file id)`.
+    pub group: FileGroupId,
     /// Relative to the table root.
     pub path: String,
     /// Records in the file version written (for a base file: all its rows).
@@ -144,13 +148,16 @@ impl CommitInfo {
             ..Default::default()
         };
         if let Some(partitions) = v["partitionToWriteStats"].as_object() {
-            for stat in partitions.values().filter_map(Value::as_array).flatten() {
+            let stats = partitions
+                .iter()
+                .filter_map(|(p, s)| Some((p, s.as_array()?)));
+            for (partition, stat) in stats.flat_map(|(p, s)| s.iter().map(move |s| (p, s))) {
                 let (Some(file_id), Some(path)) = (stat["fileId"].as_str(), stat["path"].as_str())
                 else {
                     continue;
                 };
                 info.writes.push(WriteStat {
-                    file_id: file_id.to_string(),
+                    group: (partition.clone(), file_id.to_string()),
                     path: path.to_string(),
                     num_writes: stat["numWrites"].as_u64(),
                     prev_commit: stat["prevCommit"]
@@ -161,13 +168,16 @@ impl CommitInfo {
             }
         }
         if let Some(partitions) = v["partitionToReplaceFileIds"].as_object() {
-            info.replaced = partitions
-                .values()
-                .filter_map(Value::as_array)
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
+            for (partition, ids) in partitions {
+                for id in ids
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    info.replaced.push((partition.clone(), id.to_string()));
+                }
+            }
         }
         Ok(info)
     }
@@ -225,7 +235,8 @@ mod tests {
         assert!(!info.writes[1].is_base_file());
         assert_eq!(info.writes[0].prev_commit.as_deref(), Some("001"));
         assert_eq!(info.writes[0].num_writes, Some(2));
-        assert_eq!(info.replaced, ["c-0"]);
+        assert_eq!(info.replaced, [("20".to_string(), "c-0".to_string())]);
+        assert_eq!(info.writes[0].group, ("10".to_string(), "a-0".to_string()));
         assert!(info.schema.is_some());
         assert!(info.rewrites_only());
         let first = CommitInfo::parse(

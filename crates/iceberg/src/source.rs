@@ -546,6 +546,7 @@ impl IcebergSource {
             metadata: model,
             files: data_files.into(),
             native_id: snapshot_id.map(|id| id.to_string()),
+            unservable: None,
         })
     }
 

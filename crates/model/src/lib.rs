@@ -15,6 +15,7 @@
 //!     metadata: TableMetadata::new("7d5c…", r#"{"type":"struct","fields":[]}"#),
 //!     files: vec![DataFile::new("file:///data/t/part-0.parquet", "0f3a…", 1024)].into(),
 //!     native_id: None,
+//!     unservable: None,
 //! };
 //! assert_eq!(snapshot.files.len(), 1);
 //! assert!(snapshot.files.iter().all(|f| f.deletion_vector.is_none()));

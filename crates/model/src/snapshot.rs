@@ -42,6 +42,11 @@ pub struct Snapshot {
     /// The format's own identifier of this version (Iceberg snapshot id, Hudi instant), if it has
     /// one distinct from `version`.
     pub native_id: Option<String>,
+    /// Why the files of this version cannot be served, if they cannot (a merge-on-read table
+    /// with uncompacted log files, say); `files` is empty then. Its metadata still can be:
+    /// clients ask for the latest metadata before reading any version, and a recipient may
+    /// look at the schema of a table it cannot read yet.
+    pub unservable: Option<String>,
 }
 
 impl Snapshot {

@@ -170,6 +170,7 @@ mod tests {
             metadata: TableMetadata::new("id", "{}"),
             files: files.into(),
             native_id: None,
+            unservable: None,
         }
     }
 

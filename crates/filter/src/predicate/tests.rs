@@ -37,6 +37,7 @@ fn snapshot() -> Snapshot {
         ]
         .into(),
         native_id: None,
+        unservable: None,
     }
 }
 

@@ -16,6 +16,7 @@ use lakeshare_storage::{Purpose, UrlSigner};
 
 use super::tables::{
     TablePath, capabilities, choose_format, load_snapshot, ndjson_response, require_history,
+    require_servable,
 };
 use crate::app::App;
 use crate::auth::Recipient;
@@ -108,6 +109,7 @@ pub async fn changes(
     // The feed must have been on throughout: at the start, and in every metadata set since.
     let at_start = load_snapshot(&app, handle, opened, VersionSpec::Version(start)).await?;
     let at_end = load_snapshot(&app, handle, opened, VersionSpec::Version(end)).await?;
+    require_servable(handle, &at_end)?;
     let format = choose_format(handle, &at_end, &caps)?;
     let commits = source.changes(start, end).await.map_err(model_error)?;
     let feed_on = |config: &std::collections::BTreeMap<String, String>| {

@@ -101,10 +101,12 @@ pub async fn metadata(
     let format = choose_format(handle, &served, &caps)?;
     let snapshot = &served.snapshot;
     let mut body = Vec::with_capacity(1024);
+    // Size and file count are not known for a version whose files cannot be served.
+    let servable = snapshot.unservable.is_none();
     let extras = MetadataExtras {
         version: (spec != VersionSpec::Latest).then_some(snapshot.version),
-        size: Some(snapshot.size_bytes()),
-        num_files: Some(snapshot.files.len() as u64),
+        size: servable.then(|| snapshot.size_bytes()),
+        num_files: servable.then_some(snapshot.files.len() as u64),
     };
     encode::write_head(&mut body, format, snapshot, extras);
     Ok(ndjson_response(snapshot.version, format, Body::from(body)))
@@ -157,6 +159,7 @@ pub async fn query(
         .or(refresh.as_ref())
         .map(|c| VersionSpec::Version(c.v));
     let served = load_snapshot(&app, handle, opened, pinned.unwrap_or(spec)).await?;
+    require_servable(handle, &served)?;
     let format = choose_format(handle, &served, &caps)?;
     let version = served.snapshot.version;
 
@@ -364,6 +367,17 @@ pub(super) async fn load_snapshot(
         .get(&handle.id, version, &*opened.source, &*opened.signer)
         .await
         .map_err(|e| ApiError::from_model(&name, &e))
+}
+
+/// Refuses to list the files of a version that has metadata but no servable files.
+pub(super) fn require_servable(handle: &TableHandle, served: &ServedSnapshot) -> ApiResult<()> {
+    match &served.snapshot.unservable {
+        Some(reason) => Err(ApiError::from_model(
+            &handle.qualified_name(),
+            &lakeshare_model::Error::Unsupported(reason.clone()),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn capabilities(headers: &HeaderMap) -> Capabilities {
