@@ -327,3 +327,22 @@ def test_a_version_whose_files_were_cleaned_is_refused(gateway, tables):
     assert "400" in message and "cleaner" in message, message
     latest = delta_sharing.load_as_pandas(url(gateway, "cleaned.v6_nonpartitioned"))
     assert sorted(latest["id"]) == [1, 2, 3, 4]
+
+
+def test_check_fails_tables_whose_latest_files_cannot_be_served(gateway):
+    import subprocess
+
+    from conftest import lakeshare_bin
+
+    result = subprocess.run(
+        [str(lakeshare_bin()), "check", "--config", str(gateway.config)],
+        capture_output=True, text=True, timeout=120,
+    )
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line[:4] in ("ok  ", "FAIL")}
+    assert result.returncode != 0
+    assert lines["lake.mor.v6_nonpartitioned"].startswith("FAIL"), lines
+    assert "log files" in lines["lake.mor.v6_nonpartitioned"]
+    assert lines["lake.mor_ro.v6_nonpartitioned"].startswith("ok"), lines
+    assert lines["lake.cow.v6_complexkeygen_hivestyle"].startswith("ok"), lines
+    # The table with a cleaned file is whole at its latest version.
+    assert lines["lake.cleaned.v6_nonpartitioned"].startswith("ok"), lines

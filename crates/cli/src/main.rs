@@ -58,8 +58,12 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // hudi opens a table on every request and warns each time about configs its
+            // writers deprecated, which says nothing about the gateway: only its errors show.
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,tower_http=warn,deltalake=warn,buoyant_kernel=warn,delta_kernel=warn".into()
+                "info,tower_http=warn,deltalake=warn,buoyant_kernel=warn,delta_kernel=warn,\
+                 hudi_core=error"
+                    .into()
             }),
         )
         .with_writer(std::io::stderr)
@@ -205,6 +209,12 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
 async fn describe(source: &dyn TableSource) -> lakeshare_model::Result<String> {
     let version = source.latest_version().await?;
     let snapshot = source.snapshot(version).await?;
+    // A table recipients could list but not read is a failure of the check.
+    if let Some(reason) = snapshot.unservable {
+        return Err(lakeshare_model::Error::Unsupported(format!(
+            "version {version} cannot be served: {reason}"
+        )));
+    }
     Ok(format!(
         "{} version {version}, {} files, {} bytes",
         source.format(),
