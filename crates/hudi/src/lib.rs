@@ -10,6 +10,7 @@ mod error;
 mod partition;
 mod schema;
 mod source;
+mod stats;
 mod timeline;
 
 pub use error::Error;

@@ -20,6 +20,7 @@ use url::Url;
 use crate::Error;
 use crate::partition::PartitionLayout;
 use crate::schema::{Features, column_names, delta_schema};
+use crate::stats::{self, FileColumnStats};
 use crate::timeline::{
     CommitInfo, FileGroupId, VersionEntry, instant_before, version_of, versions,
 };
@@ -80,6 +81,8 @@ struct Loaded {
     table: Table,
     entries: Vec<VersionEntry>,
     layout: PartitionLayout,
+    /// The metadata table's column statistics, read once per request when first needed.
+    column_stats: tokio::sync::OnceCell<FileColumnStats>,
 }
 
 impl HudiSource {
@@ -156,6 +159,7 @@ impl HudiSource {
             table,
             entries,
             layout,
+            column_stats: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -267,6 +271,39 @@ impl HudiSource {
         Ok((metadata, protocol(features)))
     }
 
+    /// The metadata table's column statistics, where the table keeps them (version 8 and up,
+    /// with the `column_stats` partition). They only refine pruning, so a failure to read
+    /// them is logged and the files are served with row counts alone.
+    async fn column_stats<'a>(&self, loaded: &'a Loaded) -> &'a FileColumnStats {
+        loaded
+            .column_stats
+            .get_or_init(|| async {
+                let table = &loaded.table;
+                if !table.is_metadata_table_enabled()
+                    || !table
+                        .get_metadata_table_partitions()
+                        .iter()
+                        .any(|p| p == stats::PARTITION)
+                {
+                    return FileColumnStats::default();
+                }
+                match table
+                    .read_metadata_table_partition_arrow(stats::PARTITION, &[])
+                    .await
+                {
+                    Ok(batch) => FileColumnStats::from_records(&batch),
+                    Err(e) => {
+                        tracing::warn!(
+                            table = %self.location,
+                            "column statistics unreadable, serving row counts only: {e}"
+                        );
+                        FileColumnStats::default()
+                    }
+                }
+            })
+            .await
+    }
+
     /// The commit metadata of every instant of the active timeline, in version order.
     async fn infos(&self, loaded: &Loaded) -> Result<Vec<Arc<CommitInfo>>, Error> {
         self.commits_of(&loaded.table, &loaded.entries).await
@@ -313,6 +350,19 @@ impl HudiSource {
             }
         }
         let record_counts = record_counts(&loaded.entries, infos, bound);
+        let column_stats = self.column_stats(loaded).await;
+        let columns = if column_stats.is_empty() {
+            Vec::new()
+        } else {
+            let latest = loaded.entries.len().checked_sub(1);
+            let avro = self.avro_schema(loaded, latest).await?;
+            primitive_columns(&delta_schema(&avro, false)?.0)
+        };
+        let stats = Stats {
+            record_counts: &record_counts,
+            columns: &columns,
+            column_stats,
+        };
         let times: HashMap<&str, i64> = loaded
             .entries
             .iter()
@@ -329,7 +379,7 @@ impl HudiSource {
             live.push(Live {
                 group: (slice.partition_path.clone(), slice.file_id().to_string()),
                 instant: base.commit_timestamp.clone(),
-                file: self.data_file(slice, &base_url, loaded, &record_counts, &times)?,
+                file: self.data_file(slice, &base_url, loaded, &stats, &times)?,
             });
         }
         Ok(live)
@@ -340,7 +390,7 @@ impl HudiSource {
         slice: &FileSlice,
         base_url: &Url,
         loaded: &Loaded,
-        record_counts: &HashMap<(FileGroupId, String), u64>,
+        stats: &Stats<'_>,
         times: &HashMap<&str, i64>,
     ) -> Result<DataFile, Error> {
         let base = slice
@@ -364,15 +414,16 @@ impl HudiSource {
             .ok_or_else(|| Error::Corrupt(format!("the size of {relative} is unknown")))?;
         let url = file_url(base_url, &relative)?;
         let group = (slice.partition_path.clone(), slice.file_id().to_string());
-        let num_records = record_counts
+        let num_records = stats
+            .record_counts
             .get(&(group, base.commit_timestamp.clone()))
             .copied();
         let mut file = DataFile::new(url, hex::encode(Md5::digest(relative.as_bytes())), size);
         file.partition_values = loaded.layout.values(&slice.partition_path)?;
-        file.stats = num_records.map(|n| FileStats {
-            num_records: Some(n),
-            json: format!(r#"{{"numRecords":{n}}}"#),
-        });
+        file.stats = stats
+            .column_stats
+            .delta_json(&base.file_name(), num_records, stats.columns)
+            .map(FileStats::from_json);
         file.modification_time_ms = times
             .get(base.commit_timestamp.as_str())
             .copied()
@@ -572,6 +623,30 @@ impl HudiSource {
         }
         Ok(out)
     }
+}
+
+/// What a file's statistics are made of.
+struct Stats<'a> {
+    record_counts: &'a HashMap<(FileGroupId, String), u64>,
+    /// Top-level columns with a primitive Delta type: `(name, type)`.
+    columns: &'a [(String, String)],
+    column_stats: &'a FileColumnStats,
+}
+
+/// The top-level columns of a Delta schema string whose type is primitive.
+fn primitive_columns(schema_string: &str) -> Vec<(String, String)> {
+    let schema: serde_json::Value = serde_json::from_str(schema_string).unwrap_or_default();
+    schema["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            Some((
+                f["name"].as_str()?.to_string(),
+                f["type"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// A live file group at some instant: its base file and the instant that wrote it.

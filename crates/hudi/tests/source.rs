@@ -106,6 +106,21 @@ async fn copy_on_write_versions_snapshots_and_changes() {
     let latest = source.snapshot(versions[2]).await.unwrap();
     assert_eq!(latest.files.len(), 3);
     assert_eq!(rows(&latest), 5);
+    // Bounds from the metadata table's column statistics (hudi's writer keeps them).
+    let sf = latest
+        .files
+        .iter()
+        .find(|f| f.partition_values["city"].as_deref() == Some("sf"))
+        .unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&sf.stats.as_ref().unwrap().json).unwrap();
+    assert_eq!(stats["numRecords"], 2, "{stats}");
+    assert_eq!(stats["minValues"]["id"], 1, "{stats}");
+    assert_eq!(stats["maxValues"]["id"], 2, "{stats}");
+    assert_eq!(stats["minValues"]["amount"], 10, "{stats}");
+    assert_eq!(stats["maxValues"]["amount"], 99, "{stats}");
+    assert_eq!(stats["nullCount"]["amount"], 0, "{stats}");
+    assert!(stats["minValues"].get("_hoodie_record_key").is_none());
     // Files untouched since version 1 keep their ids.
     let nyc = |s: &lakeshare_model::Snapshot| {
         s.files
