@@ -59,10 +59,8 @@ impl std::fmt::Debug for HudiOptions {
 /// folder), so new commits are seen at once; commit metadata, which never changes once written,
 /// is parsed once per instant and kept.
 pub struct HudiSource {
-    /// As configured, for messages.
+    /// As configured: an absolute path or a store URL, what hudi opens and messages name.
     location: String,
-    /// What hudi opens: an absolute path or a store URL.
-    base_uri: String,
     options: HudiOptions,
     commits: Mutex<HashMap<String, Arc<CommitInfo>>>,
 }
@@ -91,7 +89,6 @@ impl HudiSource {
     pub async fn open(location: &str, options: HudiOptions) -> Result<Self> {
         let source = Self {
             location: location.to_string(),
-            base_uri: location.to_string(),
             options,
             commits: Mutex::new(HashMap::new()),
         };
@@ -102,10 +99,10 @@ impl HudiSource {
 
     /// The table folder, for tables on the local filesystem.
     pub fn table_root(&self) -> Option<PathBuf> {
-        match Url::parse(&self.base_uri) {
+        match Url::parse(&self.location) {
             Ok(url) if url.scheme() == "file" => url.to_file_path().ok(),
             Ok(url) if url.scheme().len() > 1 => None,
-            _ => Some(PathBuf::from(&self.base_uri)),
+            _ => Some(PathBuf::from(&self.location)),
         }
     }
 
@@ -114,7 +111,7 @@ impl HudiSource {
     }
 
     async fn table(&self) -> Result<Table, Error> {
-        let table = TableBuilder::from_base_uri(&self.base_uri)
+        let table = TableBuilder::from_base_uri(&self.location)
             .with_storage_options(self.options.storage_options.clone())
             .build()
             .await?;

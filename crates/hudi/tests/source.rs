@@ -112,8 +112,7 @@ async fn copy_on_write_versions_snapshots_and_changes() {
         .iter()
         .find(|f| f.partition_values["city"].as_deref() == Some("sf"))
         .unwrap();
-    let stats: serde_json::Value =
-        serde_json::from_str(&sf.stats.as_ref().unwrap().json).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&sf.stats.as_ref().unwrap().json).unwrap();
     assert_eq!(stats["numRecords"], 2, "{stats}");
     assert_eq!(stats["minValues"]["id"], 1, "{stats}");
     assert_eq!(stats["maxValues"]["id"], 2, "{stats}");
