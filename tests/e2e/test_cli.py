@@ -75,3 +75,36 @@ def test_profile_writes_a_profile_for_a_configured_token(tmp_path):
     assert (tmp_path / "acme.share").stat().st_mode & 0o077 == 0, "profiles hold secrets: owner-only"
     wrong = run("profile", "--config", str(config), "--token", "someone-elses-token-000000")
     assert wrong.returncode != 0 and "no recipient" in wrong.stderr
+
+
+def test_hudi_options_are_refused_where_they_cannot_apply(tmp_path):
+    """`hudi:` options on a table declared in another format stop the configuration; on a table
+    detected as another format, `check` names the mismatch; unknown option keys are refused."""
+    tables = copy_delta_fixtures(tmp_path / "delta")
+    simple = tables / "simple_table"
+    declared = tmp_path / "declared.yaml"
+    declared.write_text(
+        "shares:\n  - name: s\n    schemas:\n      - name: d\n        tables:\n"
+        f'          - {{ name: t, location: "{simple}", format: delta, hudi: {{ read_optimized: true }} }}\n'
+    )
+    out = run("check", "--config", str(declared))
+    assert out.returncode != 0
+    assert "shares[0].schemas[0].tables[0].hudi" in out.stderr and "Hudi tables only" in out.stderr, out.stderr
+
+    detected = tmp_path / "detected.yaml"
+    detected.write_text(
+        "shares:\n  - name: s\n    schemas:\n      - name: d\n        tables:\n"
+        f'          - {{ name: t, location: "{simple}", hudi: {{ meta_fields: true }} }}\n'
+    )
+    out = run("check", "--config", str(detected))
+    assert out.returncode == 1
+    assert "FAIL  s.d.t" in out.stdout and "hudi: options" in out.stdout and "delta table" in out.stdout, out.stdout
+
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(
+        "shares:\n  - name: s\n    schemas:\n      - name: d\n        tables:\n"
+        f'          - {{ name: t, location: "{simple}", hudi: {{ read_optimised: true }} }}\n'
+    )
+    out = run("check", "--config", str(unknown))
+    assert out.returncode != 0
+    assert "read_optimised" in out.stderr, out.stderr
