@@ -88,7 +88,7 @@ impl HudiSource {
     /// served: a readable `hoodie.properties`, a supported table version, Parquet base files.
     pub async fn open(location: &str, options: HudiOptions) -> Result<Self> {
         let source = Self {
-            location: location.to_string(),
+            location: normalized(location),
             options,
             commits: Mutex::new(HashMap::new()),
         };
@@ -775,6 +775,27 @@ impl TableSource for HudiSource {
     }
 }
 
+/// A local path with its `.` and `..` segments resolved lexically (hudi refuses paths holding
+/// them, and a location relative to the configuration file's folder often does); URLs as they
+/// are.
+fn normalized(location: &str) -> String {
+    use std::path::{Component, Path};
+    if Url::parse(location).is_ok_and(|u| u.scheme().len() > 1) {
+        return location.to_string();
+    }
+    let mut out = PathBuf::new();
+    for component in Path::new(location).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.to_string_lossy().into_owned()
+}
+
 /// The Delta protocol a reader of the converted table needs.
 fn protocol(features: Features) -> TableProtocol {
     if features.timestamp_ntz {
@@ -830,6 +851,12 @@ mod tests {
             file_url(&s3, "a_1.parquet").unwrap(),
             "s3://bucket/tables/t/a_1.parquet"
         );
+    }
+
+    #[test]
+    fn local_locations_lose_dot_segments_and_urls_stay() {
+        assert_eq!(normalized("/etc/lakeshare/../tables/./t"), "/etc/tables/t");
+        assert_eq!(normalized("s3://bucket/a/../t"), "s3://bucket/a/../t");
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use lakeshare_catalog::{
-    CatalogConfig, CatalogKind, FormatName, StoreConfig, StoreKind, TableEntry,
-};
+#[cfg(feature = "iceberg")]
+use lakeshare_catalog::CatalogKind;
+use lakeshare_catalog::{CatalogConfig, FormatName, StoreConfig, StoreKind, TableEntry};
 use lakeshare_model::{TableFormat, TableSource};
 use lakeshare_storage::{LocalUrlSigner, Signer, Store, UrlSigner};
 use tokio::sync::OnceCell;
@@ -319,13 +319,16 @@ async fn open_local_table(
             (Arc::new(source), root)
         }
         #[cfg(feature = "hudi")]
-        TableFormat::Hudi => (
-            Arc::new(
+        TableFormat::Hudi => {
+            let source =
                 lakeshare_hudi::HudiSource::open(&entry.location, hudi_options(entry, None)?)
-                    .await?,
-            ),
-            entry.location.clone().into(),
-        ),
+                    .await?;
+            // The adapter's own spelling of the folder, which its file URLs start with.
+            let root = source
+                .table_root()
+                .unwrap_or_else(|| entry.location.clone().into());
+            (Arc::new(source), root)
+        }
         // Reachable in builds without some adapter.
         #[allow(unreachable_patterns)]
         other => return Err(unsupported_format(other)),
@@ -484,6 +487,8 @@ fn hudi_options(
             "aws_allow_http".to_string(),
             store.allows_http().to_string(),
         );
+        // The same bound on one store request as the gateway's own client has.
+        storage_options.insert("timeout".to_string(), format!("{}s", store.timeout_seconds));
         let optional = [
             ("aws_endpoint", &store.endpoint),
             ("aws_access_key_id", &store.access_key_id),
