@@ -811,18 +811,13 @@ fn protocol(features: Features) -> TableProtocol {
 }
 
 /// A stable id for a table that has none of its own: Hudi tables are identified by name and
-/// location, so the id is derived from both (UUID-shaped, as clients expect).
+/// location, so the id is derived from both.
 fn table_id(table: &Table) -> String {
-    let digest = Md5::digest(format!("{}\n{}", table.table_name(), table.base_url()).as_bytes());
-    let h = hex::encode(digest);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    lakeshare_model::stable_uuid(&format!(
+        "hudi\n{}\n{}",
+        table.table_name(),
+        table.base_url()
+    ))
 }
 
 /// The absolute URL of a file at `relative` (slash-separated, unescaped) under the table root.

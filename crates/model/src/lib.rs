@@ -23,12 +23,14 @@
 
 mod changes;
 mod error;
+mod id;
 mod snapshot;
 mod source;
 mod version;
 
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
+pub use id::stable_uuid;
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };

@@ -592,37 +592,11 @@ fn format_by_layout(
     Ok(format.into())
 }
 
-/// A UUID-shaped id derived from a name (SHA-256, version nibble set to 8, "custom"), stable
-/// across restarts and replicas.
-pub(crate) fn stable_uuid(name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut b: [u8; 16] = Sha256::digest(name.as_bytes())[..16]
-        .try_into()
-        .expect("16 bytes");
-    b[6] = (b[6] & 0x0f) | 0x80;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
+pub(crate) use lakeshare_model::stable_uuid;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stable_ids_look_like_uuids_and_do_not_change() {
-        let id = stable_uuid("demo.delta.trips");
-        assert_eq!(id.len(), 36);
-        assert_eq!(id, stable_uuid("demo.delta.trips"));
-        assert_ne!(id, stable_uuid("demo.delta.other"));
-    }
 
     #[test]
     fn detects_formats_by_layout() {
