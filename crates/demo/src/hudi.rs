@@ -131,20 +131,15 @@ mod tests {
             .downcast_ref::<Int64Array>()
             .unwrap();
         assert!(ids.iter().all(|id| id.unwrap() % 100 == 0));
-        let before = day
-            .column_by_name("fare")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Decimal128Array>()
-            .unwrap()
-            .value(0);
-        let after = raised
-            .column_by_name("fare")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Decimal128Array>()
-            .unwrap()
-            .value(0);
-        assert_eq!(after - before, 100);
+        let first_fare = |batch: &RecordBatch| {
+            batch
+                .column_by_name("fare")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .unwrap()
+                .value(0)
+        };
+        assert_eq!(first_fare(&raised) - first_fare(&day), 100);
     }
 }

@@ -56,13 +56,28 @@ pub fn delta_schema(avro: &str, meta_fields: bool) -> Result<(String, Features),
 
 /// The names of the top-level columns of the Delta schema `delta_schema` produced.
 pub fn column_names(schema_string: &str) -> Vec<String> {
-    serde_json::from_str::<Value>(schema_string)
-        .ok()
-        .and_then(|v| v.get("fields").cloned())
-        .and_then(|f| f.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| f.get("name").and_then(Value::as_str).map(str::to_string))
+    columns(schema_string)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The top-level columns of a Delta schema string whose type is primitive, as `(name, type)`.
+pub fn primitive_columns(schema_string: &str) -> Vec<(String, String)> {
+    columns(schema_string)
+        .into_iter()
+        .filter_map(|(name, t)| Some((name, t.as_str()?.to_string())))
+        .collect()
+}
+
+/// The top-level columns of a Delta schema string, with their types as JSON.
+fn columns(schema_string: &str) -> Vec<(String, Value)> {
+    let schema: Value = serde_json::from_str(schema_string).unwrap_or_default();
+    schema["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f["name"].as_str()?.to_string(), f["type"].clone())))
         .collect()
 }
 

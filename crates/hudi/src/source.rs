@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::Error;
 use crate::partition::PartitionLayout;
-use crate::schema::{Features, column_names, delta_schema};
+use crate::schema::{Features, column_names, delta_schema, primitive_columns};
 use crate::stats::{self, FileColumnStats};
 use crate::timeline::{
     CommitInfo, FileGroupId, VersionEntry, instant_before, version_of, versions,
@@ -79,8 +79,18 @@ struct Loaded {
     table: Table,
     entries: Vec<VersionEntry>,
     layout: PartitionLayout,
-    /// The metadata table's column statistics, read once per request when first needed.
-    column_stats: tokio::sync::OnceCell<FileColumnStats>,
+    /// The commit metadata of every entry, in the same order, gathered once per request.
+    infos: tokio::sync::OnceCell<Vec<Arc<CommitInfo>>>,
+    /// The metadata table's column statistics with the columns they are kept for, read once
+    /// per request when first needed.
+    column_stats: tokio::sync::OnceCell<ColumnBounds>,
+}
+
+/// Column statistics and the top-level primitive columns `(name, Delta type)` they apply to.
+#[derive(Default)]
+struct ColumnBounds {
+    stats: FileColumnStats,
+    columns: Vec<(String, String)>,
 }
 
 impl HudiSource {
@@ -156,49 +166,9 @@ impl HudiSource {
             table,
             entries,
             layout,
+            infos: tokio::sync::OnceCell::new(),
             column_stats: tokio::sync::OnceCell::new(),
         })
-    }
-
-    /// The parsed metadata of one commit, read once.
-    async fn commit(&self, table: &Table, entry: &VersionEntry) -> Result<Arc<CommitInfo>, Error> {
-        if let Some(info) = self.commits.lock().expect("poisoned").get(&entry.instant) {
-            return Ok(info.clone());
-        }
-        let instant = table
-            .get_timeline()
-            .completed_commits
-            .iter()
-            .find(|i| i.timestamp == entry.instant)
-            .ok_or_else(|| {
-                Error::Corrupt(format!("instant {} left the timeline", entry.instant))
-            })?;
-        let json = table
-            .get_timeline()
-            .get_instant_metadata_in_json(instant)
-            .await?;
-        let info = Arc::new(
-            CommitInfo::parse(&json)
-                .map_err(|e| Error::Corrupt(format!("commit {}: {e}", entry.instant)))?,
-        );
-        self.commits
-            .lock()
-            .expect("poisoned")
-            .insert(entry.instant.clone(), info.clone());
-        Ok(info)
-    }
-
-    /// The metadata of the commits `entries[range]`, in order.
-    async fn commits_of(
-        &self,
-        table: &Table,
-        entries: &[VersionEntry],
-    ) -> Result<Vec<Arc<CommitInfo>>, Error> {
-        let mut out = Vec::with_capacity(entries.len());
-        for entry in entries {
-            out.push(self.commit(table, entry).await?);
-        }
-        Ok(out)
     }
 
     fn position(&self, loaded: &Loaded, version: Version) -> Result<usize, Error> {
@@ -218,10 +188,9 @@ impl HudiSource {
     /// the table's own (`hoodie.table.create.schema`, base files) when none did.
     async fn avro_schema(&self, loaded: &Loaded, at: Option<usize>) -> Result<String, Error> {
         if let Some(at) = at {
-            for entry in loaded.entries[..=at].iter().rev() {
-                if let Some(schema) = &self.commit(&loaded.table, entry).await?.schema {
-                    return Ok(schema.clone());
-                }
+            let infos = self.infos(loaded).await?;
+            if let Some(schema) = infos[..=at].iter().rev().find_map(|i| i.schema.as_ref()) {
+                return Ok(schema.clone());
             }
         }
         Ok(loaded.table.get_schema_in_avro_str().await?)
@@ -271,7 +240,7 @@ impl HudiSource {
     /// The metadata table's column statistics, where the table keeps them (version 8 and up,
     /// with the `column_stats` partition). They only refine pruning, so a failure to read
     /// them is logged and the files are served with row counts alone.
-    async fn column_stats<'a>(&self, loaded: &'a Loaded) -> &'a FileColumnStats {
+    async fn column_stats<'a>(&self, loaded: &'a Loaded) -> &'a ColumnBounds {
         loaded
             .column_stats
             .get_or_init(|| async {
@@ -282,28 +251,74 @@ impl HudiSource {
                         .iter()
                         .any(|p| p == stats::PARTITION)
                 {
-                    return FileColumnStats::default();
+                    return ColumnBounds::default();
                 }
-                match table
-                    .read_metadata_table_partition_arrow(stats::PARTITION, &[])
-                    .await
-                {
-                    Ok(batch) => FileColumnStats::from_records(&batch),
-                    Err(e) => {
-                        tracing::warn!(
-                            table = %self.location,
-                            "column statistics unreadable, serving row counts only: {e}"
-                        );
-                        FileColumnStats::default()
-                    }
-                }
+                // Boxed: hudi's metadata-table read is a deep future, too deep to nest inline.
+                let read = Box::pin(async {
+                    let batch = table
+                        .read_metadata_table_partition_arrow(stats::PARTITION, &[])
+                        .await?;
+                    // Bounds are rendered by the columns' types in the newest schema.
+                    let latest = loaded.entries.len().checked_sub(1);
+                    let avro = self.avro_schema(loaded, latest).await?;
+                    Ok::<_, Error>(ColumnBounds {
+                        stats: FileColumnStats::from_records(&batch),
+                        columns: primitive_columns(&delta_schema(&avro, false)?.0),
+                    })
+                });
+                read.await.unwrap_or_else(|e| {
+                    tracing::warn!(
+                        table = %self.location,
+                        "column statistics unreadable, serving row counts only: {e}"
+                    );
+                    ColumnBounds::default()
+                })
             })
             .await
     }
 
-    /// The commit metadata of every instant of the active timeline, in version order.
-    async fn infos(&self, loaded: &Loaded) -> Result<Vec<Arc<CommitInfo>>, Error> {
-        self.commits_of(&loaded.table, &loaded.entries).await
+    /// The commit metadata of every instant of the active timeline, in version order. Each
+    /// instant's metadata is read and parsed once for the life of the source (it never
+    /// changes), and gathered once per request.
+    async fn infos<'a>(&self, loaded: &'a Loaded) -> Result<&'a [Arc<CommitInfo>], Error> {
+        let infos = loaded
+            .infos
+            .get_or_try_init(|| async {
+                let timeline = loaded.table.get_timeline();
+                let instants: HashMap<&str, &hudi::timeline::instant::Instant> = timeline
+                    .completed_commits
+                    .iter()
+                    .map(|i| (i.timestamp.as_str(), i))
+                    .collect();
+                let mut out = Vec::with_capacity(loaded.entries.len());
+                for entry in &loaded.entries {
+                    let known = self
+                        .commits
+                        .lock()
+                        .expect("poisoned")
+                        .get(&entry.instant)
+                        .cloned();
+                    let info = match known {
+                        Some(info) => info,
+                        None => {
+                            let instant = instants[entry.instant.as_str()];
+                            let json = timeline.get_instant_metadata_in_json(instant).await?;
+                            let info = Arc::new(CommitInfo::parse(&json).map_err(|e| {
+                                Error::Corrupt(format!("commit {}: {e}", entry.instant))
+                            })?);
+                            self.commits
+                                .lock()
+                                .expect("poisoned")
+                                .insert(entry.instant.clone(), info.clone());
+                            info
+                        }
+                    };
+                    out.push(info);
+                }
+                Ok::<_, Error>(out)
+            })
+            .await?;
+        Ok(infos)
     }
 
     /// The file groups live as of `instant` (an instant time, not necessarily one of the
@@ -347,18 +362,11 @@ impl HudiSource {
             }
         }
         let record_counts = record_counts(&loaded.entries, infos, bound);
-        let column_stats = self.column_stats(loaded).await;
-        let columns = if column_stats.is_empty() {
-            Vec::new()
-        } else {
-            let latest = loaded.entries.len().checked_sub(1);
-            let avro = self.avro_schema(loaded, latest).await?;
-            primitive_columns(&delta_schema(&avro, false)?.0)
-        };
+        let bounds = self.column_stats(loaded).await;
         let stats = Stats {
             record_counts: &record_counts,
-            columns: &columns,
-            column_stats,
+            columns: &bounds.columns,
+            column_stats: &bounds.stats,
         };
         let times: HashMap<&str, i64> = loaded
             .entries
@@ -532,7 +540,7 @@ impl HudiSource {
         let at = self.position(loaded, version)?;
         let infos = self.infos(loaded).await?;
         // A version with uncompacted log files keeps its metadata; only its files are refused.
-        let (live, unservable) = match self.files_of_version(loaded, &infos, at).await {
+        let (live, unservable) = match self.files_of_version(loaded, infos, at).await {
             Ok(live) => (live, None),
             Err(Error::LogFiles(reason)) => (Vec::new(), Some(reason)),
             Err(e) => return Err(e),
@@ -564,13 +572,13 @@ impl HudiSource {
         // The files just before the range: as of the previous instant, or as of a moment
         // before the first active one (which sees what archived commits left).
         let mut before = match first.checked_sub(1) {
-            Some(prev) => self.files_of_version(loaded, &infos, prev).await?,
+            Some(prev) => self.files_of_version(loaded, infos, prev).await?,
             None => {
                 let entry = &loaded.entries[first];
                 let instant = instant_before(&entry.instant).ok_or_else(|| {
                     Error::Corrupt(format!("unreadable instant time {}", entry.instant))
                 })?;
-                self.files_at(loaded, &infos, &instant).await?
+                self.files_at(loaded, infos, &instant).await?
             }
         };
         let mut schema_before = match first.checked_sub(1) {
@@ -584,7 +592,7 @@ impl HudiSource {
             let entry = &loaded.entries[at];
             let info = &infos[at];
             check_predecessors(entry, info, &before)?;
-            let live = self.files_of_version(loaded, &infos, at).await?;
+            let live = self.files_of_version(loaded, infos, at).await?;
             let mut changes = Vec::new();
             if !(skip_clustering && info.rewrites_only()) {
                 let old: HashSet<&str> = before.iter().map(|l| l.file.id.as_str()).collect();
@@ -628,22 +636,6 @@ struct Stats<'a> {
     /// Top-level columns with a primitive Delta type: `(name, type)`.
     columns: &'a [(String, String)],
     column_stats: &'a FileColumnStats,
-}
-
-/// The top-level columns of a Delta schema string whose type is primitive.
-fn primitive_columns(schema_string: &str) -> Vec<(String, String)> {
-    let schema: serde_json::Value = serde_json::from_str(schema_string).unwrap_or_default();
-    schema["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| {
-            Some((
-                f["name"].as_str()?.to_string(),
-                f["type"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
 }
 
 /// A live file group at some instant: its base file and the instant that wrote it.

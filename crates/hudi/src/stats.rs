@@ -76,10 +76,6 @@ impl FileColumnStats {
         Self(out)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The Delta statistics JSON of a file: `numRecords` plus the bounds and null counts of
     /// the top-level `columns` (name, Delta type) that have them.
     pub fn delta_json(

@@ -195,17 +195,15 @@ impl Catalogs {
                         let store = stores.get(config.store.as_deref().unwrap_or_default())?;
                         let mut props = iceberg_file_io_props(store.config())?;
                         props.insert("uri".into(), config.uri.clone());
-                        let optional = [
-                            ("warehouse", &config.warehouse),
-                            ("credential", &config.credential),
-                            ("token", &config.token),
-                            ("prefix", &config.prefix),
-                        ];
-                        for (key, value) in optional {
-                            if let Some(value) = value {
-                                props.insert(key.into(), value.clone());
-                            }
-                        }
+                        insert_present(
+                            &mut props,
+                            [
+                                ("warehouse", &config.warehouse),
+                                ("credential", &config.credential),
+                                ("token", &config.token),
+                                ("prefix", &config.prefix),
+                            ],
+                        );
                         lakeshare_iceberg::IcebergCatalog::connect_rest(&config.name, props).await
                     }
                 }
@@ -445,17 +443,15 @@ fn iceberg_file_io_props(
             store.path_style.unwrap_or(true).to_string(),
         ),
     ]);
-    let optional = [
-        ("s3.endpoint", &store.endpoint),
-        ("s3.access-key-id", &store.access_key_id),
-        ("s3.secret-access-key", &store.secret_access_key),
-        ("s3.session-token", &store.session_token),
-    ];
-    for (key, value) in optional {
-        if let Some(value) = value {
-            props.insert(key.to_string(), value.clone());
-        }
-    }
+    insert_present(
+        &mut props,
+        [
+            ("s3.endpoint", &store.endpoint),
+            ("s3.access-key-id", &store.access_key_id),
+            ("s3.secret-access-key", &store.secret_access_key),
+            ("s3.session-token", &store.session_token),
+        ],
+    );
     Ok(props)
 }
 
@@ -489,23 +485,34 @@ fn hudi_options(
         );
         // The same bound on one store request as the gateway's own client has.
         storage_options.insert("timeout".to_string(), format!("{}s", store.timeout_seconds));
-        let optional = [
-            ("aws_endpoint", &store.endpoint),
-            ("aws_access_key_id", &store.access_key_id),
-            ("aws_secret_access_key", &store.secret_access_key),
-            ("aws_session_token", &store.session_token),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                storage_options.insert(key.to_string(), value.clone());
-            }
-        }
+        insert_present(
+            &mut storage_options,
+            [
+                ("aws_endpoint", &store.endpoint),
+                ("aws_access_key_id", &store.access_key_id),
+                ("aws_secret_access_key", &store.secret_access_key),
+                ("aws_session_token", &store.session_token),
+            ],
+        );
     }
     Ok(lakeshare_hudi::HudiOptions {
         read_optimized: table.read_optimized,
         meta_fields: table.meta_fields,
         storage_options,
     })
+}
+
+/// Adds the settings that are set, under the keys a client library knows them by.
+#[cfg(any(feature = "iceberg", feature = "hudi"))]
+fn insert_present<'a>(
+    into: &mut HashMap<String, String>,
+    settings: impl IntoIterator<Item = (&'a str, &'a Option<String>)>,
+) {
+    for (key, value) in settings {
+        if let Some(value) = value {
+            into.insert(key.to_string(), value.clone());
+        }
+    }
 }
 
 /// Refuses options of one format on a table that turned out to be of another.
