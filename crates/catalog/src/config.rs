@@ -1,6 +1,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
+use lakeshare_model::{Governance, GovernanceField};
 use serde::Deserialize;
 
 use crate::stores::{CatalogConfig, StoreConfig};
@@ -22,6 +25,25 @@ pub struct Config {
     pub shares: Vec<Share>,
     #[serde(default)]
     pub recipients: Vec<Recipient>,
+    /// The vocabulary governance metadata is written in.
+    #[serde(default)]
+    pub governance: GovernanceConfig,
+    /// Where SHA-256 digests of shared files are kept between runs, so each file's content is
+    /// hashed once (`lakeshare digest` fills it ahead of time). Relative paths are taken from the
+    /// configuration's folder; default `.lakeshare/digests.jsonl` there. After loading it is
+    /// always set and absolute.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub digest_cache: Option<String>,
+}
+
+/// The vocabulary of governance metadata.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceConfig {
+    /// The risk labels assets may carry, each with what it means. An asset's `risk` entries must
+    /// be among them, so a typo cannot pass for a label an auditor would search for.
+    #[serde(default)]
+    pub risk_labels: BTreeMap<String, String>,
 }
 
 /// How the gateway listens and signs. Its `Debug` hides the signing secret.
@@ -132,6 +154,10 @@ pub struct Share {
     pub comment: Option<String>,
     #[serde(default)]
     pub schemas: Vec<Schema>,
+    /// Governance fields every asset of the share must have (e.g. `[license, owner]`); a file
+    /// with an asset lacking one is refused.
+    #[serde(default)]
+    pub require: Vec<GovernanceField>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +170,115 @@ pub struct Schema {
     /// created after start-up. A table named under `tables` wins over one of the same name.
     #[serde(default)]
     pub include: Vec<IncludeConfig>,
+    /// Folders of arbitrary files.
+    #[serde(default)]
+    pub volumes: Vec<VolumeEntry>,
+    /// Registered ML models with their versions.
+    #[serde(default)]
+    pub models: Vec<ModelEntry>,
+    /// Agent skills: folders holding a SKILL.md.
+    #[serde(default)]
+    pub skills: Vec<SkillEntry>,
+}
+
+/// A folder of arbitrary files. Located like a table: `location`, or `store` and `path`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeEntry {
+    pub name: String,
+    #[serde(default, deserialize_with = "env::string")]
+    pub location: String,
+    #[serde(default)]
+    pub store: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub governance: Governance,
+}
+
+/// A registered model: a name, versions each in their own folder, and aliases naming versions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub name: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The model's own folder, if it has one (informational; versions carry their own).
+    #[serde(default, deserialize_with = "env::string")]
+    pub location: String,
+    #[serde(default)]
+    pub store: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub versions: Vec<ModelVersionEntry>,
+    /// Alias → version number, e.g. `champion: 2`. Aliases are case-insensitive.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub governance: Governance,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelVersionEntry {
+    /// A positive whole number, unique within the model.
+    pub version: i64,
+    /// The folder holding the version's artifacts.
+    #[serde(default, deserialize_with = "env::string")]
+    pub location: String,
+    #[serde(default)]
+    pub store: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
+    /// Only READY versions are listed and readable.
+    #[serde(default)]
+    pub status: ModelVersionStatus,
+    /// Where the version came from (a URI), informational.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The training run that produced it, informational.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// A model version's registration state, as the protocol spells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ModelVersionStatus {
+    PendingRegistration,
+    FailedRegistration,
+    #[default]
+    Ready,
+}
+
+impl ModelVersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingRegistration => "PENDING_REGISTRATION",
+            Self::FailedRegistration => "FAILED_REGISTRATION",
+            Self::Ready => "READY",
+        }
+    }
+}
+
+/// An agent skill: a folder named like the skill, holding SKILL.md (whose front matter gives the
+/// description, license and the rest) and optionally `scripts/`, `references/`, `assets/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillEntry {
+    /// Lowercase letters, digits and hyphens, at most 64 characters; the folder's name.
+    pub name: String,
+    #[serde(default, deserialize_with = "env::string")]
+    pub location: String,
+    #[serde(default)]
+    pub store: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub governance: Governance,
 }
 
 /// A catalog namespace whose tables a schema shares.
@@ -156,6 +291,9 @@ pub struct IncludeConfig {
     /// Whether its tables are shared with their history (see [`TableEntry::history`]).
     #[serde(default)]
     pub history: bool,
+    /// Governance metadata of every table of the namespace.
+    #[serde(default)]
+    pub governance: Governance,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,8 +325,11 @@ pub struct TableEntry {
     /// Whether recipients may read past versions (time travel and, later, the change feed).
     #[serde(default)]
     pub history: bool,
+    /// Shorthand for `governance.description`.
     #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
+    pub governance: Governance,
     /// How a Hudi table is shared; refused for tables of other formats.
     #[serde(default)]
     pub hudi: Option<HudiTableOptions>,
@@ -329,6 +470,18 @@ impl Config {
     /// The store named `name`.
     pub fn store(&self, name: &str) -> Option<&StoreConfig> {
         self.stores.iter().find(|s| s.name == name)
+    }
+
+    /// The file digests are kept in; set at load.
+    pub fn digest_cache_path(&self) -> &Path {
+        Path::new(self.digest_cache.as_deref().expect("set at load"))
+    }
+
+    /// All schemas with their share, in file order.
+    pub fn schemas(&self) -> impl Iterator<Item = (&Share, &Schema)> {
+        self.shares
+            .iter()
+            .flat_map(|share| share.schemas.iter().map(move |schema| (share, schema)))
     }
 
     /// All tables with their share and schema, in file order.

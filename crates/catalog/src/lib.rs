@@ -21,15 +21,18 @@
 //! assert_eq!(config.server.prefix, "/delta-sharing");
 //! ```
 
+mod assets;
 mod config;
 mod env;
 mod error;
 mod stores;
 mod validate;
 
+pub use assets::check_skill_name;
 pub use config::{
-    Config, FormatName, IncludeConfig, Recipient, Schema, ServerConfig, Share, TableEntry,
-    TokenHash,
+    Config, FormatName, GovernanceConfig, IncludeConfig, ModelEntry, ModelVersionEntry,
+    ModelVersionStatus, Recipient, Schema, ServerConfig, Share, SkillEntry, TableEntry,
+    TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{

@@ -3,19 +3,25 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use crate::assets::{Rules, check_governance, validate_assets};
 use crate::config::FormatName;
 use crate::config::{Config, ResolvedRecipient, TableEntry, TokenHash};
 use crate::stores::{CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl};
 
 /// `(field path, reason)` of the first problem found.
-type Problem = (String, String);
+pub(crate) type Problem = (String, String);
 
 pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     validate_server(config)?;
     validate_stores(config, dir)?;
     validate_catalogs(config, dir)?;
+    validate_digest_cache(config, dir)?;
     let stores = config.stores.clone();
     let catalogs = config.catalogs.clone();
+    let risk_labels = config.governance.risk_labels.clone();
+    for (label, _) in &risk_labels {
+        check_name(label, false).map_err(|r| (format!("governance.risk_labels.{label}"), r))?;
+    }
     let mut share_names = HashSet::new();
     for (i, share) in config.shares.iter_mut().enumerate() {
         let at = format!("shares[{i}]");
@@ -26,6 +32,11 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
             &format!("{at}.name"),
             "share",
         )?;
+        let rules = Rules {
+            share: &share.name,
+            require: &share.require,
+            risk_labels: &risk_labels,
+        };
         let mut schema_names = HashSet::new();
         for (j, schema) in share.schemas.iter_mut().enumerate() {
             let at = format!("{at}.schemas[{j}]");
@@ -50,6 +61,11 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                         format!("'{}' is not a namespace", include.namespace),
                     ));
                 }
+                let asset = format!(
+                    "the tables of namespace '{}' in catalog '{}'",
+                    include.namespace, include.catalog
+                );
+                check_governance(&include.governance, &rules, &asset, &at)?;
             }
             let mut table_names = HashSet::new();
             for (k, table) in schema.tables.iter_mut().enumerate() {
@@ -72,6 +88,17 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                     }
                     resolve_location(table, &stores, dir, &at)?;
                 }
+                if let Some(description) = table.description.take() {
+                    if table.governance.description.is_some() {
+                        return Err((
+                            format!("{at}.description"),
+                            "give either description or governance.description, not both".into(),
+                        ));
+                    }
+                    table.governance.description = Some(description);
+                }
+                let asset = format!("table '{}.{}.{}'", share.name, schema.name, table.name);
+                check_governance(&table.governance, &rules, &asset, &at)?;
                 if table.hudi.is_some() && table.format.is_some_and(|f| f != FormatName::Hudi) {
                     return Err((
                         format!("{at}.hudi"),
@@ -79,6 +106,7 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                     ));
                 }
             }
+            validate_assets(schema, &rules, &stores, dir, &at)?;
         }
     }
 
@@ -155,6 +183,22 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Default `digest_cache`, relative to the configuration's folder.
+const DEFAULT_DIGEST_CACHE: &str = ".lakeshare/digests.jsonl";
+
+fn validate_digest_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    let given = config.digest_cache.as_deref().unwrap_or(DEFAULT_DIGEST_CACHE);
+    if given.contains("://") {
+        return Err((
+            "digest_cache".into(),
+            format!("'{given}' must be a path on the gateway's disk"),
+        ));
+    }
+    config.digest_cache =
+        Some(absolute_location(given, dir).map_err(|r| ("digest_cache".to_string(), r))?);
+    Ok(())
+}
+
 fn validate_server(config: &Config) -> Result<(), Problem> {
     let server = &config.server;
     server.listen.parse::<std::net::SocketAddr>().map_err(|_| {
@@ -208,7 +252,7 @@ fn validate_server(config: &Config) -> Result<(), Problem> {
 
 /// The protocol's naming rules: at most 255 characters, no spaces, `/`, control characters or DEL;
 /// schema and table names also no `.` (clients split `share.schema.table` on dots).
-fn check_name(name: &str, dots_forbidden: bool) -> Result<(), String> {
+pub(crate) fn check_name(name: &str, dots_forbidden: bool) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
     }
@@ -227,7 +271,7 @@ fn check_name(name: &str, dots_forbidden: bool) -> Result<(), String> {
 }
 
 /// Names are case-insensitive in the protocol, so `Sales` and `sales` would collide.
-fn unique(seen: &mut HashSet<String>, name: &str, field: &str, what: &str) -> Result<(), Problem> {
+pub(crate) fn unique(seen: &mut HashSet<String>, name: &str, field: &str, what: &str) -> Result<(), Problem> {
     if !seen.insert(name.to_lowercase()) {
         return Err((
             field.into(),
@@ -539,8 +583,45 @@ fn resolve_location(
     dir: &Path,
     at: &str,
 ) -> Result<(), Problem> {
-    if let Some(name) = table.store.clone() {
-        if !table.location.is_empty() {
+    resolve_place(
+        Place {
+            location: &mut table.location,
+            store: &mut table.store,
+            path: &table.path,
+            what: "table",
+        },
+        stores,
+        dir,
+        at,
+    )
+}
+
+/// The three ways of saying where a folder is (`location`; `store` and `path`), borrowed from
+/// whichever entry holds them.
+pub(crate) struct Place<'a> {
+    pub location: &'a mut String,
+    pub store: &'a mut Option<String>,
+    pub path: &'a Option<String>,
+    /// What the folder is, for messages: "table", "volume", …
+    pub what: &'static str,
+}
+
+/// Turns a `location`, or a `store` and `path`, into an absolute path or a canonical store URL,
+/// and records which store it lives in (None on the local filesystem).
+pub(crate) fn resolve_place(
+    place: Place<'_>,
+    stores: &[StoreConfig],
+    dir: &Path,
+    at: &str,
+) -> Result<(), Problem> {
+    let Place {
+        location,
+        store: store_name,
+        path,
+        what,
+    } = place;
+    if let Some(name) = store_name.clone() {
+        if !location.is_empty() {
             return Err((
                 format!("{at}.location"),
                 "give either location, or store and path, not both".into(),
@@ -552,7 +633,7 @@ fn resolve_location(
                 format!("no store named '{name}' under stores:"),
             )
         })?;
-        let path = table.path.as_deref().unwrap_or_default();
+        let path = path.as_deref().unwrap_or_default();
         if path.trim_matches('/').is_empty() {
             return Err((
                 format!("{at}.path"),
@@ -565,28 +646,28 @@ fn resolve_location(
                 format!("'{path}' must not contain '..'"),
             ));
         }
-        table.location = store.url_of(path);
+        *location = store.url_of(path);
         if store.kind == StoreKind::Local {
-            table.store = None;
+            *store_name = None;
         }
         return Ok(());
     }
-    if table.path.is_some() {
+    if path.is_some() {
         return Err((
             format!("{at}.path"),
             "needs store: (the store the path is in)".into(),
         ));
     }
-    if table.location.trim().is_empty() {
+    if location.trim().is_empty() {
         return Err((
             format!("{at}.location"),
             "is required (or store and path)".into(),
         ));
     }
-    let Some(url) = StoreUrl::parse(&table.location).map_err(|r| (format!("{at}.location"), r))?
+    let Some(url) = StoreUrl::parse(&*location).map_err(|r| (format!("{at}.location"), r))?
     else {
-        table.location =
-            absolute_location(&table.location, dir).map_err(|r| (format!("{at}.location"), r))?;
+        *location =
+            absolute_location(&*location, dir).map_err(|r| (format!("{at}.location"), r))?;
         return Ok(());
     };
     let matching: Vec<&StoreConfig> = stores
@@ -632,13 +713,13 @@ fn resolve_location(
         return Err((
             format!("{at}.location"),
             format!(
-                "'{}' is a whole bucket; a table is a folder inside one",
-                table.location
+                "'{}' is a whole bucket; a {what} is a folder inside one",
+                location
             ),
         ));
     }
-    table.location = store.url_of(&url.path);
-    table.store = Some(store.name.clone());
+    *location = store.url_of(&url.path);
+    *store_name = Some(store.name.clone());
     Ok(())
 }
 

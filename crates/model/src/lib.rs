@@ -23,6 +23,7 @@
 
 mod changes;
 mod error;
+mod governance;
 mod id;
 mod snapshot;
 mod source;
@@ -30,6 +31,7 @@ mod version;
 
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
+pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
 pub use id::stable_uuid;
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,

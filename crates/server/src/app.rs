@@ -49,6 +49,7 @@ impl Included {
                     format: Some(FormatName::Iceberg),
                     history: self.config.history,
                     description: None,
+                    governance: self.config.governance.clone(),
                     hudi: None,
                 };
                 Arc::new(TableHandle::new(&self.share, &self.schema, entry))

@@ -26,6 +26,7 @@
 
 mod error;
 mod fault;
+mod folder;
 mod local;
 mod signing;
 mod sigv4;
@@ -34,6 +35,7 @@ mod vending;
 
 pub use error::{Error, Result};
 pub use fault::{fault_of, store_fault};
+pub use folder::{Folder, FolderFile};
 pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
 pub use signing::{Purpose, Signer};
 pub use store::{Store, StoreUrlSigner};

@@ -58,6 +58,14 @@ impl LocalUrlSigner {
         })
     }
 
+    /// The same signer, issuing URLs valid for `ttl`.
+    pub fn with_ttl(&self, ttl: Duration) -> Self {
+        Self {
+            ttl,
+            ..self.clone()
+        }
+    }
+
     /// The verifier for tokens this signer issues.
     pub fn tokens(&self) -> &FileTokens {
         &self.tokens
