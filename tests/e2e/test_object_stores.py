@@ -8,6 +8,7 @@ connector reads. What it reads is compared with what deltalake reads from the st
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import subprocess
 import threading
@@ -63,6 +64,8 @@ def s3_tables(seaweed, demo):
     run_tool({"op": "upload", "source": str(demo / "data" / "hudi" / "trips"),
               "url": f"s3://{S3_BUCKET}/demo/hudi_trips", "store": so})
     tables["hudi_trips"] = f"s3://{S3_BUCKET}/demo/hudi_trips"
+    # The demo's AI assets (volume, model versions, skill), copied as they are.
+    run_tool({"op": "upload", "source": str(demo / "data" / "ai"), "url": f"s3://{S3_BUCKET}/ai", "store": so})
     for name, fixture in [("dv", DV_FIXTURE), ("checkpointed", CHECKPOINT_FIXTURE)]:
         if fixture.is_dir():
             run_tool({"op": "upload", "source": str(fixture), "url": f"s3://{S3_BUCKET}/fixtures/{name}", "store": so})
@@ -109,6 +112,17 @@ shares:
           - {{ name: dv, store: lake, path: fixtures/dv, format: delta }}
           - {{ name: checkpointed, store: lake, path: fixtures/checkpointed, history: true }}
           - {{ name: hudi_trips, location: "s3://{S3_BUCKET}/demo/hudi_trips", history: true }}
+      - name: ai
+        volumes:
+          - {{ name: docs, store: lake, path: ai/volumes/docs }}
+        models:
+          - name: trip-fare
+            versions:
+              - {{ version: 1, location: "s3://{S3_BUCKET}/ai/models/trip-fare/1" }}
+              - {{ version: 2, store: lake, path: ai/models/trip-fare/2 }}
+            aliases: {{ champion: 2 }}
+        skills:
+          - {{ name: trip-analyst, store: lake, path: ai/skills/trip-analyst }}
       - name: azure
         tables:
           - {{ name: events, location: "az://{AZURE_CONTAINER}/sales/events", format: delta, history: true }}
@@ -593,3 +607,65 @@ def test_s3_hudi_table_reads_as_on_local_disk(gateway, seaweed, demo):
         pd.testing.assert_frame_equal(shared, reference[shared.columns], check_dtype=False)
     files = file_lines(query(gateway, "s3", "hudi_trips"))
     assert files and all(f["url"].startswith(f"http://localhost:{seaweed.s3_port}/") for f in files)
+
+
+# AI assets in S3: the same answers as the demo gives for them on local disk.
+
+def asset_clients(gateway, demo):
+    from test_assets import Client, profile_of
+
+    local = profile_of(demo)
+    return (Client(gateway.endpoint, TOKEN), "/shares/stores/schemas/ai",
+            Client(local["endpoint"], local["bearerToken"]), "/shares/demo/schemas/ai")
+
+
+def test_s3_assets_match_the_local_ones(gateway, seaweed, demo):
+    s3, s3_ai, local, local_ai = asset_clients(gateway, demo)
+    for asset in ["models/trip-fare/versions/1", "models/trip-fare/versions/2", "skills/trip-analyst",
+                  "volumes/docs"]:
+        in_s3 = s3.items(f"{s3_ai}/{asset}/files")
+        on_disk = local.items(f"{local_ai}/{asset}/files")
+        strip = lambda files: [(f["path"], f["size"], f.get("sha256")) for f in files]  # noqa: E731
+        if asset.startswith("volumes"):
+            # Volume digests appear once computed; sizes and paths must agree regardless.
+            strip = lambda files: [(f["path"], f["size"]) for f in files]  # noqa: E731
+        assert strip(in_s3) == strip(on_disk), asset
+        paths = [f["path"] for f in in_s3]
+        downloaded = s3.download(f"{s3_ai}/{asset}", paths)
+        for f in on_disk:
+            content, signed = downloaded[f["path"]]
+            assert signed["url"].startswith(f"http://localhost:{seaweed.s3_port}/"), signed["url"]
+            if "sha256" in f:
+                assert hashlib.sha256(content).hexdigest() == f["sha256"]
+    # The skill's version depends on its content only, so it is the same wherever it lies.
+    skill = s3.get(f"{s3_ai}/skills/trip-analyst")
+    assert skill.json()["version"] == local.get(f"{local_ai}/skills/trip-analyst").json()["version"]
+    assert skill.json()["storageLocation"] == f"s3://{S3_BUCKET}/ai/skills/trip-analyst/"
+    s3.get(f"{s3_ai}/skills/trip-analyst", expect=304, headers={"If-None-Match": skill.headers["ETag"]})
+    assert s3.get(f"{s3_ai}/models/trip-fare/aliases/champion").json()["version"] == 2
+
+
+def test_s3_asset_urls_serve_ranges(gateway, demo):
+    s3, s3_ai, _, _ = asset_clients(gateway, demo)
+    signed = s3.post(f"{s3_ai}/models/trip-fare/versions/2/file-urls",
+                     {"paths": ["model.safetensors"]}).json()["items"][0]
+    whole = requests.get(signed["url"], timeout=30).content
+    part = requests.get(signed["url"], headers={"Range": "bytes=8-15"}, timeout=30)
+    assert part.status_code == 206 and part.content == whole[8:16]
+
+
+def test_s3_asset_credentials_are_scoped_to_the_asset(gateway, seaweed, demo):
+    s3, s3_ai, _, _ = asset_clients(gateway, demo)
+    body = s3.post(f"{s3_ai}/models/trip-fare/versions/2/temporary-model-version-credentials").json()
+    assert set(body) == {"awsTempCredentials", "expirationTime"}
+    aws = body["awsTempCredentials"]
+    session = {**seaweed.storage_options(), "AWS_ACCESS_KEY_ID": aws["accessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": aws["secretAccessKey"], "AWS_SESSION_TOKEN": aws["sessionToken"]}
+    probes = json.loads(run_tool({"op": "probe", "store": session, "calls": {
+        "inside": {"op": "get", "bucket": S3_BUCKET, "key": "ai/models/trip-fare/2/model.safetensors"},
+        "other_version": {"op": "get", "bucket": S3_BUCKET, "key": "ai/models/trip-fare/1/model.safetensors"},
+        "write": {"op": "put", "bucket": S3_BUCKET, "key": "ai/models/trip-fare/2/planted"},
+    }}).stdout)
+    assert probes == {"inside": "ok", "other_version": "AccessDenied", "write": "AccessDenied"}, probes
+    for path in ["volumes/docs/temporary-volume-credentials", "skills/trip-analyst/temporary-skill-credentials"]:
+        assert "awsTempCredentials" in s3.post(f"{s3_ai}/{path}").json()

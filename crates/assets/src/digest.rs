@@ -186,8 +186,10 @@ impl DigestCache {
 
     /// The digests of `files`, in order, a few at a time.
     pub async fn digest_all(&self, folder: &Folder, files: &[FolderFile]) -> Result<Vec<String>> {
-        futures::stream::iter(files)
-            .map(|file| self.digest(folder, file))
+        // Collected first: a stream mapping borrowed items with a closure is not provably
+        // `Send` for every lifetime, which axum handlers need.
+        let pending: Vec<_> = files.iter().map(|file| self.digest(folder, file)).collect();
+        futures::stream::iter(pending)
             .buffered(CONCURRENCY)
             .try_collect()
             .await

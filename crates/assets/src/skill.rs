@@ -64,11 +64,13 @@ impl SkillManifest {
                 "does not start with front matter (a '---' line, YAML, a '---' line)".into(),
             ));
         }
-        let yaml: Vec<&str> = lines.by_ref().take_while(|l| l.trim_end() != "---").collect();
+        let yaml: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| l.trim_end() != "---")
+            .collect();
         let closed = text
             .lines()
-            .skip(1 + yaml.len())
-            .next()
+            .nth(1 + yaml.len())
             .is_some_and(|l| l.trim_end() == "---");
         if !closed {
             return Err(invalid(
@@ -188,9 +190,18 @@ mod tests {
     #[test]
     fn versions_follow_content_only() {
         let a = skill_version([("SKILL.md", "aa"), ("scripts/x.py", "bb")]);
-        assert_eq!(a, skill_version([("scripts/x.py", "bb"), ("SKILL.md", "aa")]));
-        assert_ne!(a, skill_version([("SKILL.md", "aa"), ("scripts/x.py", "bc")]));
-        assert_ne!(a, skill_version([("SKILL.md", "aa"), ("scripts/y.py", "bb")]));
+        assert_eq!(
+            a,
+            skill_version([("scripts/x.py", "bb"), ("SKILL.md", "aa")])
+        );
+        assert_ne!(
+            a,
+            skill_version([("SKILL.md", "aa"), ("scripts/x.py", "bc")])
+        );
+        assert_ne!(
+            a,
+            skill_version([("SKILL.md", "aa"), ("scripts/y.py", "bb")])
+        );
         assert_ne!(a, skill_version([("SKILL.md", "aa")]));
         assert_eq!(a.len(), 32);
     }

@@ -390,7 +390,10 @@ mod tests {
             msg.contains("shares[0].schemas[0].models[0].governance.license: model 's.x.fare' has no license, which share 's' requires"),
             "{msg}"
         );
-        let msg = load(&schema("        tables:\n          - { name: t, location: t }\n")).unwrap_err();
+        let msg = load(&schema(
+            "        tables:\n          - { name: t, location: t }\n",
+        ))
+        .unwrap_err();
         assert!(msg.contains("table 's.x.t' has no license"), "{msg}");
     }
 
@@ -426,8 +429,10 @@ mod tests {
             msg.contains("models[0].aliases.champion: model 'm' has no version 3"),
             "{msg}"
         );
-        let msg = load(&model("versions: [ { version: 1, location: a, status: DONE } ]"))
-            .unwrap_err();
+        let msg = load(&model(
+            "versions: [ { version: 1, location: a, status: DONE } ]",
+        ))
+        .unwrap_err();
         assert!(msg.contains("status"), "{msg}");
     }
 }

@@ -19,7 +19,7 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     let stores = config.stores.clone();
     let catalogs = config.catalogs.clone();
     let risk_labels = config.governance.risk_labels.clone();
-    for (label, _) in &risk_labels {
+    for label in risk_labels.keys() {
         check_name(label, false).map_err(|r| (format!("governance.risk_labels.{label}"), r))?;
     }
     let mut share_names = HashSet::new();
@@ -187,7 +187,10 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
 const DEFAULT_DIGEST_CACHE: &str = ".lakeshare/digests.jsonl";
 
 fn validate_digest_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
-    let given = config.digest_cache.as_deref().unwrap_or(DEFAULT_DIGEST_CACHE);
+    let given = config
+        .digest_cache
+        .as_deref()
+        .unwrap_or(DEFAULT_DIGEST_CACHE);
     if given.contains("://") {
         return Err((
             "digest_cache".into(),
@@ -271,7 +274,12 @@ pub(crate) fn check_name(name: &str, dots_forbidden: bool) -> Result<(), String>
 }
 
 /// Names are case-insensitive in the protocol, so `Sales` and `sales` would collide.
-pub(crate) fn unique(seen: &mut HashSet<String>, name: &str, field: &str, what: &str) -> Result<(), Problem> {
+pub(crate) fn unique(
+    seen: &mut HashSet<String>,
+    name: &str,
+    field: &str,
+    what: &str,
+) -> Result<(), Problem> {
     if !seen.insert(name.to_lowercase()) {
         return Err((
             field.into(),
@@ -664,8 +672,7 @@ pub(crate) fn resolve_place(
             "is required (or store and path)".into(),
         ));
     }
-    let Some(url) = StoreUrl::parse(&*location).map_err(|r| (format!("{at}.location"), r))?
-    else {
+    let Some(url) = StoreUrl::parse(&*location).map_err(|r| (format!("{at}.location"), r))? else {
         *location =
             absolute_location(&*location, dir).map_err(|r| (format!("{at}.location"), r))?;
         return Ok(());

@@ -47,6 +47,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         eprintln!("using the demo Hudi table at {}", hudi_trips.display());
     }
 
+    let (assets, written) = lakeshare_demo::assets::ensure_assets(&data_dir.join("ai"))
+        .context("writing the demo assets")?;
+    if written {
+        eprintln!(
+            "wrote the demo assets under {}",
+            data_dir.join("ai").display()
+        );
+    }
+
     // One token per data directory, so a profile handed out stays valid across restarts.
     let token_file = data_dir.join(".demo-token");
     let token = match std::fs::read_to_string(&token_file) {
@@ -62,19 +71,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 server:
   listen: "127.0.0.1:{port}"
   public_url: "http://127.0.0.1:{port}"
+governance:
+  risk_labels:
+    synthetic: generated data; no real people, places or trips
+    model-output: predictions, not observations
 shares:
   - name: demo
     comment: "The lakeshare demo"
+    require: [license, owner]
     schemas:
       - name: delta
         tables:
-          - {{ name: trips, location: "{trips}", format: delta, history: true }}
+          - {{ name: trips, location: "{trips}", format: delta, history: true, governance: {trips_governance} }}
       - name: iceberg
         tables:
-          - {{ name: trips, location: "{iceberg_trips}", format: iceberg, history: true }}
+          - {{ name: trips, location: "{iceberg_trips}", format: iceberg, history: true, governance: {trips_governance} }}
       - name: hudi
         tables:
-          - {{ name: trips, location: "{hudi_trips}", format: hudi, history: true }}
+          - {{ name: trips, location: "{hudi_trips}", format: hudi, history: true, governance: {trips_governance} }}
+      - name: ai
+        volumes:
+          - name: docs
+            location: "{docs}"
+            governance:
+              license: CC-BY-4.0
+              owner: lakeshare demo team
+              tags: [documentation, charts]
+              description: About the demo trips, with two charts of them
+              provenance: {{ producer: lakeshare demo, upstream: [demo.delta.trips] }}
+        models:
+          - name: trip-fare
+            comment: Predicts a trip's fare from its distance
+            versions:
+              - {{ version: 1, location: "{model_v1}", source: "demo.delta.trips@0", run_id: fit-days-0-4, comment: "distance only, days 0-4" }}
+              - {{ version: 2, location: "{model_v2}", source: "demo.delta.trips@1", run_id: fit-days-0-9, comment: "distance and passengers, all days" }}
+            aliases: {{ champion: 2 }}
+            governance:
+              license: Apache-2.0
+              owner: lakeshare demo team
+              risk: [synthetic, model-output]
+              tags: [regression, safetensors]
+              provenance: {{ producer: lakeshare demo (least squares), upstream: [demo.delta.trips] }}
+        skills:
+          - name: {skill_name}
+            location: "{skill}"
+            governance:
+              license: MIT
+              owner: lakeshare demo team
+              tags: [analysis]
 recipients:
   - {{ name: demo, token: "{token}", shares: [demo] }}
 "#,
@@ -82,6 +126,12 @@ recipients:
         trips = trips.display(),
         iceberg_trips = iceberg_trips.display(),
         hudi_trips = hudi_trips.display(),
+        trips_governance = "{ license: CC-BY-4.0, owner: lakeshare demo team, risk: [synthetic], tags: [mobility], provenance: { source: lakeshare-demo generator, producer: lakeshare demo } }",
+        docs = assets.docs.display(),
+        model_v1 = assets.model_versions[0].display(),
+        model_v2 = assets.model_versions[1].display(),
+        skill = assets.skill.display(),
+        skill_name = lakeshare_demo::assets::SKILL_NAME,
     );
     let config = Config::from_yaml(&yaml, &data_dir).context("the demo configuration")?;
     let profile = Profile::bearer(config.server.endpoint(), token);
@@ -100,6 +150,11 @@ Read it with the Delta Sharing Python connector (pip install delta-sharing):
     df = delta_sharing.load_as_pandas("{profile}#demo.delta.trips")
     print(len(df))                      # {rows} rows: 100,000 trips minus the {deleted} without passengers
     v1 = delta_sharing.load_as_pandas("{profile}#demo.delta.trips", version=1)   # before the update and delete
+
+AI assets (volume, model, skill) are plain HTTP with the same bearer token, e.g.:
+
+    curl -H "Authorization: Bearer $TOKEN" {endpoint}/shares/demo/schemas/ai/models/trip-fare/aliases/champion
+    curl -H "Authorization: Bearer $TOKEN" {endpoint}/shares/demo/schemas/ai/skills/trip-analyst/files
 
 Press Ctrl-C to stop.
 "#,

@@ -1,5 +1,6 @@
 //! `lakeshare`: run the gateway, the demo, and the provider's chores around them.
 
+mod assets;
 mod demo;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,12 @@ enum Command {
     /// Validate a configuration file, check every store (reachable, can list, can sign) and open
     /// every table, one line each.
     Check {
+        #[arg(long, short, env = "LAKESHARE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Compute the SHA-256 digest of every file of every shared volume, model version and skill
+    /// not digested yet, so recipients get digests without waiting for them to be computed.
+    Digest {
         #[arg(long, short, env = "LAKESHARE_CONFIG")]
         config: PathBuf,
     },
@@ -88,6 +95,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Check { config } => check(&config).await,
+        Command::Digest { config } => assets::digest(&config).await,
         Command::Token => {
             let token = new_token();
             println!("token:        {token}");
@@ -161,13 +169,7 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
         config.shares.len(),
         config.recipients.len()
     );
-    let opener = Opener {
-        stores: Stores::build(&config.stores),
-        catalogs: Catalogs::new(&config.catalogs),
-        signer: Signer::random(),
-        files_url: format!("{}/files", config.server.public_url()),
-        url_ttl: Duration::from_secs(60),
-    };
+    let opener = opener(&config);
     let mut failures = 0;
     for (name, store) in opener.stores.all() {
         let checks = match store {
@@ -199,11 +201,23 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    failures += assets::check(&config, &opener).await;
     Ok(if failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What opening tables and folders outside a server needs.
+pub(crate) fn opener(config: &Config) -> Opener {
+    Opener {
+        stores: Stores::build(&config.stores),
+        catalogs: Catalogs::new(&config.catalogs),
+        signer: Signer::random(),
+        files_url: format!("{}/files", config.server.public_url()),
+        url_ttl: Duration::from_secs(60),
+    }
 }
 
 async fn describe(source: &dyn TableSource) -> lakeshare_model::Result<String> {

@@ -9,6 +9,7 @@
 //! assert_eq!(day.num_rows(), lakeshare_demo::trips::ROWS_PER_DAY);
 //! ```
 
+pub mod assets;
 pub mod delta;
 pub mod hudi;
 pub mod iceberg;

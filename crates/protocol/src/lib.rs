@@ -12,6 +12,7 @@
 //! assert_eq!(line, b"{\"protocol\":{\"minReaderVersion\":1}}\n");
 //! ```
 
+pub mod assets;
 pub mod capabilities;
 pub mod delta_lines;
 pub mod error;

@@ -67,9 +67,9 @@ struct Format<'a> {
 const SHARED_CONFIGURATION: &[(&str, &str)] =
     &[("delta.enableChangeDataFeed", "enableChangeDataFeed")];
 
-/// Keys the gateway itself sets to say what a version stands for in the table's own format
-/// (`iceberg.snapshot-id`, …), shared as they are.
-const SHARED_PREFIXES: &[&str] = &["iceberg.", "hudi."];
+/// Keys the gateway itself sets, shared as they are: what a version stands for in the table's
+/// own format (`iceberg.snapshot-id`, …) and the table's governance metadata (`opensharing.*`).
+const SHARED_PREFIXES: &[&str] = &["iceberg.", "hudi.", "opensharing."];
 
 impl<'a> MetadataLine<'a> {
     /// `version` is set for time-travel reads; `size`/`num_files` describe the snapshot.

@@ -47,6 +47,9 @@ pub struct Table {
     /// `url` (the query API) always; `dir` when temporary credentials can be vended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_modes: Option<Vec<String>>,
+    /// License, provenance, risk labels and the rest; clients that do not know it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governance: Option<lakeshare_model::Governance>,
 }
 
 /// `POST …/temporary-table-credentials`: credentials for directory access to `location`.

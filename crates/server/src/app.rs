@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lakeshare_assets::DigestCache;
 use lakeshare_catalog::{Config, FormatName, IncludeConfig, TableEntry};
-use lakeshare_storage::{FileTokens, Signer, Store};
+use lakeshare_storage::{FileTokens, Folder, Signer, Store};
 
 use crate::auth::{Recipient, Recipients};
 use crate::cache::SnapshotCache;
@@ -70,6 +71,7 @@ struct Inner {
     recipients: Recipients,
     file_tokens: FileTokens,
     cache: SnapshotCache,
+    digests: DigestCache,
     opener: Opener,
 }
 
@@ -138,6 +140,7 @@ impl App {
             recipients: Recipients::from_config(&config.recipients),
             file_tokens: FileTokens::new(signer.clone()),
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
+            digests: DigestCache::open(config.digest_cache_path()),
             opener: Opener {
                 stores: Stores::build(&config.stores),
                 catalogs: Catalogs::new(&config.catalogs),
@@ -331,6 +334,53 @@ impl App {
             .ok()?;
         let encloses_another = self.inner.enclosing.contains(&table.id);
         (table.entry.history && store.vends_credentials() && !encloses_another).then_some(store)
+    }
+
+    pub(crate) fn digests(&self) -> &DigestCache {
+        &self.inner.digests
+    }
+
+    /// The folder at `location`: in store `store`, or on the gateway's disk.
+    pub(crate) fn folder(
+        &self,
+        asset: &str,
+        location: &str,
+        store: Option<&str>,
+    ) -> ApiResult<Folder> {
+        let folder = crate::registry::open_folder(&self.inner.opener, location, store);
+        folder.map_err(|e| ApiError::from_asset(asset, &e.into()))
+    }
+
+    /// The store that can vend credentials scoped to the folder at `location`, if any: an S3
+    /// store with an `sts:` entry, where no other configured table or asset lies inside the
+    /// folder (the credentials would reach it too).
+    pub(crate) fn vending_store_for(
+        &self,
+        location: &str,
+        store: Option<&str>,
+    ) -> Result<&Arc<Store>, String> {
+        let Some(name) = store else {
+            return Err("it is on the gateway's own disk, which cannot vend credentials".into());
+        };
+        let store = self
+            .inner
+            .opener
+            .stores
+            .get(name)
+            .map_err(|_| format!("its store '{name}' is not available"))?;
+        if !store.vends_credentials() {
+            return Err("its store cannot vend temporary credentials (only S3 stores with an STS endpoint configured do)".into());
+        }
+        let root = format!("{}/", location.trim_end_matches('/'));
+        let inside = crate::registry::configured_locations(&self.inner.config).any(
+            |(other_store, other)| {
+                other_store == Some(name) && other.starts_with(&root) && other.len() > root.len()
+            },
+        );
+        if inside {
+            return Err("another shared table or asset lies inside its folder, which the credentials would expose".into());
+        }
+        Ok(store)
     }
 
     pub(crate) fn stores(&self) -> &Stores {

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use lakeshare_filter::FileStatistics;
 
-use lakeshare_model::{Snapshot, TableSource, Version};
+use lakeshare_model::{CONFIGURATION_PREFIX, Governance, Snapshot, TableSource, Version};
 use lakeshare_storage::UrlSigner;
 use moka::future::Cache;
 
@@ -60,13 +60,27 @@ impl SnapshotCache {
         version: Version,
         source: &dyn TableSource,
         signer: &dyn UrlSigner,
+        governance: &Governance,
     ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
         self.inner
             .try_get_with((Arc::from(table_id), version), async {
-                let snapshot = source.snapshot(version).await?;
+                let mut snapshot = source.snapshot(version).await?;
+                with_governance(&mut snapshot, governance);
                 vet(snapshot, signer).map(Arc::new)
             })
             .await
+    }
+}
+
+/// Adds the table's governance metadata to what recipients see of its metadata: the
+/// `opensharing.*` configuration entries (replacing any the table itself carries, since the
+/// provider's configuration is the authority) and, where the table has none, its description.
+fn with_governance(snapshot: &mut Snapshot, governance: &Governance) {
+    let configuration = &mut snapshot.metadata.configuration;
+    configuration.retain(|key, _| !key.starts_with(CONFIGURATION_PREFIX));
+    configuration.extend(governance.configuration());
+    if snapshot.metadata.description.is_none() {
+        snapshot.metadata.description = governance.description.clone();
     }
 }
 

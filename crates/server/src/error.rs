@@ -116,6 +116,52 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// Maps a failure to read, hash or sign the files of `asset` (`volume 'a.b.c'`, …).
+    pub fn from_asset(asset: &str, error: &lakeshare_assets::Error) -> Self {
+        use lakeshare_assets::Error as A;
+        use lakeshare_storage::Error as S;
+        match error {
+            A::Storage(S::NotFound(_)) => {
+                tracing::error!(asset, "{error}");
+                Self::not_found(format!(
+                    "the files of {asset} cannot be found at its location"
+                ))
+            }
+            A::Storage(S::OutsideRoot { path, .. }) => Self::invalid(format!(
+                "'{path}' is not a file of {asset}: paths are relative to its folder, without '.' or '..'"
+            )),
+            A::Storage(S::Store { .. }) | A::Changed { .. } => {
+                tracing::warn!(asset, "{error}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::InternalError,
+                    format!(
+                        "the storage of {asset} failed or changed while being read; try again later"
+                    ),
+                )
+            }
+            A::Storage(S::Refused { .. }) => {
+                tracing::error!(asset, "{error}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InternalError,
+                    format!(
+                        "the store of {asset} refused the gateway; the provider must fix the store's configuration"
+                    ),
+                )
+            }
+            A::Skill { .. } => {
+                tracing::error!(asset, "{error}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InternalError,
+                    format!("{asset} cannot be served: its {error}; the provider must fix it"),
+                )
+            }
+            other => Self::internal(&format!("reading the files of {asset}"), other),
+        }
+    }
+
     /// Maps a failure to sign the URLs of table `table`'s files.
     pub fn from_signing(table: &str, error: &lakeshare_storage::Error) -> Self {
         use lakeshare_storage::Error as S;

@@ -21,10 +21,14 @@ mod cache;
 mod cursor;
 mod encode;
 mod error;
+mod etag;
 mod pages;
 mod registry;
 mod routes;
 
 pub use app::App;
 pub use error::ApiError;
-pub use registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle, open_table};
+pub use registry::{
+    Catalogs, OpenedTable, Opener, SharedFolder, Stores, TableHandle, open_folder, open_table,
+    shared_folders,
+};

@@ -1,19 +1,18 @@
 //! Folders of shared files (volumes, model versions, skills): listed, read and signed the same
 //! way whether they lie on the gateway's disk or in an object store.
 //!
-//! Both go through `object_store` for listing and reading (its local filesystem client for
-//! disk), so sizes, modification times and ETags mean the same everywhere. Only signing differs:
-//! a store pre-signs its own URLs; a local file gets a token URL to the gateway's file route.
+//! A store folder goes through the store's `object_store` client and pre-signs its own URLs; a
+//! local folder is walked on disk and its files get token URLs to the gateway's file route.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use object_store::{ObjectStore, ObjectStoreExt};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::{Error, LocalUrlSigner, Result, SignedUrl, Signer, Store};
 
@@ -29,22 +28,25 @@ pub struct FolderFile {
     pub etag: Option<String>,
 }
 
-enum Signing {
-    /// With the folder's canonical path, the root the signer confines files to.
-    Local(LocalUrlSigner, std::path::PathBuf),
-    Store(Arc<Store>),
+enum Backend {
+    Local {
+        /// Canonical, so the signer's confinement check compares like with like.
+        root: PathBuf,
+        signer: LocalUrlSigner,
+    },
+    Store {
+        store: Arc<Store>,
+        client: Arc<dyn ObjectStore>,
+        /// The folder's key prefix in the bucket.
+        prefix: Path,
+    },
 }
 
 /// A folder of files recipients may read.
 pub struct Folder {
     /// Canonical location: an absolute path or a store URL, without a trailing slash.
     location: String,
-    client: Arc<dyn ObjectStore>,
-    /// The folder's key prefix within `client`.
-    prefix: Path,
-    /// What names this folder in messages: the store and key, or the path.
-    display: String,
-    signing: Signing,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for Folder {
@@ -59,32 +61,21 @@ impl Folder {
     /// A folder on the gateway's disk; its files are served by the gateway's file route at
     /// `files_url`, behind tokens from `signer`.
     pub fn local(dir: &str, signer: Signer, files_url: &str) -> Result<Self> {
-        let io = |source| Error::Io {
-            path: dir.to_string(),
-            source,
-        };
-        let canonical = std::path::Path::new(dir).canonicalize().map_err(|e| {
+        let root = std::path::Path::new(dir).canonicalize().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::NotFound(dir.to_string())
             } else {
-                io(e)
+                io_error(dir, e)
             }
         })?;
-        if !canonical.is_dir() {
-            return Err(io(std::io::Error::other("not a directory")));
+        if !root.is_dir() {
+            return Err(io_error(dir, std::io::Error::other("not a directory")));
         }
-        let client = LocalFileSystem::new_with_prefix(&canonical).map_err(|e| Error::Io {
-            path: dir.to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
         // The TTL is given per signing call; this one is replaced there.
-        let signer = LocalUrlSigner::new(signer, files_url, &canonical, Duration::from_secs(60))?;
+        let signer = LocalUrlSigner::new(signer, files_url, &root, Duration::from_secs(60))?;
         Ok(Self {
             location: dir.trim_end_matches('/').to_string(),
-            client: Arc::new(client),
-            prefix: Path::default(),
-            display: dir.to_string(),
-            signing: Signing::Local(signer, canonical),
+            backend: Backend::Local { root, signer },
         })
     }
 
@@ -99,10 +90,11 @@ impl Folder {
         }
         Ok(Self {
             location: url.trim_end_matches('/').to_string(),
-            client: store.object_store(),
-            display: format!("{url} (store '{}')", store.name()),
-            prefix,
-            signing: Signing::Store(store.clone()),
+            backend: Backend::Store {
+                store: store.clone(),
+                client: store.object_store(),
+                prefix,
+            },
         })
     }
 
@@ -116,25 +108,28 @@ impl Folder {
         format!("{}/{path}", self.location)
     }
 
-    fn key(&self, path: &str) -> Result<Path> {
-        let relative = Path::parse(path).map_err(|e| Error::Unsupported {
-            url: path.to_string(),
-            reason: e.to_string(),
-        })?;
-        if relative.as_ref().is_empty() || path.split('/').any(|p| p == ".." || p == ".") {
+    /// Refuses paths that are empty, absolute or step outside the folder.
+    fn checked<'a>(&self, path: &'a str) -> Result<&'a str> {
+        let bad = path.is_empty()
+            || path.starts_with('/')
+            || path.contains('\\')
+            || path
+                .split('/')
+                .any(|p| p.is_empty() || p == ".." || p == ".");
+        if bad {
             return Err(Error::OutsideRoot {
                 path: path.to_string(),
                 root: self.location.clone(),
             });
         }
-        Ok(self.prefix.parts().chain(relative.parts()).collect())
+        Ok(path)
     }
 
-    fn failed(&self, e: object_store::Error) -> Error {
+    fn store_failed(&self, e: object_store::Error) -> Error {
         match e {
-            object_store::Error::NotFound { .. } => Error::NotFound(self.display.clone()),
+            object_store::Error::NotFound { .. } => Error::NotFound(self.location.clone()),
             other => Error::Store {
-                store: self.display.clone(),
+                store: self.location.clone(),
                 reason: other.to_string(),
             },
         }
@@ -143,43 +138,49 @@ impl Folder {
     /// Every file of the folder, sorted by path. Hidden files (a segment starting with `.`) are
     /// left out: they are tool state (`.DS_Store`, `.git`), not content.
     pub async fn list(&self) -> Result<Vec<FolderFile>> {
-        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
-        let objects: Vec<object_store::ObjectMeta> = self
-            .client
-            .list(prefix)
-            .try_collect()
-            .await
-            .map_err(|e| self.failed(e))?;
-        let skip = self.prefix.parts().count();
-        let mut files: Vec<FolderFile> = objects
-            .into_iter()
-            .filter_map(|meta| {
-                let parts: Vec<String> = meta
-                    .location
-                    .parts()
-                    .skip(skip)
-                    .map(|p| p.as_ref().to_string())
-                    .collect();
-                if parts.is_empty() || parts.iter().any(|p| p.starts_with('.')) {
-                    return None;
-                }
-                Some(FolderFile {
-                    path: parts.join("/"),
-                    size: meta.size,
-                    modified_ms: meta.last_modified.timestamp_millis(),
-                    etag: meta.e_tag,
-                })
-            })
-            .collect();
+        let mut files = match &self.backend {
+            Backend::Local { root, .. } => {
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || walk(&root))
+                    .await
+                    .map_err(|e| io_error(&self.location, std::io::Error::other(e)))??
+            }
+            Backend::Store { client, prefix, .. } => {
+                let objects: Vec<object_store::ObjectMeta> = client
+                    .list(Some(prefix))
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.store_failed(e))?;
+                let skip = prefix.parts().count();
+                objects
+                    .into_iter()
+                    .filter_map(|meta| {
+                        let parts: Vec<String> = meta
+                            .location
+                            .parts()
+                            .skip(skip)
+                            .map(|p| p.as_ref().to_string())
+                            .collect();
+                        visible(&parts).then(|| FolderFile {
+                            path: parts.join("/"),
+                            size: meta.size,
+                            modified_ms: meta.last_modified.timestamp_millis(),
+                            etag: meta.e_tag,
+                        })
+                    })
+                    .collect()
+            }
+        };
         files.sort_by(|a, b| a.path.cmp(&b.path));
+        drop_directory_markers(&mut files);
         Ok(files)
     }
 
     /// The whole content of one (small) file.
     pub async fn read(&self, path: &str) -> Result<Bytes> {
-        let key = self.key(path)?;
-        let result = self.client.get(&key).await.map_err(|e| self.failed(e))?;
-        result.bytes().await.map_err(|e| self.failed(e))
+        let (_, stream) = self.stream(path).await?;
+        let chunks: Vec<Bytes> = stream.try_collect().await?;
+        Ok(chunks.concat().into())
     }
 
     /// The content of one file as a stream of chunks, for hashing large files in bounded memory,
@@ -188,44 +189,181 @@ impl Folder {
         &self,
         path: &str,
     ) -> Result<(Option<String>, BoxStream<'static, Result<Bytes>>)> {
-        let key = self.key(path)?;
-        let result = self.client.get(&key).await.map_err(|e| self.failed(e))?;
-        let etag = result.meta.e_tag.clone();
-        let display = self.display.clone();
-        let stream = result.into_stream().map_err(move |e| Error::Store {
-            store: display.clone(),
-            reason: e.to_string(),
-        });
-        Ok((etag, Box::pin(stream)))
+        let path = self.checked(path)?;
+        match &self.backend {
+            Backend::Local { root, .. } => {
+                let file = root.join(path);
+                let display = file.display().to_string();
+                let opened = tokio::fs::File::open(&file).await.map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Error::NotFound(display.clone())
+                    } else {
+                        io_error(&display, e)
+                    }
+                })?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(opened, 256 * 1024)
+                    .map_err(move |e| io_error(&display, e));
+                Ok((None, Box::pin(stream)))
+            }
+            Backend::Store { client, prefix, .. } => {
+                let key: Path = prefix.parts().chain(Path::from(path).parts()).collect();
+                let result = client.get(&key).await.map_err(|e| self.store_failed(e))?;
+                let etag = result.meta.e_tag.clone();
+                let location = self.file_location(path);
+                let stream = result.into_stream().map_err(move |e| Error::Store {
+                    store: location.clone(),
+                    reason: e.to_string(),
+                });
+                Ok((etag, Box::pin(stream)))
+            }
+        }
     }
 
     /// URLs a recipient can GET (Range included) each of `paths` from, valid for `ttl`.
     pub async fn sign(&self, paths: &[&str], ttl: Duration) -> Result<Vec<SignedUrl>> {
-        match &self.signing {
-            Signing::Local(signer, root) => {
+        match &self.backend {
+            Backend::Local { root, signer } => {
                 let signer = signer.with_ttl(ttl);
                 paths
                     .iter()
                     .map(|path| {
-                        self.key(path)?;
-                        let file = root.join(path);
-                        let url = url::Url::from_file_path(&file).map_err(|()| {
-                            Error::Unsupported {
+                        let file = root.join(self.checked(path)?);
+                        let url =
+                            url::Url::from_file_path(&file).map_err(|()| Error::Unsupported {
                                 url: file.display().to_string(),
                                 reason: "not an absolute path".into(),
-                            }
-                        })?;
+                            })?;
                         signer.sign(url.as_str())
                     })
                     .collect()
             }
-            Signing::Store(store) => {
+            Backend::Store { store, prefix, .. } => {
                 let keys = paths
                     .iter()
-                    .map(|p| self.key(p))
-                    .collect::<Result<Vec<_>>>()?;
+                    .map(|p| {
+                        let p = self.checked(p)?;
+                        Ok(prefix.parts().chain(Path::from(p).parts()).collect())
+                    })
+                    .collect::<Result<Vec<Path>>>()?;
                 store.sign_keys(&keys, ttl).await
             }
         }
+    }
+}
+
+/// Removes the empty objects some tools write for folders (`dir/`, which object_store lists as
+/// `dir`): an empty entry that other entries lie under is a folder, not a file. `files` is
+/// sorted, so such entries come right before their contents.
+fn drop_directory_markers(files: &mut Vec<FolderFile>) {
+    let marker: Vec<bool> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.size == 0
+                && files[i + 1..]
+                    .iter()
+                    .take_while(|next| next.path.starts_with(&f.path))
+                    .any(|next| next.path[f.path.len()..].starts_with('/'))
+        })
+        .collect();
+    let mut keep = marker.into_iter().map(|m| !m);
+    files.retain(|_| keep.next().expect("one flag per file"));
+}
+
+fn io_error(path: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_string(),
+        source,
+    }
+}
+
+fn visible<S: AsRef<str>>(parts: &[S]) -> bool {
+    !parts.is_empty() && !parts.iter().any(|p| p.as_ref().starts_with('.'))
+}
+
+/// The regular files under `root`, hidden ones left out. Symbolic links are not followed, so a
+/// link cannot pull files from outside the folder into it.
+fn walk(root: &std::path::Path) -> Result<Vec<FolderFile>> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| io_error(&dir.display().to_string(), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&dir.display().to_string(), e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let kind = entry
+                .file_type()
+                .map_err(|e| io_error(&entry.path().display().to_string(), e))?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| io_error(&entry.path().display().to_string(), e))?;
+                let relative = entry.path();
+                let relative = relative.strip_prefix(root).expect("walked from the root");
+                let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .unwrap_or_default();
+                files.push(FolderFile {
+                    path: parts.join("/"),
+                    size: meta.len(),
+                    modified_ms: modified.as_millis() as i64,
+                    // Nanoseconds and the inode, so a rewrite within the same millisecond (or a
+                    // file replaced by a rename) is still told apart.
+                    etag: Some(local_etag(&meta, modified)),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(unix)]
+fn local_etag(meta: &std::fs::Metadata, modified: Duration) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{:x}-{:x}", modified.as_nanos(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn local_etag(_meta: &std::fs::Metadata, modified: Duration) -> String {
+    format!("{:x}", modified.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, size: u64) -> FolderFile {
+        FolderFile {
+            path: path.into(),
+            size,
+            modified_ms: 0,
+            etag: None,
+        }
+    }
+
+    #[test]
+    fn empty_folder_objects_are_not_files() {
+        let mut files = vec![
+            file("a", 0),
+            file("a-b", 3),
+            file("a/x", 1),
+            file("empty", 0),
+            file("s", 0),
+            file("s/t", 0),
+            file("s/t/u", 2),
+        ];
+        drop_directory_markers(&mut files);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a-b", "a/x", "empty", "s/t/u"]);
     }
 }

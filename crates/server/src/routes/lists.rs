@@ -28,7 +28,7 @@ fn share_item(share: &lakeshare_catalog::Share) -> Share {
     }
 }
 
-fn share_id(name: &str) -> String {
+pub(crate) fn share_id(name: &str) -> String {
     crate::registry::stable_uuid(&format!("share:{}", name.to_lowercase()))
 }
 
@@ -46,6 +46,7 @@ pub(crate) fn table_item(app: &App, t: &TableHandle) -> Table {
         id: Some(t.id.clone()),
         location: dir.then(|| t.entry.location.clone()),
         access_modes: Some(modes),
+        governance: (!t.entry.governance.is_empty()).then(|| t.entry.governance.clone()),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The router: the sharing API under the configured prefix, signed files, health.
 
+mod asset_files;
 mod changes;
 mod credentials;
 mod files;
 pub(crate) mod lists;
+mod models;
+mod skills;
 mod tables;
+mod volumes;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -33,6 +37,7 @@ pub fn router(app: App) -> Router {
             &format!("{table}/temporary-table-credentials"),
             post(credentials::temporary_table_credentials),
         );
+    let api = api.merge(asset_routes());
     Router::new()
         .nest(&app.config().server.prefix, api)
         .route("/files/{token}", get(files::serve))
@@ -42,6 +47,49 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// Volumes, models and skills: OpenSharing's endpoints, plus lakeshare's `files` and
+/// `file-urls` under each.
+fn asset_routes() -> Router<App> {
+    let volume = "/shares/{share}/schemas/{schema}/volumes/{volume}";
+    let skill = "/shares/{share}/schemas/{schema}/skills/{skill}";
+    let model = "/shares/{share}/schemas/{schema}/models/{model}";
+    let version = format!("{model}/versions/{{version}}");
+    Router::new()
+        .route("/shares/{share}/all-volumes", get(volumes::list_all))
+        .route(
+            "/shares/{share}/schemas/{schema}/volumes",
+            get(volumes::list),
+        )
+        .route(volume, get(volumes::get))
+        .route(&format!("{volume}/files"), get(volumes::files))
+        .route(&format!("{volume}/file-urls"), post(volumes::file_urls))
+        .route(
+            &format!("{volume}/temporary-volume-credentials"),
+            post(volumes::credentials),
+        )
+        .route("/shares/{share}/all-skills", get(skills::list_all))
+        .route("/shares/{share}/schemas/{schema}/skills", get(skills::list))
+        .route(skill, get(skills::get))
+        .route(&format!("{skill}/files"), get(skills::files))
+        .route(&format!("{skill}/file-urls"), post(skills::file_urls))
+        .route(
+            &format!("{skill}/temporary-skill-credentials"),
+            post(skills::credentials),
+        )
+        .route("/shares/{share}/all-models", get(models::list_all))
+        .route("/shares/{share}/schemas/{schema}/models", get(models::list))
+        .route(model, get(models::get))
+        .route(&format!("{model}/versions"), get(models::versions))
+        .route(&format!("{model}/aliases/{{alias}}"), get(models::alias))
+        .route(&version, get(models::version))
+        .route(&format!("{version}/files"), get(models::files))
+        .route(&format!("{version}/file-urls"), post(models::file_urls))
+        .route(
+            &format!("{version}/temporary-model-version-credentials"),
+            post(models::credentials),
+        )
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

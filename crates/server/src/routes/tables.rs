@@ -364,7 +364,13 @@ pub(super) async fn load_snapshot(
             .map_err(|e| ApiError::from_model(&name, &e))?,
     };
     app.cache()
-        .get(&handle.id, version, &*opened.source, &*opened.signer)
+        .get(
+            &handle.id,
+            version,
+            &*opened.source,
+            &*opened.signer,
+            &handle.entry.governance,
+        )
         .await
         .map_err(|e| ApiError::from_model(&name, &e))
 }

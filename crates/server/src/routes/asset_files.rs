@@ -1,0 +1,262 @@
+//! What every non-table asset offers beyond its description: its files listed (with digests),
+//! signed URLs for chosen files, and temporary credentials for its folder.
+//!
+//! The file endpoints are lakeshare's addition to OpenSharing, for stores that cannot vend
+//! credentials and for the gateway's own disk: recipients read the bytes straight from storage
+//! through the signed URLs, Range requests included, and check them against the digests.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lakeshare_protocol::ErrorCode;
+use lakeshare_protocol::assets::{AssetCredentials, AssetFile, FileUrl, FileUrlsRequest};
+use lakeshare_protocol::lists::{AwsTempCredentials, ListResponse};
+use lakeshare_storage::{Folder, FolderFile, VendRequest};
+
+use crate::app::App;
+use crate::auth::Recipient;
+use crate::error::{ApiError, ApiResult};
+use crate::etag::json_with_etag;
+use crate::pages::{Params, paginate};
+
+/// Which files get a digest in listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Digests {
+    /// Every file, computed on first listing: model artifacts and skill files, which recipients
+    /// are expected to verify.
+    Always,
+    /// Only those already computed (by `lakeshare digest` or an earlier listing of a model or
+    /// skill): volumes may hold terabytes, which no listing should have to read.
+    Known,
+}
+
+/// The folder of one asset, as the file endpoints see it.
+pub(crate) struct AssetFolder<'a> {
+    /// `volume 'share.schema.name'`, for messages and the audit log.
+    pub label: String,
+    pub location: &'a str,
+    pub store: Option<&'a str>,
+    pub digests: Digests,
+}
+
+impl AssetFolder<'_> {
+    fn open(&self, app: &App) -> ApiResult<Folder> {
+        app.folder(&self.label, self.location, self.store)
+    }
+
+    async fn list(&self, folder: &Folder) -> ApiResult<Vec<FolderFile>> {
+        folder
+            .list()
+            .await
+            .map_err(|e| ApiError::from_asset(&self.label, &e.into()))
+    }
+
+    async fn digests_of(
+        &self,
+        app: &App,
+        folder: &Folder,
+        files: &[FolderFile],
+    ) -> ApiResult<Vec<Option<String>>> {
+        match self.digests {
+            Digests::Always => Ok(app
+                .digests()
+                .digest_all(folder, files)
+                .await
+                .map_err(|e| ApiError::from_asset(&self.label, &e))?
+                .into_iter()
+                .map(Some)
+                .collect()),
+            Digests::Known => {
+                let mut known = Vec::with_capacity(files.len());
+                for file in files {
+                    known.push(app.digests().known(folder, file).await);
+                }
+                Ok(known)
+            }
+        }
+    }
+}
+
+/// `GET …/files`: one page of the folder's files, sorted by path, with an ETag.
+pub(crate) async fn list_files(
+    app: &App,
+    recipient: &Recipient,
+    target: AssetFolder<'_>,
+    params: &Params,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let folder = target.open(app)?;
+    let files = target.list(&folder).await?;
+    let listing = format!("files/{}", target.label);
+    let page = paginate(files, params, &listing, &recipient.name, app.signer())?;
+    let digests = target.digests_of(app, &folder, &page.items).await?;
+    let body = ListResponse {
+        items: page
+            .items
+            .into_iter()
+            .zip(digests)
+            .map(|(file, sha256)| AssetFile {
+                path: file.path,
+                size: file.size,
+                modification_time: file.modified_ms,
+                sha256,
+            })
+            .collect(),
+        next_page_token: page.next_page_token,
+    };
+    Ok(json_with_etag(
+        headers,
+        serde_json::to_vec(&body).expect("listings serialise"),
+    ))
+}
+
+/// Most files one request may ask URLs for, as for a page of a listing.
+const MAX_PATHS: usize = 1000;
+
+/// `POST …/file-urls` with `{"paths": [...]}`: a signed URL for each, valid for the server's URL
+/// lifetime, with its size and digest.
+pub(crate) async fn file_urls(
+    app: &App,
+    recipient: &Recipient,
+    target: AssetFolder<'_>,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let request: FileUrlsRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::malformed(format!(
+            "the request body must be {{\"paths\": [\"<file path>\", …]}}: {e}"
+        ))
+    })?;
+    if request.paths.is_empty() || request.paths.len() > MAX_PATHS {
+        return Err(ApiError::invalid(format!(
+            "'paths' must name between 1 and {MAX_PATHS} files, got {}",
+            request.paths.len()
+        )));
+    }
+    let folder = target.open(app)?;
+    let listed: HashMap<String, FolderFile> = target
+        .list(&folder)
+        .await?
+        .into_iter()
+        .map(|f| (f.path.clone(), f))
+        .collect();
+    let chosen = request
+        .paths
+        .iter()
+        .map(|path| {
+            listed
+                .get(path.trim_start_matches('/'))
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "{} has no file '{path}'; list its files for the paths it has",
+                        target.label
+                    ))
+                })
+        })
+        .collect::<ApiResult<Vec<FolderFile>>>()?;
+    let digests = target.digests_of(app, &folder, &chosen).await?;
+    let paths: Vec<&str> = chosen.iter().map(|f| f.path.as_str()).collect();
+    let ttl = std::time::Duration::from_millis(app.url_ttl_ms() as u64);
+    let signed = folder
+        .sign(&paths, ttl)
+        .await
+        .map_err(|e| ApiError::from_asset(&target.label, &e.into()))?;
+    tracing::info!(
+        target: "lakeshare::audit",
+        recipient = %recipient.name,
+        asset = %target.label,
+        files = paths.len(),
+        "file-urls"
+    );
+    let items: Vec<FileUrl> = chosen
+        .into_iter()
+        .zip(signed)
+        .zip(digests)
+        .map(|((file, url), sha256)| FileUrl {
+            path: file.path,
+            url: url.url,
+            expiration_timestamp: url.expires_at_ms,
+            size: file.size,
+            sha256,
+        })
+        .collect();
+    let body = ListResponse {
+        items,
+        next_page_token: None,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, lakeshare_protocol::JSON_CONTENT_TYPE)],
+        serde_json::to_vec(&body).expect("URL lists serialise"),
+    )
+        .into_response())
+}
+
+/// `POST …/temporary-*-credentials`: read-only credentials scoped to the folder, where its store
+/// can vend them; otherwise a 400 saying why and pointing at the file endpoints.
+pub(crate) async fn credentials(
+    app: &App,
+    recipient: &Recipient,
+    target: AssetFolder<'_>,
+) -> ApiResult<Response> {
+    let store = app
+        .vending_store_for(target.location, target.store)
+        .map_err(|why| {
+            ApiError::unsupported(format!(
+                "temporary credentials for {} cannot be given: {why}; list its files (GET …/files) and ask for signed URLs (POST …/file-urls) instead",
+                target.label
+            ))
+        })?;
+    let max_duration = recipient.expires_at_ms.map(|expires| {
+        std::time::Duration::from_millis((expires - lakeshare_storage::now_ms()).max(0) as u64)
+    });
+    let vended = store
+        .vend(VendRequest {
+            table_url: target.location,
+            recipient: &recipient.name,
+            max_duration,
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(asset = %target.label, "vending credentials: {e}");
+            let (status, reason) = match e {
+                lakeshare_storage::Error::Refused { .. } => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the store's STS refused the gateway; the provider must fix its configuration",
+                ),
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store's STS failed; try again later or use the file endpoints",
+                ),
+            };
+            ApiError::new(
+                status,
+                ErrorCode::InternalError,
+                format!(
+                    "temporary credentials for {} could not be obtained: {reason}",
+                    target.label
+                ),
+            )
+        })?;
+    tracing::info!(
+        target: "lakeshare::audit",
+        recipient = %recipient.name,
+        asset = %target.label,
+        expires_at_ms = vended.expires_at_ms,
+        "temporary-credentials"
+    );
+    let body = AssetCredentials {
+        aws_temp_credentials: AwsTempCredentials {
+            access_key_id: vended.access_key_id,
+            secret_access_key: vended.secret_access_key,
+            session_token: vended.session_token,
+        },
+        expiration_time: vended.expires_at_ms,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, lakeshare_protocol::JSON_CONTENT_TYPE)],
+        serde_json::to_vec(&body).expect("credential bodies always serialise"),
+    )
+        .into_response())
+}
