@@ -121,27 +121,6 @@ impl Governance {
         }
         out
     }
-
-    /// `self`, with the fields it lacks taken from `fallback`.
-    pub fn or(&self, fallback: &Governance) -> Governance {
-        let pick_list = |a: &Vec<String>, b: &Vec<String>| {
-            if a.is_empty() { b.clone() } else { a.clone() }
-        };
-        Governance {
-            license: self.license.clone().or_else(|| fallback.license.clone()),
-            provenance: self
-                .provenance
-                .clone()
-                .or_else(|| fallback.provenance.clone()),
-            risk: pick_list(&self.risk, &fallback.risk),
-            owner: self.owner.clone().or_else(|| fallback.owner.clone()),
-            tags: pick_list(&self.tags, &fallback.tags),
-            description: self
-                .description
-                .clone()
-                .or_else(|| fallback.description.clone()),
-        }
-    }
 }
 
 #[cfg(test)]

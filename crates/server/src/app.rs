@@ -61,9 +61,9 @@ impl Included {
 
 struct Inner {
     config: Config,
-    /// Ids of configured tables in whose folder another configured table lies: credentials for
-    /// the folder would cover that table too, shared or not.
-    enclosing: std::collections::HashSet<String>,
+    /// Configured folders (tables and assets), as `(store, location)`, in which another
+    /// configured folder lies: credentials for the folder would cover that one too.
+    enclosing: std::collections::HashSet<(Option<String>, String)>,
     includes: Vec<Included>,
     tables: Vec<Arc<TableHandle>>,
     /// `(share, schema, table)` lower-cased → index into `tables`.
@@ -133,7 +133,7 @@ impl App {
                 })
             })
             .collect();
-        let enclosing = enclosing_tables(&tables);
+        let enclosing = enclosing_folders(&config);
         let inner = Inner {
             enclosing,
             includes,
@@ -332,8 +332,16 @@ impl App {
             .stores
             .get(table.entry.store.as_deref()?)
             .ok()?;
-        let encloses_another = self.inner.enclosing.contains(&table.id);
+        let encloses_another =
+            self.encloses_another(table.entry.store.as_deref(), &table.entry.location);
         (table.entry.history && store.vends_credentials() && !encloses_another).then_some(store)
+    }
+
+    fn encloses_another(&self, store: Option<&str>, location: &str) -> bool {
+        self.inner.enclosing.contains(&(
+            store.map(str::to_string),
+            location.trim_end_matches('/').to_string(),
+        ))
     }
 
     pub(crate) fn digests(&self) -> &DigestCache {
@@ -371,13 +379,7 @@ impl App {
         if !store.vends_credentials() {
             return Err("its store cannot vend temporary credentials (only S3 stores with an STS endpoint configured do)".into());
         }
-        let root = format!("{}/", location.trim_end_matches('/'));
-        let inside = crate::registry::configured_locations(&self.inner.config).any(
-            |(other_store, other)| {
-                other_store == Some(name) && other.starts_with(&root) && other.len() > root.len()
-            },
-        );
-        if inside {
+        if self.encloses_another(Some(name), location) {
             return Err("another shared table or asset lies inside its folder, which the credentials would expose".into());
         }
         Ok(store)
@@ -398,21 +400,21 @@ impl App {
     }
 }
 
-/// The ids of the tables another table of the same store lies inside of.
-fn enclosing_tables(tables: &[Arc<TableHandle>]) -> std::collections::HashSet<String> {
-    tables
+/// The configured folders another configured folder of the same store lies inside of.
+fn enclosing_folders(config: &Config) -> std::collections::HashSet<(Option<String>, String)> {
+    let folders: Vec<(Option<&str>, &str)> = crate::registry::configured_locations(config)
+        .map(|(store, location)| (store, location.trim_end_matches('/')))
+        .collect();
+    folders
         .iter()
-        .filter(|table| {
-            let root = table.entry.location.trim_end_matches('/');
-            tables.iter().any(|other| {
-                other.entry.store == table.entry.store
+        .filter(|(store, root)| {
+            folders.iter().any(|(other_store, other)| {
+                other_store == store
                     && other
-                        .entry
-                        .location
                         .strip_prefix(root)
                         .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
             })
         })
-        .map(|table| table.id.clone())
+        .map(|(store, root)| (store.map(str::to_string), root.to_string()))
         .collect()
 }

@@ -37,6 +37,14 @@ pub(crate) fn json_with_etag(request: &HeaderMap, body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// [`json_with_etag`] for a value to serialise.
+pub(crate) fn serialized_with_etag(request: &HeaderMap, value: &impl serde::Serialize) -> Response {
+    json_with_etag(
+        request,
+        serde_json::to_vec(value).expect("response bodies serialise"),
+    )
+}
+
 /// Whether `If-None-Match` lists `etag` (weakly compared, as RFC 9110 asks for it) or is `*`.
 fn matches_any(request: &HeaderMap, etag: &str) -> bool {
     request

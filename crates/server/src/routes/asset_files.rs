@@ -8,18 +8,73 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use lakeshare_protocol::ErrorCode;
 use lakeshare_protocol::assets::{AssetCredentials, AssetFile, FileUrl, FileUrlsRequest};
 use lakeshare_protocol::lists::{AwsTempCredentials, ListResponse};
-use lakeshare_storage::{Folder, FolderFile, VendRequest};
+use lakeshare_storage::{Folder, FolderFile};
 
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::error::{ApiError, ApiResult};
-use crate::etag::json_with_etag;
+use crate::etag::serialized_with_etag;
 use crate::pages::{Params, paginate};
+
+/// An asset of a schema, found by `(share, schema, name)` as a recipient names it
+/// (case-insensitively), with the configuration's spelling of its share and schema.
+pub(crate) struct Found<'a, T> {
+    pub share: &'a str,
+    pub schema: &'a str,
+    pub asset: &'a T,
+}
+
+/// A configured asset, by name.
+pub(crate) trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for lakeshare_catalog::VolumeEntry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for lakeshare_catalog::ModelEntry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for lakeshare_catalog::SkillEntry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Looks up the asset `name` among `assets_of(schema)`; `kind` names the asset type in the 404.
+pub(crate) fn find_asset<'a, T: Named>(
+    app: &'a App,
+    recipient: &Recipient,
+    share: &str,
+    schema: &str,
+    name: &str,
+    kind: &str,
+    assets_of: impl Fn(&'a lakeshare_catalog::Schema) -> &'a [T],
+) -> ApiResult<Found<'a, T>> {
+    let found_share = app.share(recipient, share)?;
+    let found_schema = app.schema(recipient, share, schema)?;
+    let asset = assets_of(found_schema)
+        .iter()
+        .find(|a| a.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{kind} '{name}' not found in '{share}.{schema}'"))
+        })?;
+    Ok(Found {
+        share: &found_share.name,
+        schema: &found_schema.name,
+        asset,
+    })
+}
 
 /// Which files get a digest in listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +97,7 @@ pub(crate) struct AssetFolder<'a> {
 }
 
 impl AssetFolder<'_> {
-    fn open(&self, app: &App) -> ApiResult<Folder> {
+    pub(crate) fn open(&self, app: &App) -> ApiResult<Folder> {
         app.folder(&self.label, self.location, self.store)
     }
 
@@ -106,10 +161,7 @@ pub(crate) async fn list_files(
             .collect(),
         next_page_token: page.next_page_token,
     };
-    Ok(json_with_etag(
-        headers,
-        serde_json::to_vec(&body).expect("listings serialise"),
-    ))
+    Ok(serialized_with_etag(headers, &body))
 }
 
 /// Most files one request may ask URLs for, as for a page of a listing.
@@ -208,37 +260,14 @@ pub(crate) async fn credentials(
                 target.label
             ))
         })?;
-    let max_duration = recipient.expires_at_ms.map(|expires| {
-        std::time::Duration::from_millis((expires - lakeshare_storage::now_ms()).max(0) as u64)
-    });
-    let vended = store
-        .vend(VendRequest {
-            table_url: target.location,
-            recipient: &recipient.name,
-            max_duration,
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(asset = %target.label, "vending credentials: {e}");
-            let (status, reason) = match e {
-                lakeshare_storage::Error::Refused { .. } => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the store's STS refused the gateway; the provider must fix its configuration",
-                ),
-                _ => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the store's STS failed; try again later or use the file endpoints",
-                ),
-            };
-            ApiError::new(
-                status,
-                ErrorCode::InternalError,
-                format!(
-                    "temporary credentials for {} could not be obtained: {reason}",
-                    target.label
-                ),
-            )
-        })?;
+    let vended = super::credentials::vend(
+        store,
+        target.location,
+        recipient,
+        &target.label,
+        "the file endpoints",
+    )
+    .await?;
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,

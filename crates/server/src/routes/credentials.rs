@@ -11,7 +11,7 @@ use lakeshare_protocol::lists::{
     TemporaryTableCredentialsResponse,
 };
 
-use lakeshare_storage::VendRequest;
+use lakeshare_storage::{TemporaryCredentials, VendRequest};
 
 use crate::app::App;
 use crate::auth::Recipient;
@@ -43,33 +43,14 @@ pub async fn temporary_table_credentials(
     let Some(store) = app.vending_store(handle) else {
         return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
     };
-    // Credentials must not outlive the recipient's own access.
-    let max_duration = recipient.expires_at_ms.map(|expires| {
-        std::time::Duration::from_millis((expires - lakeshare_storage::now_ms()).max(0) as u64)
-    });
-    let request = VendRequest {
-        table_url: location,
-        recipient: &recipient.name,
-        max_duration,
-    };
-    let credentials = store.vend(request).await.map_err(|e| {
-        tracing::error!(table = %name, "vending credentials: {e}");
-        let (status, reason) = match e {
-            lakeshare_storage::Error::Refused { .. } => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the store's STS refused the gateway; the provider must fix its configuration",
-            ),
-            _ => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store's STS failed; try again later or use the query API",
-            ),
-        };
-        ApiError::new(
-            status,
-            ErrorCode::InternalError,
-            format!("temporary credentials for table '{name}' could not be obtained: {reason}"),
-        )
-    })?;
+    let credentials = vend(
+        store,
+        location,
+        &recipient,
+        &format!("table '{name}'"),
+        "the query API",
+    )
+    .await?;
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,
@@ -95,6 +76,45 @@ pub async fn temporary_table_credentials(
         .into_response())
 }
 
+/// Vends read-only credentials for the folder at `location` to `recipient`, never outliving the
+/// recipient's own access. `what` names the folder's asset and `fallback` the way to read it
+/// without credentials, for the message when the store's STS fails.
+pub(crate) async fn vend(
+    store: &lakeshare_storage::Store,
+    location: &str,
+    recipient: &Recipient,
+    what: &str,
+    fallback: &str,
+) -> ApiResult<TemporaryCredentials> {
+    let max_duration = recipient.expires_at_ms.map(|expires| {
+        std::time::Duration::from_millis((expires - lakeshare_storage::now_ms()).max(0) as u64)
+    });
+    let request = VendRequest {
+        table_url: location,
+        recipient: &recipient.name,
+        max_duration,
+    };
+    store.vend(request).await.map_err(|e| {
+        tracing::error!(asset = %what, "vending credentials: {e}");
+        let (status, reason) = match e {
+            lakeshare_storage::Error::Refused { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the store's STS refused the gateway; the provider must fix its configuration"
+                    .to_string(),
+            ),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the store's STS failed; try again later or use {fallback}"),
+            ),
+        };
+        ApiError::new(
+            status,
+            ErrorCode::InternalError,
+            format!("temporary credentials for {what} could not be obtained: {reason}"),
+        )
+    })
+}
+
 /// The 400 message for a table without directory access, saying which condition fails.
 fn why_no_directory_access(app: &App, handle: &crate::registry::TableHandle) -> String {
     let name = handle.qualified_name();
@@ -111,7 +131,7 @@ fn why_no_directory_access(app: &App, handle: &crate::registry::TableHandle) -> 
             "table '{name}' is shared without its history, which directory access would expose; read it through the query API (access mode 'url')"
         ),
         Ok(_) => format!(
-            "another configured table lies inside the folder of table '{name}', which directory access would expose; read it through the query API (access mode 'url')"
+            "another shared table or asset lies inside the folder of table '{name}', which directory access would expose; read it through the query API (access mode 'url')"
         ),
         Err(_) => format!("the store of table '{name}' is not available"),
     }

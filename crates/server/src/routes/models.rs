@@ -11,7 +11,7 @@ use super::asset_files::{self, AssetFolder, Digests};
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::error::{ApiError, ApiResult};
-use crate::etag::json_with_etag;
+use crate::etag::serialized_with_etag;
 use crate::pages::{Params, paginate};
 use crate::routes::lists::share_id;
 
@@ -74,6 +74,10 @@ impl Found<'_> {
                 "model versions are whole numbers; '{version}' is not one"
             ))
         })?;
+        self.numbered(number)
+    }
+
+    fn numbered(&self, number: i64) -> ApiResult<&ModelVersionEntry> {
         self.model
             .versions
             .iter()
@@ -116,24 +120,13 @@ fn find<'a>(
     schema: &str,
     name: &str,
 ) -> ApiResult<Found<'a>> {
-    let found_share = app.share(recipient, share)?;
-    let found_schema = app.schema(recipient, share, schema)?;
-    let model = found_schema
-        .models
-        .iter()
-        .find(|m| m.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("model '{name}' not found in '{share}.{schema}'"))
-        })?;
+    let found =
+        asset_files::find_asset(app, recipient, share, schema, name, "model", |s| &s.models)?;
     Ok(Found {
-        share: &found_share.name,
-        schema: &found_schema.name,
-        model,
+        share: found.share,
+        schema: found.schema,
+        model: found.asset,
     })
-}
-
-fn json(headers: &HeaderMap, body: &impl serde::Serialize) -> Response {
-    json_with_etag(headers, serde_json::to_vec(body).expect("serialises"))
 }
 
 pub async fn list(
@@ -159,7 +152,7 @@ pub async fn list(
         .collect();
     let listing = format!("models/{share_name}/{}", schema.name).to_lowercase();
     let page = paginate(items, &params, &listing, &recipient.name, app.signer())?;
-    Ok(json(&headers, &page))
+    Ok(serialized_with_etag(&headers, &page))
 }
 
 pub async fn list_all(
@@ -186,7 +179,7 @@ pub async fn list_all(
         .collect();
     let listing = format!("all-models/{}", share.name).to_lowercase();
     let page = paginate(items, &params, &listing, &recipient.name, app.signer())?;
-    Ok(json(&headers, &page))
+    Ok(serialized_with_etag(&headers, &page))
 }
 
 pub async fn get(
@@ -196,7 +189,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let found = find(&app, &recipient, &share, &schema, &model)?;
-    Ok(json(&headers, &found.item()))
+    Ok(serialized_with_etag(&headers, &found.item()))
 }
 
 /// READY versions only, newest first.
@@ -218,7 +211,7 @@ pub async fn versions(
     let items: Vec<ModelVersion> = ready.into_iter().map(|v| found.version_item(v)).collect();
     let listing = format!("model-versions/{}", found.qualified()).to_lowercase();
     let page = paginate(items, &params, &listing, &recipient.name, app.signer())?;
-    Ok(json(&headers, &page))
+    Ok(serialized_with_etag(&headers, &page))
 }
 
 pub async fn version(
@@ -229,7 +222,7 @@ pub async fn version(
 ) -> ApiResult<Response> {
     let found = find(&app, &recipient, &share, &schema, &model)?;
     let version = found.version(&version)?;
-    Ok(json(&headers, &found.version_item(version)))
+    Ok(serialized_with_etag(&headers, &found.version_item(version)))
 }
 
 pub async fn alias(
@@ -251,8 +244,8 @@ pub async fn alias(
                 found.qualified()
             ))
         })?;
-    let version = found.version(&number.to_string())?;
-    Ok(json(&headers, &found.version_item(version)))
+    let version = found.numbered(number)?;
+    Ok(serialized_with_etag(&headers, &found.version_item(version)))
 }
 
 type VersionPath = Path<(String, String, String, String)>;

@@ -15,7 +15,7 @@ use super::asset_files::{self, AssetFolder, Digests};
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::error::{ApiError, ApiResult};
-use crate::etag::json_with_etag;
+use crate::etag::serialized_with_etag;
 use crate::pages::{Params, paginate};
 use crate::routes::lists::share_id;
 
@@ -34,7 +34,7 @@ async fn item(app: &App, share: &str, schema: &str, skill: &SkillEntry) -> ApiRe
     let target = folder(share, schema, skill);
     let label = target.label.clone();
     let failed = |e: lakeshare_assets::Error| ApiError::from_asset(&label, &e);
-    let dir = app.folder(&label, &skill.location, skill.store.as_deref())?;
+    let dir = target.open(app)?;
     let files = dir.list().await.map_err(|e| failed(e.into()))?;
     if !files.iter().any(|f| f.path == SKILL_FILE) {
         return Err(failed(lakeshare_assets::Error::Skill {
@@ -117,16 +117,9 @@ fn find<'a>(
     recipient: &Recipient,
     (share, schema, name): &(String, String, String),
 ) -> ApiResult<(&'a str, &'a str, &'a SkillEntry)> {
-    let found_share = app.share(recipient, share)?;
-    let found_schema = app.schema(recipient, share, schema)?;
-    let skill = found_schema
-        .skills
-        .iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("skill '{name}' not found in '{share}.{schema}'"))
-        })?;
-    Ok((&found_share.name, &found_schema.name, skill))
+    let found =
+        asset_files::find_asset(app, recipient, share, schema, name, "skill", |s| &s.skills)?;
+    Ok((found.share, found.schema, found.asset))
 }
 
 pub async fn list(
@@ -151,10 +144,7 @@ pub async fn list(
         items: items(&app, wanted).await,
         next_page_token: page.next_page_token,
     };
-    Ok(json_with_etag(
-        &headers,
-        serde_json::to_vec(&body).expect("serialises"),
-    ))
+    Ok(serialized_with_etag(&headers, &body))
 }
 
 pub async fn list_all(
@@ -181,10 +171,7 @@ pub async fn list_all(
         items: items(&app, page.items).await,
         next_page_token: page.next_page_token,
     };
-    Ok(json_with_etag(
-        &headers,
-        serde_json::to_vec(&body).expect("serialises"),
-    ))
+    Ok(serialized_with_etag(&headers, &body))
 }
 
 pub async fn get(
@@ -195,10 +182,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let (share, schema, skill) = find(&app, &recipient, &path)?;
     let body = item(&app, share, schema, skill).await?;
-    Ok(json_with_etag(
-        &headers,
-        serde_json::to_vec(&body).expect("serialises"),
-    ))
+    Ok(serialized_with_etag(&headers, &body))
 }
 
 pub async fn files(

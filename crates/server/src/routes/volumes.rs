@@ -10,8 +10,8 @@ use lakeshare_protocol::assets::Volume;
 use super::asset_files::{self, AssetFolder, Digests};
 use crate::app::App;
 use crate::auth::Recipient;
-use crate::error::{ApiError, ApiResult};
-use crate::etag::json_with_etag;
+use crate::error::ApiResult;
+use crate::etag::serialized_with_etag;
 use crate::pages::{Params, paginate};
 use crate::routes::lists::share_id;
 
@@ -37,16 +37,10 @@ fn find<'a>(
     recipient: &Recipient,
     (share, schema, name): &(String, String, String),
 ) -> ApiResult<(&'a str, &'a str, &'a VolumeEntry)> {
-    let found_share = app.share(recipient, share)?;
-    let found_schema = app.schema(recipient, share, schema)?;
-    let volume = found_schema
-        .volumes
-        .iter()
-        .find(|v| v.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("volume '{name}' not found in '{share}.{schema}'"))
-        })?;
-    Ok((&found_share.name, &found_schema.name, volume))
+    let found = asset_files::find_asset(app, recipient, share, schema, name, "volume", |s| {
+        &s.volumes
+    })?;
+    Ok((found.share, found.schema, found.asset))
 }
 
 fn folder<'a>(share: &str, schema: &str, volume: &'a VolumeEntry) -> AssetFolder<'a> {
@@ -74,10 +68,7 @@ pub async fn list(
         .collect();
     let listing = format!("volumes/{share_name}/{}", schema.name).to_lowercase();
     let page = paginate(items, &params, &listing, &recipient.name, app.signer())?;
-    Ok(json_with_etag(
-        &headers,
-        serde_json::to_vec(&page).expect("serialises"),
-    ))
+    Ok(serialized_with_etag(&headers, &page))
 }
 
 pub async fn list_all(
@@ -100,10 +91,7 @@ pub async fn list_all(
         .collect();
     let listing = format!("all-volumes/{}", share.name).to_lowercase();
     let page = paginate(items, &params, &listing, &recipient.name, app.signer())?;
-    Ok(json_with_etag(
-        &headers,
-        serde_json::to_vec(&page).expect("serialises"),
-    ))
+    Ok(serialized_with_etag(&headers, &page))
 }
 
 pub async fn get(
@@ -114,10 +102,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let (share, schema, volume) = find(&app, &recipient, &path)?;
     let body = item(share, schema, volume);
-    Ok(json_with_etag(
-        &headers,
-        serde_json::to_vec(&body).expect("serialises"),
-    ))
+    Ok(serialized_with_etag(&headers, &body))
 }
 
 pub async fn files(
