@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench -p lakeshare-benches --bench formats`.
 
-use std::path::Path;
+mod bench_tables;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,10 +26,7 @@ fn main() {
 }
 
 async fn run() {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("bench-tables/demo");
+    let root = bench_tables::bench_tables_dir().join("demo");
     std::fs::create_dir_all(&root).expect("the bench folder");
     // hudi refuses paths with `..` in them.
     let root = root.canonicalize().expect("the bench folder");

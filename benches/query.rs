@@ -6,7 +6,9 @@
 //! Run: `cargo bench -p lakeshare-benches` (tables are generated once under
 //! `$CARGO_TARGET_DIR/bench-tables`). `LAKESHARE_BENCH_FILES=10000` picks the sizes.
 
-use std::path::{Path, PathBuf};
+mod bench_tables;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lakeshare_model::TableSource;
@@ -38,8 +40,7 @@ async fn run() {
                 .expect("LAKESHARE_BENCH_FILES: numbers separated by commas")
         })
         .collect();
-    let root = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
-        .join("bench-tables");
+    let root = bench_tables::bench_tables_dir();
     let mut tables = Vec::new();
     for &files in &sizes {
         let path = root.join(format!("synthetic-{files}"));
