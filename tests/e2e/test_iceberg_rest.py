@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import delta_sharing
 import pyarrow as pa
+import pyarrow.fs as pafs
+import requests
 import pytest
 
 from conftest import Gateway
@@ -93,6 +95,7 @@ shares:
         tables:
           - {{ name: scores, catalog: rest, table: gw.scores, history: true }}
           - {{ name: scores_by_location, location: "s3://{WAREHOUSE}/gw/scores", format: iceberg, history: true }}
+          - {{ name: decoy, location: "s3://{WAREHOUSE}/gw/decoy", format: iceberg }}
       - name: everything
         include:
           - {{ catalog: rest, namespace: gw, history: true }}
@@ -159,3 +162,23 @@ def test_a_new_commit_through_the_catalog_appears(gateway, catalog):
     catalog.load_table("gw.scores").append(batch(range(12, 15)))
     assert delta_sharing.get_table_version(url(gateway)) == before + 1
     assert len(delta_sharing.load_as_pandas(url(gateway))) == 15
+
+
+def test_a_table_whose_metadata_points_outside_its_folder_is_refused(gateway, seaweed, catalog):
+    # Whoever can write a table's metadata chooses the location it declares. A folder holding
+    # metadata copied from gw/scores declares gw/scores: serving it would sign objects outside
+    # the configured folder gw/decoy, so it is refused, naming no location.
+    host = urlsplit(seaweed.endpoint)
+    fs = pafs.S3FileSystem(access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, region="us-east-1",
+                           endpoint_override=host.netloc, scheme=host.scheme)
+    listed = fs.get_file_info(pafs.FileSelector(f"{WAREHOUSE}/gw/scores/metadata", recursive=True))
+    for info in listed:
+        if info.type == pafs.FileType.File:
+            fs.copy_file(info.path, info.path.replace("/gw/scores/", "/gw/decoy/"))
+    reply = requests.post(f"{gateway.endpoint}/shares/lake/schemas/gw/tables/decoy/query", json={},
+                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert reply.status_code == 400, reply.text
+    body = reply.json()
+    assert body["errorCode"] == "UNSUPPORTED_OPERATION", body
+    assert "outside the folder this share allows" in body["message"], body
+    assert "gw/scores" not in body["message"] and WAREHOUSE not in body["message"], body

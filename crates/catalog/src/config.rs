@@ -64,12 +64,47 @@ pub struct ServerConfig {
     #[serde(default = "default_url_ttl")]
     pub url_ttl_seconds: u64,
     /// Secret for signed URLs and page tokens. Replicas behind one load balancer need the same
-    /// one; without it each process draws a random secret and its URLs die with it.
+    /// one; without it each process draws a random secret and its URLs die with it. Shorthand
+    /// for a `signing_secrets` list of one.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub signing_secret: Option<String>,
+    /// Secrets for rotation, newest first: the first seals every new token and URL, all of them
+    /// open the tokens they sealed. Rotate by putting a new secret in front, and drop the old
+    /// one once its tokens have expired (3 days for page tokens).
+    #[serde(default, deserialize_with = "env::strings")]
+    pub signing_secrets: Vec<String>,
     /// Memory bound of the snapshot cache.
     #[serde(default = "default_cache_mb")]
     pub snapshot_cache_mb: u64,
+    /// A request must produce its response head within this long (a 503 otherwise); streaming
+    /// the body afterwards is not bounded.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// A connection must send each request's headers within this long, or it is closed.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// Connections served at once; further ones wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests worked on at once; further ones wait (within the request timeout) for a slot.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_request_timeout() -> u64 {
+    120
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_max_concurrent_requests() -> usize {
+    512
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -79,11 +114,12 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("prefix", &self.prefix)
             .field("url_ttl_seconds", &self.url_ttl_seconds)
-            .field(
-                "signing_secret",
-                &self.signing_secret.as_ref().map(|_| "<redacted>"),
-            )
+            .field("signing_secrets", &self.signing_secrets().len())
             .field("snapshot_cache_mb", &self.snapshot_cache_mb)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("header_timeout_seconds", &self.header_timeout_seconds)
+            .field("max_connections", &self.max_connections)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish()
     }
 }
@@ -108,7 +144,12 @@ impl Default for ServerConfig {
             prefix: default_prefix(),
             url_ttl_seconds: default_url_ttl(),
             signing_secret: None,
+            signing_secrets: Vec::new(),
             snapshot_cache_mb: default_cache_mb(),
+            request_timeout_seconds: default_request_timeout(),
+            header_timeout_seconds: default_header_timeout(),
+            max_connections: default_max_connections(),
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
     }
 }
@@ -125,6 +166,15 @@ impl ServerConfig {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
         }
+    }
+
+    /// The signing secrets, newest (the one that signs) first; empty when none is configured.
+    pub fn signing_secrets(&self) -> Vec<&str> {
+        self.signing_secret
+            .iter()
+            .chain(&self.signing_secrets)
+            .map(String::as_str)
+            .collect()
     }
 
     /// The endpoint recipients put in their profile.

@@ -242,6 +242,26 @@ fn validate_server(config: &Config) -> Result<(), Problem> {
             "must be at least 1".into(),
         ));
     }
+    for (field, value) in [
+        ("request_timeout_seconds", server.request_timeout_seconds),
+        ("header_timeout_seconds", server.header_timeout_seconds),
+        ("max_connections", server.max_connections as u64),
+        (
+            "max_concurrent_requests",
+            server.max_concurrent_requests as u64,
+        ),
+    ] {
+        if value == 0 {
+            return Err((format!("server.{field}"), "must be at least 1".into()));
+        }
+    }
+    if server.signing_secret.is_some() && !server.signing_secrets.is_empty() {
+        return Err((
+            "server.signing_secret".into(),
+            "give signing_secret or signing_secrets, not both (signing_secret is a list of one)"
+                .into(),
+        ));
+    }
     if let Some(secret) = &server.signing_secret
         && secret.len() < 16
     {
@@ -249,6 +269,20 @@ fn validate_server(config: &Config) -> Result<(), Problem> {
             "server.signing_secret".into(),
             "is shorter than 16 characters".into(),
         ));
+    }
+    for (i, secret) in server.signing_secrets.iter().enumerate() {
+        if secret.len() < 16 {
+            return Err((
+                format!("server.signing_secrets[{i}]"),
+                "is shorter than 16 characters".into(),
+            ));
+        }
+        if server.signing_secrets[..i].contains(secret) {
+            return Err((
+                format!("server.signing_secrets[{i}]"),
+                "repeats an earlier secret".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -151,8 +151,10 @@ Read it with the Delta Sharing Python connector (pip install delta-sharing):
     print(len(df))                      # {rows} rows: 100,000 trips minus the {deleted} without passengers
     v1 = delta_sharing.load_as_pandas("{profile}#demo.delta.trips", version=1)   # before the update and delete
 
-AI assets (volume, model, skill) are plain HTTP with the same bearer token, e.g.:
+AI assets (volume, model, skill) are plain HTTP with the same bearer token, which the profile
+holds; in a shell:
 
+    export TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bearerToken"])' {profile})
     curl -H "Authorization: Bearer $TOKEN" {endpoint}/shares/demo/schemas/ai/models/trip-fare/aliases/champion
     curl -H "Authorization: Bearer $TOKEN" {endpoint}/shares/demo/schemas/ai/skills/trip-analyst/files
 

@@ -125,22 +125,29 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How often tables that could not be opened are tried again for `/ready`.
+const TABLE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen_addr();
     let endpoint = config.server.endpoint();
-    if config.server.signing_secret.is_none() {
-        tracing::warn!("no server.signing_secret: signed URLs are valid for this process only");
-    }
-    let app = lakeshare_server::App::open(config).await;
+    let app = lakeshare_server::App::new(config);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // /health answers at once; /ready once every table has been tried, which goes on in the
+    // background (and again every 30 s for those that could not be opened).
+    let checks = app.spawn_table_checks(TABLE_CHECK_INTERVAL);
     tracing::info!(%endpoint, "lakeshare is serving");
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped")?;
+    lakeshare_server::serve(
+        listener,
+        app.router(),
+        app.connection_limits(),
+        shutdown_signal(),
+    )
+    .await;
+    checks.abort();
     Ok(())
 }
 

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::trips::{self, PARTITION_COLUMN};
 use crate::{Error, Result};
@@ -31,7 +31,11 @@ pub async fn ensure_trips(path: &Path) -> Result<bool> {
     };
     let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(wrap)?;
 
-    let table = DeltaTable::try_from_url(url).await.map_err(wrap)?;
+    // A new table: built without loading, since loading a folder without a log makes the
+    // kernel log an error ("No files in log segment") that reads like a failed demo.
+    let table: DeltaTable = DeltaTableBuilder::from_url(url)
+        .and_then(DeltaTableBuilder::build)
+        .map_err(wrap)?;
     let table = table
         .write((0..5).map(trips::day))
         .with_save_mode(SaveMode::Append)

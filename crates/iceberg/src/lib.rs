@@ -17,6 +17,7 @@ mod error;
 mod files;
 mod schema;
 mod source;
+mod versions;
 
 pub use catalog::IcebergCatalog;
 pub use error::Error;

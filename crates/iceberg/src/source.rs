@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use crate::Error;
 use crate::files::{self, identity_columns};
 use crate::schema::delta_schema;
+use crate::versions::{VersionEntry, Versions, versions};
 
 /// How many manifests are read at once.
 const MANIFEST_READS: usize = 8;
@@ -95,22 +96,14 @@ impl SqlTable {
     }
 }
 
-/// One version of the table: the snapshot it stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct VersionEntry {
-    version: Version,
-    timestamp_ms: i64,
-    snapshot_id: i64,
-}
-
 /// The table's metadata as last read, with its versions.
 struct Loaded {
     path: String,
     metadata: Arc<TableMetadata>,
     /// How this metadata's files are read (a REST catalog may hand out its own credentials).
     file_io: FileIO,
-    /// The current snapshot and its ancestors, oldest first; times made strictly increasing.
-    versions: Vec<VersionEntry>,
+    /// The versions: the current snapshot and its ancestors, oldest first.
+    versions: Versions,
 }
 
 /// An Iceberg table on the local filesystem.
@@ -220,21 +213,21 @@ impl IcebergSource {
     /// claiming `/` as its location would have the gateway sign any file a manifest names.
     fn local_within(self, allowed: &Path) -> Result<Self, Error> {
         let Some(root) = self.table_root() else {
-            return Err(Error::Unsupported(format!(
-                "the table's files are at {}, not on the local filesystem; configure the store it lives in",
-                self.table_location
-            )));
+            tracing::error!(declared = %self.table_location, "refusing Iceberg table: its files are not on the local filesystem");
+            return Err(Error::Unsupported(
+                "the table's metadata places its files outside the gateway's disk; the provider must configure the store they live in".into(),
+            ));
         };
         let inside = match (root.canonicalize(), allowed.canonicalize()) {
             (Ok(root), Ok(allowed)) => root.starts_with(&allowed) && root.parent().is_some(),
             _ => false,
         };
         if !inside {
-            return Err(Error::Unsupported(format!(
-                "the table's metadata places it at {}, outside {}, where this share allows it to be",
-                root.display(),
-                allowed.display()
-            )));
+            tracing::error!(declared = %root.display(), allowed = %allowed.display(), "refusing Iceberg table: its metadata places it outside its configured folder");
+            return Err(Error::Unsupported(
+                "the table's metadata places it outside the folder this share allows it to be in"
+                    .into(),
+            ));
         }
         Ok(self)
     }
@@ -390,8 +383,8 @@ impl IcebergSource {
     fn version_not_found(&self, loaded: &Loaded, requested: Version) -> ModelError {
         ModelError::VersionNotFound {
             requested,
-            earliest: loaded.versions.first().map_or(0, |v| v.version),
-            latest: loaded.versions.last().map_or(0, |v| v.version),
+            earliest: loaded.versions.entries.first().map_or(0, |v| v.version),
+            latest: loaded.versions.entries.last().map_or(0, |v| v.version),
         }
     }
 
@@ -628,11 +621,18 @@ impl IcebergSource {
     }
 
     fn find(&self, loaded: &Loaded, version: Version) -> Result<Option<VersionEntry>> {
-        if version == 0 && loaded.versions.first().is_none_or(|v| v.version > 0) {
+        if version == 0
+            && loaded
+                .versions
+                .entries
+                .first()
+                .is_none_or(|v| v.version > 0)
+        {
             return Ok(None);
         }
         loaded
             .versions
+            .entries
             .iter()
             .find(|v| v.version == version)
             .copied()
@@ -649,7 +649,10 @@ impl TableSource for IcebergSource {
 
     async fn latest_version(&self) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
-        Ok(loaded.versions.last().map_or(0, |v| v.version))
+        if let Some(why) = &loaded.versions.latest_refused {
+            return Err(ModelError::Unsupported(why.clone()));
+        }
+        Ok(loaded.versions.entries.last().map_or(0, |v| v.version))
     }
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
@@ -664,6 +667,7 @@ impl TableSource for IcebergSource {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
         let commits: Vec<(Version, i64)> = loaded
             .versions
+            .entries
             .iter()
             .map(|v| (v.version, v.timestamp_ms))
             .collect();
@@ -673,13 +677,14 @@ impl TableSource for IcebergSource {
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
         for version in [start, end] {
-            if !loaded.versions.iter().any(|v| v.version == version) {
+            if !loaded.versions.entries.iter().any(|v| v.version == version) {
                 return Err(self.version_not_found(&loaded, version));
             }
         }
         let mut all = Vec::new();
         for entry in loaded
             .versions
+            .entries
             .iter()
             .filter(|v| (start..=end).contains(&v.version))
         {
@@ -691,46 +696,6 @@ impl TableSource for IcebergSource {
         }
         Ok(all)
     }
-}
-
-/// The current snapshot and its ancestors, oldest first, as versions.
-fn versions(metadata: &TableMetadata) -> Vec<VersionEntry> {
-    let mut chain = Vec::new();
-    let mut sequence_numbers = Vec::new();
-    let mut next = metadata.current_snapshot_id();
-    while let Some(id) = next {
-        let Some(snapshot) = metadata.snapshot_by_id(id) else {
-            break; // expired ancestors end the readable history
-        };
-        sequence_numbers.push(snapshot.sequence_number());
-        chain.push(VersionEntry {
-            version: 0,
-            timestamp_ms: snapshot.timestamp_ms(),
-            snapshot_id: id,
-        });
-        next = snapshot.parent_snapshot_id();
-    }
-    chain.reverse();
-    sequence_numbers.reverse();
-    // As in Delta, a commit stamped no later than its predecessor counts as 1 ms after it.
-    let mut times: Vec<(Version, i64)> = chain.iter().map(|e| (0, e.timestamp_ms)).collect();
-    lakeshare_model::monotonic_commit_times(&mut times);
-    for (entry, (_, ms)) in chain.iter_mut().zip(times) {
-        entry.timestamp_ms = ms;
-    }
-    // Sequence numbers where every snapshot of the chain has one (format v2 and later); v1
-    // snapshots, also those kept from before an upgrade to v2, have none (0), and then every
-    // version is a commit time, so the versions of the v1 era keep their meaning.
-    let sequenced = sequence_numbers.first().is_some_and(|&n| n > 0)
-        && sequence_numbers.windows(2).all(|w| w[0] < w[1]);
-    for (entry, sequence) in chain.iter_mut().zip(&sequence_numbers) {
-        entry.version = if sequenced {
-            *sequence as Version
-        } else {
-            entry.timestamp_ms.max(1) as Version
-        };
-    }
-    chain
 }
 
 /// Refuses metadata of another table than the one read so far (dropped and re-created under

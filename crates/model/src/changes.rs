@@ -16,6 +16,16 @@ pub struct VersionChanges {
 }
 
 impl VersionChanges {
+    /// Puts the files in the order the gateway serves them: by kind, then as
+    /// [`crate::Snapshot::sort_files`] orders files. Change-feed pages key on it.
+    pub fn sort_files(&mut self) {
+        self.files.sort_by(|a, b| {
+            a.kind
+                .cmp(&b.kind)
+                .then_with(|| crate::snapshot::file_order(&a.file, &b.file))
+        });
+    }
+
     /// Whether the commit recorded its row changes in change data files, which then describe
     /// the commit's changes completely (its added and removed files must not be read as well).
     pub fn has_change_data(&self) -> bool {
@@ -30,7 +40,7 @@ pub struct ChangeFile {
     pub file: DataFile,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
     /// Rows inserted: every row of the file.
     Added,

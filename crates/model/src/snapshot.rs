@@ -50,10 +50,26 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Puts the files in the order the gateway serves them: by id (then URL, for ids an adapter
+    /// failed to keep unique). Paging keys on this order, so every replica must agree on it
+    /// whatever order the format's own reader listed the files in. Cheap when already sorted.
+    pub fn sort_files(&mut self) {
+        if !self.files.is_sorted_by(|a, b| file_order(a, b).is_le()) {
+            let mut files = self.files.to_vec();
+            files.sort_by(file_order);
+            self.files = files.into();
+        }
+    }
+
     /// The total size of the live files in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+}
+
+/// The one order of data files: id, then URL.
+pub fn file_order(a: &DataFile, b: &DataFile) -> std::cmp::Ordering {
+    a.id.cmp(&b.id).then_with(|| a.url.cmp(&b.url))
 }
 
 /// The Delta reader/writer protocol a table requires, in Delta's terms. Tables of other formats

@@ -11,7 +11,12 @@ use crate::{Error, Result, Snapshot, TableFormat, TimestampBound, Version, Versi
 /// - [`TableSource::snapshot`] returns exactly the requested version or
 ///   [`crate::Error::VersionNotFound`]; it never silently substitutes another one.
 /// - File ids ([`crate::DataFile::id`]) are stable: the same file in any version of the table
-///   gets the same id, because clients refresh URLs and cache reads by id.
+///   gets the same id, because clients refresh URLs and cache reads by id. Within one snapshot
+///   ids are unique.
+/// - Files come in one deterministic order, by id ([`Snapshot::sort_files`]; the changes of a
+///   commit by [`VersionChanges::sort_files`]), on every call and in every process: page tokens
+///   continue "after file id X" on whichever replica receives them. The gateway sorts again
+///   where snapshots enter its cache, so a slip costs time, not correctness.
 /// - Errors that mean "not there" (missing table, unknown version, timestamp out of range) use
 ///   their own variants; anything else is a fault of the table or the store.
 #[async_trait]

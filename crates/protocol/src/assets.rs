@@ -20,7 +20,10 @@ pub struct Volume {
     pub share_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    pub storage_location: String,
+    /// The asset's folder as a store URI; absent for folders on the gateway's own disk, whose
+    /// paths mean nothing to a recipient (and are the gateway's to keep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_location: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub governance: Option<Governance>,
 }
@@ -36,7 +39,10 @@ pub struct AgentSkill {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub description: String,
-    pub storage_location: String,
+    /// The asset's folder as a store URI; absent for folders on the gateway's own disk, whose
+    /// paths mean nothing to a recipient (and are the gateway's to keep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_location: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +83,10 @@ pub struct ModelVersion {
     pub share: String,
     pub version: i64,
     pub status: String,
-    pub storage_location: String,
+    /// The asset's folder as a store URI; absent for folders on the gateway's own disk, whose
+    /// paths mean nothing to a recipient (and are the gateway's to keep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_location: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

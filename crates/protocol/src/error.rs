@@ -19,6 +19,10 @@ pub enum ErrorCode {
     PermissionDenied,
     /// 500: a fault of the server or of a table's storage.
     InternalError,
+    /// 405: the endpoint exists but not for this HTTP method.
+    MethodNotAllowed,
+    /// 413: the request body is over the server's limit.
+    RequestTooLarge,
 }
 
 /// The JSON body of every error response: `{"errorCode": …, "message": …}`.

@@ -73,6 +73,17 @@ struct Inner {
     cache: SnapshotCache,
     digests: DigestCache,
     opener: Opener,
+    readiness: Mutex<Readiness>,
+    request_limits: Arc<crate::limits::RequestLimits>,
+}
+
+/// What the latest pass of [`App::check_tables`] found.
+#[derive(Debug, Default)]
+struct Readiness {
+    /// Whether a pass has finished.
+    checked: bool,
+    /// Indices into `tables` of those that could not be opened.
+    unavailable: Vec<usize>,
 }
 
 impl App {
@@ -80,27 +91,83 @@ impl App {
     /// on first use.
     pub async fn open(config: Config) -> Self {
         let app = Self::new(config);
+        app.check_tables().await;
+        app
+    }
+
+    /// Tries to open every configured table that is not open yet and records which cannot be,
+    /// for `/ready`. The first pass makes the gateway ready: every table has been tried once
+    /// (a table that failed keeps being retried, here and on first use, without holding up
+    /// the others).
+    pub async fn check_tables(&self) {
+        let first_pass = !self.inner.readiness.lock().expect("not poisoned").checked;
         let results =
-            futures::future::join_all(app.inner.tables.iter().map(|t| app.open_table(t))).await;
-        for (table, result) in app.inner.tables.iter().zip(results) {
+            futures::future::join_all(self.inner.tables.iter().map(|t| self.open_table(t))).await;
+        let mut unavailable = Vec::new();
+        let before = self
+            .inner
+            .readiness
+            .lock()
+            .expect("not poisoned")
+            .unavailable
+            .clone();
+        for (i, (table, result)) in self.inner.tables.iter().zip(results).enumerate() {
             match result {
-                Ok(_) => {
-                    tracing::info!(table = %table.qualified_name(), location = %table.entry.location, "table ready")
+                Ok(_) if first_pass || before.contains(&i) => {
+                    tracing::info!(table = %table.qualified_name(), "table ready")
                 }
+                Ok(_) => {}
                 Err(e) => {
-                    tracing::error!(table = %table.qualified_name(), "cannot open table yet: {}", e.message)
+                    if first_pass || !before.contains(&i) {
+                        tracing::error!(table = %table.qualified_name(), "cannot open table yet: {}", e.message);
+                    }
+                    unavailable.push(i);
                 }
             }
         }
-        app
+        *self.inner.readiness.lock().expect("not poisoned") = Readiness {
+            checked: true,
+            unavailable,
+        };
+    }
+
+    /// Runs [`App::check_tables`] now and then every `every`, in the background, so `/ready`
+    /// answers from what was found instead of opening tables per probe.
+    pub fn spawn_table_checks(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                app.check_tables().await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    /// Whether the first pass over the tables has finished, and the tables that could not be
+    /// opened in the latest one.
+    pub(crate) fn readiness(&self) -> (bool, Vec<Arc<TableHandle>>) {
+        let readiness = self.inner.readiness.lock().expect("not poisoned");
+        let unavailable = readiness
+            .unavailable
+            .iter()
+            .map(|&i| self.inner.tables[i].clone())
+            .collect();
+        (readiness.checked, unavailable)
     }
 
     /// Builds the state without touching any table.
     pub fn new(config: Config) -> Self {
-        let signer = match &config.server.signing_secret {
-            Some(secret) => Signer::from_secret(secret),
-            None => Signer::random(),
+        let secrets = config.server.signing_secrets();
+        let signer = if secrets.is_empty() {
+            tracing::warn!(
+                "no server.signing_secrets: signed URLs and page tokens are valid for this process only, \
+                 so replicas cannot serve each other's"
+            );
+            Signer::random()
+        } else {
+            Signer::from_secrets(&secrets)
         };
+        tracing::info!(key_id = %signer.key_id(), keys = secrets.len().max(1), "token keys");
         let mut tables = Vec::new();
         let mut index = HashMap::new();
         for (share, schema, entry) in config.tables() {
@@ -150,6 +217,11 @@ impl App {
             },
             tables,
             index,
+            readiness: Mutex::new(Readiness::default()),
+            request_limits: crate::limits::RequestLimits::new(
+                Duration::from_secs(config.server.request_timeout_seconds),
+                config.server.max_concurrent_requests,
+            ),
             config,
         };
         Self {
@@ -163,6 +235,20 @@ impl App {
 
     pub fn router(&self) -> axum::Router {
         crate::routes::router(self.clone())
+    }
+
+    /// The connection bounds the configuration sets, for [`crate::serve`].
+    pub fn connection_limits(&self) -> crate::Limits {
+        let server = &self.inner.config.server;
+        crate::Limits {
+            header_read_timeout: Duration::from_secs(server.header_timeout_seconds),
+            max_connections: server.max_connections,
+            ..crate::Limits::default()
+        }
+    }
+
+    pub(crate) fn request_limits(&self) -> Arc<crate::limits::RequestLimits> {
+        self.inner.request_limits.clone()
     }
 
     pub(crate) fn recipients(&self) -> &Recipients {

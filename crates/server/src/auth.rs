@@ -77,24 +77,29 @@ impl FromRequestParts<App> for Recipient {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("missing Authorization: Bearer <token> header")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                let (scheme, token) = h.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = bearer_token(&parts.headers)?;
         app.recipients()
             .authenticate(token, lakeshare_storage::now_ms())
             .cloned()
     }
+}
+
+/// The bearer token of a request, or why it has none.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer <token> header"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            let (scheme, token) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+        })
 }
 
 #[cfg(test)]

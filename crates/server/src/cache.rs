@@ -65,6 +65,8 @@ impl SnapshotCache {
         self.inner
             .try_get_with((Arc::from(table_id), version), async {
                 let mut snapshot = source.snapshot(version).await?;
+                // Page tokens key on this order: it must not depend on the adapter or process.
+                snapshot.sort_files();
                 with_governance(&mut snapshot, governance);
                 vet(snapshot, signer).map(Arc::new)
             })
@@ -98,6 +100,13 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
         tracing::error!("refusing snapshot: {err}");
         return Err(lakeshare_model::Error::Unsupported(
             "the table references data files outside its location, which this server does not serve".into(),
+        ));
+    }
+    // Pages continue after the last id served, so two files with one id would lose one.
+    if let Some(pair) = snapshot.files.windows(2).find(|w| w[0].id == w[1].id) {
+        tracing::error!(table_version = snapshot.version, id = %pair[0].id, "refusing snapshot: duplicate file id");
+        return Err(lakeshare_model::Error::Unsupported(
+            "the table lists two data files under one id, which this server cannot page through correctly".into(),
         ));
     }
     if let Some(file) = snapshot.files.iter().find(|f| {

@@ -15,6 +15,19 @@ pub const PAGE_TOKEN_TTL_MS: i64 = 3 * 24 * 3600 * 1000;
 /// How long a refresh token stays valid.
 pub const REFRESH_TOKEN_TTL_MS: i64 = 3600 * 1000;
 
+/// Where the next page of a read starts, as a key into content that does not depend on the
+/// replica or on the order an adapter produced it in: a version never changes meaning, and the
+/// files of a snapshot (and of each commit) come sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Position {
+    /// From the first item (refresh tokens).
+    Start,
+    /// Query pages: after the file with this id.
+    AfterFile(String),
+    /// Change pages: at item `index` of the lines of the commit at `version`.
+    Change { version: u64, index: u64 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     /// Table id.
@@ -25,8 +38,8 @@ pub struct Cursor {
     pub v: u64,
     /// Hash of the parameters the read was made with.
     h: String,
-    /// Position: how many items earlier pages returned.
-    pub o: u64,
+    /// Where the next page starts.
+    pub p: Position,
     /// Expiry, epoch ms.
     e: i64,
 }
@@ -51,11 +64,11 @@ pub fn issue(
     purpose: Purpose,
     binding: Binding<'_>,
     version: u64,
-    offset: u64,
+    position: Position,
     now_ms: i64,
 ) -> String {
     let ttl = match purpose {
-        Purpose::RefreshToken => REFRESH_TOKEN_TTL_MS,
+        Purpose::Refresh => REFRESH_TOKEN_TTL_MS,
         _ => PAGE_TOKEN_TTL_MS,
     };
     let cursor = Cursor {
@@ -63,7 +76,7 @@ pub fn issue(
         r: binding.recipient.to_string(),
         v: version,
         h: binding.params.to_string(),
-        o: offset,
+        p: position,
         e: now_ms + ttl,
     };
     signer.sign(
@@ -75,7 +88,7 @@ pub fn issue(
 /// The request parameter a token of `purpose` travels in, for error messages.
 fn parameter(purpose: Purpose) -> &'static str {
     match purpose {
-        Purpose::RefreshToken => "refreshToken",
+        Purpose::Refresh => "refreshToken",
         _ => "pageToken",
     }
 }
@@ -92,9 +105,9 @@ pub fn read(
         return Ok(None);
     };
     let invalid = |why: &str| ApiError::invalid(format!("{} {why}", parameter(purpose)));
-    let payload = signer
-        .verify(purpose, token)
-        .map_err(|_| invalid("is not a token this server issued, or it was altered"))?;
+    let payload = signer.verify(purpose, token).map_err(|_| {
+        invalid("is not a token this server issued for this read, or it was altered")
+    })?;
     let cursor: Cursor =
         serde_json::from_slice(&payload).map_err(|_| invalid("is not readable"))?;
     if cursor.t != binding.table_id || cursor.r != binding.recipient {
@@ -124,17 +137,18 @@ mod tests {
     #[test]
     fn round_trips_with_the_same_binding() {
         let s = Signer::from_secret("a-secret-of-enough-length");
-        let token = issue(&s, Purpose::PageToken, B, 7, 1000, 0);
-        let c = read(&s, Purpose::PageToken, Some(&token), B, 1)
+        let after = Position::AfterFile("f-1000".into());
+        let token = issue(&s, Purpose::QueryPage, B, 7, after.clone(), 0);
+        let c = read(&s, Purpose::QueryPage, Some(&token), B, 1)
             .unwrap()
             .unwrap();
-        assert_eq!((c.v, c.o), (7, 1000));
+        assert_eq!((c.v, c.p), (7, after));
     }
 
     #[test]
     fn refuses_other_bindings_purposes_and_old_tokens() {
         let s = Signer::from_secret("a-secret-of-enough-length");
-        let token = issue(&s, Purpose::PageToken, B, 7, 1000, 0);
+        let token = issue(&s, Purpose::QueryPage, B, 7, Position::Start, 0);
         let other_table = Binding {
             table_id: "t2",
             ..B
@@ -142,18 +156,20 @@ mod tests {
         let other_params = Binding { params: "h2", ..B };
         let err = |r: ApiResult<Option<Cursor>>| r.unwrap_err().message;
         assert!(
-            err(read(&s, Purpose::PageToken, Some(&token), other_table, 1))
+            err(read(&s, Purpose::QueryPage, Some(&token), other_table, 1))
                 .contains("another table")
         );
         assert!(
-            err(read(&s, Purpose::PageToken, Some(&token), other_params, 1))
+            err(read(&s, Purpose::QueryPage, Some(&token), other_params, 1))
                 .contains("other parameters")
         );
-        assert!(err(read(&s, Purpose::RefreshToken, Some(&token), B, 1)).contains("not a token"));
+        for other in [Purpose::Refresh, Purpose::ChangePage, Purpose::ListPage] {
+            assert!(err(read(&s, other, Some(&token), B, 1)).contains("not a token"));
+        }
         assert!(
             err(read(
                 &s,
-                Purpose::PageToken,
+                Purpose::QueryPage,
                 Some(&token),
                 B,
                 PAGE_TOKEN_TTL_MS
@@ -161,6 +177,6 @@ mod tests {
             .contains("expired")
         );
         assert!(params_hash(&("a", 1)) != params_hash(&("a", 2)));
-        assert_eq!(read(&s, Purpose::PageToken, Some(""), B, 1).unwrap(), None);
+        assert_eq!(read(&s, Purpose::QueryPage, Some(""), B, 1).unwrap(), None);
     }
 }

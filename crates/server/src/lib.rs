@@ -22,9 +22,11 @@ mod cursor;
 mod encode;
 mod error;
 mod etag;
+mod limits;
 mod pages;
 mod registry;
 mod routes;
+mod serve;
 
 pub use app::App;
 pub use error::ApiError;
@@ -32,3 +34,4 @@ pub use registry::{
     Catalogs, OpenedTable, Opener, SharedFolder, Stores, TableHandle, open_folder, open_table,
     shared_folders,
 };
+pub use serve::{Limits, serve};

@@ -65,6 +65,10 @@ impl Params {
 const DEFAULT_PAGE: usize = 500;
 const MAX_PAGE: usize = 1000;
 
+/// How long a listing's page token stays valid: long enough for any client to page through,
+/// short enough that a leaked token does not outlive the listing it was cut from by much.
+pub const LIST_TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
+
 /// Where the next page of a listing starts. Bound to the listing and the recipient, so a token
 /// cannot be replayed against another listing or by another recipient.
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +76,8 @@ struct Cursor {
     l: String,
     r: String,
     o: usize,
+    /// Expiry, epoch ms.
+    e: i64,
 }
 
 /// Cuts one page out of `items` per `maxResults` and `pageToken`.
@@ -81,6 +87,25 @@ pub fn paginate<T>(
     listing: &str,
     recipient: &str,
     signer: &Signer,
+) -> ApiResult<ListResponse<T>> {
+    paginate_at(
+        items,
+        params,
+        listing,
+        recipient,
+        signer,
+        lakeshare_storage::now_ms(),
+    )
+}
+
+/// [`paginate`] at `now_ms`, for tests of expiry.
+fn paginate_at<T>(
+    items: Vec<T>,
+    params: &Params,
+    listing: &str,
+    recipient: &str,
+    signer: &Signer,
+    now_ms: i64,
 ) -> ApiResult<ListResponse<T>> {
     let page_size = match params.i64("maxResults")? {
         None => DEFAULT_PAGE,
@@ -97,11 +122,16 @@ pub fn paginate<T>(
             let invalid =
                 || ApiError::invalid("parameter 'pageToken' is not a token this listing issued");
             let payload = signer
-                .verify(Purpose::PageToken, token)
+                .verify(Purpose::ListPage, token)
                 .map_err(|_| invalid())?;
             let cursor: Cursor = serde_json::from_slice(&payload).map_err(|_| invalid())?;
             if cursor.l != listing || cursor.r != recipient {
                 return Err(invalid());
+            }
+            if now_ms >= cursor.e {
+                return Err(ApiError::invalid(
+                    "parameter 'pageToken' has expired; list again from the start",
+                ));
             }
             cursor.o
         }
@@ -113,9 +143,10 @@ pub fn paginate<T>(
             l: listing.to_string(),
             r: recipient.to_string(),
             o: end,
+            e: now_ms + LIST_TOKEN_TTL_MS,
         };
         signer.sign(
-            Purpose::PageToken,
+            Purpose::ListPage,
             &serde_json::to_vec(&cursor).expect("cursor serialises"),
         )
     });
@@ -179,6 +210,32 @@ mod tests {
         assert!(paginate(vec![1, 2, 3], &params(&q), "schemas/x", "r", &signer).is_err());
         assert!(paginate(vec![1, 2, 3], &params(&q), "shares", "other", &signer).is_err());
         assert!(paginate(vec![1], &params("pageToken=forged"), "shares", "r", &signer).is_err());
+    }
+
+    #[test]
+    fn list_tokens_expire() {
+        let signer = Signer::from_secret("secret-for-tests");
+        let first = paginate_at(vec![1, 2], &params("maxResults=1"), "l", "r", &signer, 0).unwrap();
+        let q = format!("pageToken={}", first.next_page_token.unwrap());
+        let ok = paginate_at(
+            vec![1, 2],
+            &params(&q),
+            "l",
+            "r",
+            &signer,
+            LIST_TOKEN_TTL_MS - 1,
+        );
+        assert_eq!(ok.unwrap().items, vec![2]);
+        let err = paginate_at(
+            vec![1, 2],
+            &params(&q),
+            "l",
+            "r",
+            &signer,
+            LIST_TOKEN_TTL_MS,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("expired"), "{}", err.message);
     }
 
     #[test]

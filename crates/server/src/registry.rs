@@ -275,8 +275,9 @@ async fn open_catalog_table(
                     store
                         .table_signer(source.table_location(), opener.url_ttl)
                         .map_err(|e| {
+                            tracing::error!(store = store_name, "refusing catalog table: {e}");
                             lakeshare_model::Error::Unsupported(format!(
-                                "the table's files are not inside store '{store_name}': {e}"
+                                "the table's files are not inside store '{store_name}'"
                             ))
                         })?,
                 )
@@ -375,18 +376,30 @@ async fn open_store_table(
                 iceberg_file_io_props(store.config())?,
             )
             .await?;
-            // Files are confined to the table's location as its metadata states it.
-            let url_signer = store
-                .table_signer(source.table_location(), url_ttl)
-                .map_err(|e| {
-                    lakeshare_model::Error::Unsupported(format!(
-                        "the table's files are not inside store '{}': {e}",
-                        store.name()
-                    ))
+            // The table's location comes from its own metadata, which whoever can commit to
+            // the table writes: it must lie inside the configured folder, or the gateway would
+            // sign any object of the bucket a manifest names. Files are then confined to the
+            // configured folder (every file is checked against it when a snapshot is loaded).
+            let configured = store
+                .table_signer(iceberg_table_folder(&entry.location), url_ttl)
+                .map_err(|e| lakeshare_model::Error::TableNotFound {
+                    location: entry.location.clone(),
+                    reason: e.to_string(),
                 })?;
+            if !configured.encloses(source.table_location()) {
+                tracing::error!(
+                    configured = %entry.location,
+                    declared = %source.table_location(),
+                    "refusing Iceberg table: its metadata places it outside its configured folder"
+                );
+                return Err(lakeshare_model::Error::Unsupported(
+                    "the table's metadata places it outside the folder this share allows it to be in"
+                        .into(),
+                ));
+            }
             return Ok(OpenedTable {
                 source: Arc::new(source),
-                signer: Arc::new(url_signer),
+                signer: Arc::new(configured),
             });
         }
         #[cfg(feature = "hudi")]
@@ -407,6 +420,16 @@ async fn open_store_table(
     })
 }
 
+/// The table folder of a configured Iceberg location: the location itself, or for a pinned
+/// metadata file (`…/t/metadata/v3.metadata.json`) the folder above its `metadata/` folder.
+#[cfg(feature = "iceberg")]
+fn iceberg_table_folder(location: &str) -> &str {
+    location
+        .strip_suffix(".metadata.json")
+        .and_then(|_| location.rsplit_once("/metadata/"))
+        .map_or(location, |(folder, _)| folder)
+}
+
 /// The folder of an Iceberg table opened from the local filesystem (the adapter has checked
 /// that it is there).
 #[cfg(feature = "iceberg")]
@@ -414,10 +437,10 @@ fn local_root(
     source: &lakeshare_iceberg::IcebergSource,
 ) -> lakeshare_model::Result<std::path::PathBuf> {
     source.table_root().ok_or_else(|| {
-        lakeshare_model::Error::Unsupported(format!(
-            "the table's files are at {}, not on the local filesystem",
-            source.table_location()
-        ))
+        tracing::error!(declared = %source.table_location(), "refusing Iceberg table: its files are not on the local filesystem");
+        lakeshare_model::Error::Unsupported(
+            "the table's files are not on the gateway's disk; the provider must configure the store they live in".into(),
+        )
     })
 }
 
@@ -519,8 +542,7 @@ fn insert_present<'a>(
 fn check_format_options(entry: &TableEntry, format: TableFormat) -> lakeshare_model::Result<()> {
     if entry.hudi.is_some() && format != TableFormat::Hudi {
         return Err(lakeshare_model::Error::Unsupported(format!(
-            "the table has hudi: options but {} holds a {format} table",
-            entry.location
+            "the table has hudi: options but its location holds a {format} table"
         )));
     }
     Ok(())

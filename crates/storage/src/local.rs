@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Purpose, Result, SignedUrl, Signer, UrlSigner, now_ms};
 
 /// What a local file token carries. The table root travels in the token so that the file route
-/// needs no configuration to confine a read, and any replica can serve it.
+/// needs no configuration to confine a read, and any replica can serve it; the token is sealed
+/// (encrypted), so the recipient holding the URL learns nothing of the gateway's paths.
 #[derive(Debug, Serialize, Deserialize)]
 struct FileClaim {
     /// Table root, absolute.

@@ -472,6 +472,14 @@ impl std::fmt::Debug for StoreUrlSigner {
 }
 
 impl StoreUrlSigner {
+    /// Whether `url` names this signer's folder itself or something inside it: for checking
+    /// that a location a table's own metadata declares lies within the configured one.
+    pub fn encloses(&self, url: &str) -> bool {
+        self.store
+            .key_of(url)
+            .is_ok_and(|key| key.prefix_match(&self.prefix).is_some())
+    }
+
     fn key_inside(&self, file_url: &str) -> Result<Path> {
         let key = self.store.key_of(file_url)?;
         if key

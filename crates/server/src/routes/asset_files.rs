@@ -289,3 +289,29 @@ pub(crate) async fn credentials(
     )
         .into_response())
 }
+
+/// `storageLocation` as a recipient may see it: a store URI (`s3://…`, `abfss://…`, `gs://…`),
+/// which it can read with vended credentials; never a path on the gateway's disk.
+pub(super) fn storage_location(location: &str) -> Option<String> {
+    let (scheme, _) = location.split_once("://")?;
+    let store_uri = !scheme.is_empty()
+        && !scheme.eq_ignore_ascii_case("file")
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric());
+    store_uri.then(|| location.to_string())
+}
+
+#[cfg(test)]
+mod storage_location_tests {
+    use super::storage_location;
+
+    #[test]
+    fn only_store_uris_reach_recipients() {
+        assert_eq!(
+            storage_location("s3://lake/ai/docs").as_deref(),
+            Some("s3://lake/ai/docs")
+        );
+        assert_eq!(storage_location("/srv/lakeshare/ai/docs"), None);
+        assert_eq!(storage_location("file:///srv/lakeshare/ai/docs"), None);
+        assert_eq!(storage_location("C:\\data\\docs"), None);
+    }
+}

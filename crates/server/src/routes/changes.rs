@@ -21,7 +21,7 @@ use super::tables::{
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::cache::ServedSnapshot;
-use crate::cursor;
+use crate::cursor::{self, Position};
 use crate::encode::{self, MetadataExtras};
 use crate::error::{ApiError, ApiResult};
 use crate::pages::Params;
@@ -80,7 +80,7 @@ pub async fn changes(
     };
     let page = cursor::read(
         app.signer(),
-        Purpose::PageToken,
+        Purpose::ChangePage,
         params.get("pageToken"),
         binding,
         now,
@@ -111,7 +111,9 @@ pub async fn changes(
     let at_end = load_snapshot(&app, handle, opened, VersionSpec::Version(end)).await?;
     require_servable(handle, &at_end)?;
     let format = choose_format(handle, &at_end, &caps)?;
-    let commits = source.changes(start, end).await.map_err(model_error)?;
+    let mut commits = source.changes(start, end).await.map_err(model_error)?;
+    // Page tokens key on this order: it must not depend on the adapter or process.
+    commits.iter_mut().for_each(VersionChanges::sort_files);
     let feed_on = |config: &std::collections::BTreeMap<String, String>| {
         config
             .get("delta.enableChangeDataFeed")
@@ -149,17 +151,23 @@ pub async fn changes(
              (responseformat=delta; in the Python connector, use_delta_format=True)"
         )));
     }
-    let first = page.as_ref().map_or(0, |c| c.o as usize).min(items.len());
+    let first = match page.as_ref().map(|c| &c.p) {
+        None => 0,
+        Some(&Position::Change { version, index }) => {
+            first_at(&items, &commits, version, index as usize)
+        }
+        Some(_) => return Err(ApiError::invalid("pageToken is not a change page token")),
+    };
     let last = max_files.map_or(items.len(), |n| first.saturating_add(n).min(items.len()));
     let end_stream = max_files.map(|_| {
         EndStreamLine::new(
             (last < items.len()).then(|| {
                 cursor::issue(
                     app.signer(),
-                    Purpose::PageToken,
+                    Purpose::ChangePage,
                     binding,
                     latest,
-                    last as u64,
+                    position_of(&items, &commits, last),
                     now,
                 )
             }),
@@ -308,6 +316,49 @@ fn items(
         }
     }
     items
+}
+
+impl Item {
+    fn commit(self) -> usize {
+        match self {
+            Item::Protocol { commit } | Item::Metadata { commit } | Item::File { commit, .. } => {
+                commit
+            }
+        }
+    }
+}
+
+/// Where item `i` stands as a page token keeps it: the version of its commit and its place among
+/// that commit's lines. Unlike a global offset, it does not depend on how many lines earlier
+/// commits had in the process that answers.
+fn position_of(items: &[Item], commits: &[VersionChanges], i: usize) -> Position {
+    let commit = items[i].commit();
+    let first_of_commit = items[..i]
+        .iter()
+        .rposition(|item| item.commit() != commit)
+        .map_or(0, |p| p + 1);
+    Position::Change {
+        version: commits[commit].version,
+        index: (i - first_of_commit) as u64,
+    }
+}
+
+/// The first item at or after line `index` of the commit at `version`.
+fn first_at(items: &[Item], commits: &[VersionChanges], version: Version, index: usize) -> usize {
+    let mut seen_in_commit = 0;
+    for (i, item) in items.iter().enumerate() {
+        let at = commits[item.commit()].version;
+        if at > version {
+            return i;
+        }
+        if at == version {
+            if seen_in_commit == index {
+                return i;
+            }
+            seen_in_commit += 1;
+        }
+    }
+    items.len()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::limits;
 
 pub fn router(app: App) -> Router {
     let table = "/shares/{share}/schemas/{schema}/tables/{table}";
@@ -45,6 +46,12 @@ pub fn router(app: App) -> Router {
         .route("/ready", get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(limits::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            app.request_limits(),
+            limits::bound,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }
@@ -96,21 +103,41 @@ async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready once the configuration is loaded; reports how many tables are not yet openable.
+/// `/ready`: 200 once every table has been tried (tables that cannot be opened yet are counted,
+/// not fatal: they are retried in the background and on first use), 503 before. Answers from
+/// the state the background checks keep, so a probe costs nothing and cannot make the gateway
+/// hit a failing store. Table names appear only for a caller with a valid bearer token, and
+/// only the tables of its shares.
 async fn ready(
     axum::extract::State(app): axum::extract::State<App>,
-) -> axum::Json<serde_json::Value> {
-    let mut unavailable = Vec::new();
-    for table in app.tables() {
-        if app.open_table(table).await.is_err() {
-            unavailable.push(table.qualified_name());
-        }
-    }
-    axum::Json(serde_json::json!({
-        "status": "ready",
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (ready, unavailable) = app.readiness();
+    let mut body = serde_json::json!({
+        "status": if ready { "ready" } else { "starting" },
         "tables": app.tables().len(),
-        "unavailable": unavailable,
-    }))
+        "unavailable": unavailable.len(),
+    });
+    let recipient = crate::auth::bearer_token(&headers).ok().and_then(|token| {
+        app.recipients()
+            .authenticate(token, lakeshare_storage::now_ms())
+            .ok()
+    });
+    if let Some(recipient) = recipient {
+        let names: Vec<String> = unavailable
+            .iter()
+            .filter(|t| recipient.may_read(&t.share))
+            .map(|t| t.qualified_name())
+            .collect();
+        body["unavailableTables"] = names.into();
+    }
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -120,7 +147,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        lakeshare_protocol::ErrorCode::InvalidParameterValue,
+        lakeshare_protocol::ErrorCode::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }

@@ -38,7 +38,7 @@ impl Found<'_> {
                 &format!("model:{}", self.qualified()).to_lowercase(),
             )),
             comment: model.comment.clone(),
-            storage_location: (!model.location.is_empty()).then(|| model.location.clone()),
+            storage_location: super::asset_files::storage_location(&model.location),
             governance: (!model.governance.is_empty()).then(|| model.governance.clone()),
         }
     }
@@ -51,7 +51,7 @@ impl Found<'_> {
             share: self.share.to_string(),
             version: version.version,
             status: version.status.as_str().to_string(),
-            storage_location: version.location.clone(),
+            storage_location: super::asset_files::storage_location(&version.location),
             id: Some(crate::registry::stable_uuid(
                 &format!("model-version:{}/{}", self.qualified(), version.version).to_lowercase(),
             )),

@@ -81,7 +81,10 @@ async fn item(app: &App, share: &str, schema: &str, skill: &SkillEntry) -> ApiRe
             &format!("skill:{share}.{schema}.{}", skill.name).to_lowercase(),
         )),
         description: manifest.description,
-        storage_location: format!("{}/", skill.location.trim_end_matches('/')),
+        storage_location: super::asset_files::storage_location(&format!(
+            "{}/",
+            skill.location.trim_end_matches('/')
+        )),
         license: manifest.license,
         compatibility: manifest.compatibility,
         allowed_tools: manifest.allowed_tools,

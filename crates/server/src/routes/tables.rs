@@ -16,7 +16,7 @@ use lakeshare_protocol::{
 use crate::app::App;
 use crate::auth::Recipient;
 use crate::cache::ServedSnapshot;
-use crate::cursor;
+use crate::cursor::{self, Position};
 use crate::encode::{self, MetadataExtras};
 use crate::error::{ApiError, ApiResult};
 use crate::pages::Params;
@@ -142,14 +142,14 @@ pub async fn query(
     // A page or refresh token pins the version its read started on.
     let page = cursor::read(
         app.signer(),
-        Purpose::PageToken,
+        Purpose::QueryPage,
         request.page_token.as_deref(),
         binding,
         now,
     )?;
     let refresh = cursor::read(
         app.signer(),
-        Purpose::RefreshToken,
+        Purpose::Refresh,
         request.refresh_token.as_deref(),
         binding,
         now,
@@ -165,7 +165,16 @@ pub async fn query(
 
     let selection: Arc<[u32]> = select_files(handle, &served, &request)?.into();
     let selected = selection.len();
-    let start = page.as_ref().map_or(0, |c| c.o as usize).min(selected);
+    let files = &served.snapshot.files;
+    // Files are in id order, so a page continues after the last id served, whichever replica
+    // served it and however its adapter listed the files.
+    let start = match page.as_ref().map(|c| &c.p) {
+        None => 0,
+        Some(Position::AfterFile(after)) => {
+            selection.partition_point(|&i| files[i as usize].id.as_str() <= after.as_str())
+        }
+        Some(_) => return Err(ApiError::invalid("pageToken is not a query page token")),
+    };
     let end = match request.max_files {
         Some(n) => start.saturating_add(n as usize).min(selected),
         None => selected,
@@ -176,23 +185,24 @@ pub async fn query(
         || caps.include_end_stream_action)
         .then(|| {
             EndStreamLine::new(
-                (end < selected).then(|| {
+                (end < selected && end > start).then(|| {
+                    let last = &files[selection[end - 1] as usize];
                     cursor::issue(
                         app.signer(),
-                        Purpose::PageToken,
+                        Purpose::QueryPage,
                         binding,
                         version,
-                        end as u64,
+                        Position::AfterFile(last.id.clone()),
                         now,
                     )
                 }),
                 wants_refresh.then(|| {
                     cursor::issue(
                         app.signer(),
-                        Purpose::RefreshToken,
+                        Purpose::Refresh,
                         binding,
                         version,
-                        0,
+                        Position::Start,
                         now,
                     )
                 }),

@@ -26,7 +26,7 @@ fn item(share: &str, schema: &str, volume: &VolumeEntry) -> Volume {
         id: Some(crate::registry::stable_uuid(
             &format!("volume:{share}.{schema}.{}", volume.name).to_lowercase(),
         )),
-        storage_location: volume.location.clone(),
+        storage_location: super::asset_files::storage_location(&volume.location),
         governance: (!volume.governance.is_empty()).then(|| volume.governance.clone()),
     }
 }
