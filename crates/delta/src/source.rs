@@ -209,7 +209,7 @@ impl DeltaSource {
             .iter()
             .map(|view| self.data_file(&view))
             .collect();
-        Snapshot {
+        let mut snapshot = Snapshot {
             format: TableFormat::Delta,
             version: state.version(),
             timestamp_ms,
@@ -218,7 +218,10 @@ impl DeltaSource {
             files: files.into(),
             native_id: None,
             unservable: None,
-        }
+        };
+        // The order depends on the replay path (checkpoint or not); the contract wants one.
+        snapshot.sort_files();
+        snapshot
     }
 
     /// A file named by a change action (path as in the log, decoded).
@@ -320,6 +323,7 @@ impl DeltaSource {
             };
             changes.files.push(change);
         }
+        changes.sort_files();
         Ok(changes)
     }
 }

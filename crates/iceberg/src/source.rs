@@ -531,7 +531,7 @@ impl IcebergSource {
                 .insert("iceberg.snapshot-id".into(), id.to_string());
         }
         model.created_time = Some(timestamp_ms);
-        Ok(Snapshot {
+        let mut snapshot = Snapshot {
             format: TableFormat::Iceberg,
             version,
             timestamp_ms,
@@ -540,7 +540,9 @@ impl IcebergSource {
             files: data_files.into(),
             native_id: snapshot_id.map(|id| id.to_string()),
             unservable: None,
-        })
+        };
+        snapshot.sort_files();
+        Ok(snapshot)
     }
 
     async fn version_changes(
@@ -617,6 +619,7 @@ impl IcebergSource {
                 });
             }
         }
+        changes.sort_files();
         Ok(changes)
     }
 

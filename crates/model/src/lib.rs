@@ -22,6 +22,8 @@
 //! ```
 
 mod changes;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod governance;
 mod id;

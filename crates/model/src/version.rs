@@ -75,3 +75,51 @@ pub fn version_at(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    #[test]
+    fn commit_times_are_made_strictly_increasing() {
+        let mut commits = vec![(0, 100), (1, 100), (2, 90), (3, 500)];
+        monotonic_commit_times(&mut commits);
+        assert_eq!(commits, vec![(0, 100), (1, 101), (2, 102), (3, 500)]);
+    }
+
+    #[test]
+    fn version_at_resolves_both_bounds_and_refuses_outside_the_history() {
+        let commits = [(3, 1000), (5, 2000), (9, 3000)];
+        let before = |ms| version_at(&commits, at(ms), TimestampBound::AtOrBefore);
+        let after = |ms| version_at(&commits, at(ms), TimestampBound::AtOrAfter);
+        assert_eq!(before(1000).unwrap(), 3);
+        assert_eq!(before(1999).unwrap(), 3);
+        assert_eq!(before(2000).unwrap(), 5);
+        assert_eq!(
+            before(99_999).unwrap(),
+            9,
+            "after the last commit: the latest"
+        );
+        assert!(matches!(
+            before(999),
+            Err(crate::Error::TimestampOutOfRange(_))
+        ));
+        assert_eq!(
+            after(0).unwrap(),
+            3,
+            "before the first commit: the earliest"
+        );
+        assert_eq!(after(1001).unwrap(), 5);
+        assert_eq!(after(3000).unwrap(), 9);
+        let late = after(3001).unwrap_err().to_string();
+        assert!(late.contains("after the latest version 9"), "{late}");
+        assert!(matches!(
+            version_at(&[], at(0), TimestampBound::AtOrAfter),
+            Err(crate::Error::TimestampOutOfRange(_))
+        ));
+    }
+}

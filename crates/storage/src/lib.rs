@@ -2,8 +2,9 @@
 //!
 //! Recipients never read through the gateway's query path: each file in a response comes with a
 //! short-lived URL. For object stores that URL is the store's own pre-signed URL; for tables on
-//! the gateway's local filesystem it is a URL to the gateway's own file route carrying an
-//! HMAC-signed token ([`LocalUrlSigner`]), which any replica sharing the secret can verify.
+//! the gateway's local filesystem it is a URL to the gateway's own file route carrying a sealed
+//! (encrypted and authenticated) token ([`LocalUrlSigner`]), which any replica sharing one of the
+//! signing secrets can open, and which tells its holder nothing about the gateway's paths.
 //!
 //! ```
 //! use std::time::Duration;
@@ -24,6 +25,8 @@
 //! assert!(path.ends_with("part-0.parquet"));
 //! ```
 
+#[cfg(test)]
+mod conformance;
 mod error;
 mod fault;
 mod folder;

@@ -436,11 +436,9 @@ impl Store {
             Ok(r) => {
                 let status = r.status();
                 let body = r.text().await.unwrap_or_default();
-                let code = body
-                    .split("<Code>")
-                    .nth(1)
-                    .and_then(|rest| rest.split("</Code>").next())
-                    .unwrap_or("");
+                let code = crate::vending::parse_error(&body)
+                    .map(|(code, _)| code)
+                    .unwrap_or_default();
                 Err(format!(
                     "the store refused a URL signed for {origin} with these credentials ({status} {code})"
                 ))

@@ -8,17 +8,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
+use secrecy::SecretString;
 
 use crate::sigv4::{self, SigV4Post};
 use crate::store::Store;
 use crate::{Error, Result, now_ms};
 
-/// Credentials a recipient can read a table's prefix with until `expires_at_ms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Credentials a recipient can read a table's prefix with until `expires_at_ms`. The secret
+/// parts are `SecretString`s, so no `Debug` output or log line can carry them; they are exposed
+/// once, where the response body is built.
+#[derive(Debug, Clone)]
 pub struct TemporaryCredentials {
     pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
+    pub secret_access_key: SecretString,
+    pub session_token: SecretString,
     pub expires_at_ms: i64,
     /// From minting to expiry, for deciding when to mint again.
     lifetime_ms: i64,
@@ -125,8 +128,13 @@ impl Store {
             return Err(unavailable(format!("STS answered {status}")));
         }
         if !status.is_success() {
-            let code = xml_text(&text, "Code").unwrap_or("?");
-            let message = xml_text(&text, "Message").unwrap_or(text.trim());
+            let (code, message) = parse_error(&text).unwrap_or_default();
+            let code = if code.is_empty() {
+                "?".to_string()
+            } else {
+                code
+            };
+            let message = message.unwrap_or_else(|| text.trim().to_string());
             return Err(Error::Refused {
                 store: self.name().to_string(),
                 reason: format!(
@@ -192,36 +200,73 @@ fn read_only_policy(bucket: &str, prefix: &Path) -> String {
     .to_string()
 }
 
+/// The parts of an STS `AssumeRole` answer the gateway uses; other elements are ignored.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResponse {
+    assume_role_result: AssumeRoleResult,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResult {
+    credentials: StsCredentials,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StsCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: String,
+}
+
+/// An STS (or S3) error answer: `<ErrorResponse><Error><Code>…` or `<Error><Code>…`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorResponse {
+    error: StsError,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StsError {
+    code: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
 fn parse_assume_role(xml: &str) -> std::result::Result<TemporaryCredentials, String> {
-    let field = |tag: &str| {
-        xml_text(xml, tag)
-            .map(str::to_string)
-            .ok_or_else(|| format!("the STS answer has no <{tag}>"))
-    };
-    let expiration = field("Expiration")?;
-    let expires_at_ms = DateTime::parse_from_rfc3339(&expiration)
+    let answer: AssumeRoleResponse =
+        quick_xml::de::from_str(xml).map_err(|e| format!("the STS answer is not readable: {e}"))?;
+    let credentials = answer.assume_role_result.credentials;
+    let expiration = credentials.expiration.trim();
+    let expires_at_ms = DateTime::parse_from_rfc3339(expiration)
         .map_err(|e| format!("STS expiration '{expiration}': {e}"))?
         .timestamp_millis();
     Ok(TemporaryCredentials {
-        access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        session_token: field("SessionToken")?,
+        access_key_id: credentials.access_key_id.trim().to_string(),
+        secret_access_key: credentials.secret_access_key.trim().to_string().into(),
+        session_token: credentials.session_token.trim().to_string().into(),
         expires_at_ms,
         lifetime_ms: expires_at_ms - now_ms(),
     })
 }
 
-/// The text of the first `<tag>…</tag>` in an STS answer (flat, unescaped values: keys,
-/// tokens, times, error codes).
-fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
-    let end = start + xml[start..].find(&format!("</{tag}>"))?;
-    Some(xml[start..end].trim())
+/// The code and message of an STS or S3 error answer, if it is one.
+pub(crate) fn parse_error(xml: &str) -> Option<(String, Option<String>)> {
+    let error = quick_xml::de::from_str::<ErrorResponse>(xml)
+        .map(|r| r.error)
+        .or_else(|_| quick_xml::de::from_str::<StsError>(xml))
+        .ok()?;
+    Some((error.code, error.message))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn the_policy_reads_only_the_table() {
@@ -248,8 +293,8 @@ mod tests {
     fn credentials_are_reused_for_half_their_life() {
         let creds = |expires_at_ms, lifetime_ms| TemporaryCredentials {
             access_key_id: String::new(),
-            secret_access_key: String::new(),
-            session_token: String::new(),
+            secret_access_key: String::new().into(),
+            session_token: String::new().into(),
             expires_at_ms,
             lifetime_ms,
         };
@@ -260,6 +305,25 @@ mod tests {
     }
 
     #[test]
+    fn parses_sts_errors_and_escaped_values() {
+        let xml = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>
+            <Type>Sender</Type><Code>AccessDenied</Code>
+            <Message>User &lt;x&gt; is not authorized</Message></Error>
+            <RequestId>r-1</RequestId></ErrorResponse>"#;
+        let (code, message) = parse_error(xml).unwrap();
+        assert_eq!(code, "AccessDenied");
+        assert_eq!(message.as_deref(), Some("User <x> is not authorized"));
+        assert!(parse_error("not xml at all").is_none());
+        let token_with_entity = "<AssumeRoleResponse><AssumeRoleResult><Credentials>\
+            <AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>a&amp;b</SecretAccessKey>\
+            <SessionToken>t</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>\
+            </Credentials><AssumedRoleUser><Arn>x</Arn></AssumedRoleUser></AssumeRoleResult>\
+            <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>";
+        let creds = parse_assume_role(token_with_entity).unwrap();
+        assert_eq!(creds.secret_access_key.expose_secret(), "a&b");
+    }
+
+    #[test]
     fn parses_assume_role_answers() {
         let xml = "<AssumeRoleResponse><AssumeRoleResult><Credentials>\
             <AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>s3cr3t</SecretAccessKey>\
@@ -267,12 +331,19 @@ mod tests {
             </Credentials></AssumeRoleResult></AssumeRoleResponse>";
         let creds = parse_assume_role(xml).unwrap();
         assert_eq!(creds.access_key_id, "ASIAX");
-        assert_eq!(creds.session_token, "tok");
-        assert_eq!(creds.expires_at_ms, 1_893_456_000_000);
+        assert_eq!(creds.session_token.expose_secret(), "tok");
+        let shown = format!("{creds:?}");
         assert!(
-            parse_assume_role("<x/>")
+            !shown.contains("s3cr3t") && !shown.contains("\"tok\"") && shown.contains("ASIAX"),
+            "{shown}"
+        );
+        assert_eq!(creds.expires_at_ms, 1_893_456_000_000);
+        let incomplete = "<AssumeRoleResponse><AssumeRoleResult><Credentials>\
+            <AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleResult></AssumeRoleResponse>";
+        assert!(
+            parse_assume_role(incomplete)
                 .unwrap_err()
-                .contains("no <Expiration>")
+                .contains("missing field `SecretAccessKey`")
         );
     }
 }

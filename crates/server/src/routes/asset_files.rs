@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use lakeshare_protocol::assets::{AssetCredentials, AssetFile, FileUrl, FileUrlsRequest};
 use lakeshare_protocol::lists::{AwsTempCredentials, ListResponse};
 use lakeshare_storage::{Folder, FolderFile};
+use secrecy::ExposeSecret;
 
 use crate::app::App;
 use crate::auth::Recipient;
@@ -278,8 +279,8 @@ pub(crate) async fn credentials(
     let body = AssetCredentials {
         aws_temp_credentials: AwsTempCredentials {
             access_key_id: vended.access_key_id,
-            secret_access_key: vended.secret_access_key,
-            session_token: vended.session_token,
+            secret_access_key: vended.secret_access_key.expose_secret().to_string(),
+            session_token: vended.session_token.expose_secret().to_string(),
         },
         expiration_time: vended.expires_at_ms,
     };

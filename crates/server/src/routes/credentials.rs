@@ -10,6 +10,7 @@ use lakeshare_protocol::lists::{
     AwsTempCredentials, TableCredentials, TemporaryTableCredentialsRequest,
     TemporaryTableCredentialsResponse,
 };
+use secrecy::ExposeSecret;
 
 use lakeshare_storage::{TemporaryCredentials, VendRequest};
 
@@ -63,8 +64,8 @@ pub async fn temporary_table_credentials(
             location: location.clone(),
             aws_temp_credentials: AwsTempCredentials {
                 access_key_id: credentials.access_key_id,
-                secret_access_key: credentials.secret_access_key,
-                session_token: credentials.session_token,
+                secret_access_key: credentials.secret_access_key.expose_secret().to_string(),
+                session_token: credentials.session_token.expose_secret().to_string(),
             },
             expiration_time: credentials.expires_at_ms,
         },

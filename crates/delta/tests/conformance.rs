@@ -1,0 +1,97 @@
+//! The `TableSource` contract (`lakeshare_model::conformance`) on Delta tables: the demo's trips,
+//! and the shared fixtures written by other writers (Spark, Databricks, delta-rs).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lakeshare_delta::DeltaSource;
+use lakeshare_model::conformance::{Expectations, check};
+use lakeshare_storage::{LocalUrlSigner, Signer, UrlSigner};
+
+/// Whether a URL lies in `root`, as the gateway's signer for the table decides it.
+fn confined_to(root: &Path) -> impl Fn(&str) -> bool {
+    let signer = LocalUrlSigner::new(
+        Signer::random(),
+        "http://gateway/files",
+        root,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    move |url| signer.check(url).is_ok()
+}
+
+/// `$LAKESHARE_FIXTURES`, or `shared/fixtures` beside the project (where CI puts it).
+fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("LAKESHARE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+    assert!(
+        dir.join("delta").is_dir(),
+        "the shared fixtures are missing at {} (set LAKESHARE_FIXTURES)",
+        dir.display()
+    );
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_trips_keep_the_table_source_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let trips = dir.path().canonicalize().unwrap().join("trips");
+    lakeshare_demo::delta::ensure_trips(&trips).await.unwrap();
+    let source = DeltaSource::open(trips.to_str().unwrap()).await.unwrap();
+    let inside = confined_to(&trips);
+    let versions = check(
+        &source,
+        &Expectations {
+            inside_root: &inside,
+            min_versions: 4,
+        },
+    )
+    .await;
+    assert_eq!(versions, vec![0, 1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_from_other_writers_keep_the_table_source_contract() {
+    let fixtures = fixtures().join("delta");
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "simple_table",
+        "simple_table_with_checkpoint",
+        "delta-0.8.0-partitioned",
+        "delta-0.8.0-null-partition",
+        "delta-1.2.1-only-struct-stats",
+        "table-with-dv-small",
+        "table_with_column_mapping",
+        "cdf-table",
+    ] {
+        let table = dir.path().canonicalize().unwrap().join(name);
+        copy_dir(&fixtures.join(name), &table);
+        let source = DeltaSource::open(table.to_str().unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let inside = confined_to(&table);
+        let versions = check(
+            &source,
+            &Expectations {
+                inside_root: &inside,
+                min_versions: 1,
+            },
+        )
+        .await;
+        eprintln!("{name}: versions {versions:?} keep the contract");
+    }
+}
