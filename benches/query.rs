@@ -84,7 +84,7 @@ async fn run() {
     );
     let config =
         lakeshare_catalog::Config::from_yaml(&yaml, Path::new(".")).expect("bench configuration");
-    let app = lakeshare_server::App::open(config).await;
+    let app = lakeshare_server::App::open(config, lakeshare_formats::enabled()).await;
     tokio::spawn(axum::serve(listener, app.router()).into_future());
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}/delta-sharing/shares/bench/schemas/s/tables");

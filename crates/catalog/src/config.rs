@@ -408,6 +408,57 @@ pub enum FormatName {
     Hudi,
 }
 
+impl FormatName {
+    /// The name as configured, which is also the name its adapter registers under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormatName::Delta => "delta",
+            FormatName::Iceberg => "iceberg",
+            FormatName::Hudi => "hudi",
+        }
+    }
+}
+
+impl TableEntry {
+    /// The table `namespace.name` of catalog `catalog`, as a schema's `include:` shares it.
+    pub fn in_catalog(
+        name: &str,
+        catalog: &str,
+        namespace: &str,
+        history: bool,
+        governance: Governance,
+    ) -> Self {
+        let identifier = format!("{namespace}.{name}");
+        Self {
+            name: name.to_string(),
+            location: format!("{catalog}:{identifier}"),
+            store: None,
+            path: None,
+            catalog: Some(catalog.to_string()),
+            table: Some(identifier),
+            format: None,
+            history,
+            description: None,
+            governance,
+            hudi: None,
+        }
+    }
+
+    /// The table's format options and the format they are written for (the name of their
+    /// block, `hudi:`), for its adapter; none when the table has no options block.
+    pub fn format_options(&self) -> Option<(&'static str, lakeshare_model::FormatOptions)> {
+        let hudi = self.hudi.as_ref()?;
+        let options = [
+            (
+                "read_optimized".to_string(),
+                hudi.read_optimized.to_string(),
+            ),
+            ("meta_fields".to_string(), hudi.meta_fields.to_string()),
+        ];
+        Some((FormatName::Hudi.as_str(), options.into_iter().collect()))
+    }
+}
+
 impl From<FormatName> for lakeshare_model::TableFormat {
     fn from(f: FormatName) -> Self {
         match f {

@@ -210,6 +210,37 @@ pub enum CatalogKind {
     IcebergRest,
 }
 
+impl CatalogKind {
+    /// The kind as configured, which is also the name its adapter registers under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatalogKind::IcebergSql => "iceberg-sql",
+            CatalogKind::IcebergRest => "iceberg-rest",
+        }
+    }
+}
+
+impl CatalogConfig {
+    /// The catalog's settings by field name, for the adapter that connects it.
+    pub fn settings(&self) -> std::collections::BTreeMap<String, String> {
+        let catalog_name = self
+            .catalog_name
+            .clone()
+            .or_else(|| Some(self.name.clone()));
+        [
+            ("uri", Some(self.uri.clone())),
+            ("catalog_name", catalog_name),
+            ("warehouse", self.warehouse.clone()),
+            ("credential", self.credential.clone()),
+            ("token", self.token.clone()),
+            ("prefix", self.prefix.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+    }
+}
+
 /// The well-known Azurite account, used when `use_emulator` is set without an `account`.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 

@@ -18,33 +18,32 @@ pub struct DemoArgs {
     profile: PathBuf,
 }
 
+/// The governance metadata of every demo trips table.
+const TRIPS_GOVERNANCE: &str = "{ license: CC-BY-4.0, owner: lakeshare demo team, risk: [synthetic], tags: [mobility], provenance: { source: lakeshare-demo generator, producer: lakeshare demo } }";
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
-    let trips = data_dir.join("delta").join("trips");
-    if lakeshare_demo::delta::ensure_trips(&trips).await? {
-        eprintln!("wrote the demo Delta table at {}", trips.display());
-    } else {
-        eprintln!("using the demo Delta table at {}", trips.display());
-    }
-    let iceberg_trips = data_dir.join("iceberg").join("trips");
-    if lakeshare_demo::iceberg::ensure_trips(&trips, &iceberg_trips).await? {
+    let mut schemas = String::new();
+    // Boxed: the writers' futures are deep enough to overflow the layout computation inline.
+    for table in Box::pin(lakeshare_demo::ensure_trips_tables(&data_dir)).await? {
+        let verb = if table.written { "wrote" } else { "using" };
         eprintln!(
-            "wrote the demo Iceberg table at {}",
-            iceberg_trips.display()
+            "{verb} the demo {} table at {}",
+            table.format,
+            table.path.display()
         );
-    } else {
-        eprintln!(
-            "using the demo Iceberg table at {}",
-            iceberg_trips.display()
-        );
-    }
-    let hudi_trips = data_dir.join("hudi").join("trips");
-    if lakeshare_demo::hudi::ensure_trips(&hudi_trips).await? {
-        eprintln!("wrote the demo Hudi table at {}", hudi_trips.display());
-    } else {
-        eprintln!("using the demo Hudi table at {}", hudi_trips.display());
+        // The demo writes the Delta trips whatever the build reads (the others derive from
+        // them); only what this build reads is shared.
+        if lakeshare_formats::enabled().format(table.format).is_ok() {
+            schemas.push_str(&format!(
+                "      - name: {format}\n        tables:\n          - {{ name: trips, location: \"{path}\", format: {format}, history: true, governance: {governance} }}\n",
+                format = table.format,
+                path = table.path.display(),
+                governance = TRIPS_GOVERNANCE,
+            ));
+        }
     }
 
     let (assets, written) = lakeshare_demo::assets::ensure_assets(&data_dir.join("ai"))
@@ -80,16 +79,7 @@ shares:
     comment: "The lakeshare demo"
     require: [license, owner]
     schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}", format: delta, history: true, governance: {trips_governance} }}
-      - name: iceberg
-        tables:
-          - {{ name: trips, location: "{iceberg_trips}", format: iceberg, history: true, governance: {trips_governance} }}
-      - name: hudi
-        tables:
-          - {{ name: trips, location: "{hudi_trips}", format: hudi, history: true, governance: {trips_governance} }}
-      - name: ai
+{schemas}      - name: ai
         volumes:
           - name: docs
             location: "{docs}"
@@ -123,10 +113,6 @@ recipients:
   - {{ name: demo, token: "{token}", shares: [demo] }}
 "#,
         port = args.port,
-        trips = trips.display(),
-        iceberg_trips = iceberg_trips.display(),
-        hudi_trips = hudi_trips.display(),
-        trips_governance = "{ license: CC-BY-4.0, owner: lakeshare demo team, risk: [synthetic], tags: [mobility], provenance: { source: lakeshare-demo generator, producer: lakeshare demo } }",
         docs = assets.docs.display(),
         model_v1 = assets.model_versions[0].display(),
         model_v2 = assets.model_versions[1].display(),

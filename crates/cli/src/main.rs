@@ -132,7 +132,7 @@ const TABLE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen_addr();
     let endpoint = config.server.endpoint();
-    let app = lakeshare_server::App::new(config);
+    let app = lakeshare_server::App::new(config, lakeshare_formats::enabled());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -219,6 +219,7 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
 /// What opening tables and folders outside a server needs.
 pub(crate) fn opener(config: &Config) -> Opener {
     Opener {
+        formats: std::sync::Arc::new(lakeshare_formats::enabled()),
         stores: Stores::build(&config.stores),
         catalogs: Catalogs::new(&config.catalogs),
         signer: Signer::random(),

@@ -18,8 +18,10 @@
 //! ```
 
 mod error;
+mod format;
 mod source;
 mod timeline;
 
 pub use error::Error;
+pub use format::DeltaFormat;
 pub use source::DeltaSource;

@@ -338,20 +338,44 @@ fn protocol_model(protocol: &deltalake::kernel::Protocol) -> TableProtocol {
 }
 
 fn metadata_model(metadata: &deltalake::kernel::Metadata) -> TableMetadata {
-    TableMetadata {
-        id: metadata.id().to_string(),
-        name: metadata.name().map(str::to_string),
-        description: metadata.description().map(str::to_string),
-        format_provider: metadata.format_provider().to_string(),
-        schema_string: metadata.schema_string().clone(),
-        partition_columns: metadata.partition_columns().to_vec(),
-        configuration: metadata
-            .configuration()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
-        created_time: metadata.created_time(),
-    }
+    let configuration: BTreeMap<String, String> = metadata
+        .configuration()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let enabled = |key: &str, on: &[&str]| {
+        configuration
+            .get(key)
+            .is_some_and(|v| on.iter().any(|o| v.eq_ignore_ascii_case(o)))
+    };
+    let mut model = TableMetadata::new(metadata.id(), metadata.schema_string().clone());
+    model.change_data_feed = enabled("delta.enableChangeDataFeed", &["true"]);
+    model.column_mapping = enabled("delta.columnMapping.mode", &["name", "id"]);
+    model.physical_names = physical_names(metadata.schema_string());
+    model.name = metadata.name().map(str::to_string);
+    model.description = metadata.description().map(str::to_string);
+    model.format_provider = metadata.format_provider().to_string();
+    model.partition_columns = metadata.partition_columns().to_vec();
+    model.created_time = metadata.created_time();
+    model.configuration = configuration;
+    model
+}
+
+/// Column mapping's physical names of the top-level columns, from the schema's field metadata.
+fn physical_names(schema_string: &str) -> BTreeMap<String, String> {
+    let Ok(schema) = serde_json::from_str::<serde_json::Value>(schema_string) else {
+        return BTreeMap::new();
+    };
+    schema["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|field| {
+            let name = field["name"].as_str()?;
+            let physical = field["metadata"]["delta.columnMapping.physicalName"].as_str()?;
+            Some((name.to_string(), physical.to_string()))
+        })
+        .collect()
 }
 
 #[async_trait]

@@ -63,3 +63,54 @@ pub async fn ensure_trips(path: &Path) -> Result<bool> {
         .map_err(wrap)?;
     Ok(true)
 }
+
+/// Appends `batches` to the Delta table at `path` (created on first use, partitioned by
+/// `partition_columns`): small tables for tests, written by deltalake.
+pub async fn append(
+    path: &Path,
+    batches: Vec<arrow_array::RecordBatch>,
+    partition_columns: &[&str],
+) -> Result<()> {
+    std::fs::create_dir_all(path)?;
+    let wrap = |source| Error::Delta {
+        path: path.display().to_string(),
+        source,
+    };
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(wrap)?;
+    let table = if path.join("_delta_log").is_dir() {
+        DeltaTable::try_from_url(url).await.map_err(wrap)?
+    } else {
+        DeltaTableBuilder::from_url(url)
+            .and_then(DeltaTableBuilder::build)
+            .map_err(wrap)?
+    };
+    let mut write = table.write(batches).with_save_mode(SaveMode::Append);
+    if !partition_columns.is_empty() {
+        write = write.with_partition_columns(partition_columns.iter().copied());
+    }
+    write.await.map_err(wrap)?;
+    Ok(())
+}
+
+/// Sets table properties (`delta.enableChangeDataFeed`, …) on the Delta table at `path`, in a
+/// commit of its own.
+pub async fn set_properties(path: &Path, properties: &[(&str, &str)]) -> Result<()> {
+    let wrap = |source| Error::Delta {
+        path: path.display().to_string(),
+        source,
+    };
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(wrap)?;
+    DeltaTable::try_from_url(url)
+        .await
+        .map_err(wrap)?
+        .set_tbl_properties()
+        .with_properties(
+            properties
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .await
+        .map_err(wrap)?;
+    Ok(())
+}

@@ -11,10 +11,57 @@
 
 pub mod assets;
 pub mod delta;
+#[cfg(feature = "hudi")]
 pub mod hudi;
+#[cfg(feature = "iceberg")]
 pub mod iceberg;
 pub mod synthetic;
 pub mod trips;
+
+/// One of the demo's trips tables.
+#[derive(Debug, Clone)]
+pub struct TripsTable {
+    /// The format's name, as configurations name it.
+    pub format: &'static str,
+    pub path: std::path::PathBuf,
+    /// Whether this call wrote it (rather than finding it there).
+    pub written: bool,
+}
+
+/// The demo's trips in every format this build writes, under `root/<format>/trips` (written
+/// on first use); the formats hold the same data and history.
+pub async fn ensure_trips_tables(root: &std::path::Path) -> Result<Vec<TripsTable>> {
+    let delta = root.join("delta").join("trips");
+    // Each writer boxed: their futures together are too deep to lay out inline.
+    let written = Box::pin(delta::ensure_trips(&delta)).await?;
+    #[allow(unused_mut)]
+    let mut tables = vec![TripsTable {
+        format: "delta",
+        path: delta.clone(),
+        written,
+    }];
+    #[cfg(feature = "iceberg")]
+    {
+        let path = root.join("iceberg").join("trips");
+        let written = Box::pin(iceberg::ensure_trips(&delta, &path)).await?;
+        tables.push(TripsTable {
+            format: "iceberg",
+            path,
+            written,
+        });
+    }
+    #[cfg(feature = "hudi")]
+    {
+        let path = root.join("hudi").join("trips");
+        let written = Box::pin(hudi::ensure_trips(&path)).await?;
+        tables.push(TripsTable {
+            format: "hudi",
+            path,
+            written,
+        });
+    }
+    Ok(tables)
+}
 
 /// Why the demo could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -17,13 +17,18 @@ pub(crate) struct PrunableColumn {
 /// The top-level primitive columns of a Delta schema as Arrow fields. Nested and binary columns
 /// are left out: their statistics say nothing a predicate hint can use.
 pub fn arrow_schema(schema_string: &str) -> Option<Schema> {
-    let columns = prunable_columns(schema_string)?;
+    let columns = prunable_columns(schema_string, &Default::default())?;
     Some(Schema::new(
         columns.into_iter().map(|c| c.field).collect::<Vec<_>>(),
     ))
 }
 
-pub(crate) fn prunable_columns(schema_string: &str) -> Option<Vec<PrunableColumn>> {
+/// The columns predicates can prune on, each with the name its statistics are kept under (its
+/// physical name where the table maps names, see `TableMetadata::physical_names`).
+pub(crate) fn prunable_columns(
+    schema_string: &str,
+    physical_names: &std::collections::BTreeMap<String, String>,
+) -> Option<Vec<PrunableColumn>> {
     let schema: Value = serde_json::from_str(schema_string).ok()?;
     let fields = schema.get("fields")?.as_array()?;
     Some(
@@ -32,11 +37,9 @@ pub(crate) fn prunable_columns(schema_string: &str) -> Option<Vec<PrunableColumn
             .filter_map(|f| {
                 let name = f.get("name")?.as_str()?;
                 let data_type = primitive_type(f.get("type")?.as_str()?)?;
-                let stats_key = f
-                    .get("metadata")
-                    .and_then(|m| m.get("delta.columnMapping.physicalName"))
-                    .and_then(Value::as_str)
-                    .unwrap_or(name)
+                let stats_key = physical_names
+                    .get(name)
+                    .map_or(name, String::as_str)
                     .to_string();
                 Some(PrunableColumn {
                     field: Field::new(name, data_type, true),
@@ -80,7 +83,8 @@ mod tests {
             {"name":"b","type":"decimal(10,2)","nullable":true,"metadata":{}},
             {"name":"c","type":{"type":"struct","fields":[]},"nullable":true,"metadata":{}},
             {"name":"d","type":"string","nullable":true,"metadata":{"delta.columnMapping.physicalName":"col-1"}}]}"#;
-        let columns = prunable_columns(schema).unwrap();
+        let physical = [("d".to_string(), "col-1".to_string())].into();
+        let columns = prunable_columns(schema, &physical).unwrap();
         let names: Vec<_> = columns.iter().map(|c| c.field.name().as_str()).collect();
         assert_eq!(names, vec!["a", "b", "d"]);
         assert_eq!(columns[1].field.data_type(), &DataType::Decimal128(10, 2));

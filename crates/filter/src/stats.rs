@@ -36,7 +36,11 @@ struct ColumnStatistics {
 impl FileStatistics {
     /// An unknown statistic is a null entry: DataFusion then keeps the file.
     pub fn new(snapshot: &Snapshot) -> Self {
-        let columns = prunable_columns(&snapshot.metadata.schema_string).unwrap_or_default();
+        let columns = prunable_columns(
+            &snapshot.metadata.schema_string,
+            &snapshot.metadata.physical_names,
+        )
+        .unwrap_or_default();
         let partitions: HashSet<&str> = snapshot
             .metadata
             .partition_columns

@@ -15,10 +15,12 @@
 mod catalog;
 mod error;
 mod files;
+mod format;
 mod schema;
 mod source;
 mod versions;
 
 pub use catalog::IcebergCatalog;
 pub use error::Error;
+pub use format::{IcebergFormat, IcebergRestCatalogs, IcebergSqlCatalogs};
 pub use source::{IcebergSource, SqlTable};

@@ -518,16 +518,14 @@ impl IcebergSource {
         let mut model = ModelMetadata::new(metadata.uuid().to_string(), schema_string);
         model.description = metadata.properties().get("comment").cloned();
         // File-level changes can be read between any two snapshots.
-        model
-            .configuration
-            .insert("delta.enableChangeDataFeed".into(), "true".into());
-        model.configuration.insert(
+        model.change_data_feed = true;
+        model.native.insert(
             "iceberg.format-version".into(),
             (metadata.format_version() as u8).to_string(),
         );
         if let Some(id) = snapshot_id {
             model
-                .configuration
+                .native
                 .insert("iceberg.snapshot-id".into(), id.to_string());
         }
         model.created_time = Some(timestamp_ms);

@@ -21,6 +21,7 @@
 //! assert!(snapshot.files.iter().all(|f| f.deletion_vector.is_none()));
 //! ```
 
+mod adapter;
 mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -31,6 +32,10 @@ mod snapshot;
 mod source;
 mod version;
 
+pub use adapter::{
+    Catalog, CatalogKind, Format, FormatOptions, Formats, Opened, Place, Root, StoreAccess,
+    bool_option, refuse_unknown_options,
+};
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};

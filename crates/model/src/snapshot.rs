@@ -119,6 +119,17 @@ pub struct TableMetadata {
     pub partition_columns: Vec<String>,
     pub configuration: BTreeMap<String, String>,
     pub created_time: Option<i64>,
+    /// Whether the table records its changes for the change data feed at this version: Delta's
+    /// own table property, or always for formats whose feed is derived from their commits.
+    pub change_data_feed: bool,
+    /// Whether data files name columns by physical names other than the schema's (Delta column
+    /// mapping), which a reader must apply: the parquet response format cannot carry it.
+    pub column_mapping: bool,
+    /// Top-level columns whose data files and statistics use another name: logical → physical.
+    pub physical_names: BTreeMap<String, String>,
+    /// What this version is in the table's own format (`iceberg.snapshot-id`, …), shared with
+    /// recipients as configuration entries under these keys.
+    pub native: BTreeMap<String, String>,
 }
 
 impl TableMetadata {
@@ -133,6 +144,10 @@ impl TableMetadata {
             partition_columns: Vec::new(),
             configuration: BTreeMap::new(),
             created_time: None,
+            change_data_feed: false,
+            column_mapping: false,
+            physical_names: BTreeMap::new(),
+            native: BTreeMap::new(),
         }
     }
 }

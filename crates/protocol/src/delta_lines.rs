@@ -83,7 +83,7 @@ struct DeltaMetadata<'a> {
     format: DeltaFormat<'a>,
     schema_string: &'a str,
     partition_columns: &'a [String],
-    configuration: &'a BTreeMap<String, String>,
+    configuration: BTreeMap<&'a str, &'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_time: Option<i64>,
 }
@@ -113,7 +113,7 @@ impl<'a> DeltaMetadataLine<'a> {
                     },
                     schema_string: &metadata.schema_string,
                     partition_columns: &metadata.partition_columns,
-                    configuration: &metadata.configuration,
+                    configuration: delta_configuration(metadata),
                     created_time: metadata.created_time,
                 },
                 version,
@@ -122,6 +122,22 @@ impl<'a> DeltaMetadataLine<'a> {
             },
         }
     }
+}
+
+/// The configuration a Delta reader sees: the table's own, what the version is in its own
+/// format, and the change data feed property where the table's feed is on (a Delta reader
+/// asks for it before reading changes, also of tables of other formats).
+fn delta_configuration(metadata: &TableMetadata) -> BTreeMap<&str, &str> {
+    let mut configuration: BTreeMap<&str, &str> = metadata
+        .configuration
+        .iter()
+        .chain(&metadata.native)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if metadata.change_data_feed {
+        configuration.insert("delta.enableChangeDataFeed", "true");
+    }
+    configuration
 }
 
 /// Which Delta action a `file` line carries.

@@ -62,14 +62,11 @@ struct Format<'a> {
     provider: &'a str,
 }
 
-/// Table properties a parquet-format recipient is told about. The rest of a table's
-/// configuration is the provider's business (writer settings, retention, internal ids).
-const SHARED_CONFIGURATION: &[(&str, &str)] =
-    &[("delta.enableChangeDataFeed", "enableChangeDataFeed")];
-
-/// Keys the gateway itself sets, shared as they are: what a version stands for in the table's
-/// own format (`iceberg.snapshot-id`, …) and the table's governance metadata (`opensharing.*`).
-const SHARED_PREFIXES: &[&str] = &["iceberg.", "hudi.", "opensharing."];
+/// Configuration keys the gateway itself sets, shared as they are: the table's governance
+/// metadata. The rest of a table's configuration is the provider's business (writer settings,
+/// retention, internal ids); what a version is in the table's own format is shared from
+/// `TableMetadata::native`, and the change data feed from its typed flag.
+const SHARED_PREFIXES: &[&str] = &["opensharing."];
 
 impl<'a> MetadataLine<'a> {
     /// `version` is set for time-travel reads; `size`/`num_files` describe the snapshot.
@@ -79,19 +76,16 @@ impl<'a> MetadataLine<'a> {
         size: Option<u64>,
         num_files: Option<u64>,
     ) -> Self {
-        let configuration = SHARED_CONFIGURATION
-            .iter()
-            .filter_map(|(key, shared_as)| {
-                metadata
-                    .configuration
-                    .get(*key)
-                    .map(|value| (*shared_as, value.as_str()))
-            })
+        let configuration = metadata
+            .change_data_feed
+            .then_some(("enableChangeDataFeed", "true"))
+            .into_iter()
             .chain(
                 metadata
                     .configuration
                     .iter()
                     .filter(|(key, _)| SHARED_PREFIXES.iter().any(|p| key.starts_with(p)))
+                    .chain(&metadata.native)
                     .map(|(key, value)| (key.as_str(), value.as_str())),
             )
             .collect();
@@ -295,11 +289,13 @@ mod tests {
     }
 
     #[test]
-    fn metadata_line_shares_only_the_cdf_flag() {
+    fn metadata_line_shares_only_the_cdf_flag_and_native_facts() {
         let mut md = TableMetadata::new("abc", r#"{"type":"struct","fields":[]}"#);
         md.partition_columns = vec!["d".into()];
+        md.change_data_feed = true;
         md.configuration
             .insert("delta.enableChangeDataFeed".into(), "true".into());
+        md.native.insert("x.version-id".into(), "7".into());
         md.configuration
             .insert("delta.logRetentionDuration".into(), "interval 1 day".into());
         let line = String::from_utf8(ndjson_line(&MetadataLine::parquet(
@@ -314,7 +310,7 @@ mod tests {
             concat!(
                 r#"{"metaData":{"id":"abc","format":{"provider":"parquet"},"#,
                 r#""schemaString":"{\"type\":\"struct\",\"fields\":[]}","partitionColumns":["d"],"#,
-                r#""configuration":{"enableChangeDataFeed":"true"},"version":2,"numFiles":3}}"#,
+                r#""configuration":{"enableChangeDataFeed":"true","x.version-id":"7"},"version":2,"numFiles":3}}"#,
                 "\n"
             )
         );

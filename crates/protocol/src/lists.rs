@@ -84,7 +84,7 @@ pub struct TemporaryTableCredentialsRequest {
 }
 
 /// `GET …/tables/{table}` (OpenSharing): a table with the format that tells the client which
-/// API family to read it with (`delta` or `iceberg`).
+/// API family to read it with (its format's name, as OpenSharing lists it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableWithFormat {
     #[serde(flatten)]

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lakeshare_assets::DigestCache;
-use lakeshare_catalog::{Config, FormatName, IncludeConfig, TableEntry};
+use lakeshare_catalog::{Config, IncludeConfig, TableEntry};
+use lakeshare_model::Formats;
 use lakeshare_storage::{FileTokens, Folder, Signer, Store};
 
 use crate::auth::{Recipient, Recipients};
@@ -39,20 +40,13 @@ impl Included {
         handles
             .entry(name.to_lowercase())
             .or_insert_with(|| {
-                let identifier = format!("{}.{name}", self.config.namespace);
-                let entry = TableEntry {
-                    name: name.to_string(),
-                    location: format!("{}:{identifier}", self.config.catalog),
-                    store: None,
-                    path: None,
-                    catalog: Some(self.config.catalog.clone()),
-                    table: Some(identifier),
-                    format: Some(FormatName::Iceberg),
-                    history: self.config.history,
-                    description: None,
-                    governance: self.config.governance.clone(),
-                    hudi: None,
-                };
+                let entry = TableEntry::in_catalog(
+                    name,
+                    &self.config.catalog,
+                    &self.config.namespace,
+                    self.config.history,
+                    self.config.governance.clone(),
+                );
                 Arc::new(TableHandle::new(&self.share, &self.schema, entry))
             })
             .clone()
@@ -89,8 +83,8 @@ struct Readiness {
 impl App {
     /// Builds the state and tries to open every table; tables that fail are logged and retried
     /// on first use.
-    pub async fn open(config: Config) -> Self {
-        let app = Self::new(config);
+    pub async fn open(config: Config, formats: Formats) -> Self {
+        let app = Self::new(config, formats);
         app.check_tables().await;
         app
     }
@@ -155,8 +149,9 @@ impl App {
         (readiness.checked, unavailable)
     }
 
-    /// Builds the state without touching any table.
-    pub fn new(config: Config) -> Self {
+    /// Builds the state without touching any table. `formats` are the table formats and
+    /// catalog kinds this build reads (the binary's choice, by cargo feature).
+    pub fn new(config: Config, formats: Formats) -> Self {
         let secrets = config.server.signing_secrets();
         let signer = if secrets.is_empty() {
             tracing::warn!(
@@ -209,6 +204,7 @@ impl App {
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
             digests: DigestCache::open(config.digest_cache_path()),
             opener: Opener {
+                formats: Arc::new(formats),
                 stores: Stores::build(&config.stores),
                 catalogs: Catalogs::new(&config.catalogs),
                 files_url: format!("{}/files", config.server.public_url()),
@@ -382,12 +378,7 @@ impl App {
         let listed = self
             .inner
             .opener
-            .catalogs
-            .list_tables(
-                &included.config.catalog,
-                &included.config.namespace,
-                &self.inner.opener.stores,
-            )
+            .catalog_tables(&included.config.catalog, &included.config.namespace)
             .await;
         let names = match listed {
             Ok(names) => Arc::new(names),
@@ -441,7 +432,7 @@ impl App {
         location: &str,
         store: Option<&str>,
     ) -> ApiResult<Folder> {
-        let folder = crate::registry::open_folder(&self.inner.opener, location, store);
+        let folder = crate::folders::open_folder(&self.inner.opener, location, store);
         folder.map_err(|e| ApiError::from_asset(asset, &e.into()))
     }
 
@@ -488,7 +479,7 @@ impl App {
 
 /// The configured folders another configured folder of the same store lies inside of.
 fn enclosing_folders(config: &Config) -> std::collections::HashSet<(Option<String>, String)> {
-    let folders: Vec<(Option<&str>, &str)> = crate::registry::configured_locations(config)
+    let folders: Vec<(Option<&str>, &str)> = crate::folders::configured_locations(config)
         .map(|(store, location)| (store, location.trim_end_matches('/')))
         .collect();
     folders

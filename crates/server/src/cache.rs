@@ -142,14 +142,7 @@ fn parquet_blocker(snapshot: &Snapshot) -> Option<String> {
             snapshot.files.len()
         ));
     }
-    let mapping = snapshot
-        .metadata
-        .configuration
-        .get("delta.columnMapping.mode")
-        .map(|m| m.to_ascii_lowercase());
-    if matches!(mapping.as_deref(), Some("name") | Some("id"))
-        || snapshot.protocol.has_reader_feature("columnMapping")
-    {
+    if snapshot.metadata.column_mapping || snapshot.protocol.has_reader_feature("columnMapping") {
         features.push("column mapping (its parquet files use physical column names)".into());
     }
     if snapshot.protocol.has_reader_feature("timestampNtz") {
@@ -217,9 +210,7 @@ mod tests {
             absolute_url: None,
         });
         let mut s = snapshot(vec![f, DataFile::new("file:///b", "b", 1)]);
-        s.metadata
-            .configuration
-            .insert("delta.columnMapping.mode".into(), "name".into());
+        s.metadata.column_mapping = true;
         let why = parquet_blocker(&s).unwrap();
         assert!(why.contains("deletion vectors (1 of its 2 files"), "{why}");
         assert!(why.contains("column mapping"), "{why}");

@@ -9,9 +9,11 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = lakeshare_catalog::Config::load(std::path::Path::new("catalogs/example.yaml"))?;
-//! let app = lakeshare_server::App::open(config).await;
+//! // The formats this build reads are the binary's choice; the server names none.
+//! let app = lakeshare_server::App::open(config, lakeshare_formats::enabled()).await;
 //! let listener = tokio::net::TcpListener::bind(app.config().server.listen_addr()).await?;
-//! axum::serve(listener, app.router()).await?;
+//! let limits = app.connection_limits();
+//! lakeshare_server::serve(listener, app.router(), limits, std::future::pending()).await;
 //! # Ok(()) }
 //! ```
 
@@ -22,6 +24,7 @@ mod cursor;
 mod encode;
 mod error;
 mod etag;
+mod folders;
 mod limits;
 mod pages;
 mod registry;
@@ -30,8 +33,6 @@ mod serve;
 
 pub use app::App;
 pub use error::ApiError;
-pub use registry::{
-    Catalogs, OpenedTable, Opener, SharedFolder, Stores, TableHandle, open_folder, open_table,
-    shared_folders,
-};
+pub use folders::{SharedFolder, open_folder, shared_folders};
+pub use registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle, open_table};
 pub use serve::{Limits, serve};

@@ -1,5 +1,5 @@
-//! The HTTP API end to end, in process: the real router over real Delta tables written by
-//! deltalake, driven through `tower::ServiceExt::oneshot`.
+//! The HTTP API end to end, in process: the real router over real tables written by the demo's
+//! writers, driven through `tower::ServiceExt::oneshot`.
 
 use std::sync::Arc;
 
@@ -8,8 +8,6 @@ use arrow_schema::{DataType, Field, Schema};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use deltalake::DeltaTable;
-use deltalake::protocol::SaveMode;
 use http_body_util::BodyExt;
 use lakeshare_catalog::Config;
 use lakeshare_server::App;
@@ -24,13 +22,10 @@ const TOKEN_2: &str = "recipient-two-token-0123456789";
 
 /// Writes a Delta table with `versions` commits of two rows each.
 async fn write_table(path: &std::path::Path, versions: i64) {
-    std::fs::create_dir_all(path).unwrap();
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("part", DataType::Utf8, true),
     ]));
-    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
-    let mut table = DeltaTable::try_from_url(url).await.unwrap();
     for v in 0..versions {
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -40,10 +35,7 @@ async fn write_table(path: &std::path::Path, versions: i64) {
             ],
         )
         .unwrap();
-        table = table
-            .write(vec![batch])
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns(["part"])
+        lakeshare_demo::delta::append(path, vec![batch], &["part"])
             .await
             .unwrap();
     }
@@ -73,7 +65,9 @@ recipients:
 "#
     );
     let config = Config::from_yaml(&yaml, dir.path()).unwrap();
-    let router = App::open(config).await.router();
+    let router = App::open(config, lakeshare_formats::enabled())
+        .await
+        .router();
     Fixture { _dir: dir, router }
 }
 
@@ -918,9 +912,12 @@ shares: [{{ name: s1, schemas: [{{ name: sc, tables: [{{ name: a, location: a }}
 recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
 "#
     );
-    let router = App::open(Config::from_yaml(&yaml, dir.path()).unwrap())
-        .await
-        .router();
+    let router = App::open(
+        Config::from_yaml(&yaml, dir.path()).unwrap(),
+        lakeshare_formats::enabled(),
+    )
+    .await
+    .router();
     let first = query(&router, A, TOKEN_1, r#"{"includeRefreshToken":true}"#).await;
     assert_eq!(first.header("delta-table-version"), Some("0"));
     let first = first.lines();
@@ -979,8 +976,6 @@ async fn write_table_version(path: &std::path::Path, first_id: i64) {
         Field::new("id", DataType::Int64, false),
         Field::new("part", DataType::Utf8, true),
     ]));
-    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
-    let table = DeltaTable::try_from_url(url).await.unwrap();
     let batch = RecordBatch::try_new(
         schema,
         vec![
@@ -989,9 +984,7 @@ async fn write_table_version(path: &std::path::Path, first_id: i64) {
         ],
     )
     .unwrap();
-    table
-        .write(vec![batch])
-        .with_save_mode(SaveMode::Append)
+    lakeshare_demo::delta::append(path, vec![batch], &[])
         .await
         .unwrap();
 }
@@ -1067,30 +1060,18 @@ async fn change_feed_lines_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c");
     write_table(&path, 1).await;
-    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
-    let table = DeltaTable::try_from_url(url).await.unwrap();
-    table
-        .set_tbl_properties()
-        .with_properties([("delta.enableChangeDataFeed".to_string(), "true".to_string())].into())
+    lakeshare_demo::delta::set_properties(&path, &[("delta.enableChangeDataFeed", "true")])
         .await
         .unwrap();
     write_table_version(&path, 10).await;
     write_table_version(&path, 20).await;
     // Version 4 changes the metadata again, after the start of the ranges read below.
-    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
-    DeltaTable::try_from_url(url)
-        .await
-        .unwrap()
-        .set_tbl_properties()
-        .with_properties(
-            [(
-                "delta.logRetentionDuration".to_string(),
-                "interval 30 days".to_string(),
-            )]
-            .into(),
-        )
-        .await
-        .unwrap();
+    lakeshare_demo::delta::set_properties(
+        &path,
+        &[("delta.logRetentionDuration", "interval 30 days")],
+    )
+    .await
+    .unwrap();
     let yaml = format!(
         r#"
 server: {{ public_url: "http://gateway.test", signing_secret: "a-secret-of-enough-length" }}
@@ -1098,9 +1079,12 @@ shares: [{{ name: s1, schemas: [{{ name: sc, tables: [{{ name: a, location: c, h
 recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
 "#
     );
-    let router = App::open(Config::from_yaml(&yaml, dir.path()).unwrap())
-        .await
-        .router();
+    let router = App::open(
+        Config::from_yaml(&yaml, dir.path()).unwrap(),
+        lakeshare_formats::enabled(),
+    )
+    .await
+    .router();
 
     let all = get(
         &router,
@@ -1187,9 +1171,12 @@ shares: [{{ name: s1, schemas: [{{ name: sc, tables: [{{ name: a, location: big 
 recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
 "#
     );
-    let router = App::open(Config::from_yaml(&yaml, dir.path()).unwrap())
-        .await
-        .router();
+    let router = App::open(
+        Config::from_yaml(&yaml, dir.path()).unwrap(),
+        lakeshare_formats::enabled(),
+    )
+    .await
+    .router();
     let unpaged = file_ids(&query(&router, A, TOKEN_1, "{}").await.lines());
     assert_eq!(unpaged.len(), 10_000);
 

@@ -201,6 +201,44 @@ impl Store {
         self.client.clone()
     }
 
+    /// What a table adapter may use of this store: the client, and the store's settings as
+    /// object_store configuration keys (the single translation of the configuration; adapters
+    /// whose libraries build their own clients map these keys to their own).
+    pub fn access(&self) -> lakeshare_model::StoreAccess {
+        let config = &self.config;
+        let mut options = std::collections::BTreeMap::new();
+        let mut set = |key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                options.insert(key.to_string(), value);
+            }
+        };
+        if self.kind == StoreKind::S3 {
+            set("aws_region", Some(self.region().to_string()));
+            set(
+                "aws_virtual_hosted_style_request",
+                Some((!config.path_style.unwrap_or(true)).to_string()),
+            );
+            set("aws_endpoint", config.endpoint.clone());
+            set("aws_access_key_id", config.access_key_id.clone());
+            set("aws_secret_access_key", config.secret_access_key.clone());
+            set("aws_session_token", config.session_token.clone());
+        }
+        set("allow_http", Some(config.allows_http().to_string()));
+        // The same bound on one store request as the gateway's own client has.
+        set("timeout", Some(format!("{}s", config.timeout_seconds)));
+        lakeshare_model::StoreAccess {
+            name: self.name.clone(),
+            kind: match self.kind {
+                StoreKind::S3 => "s3",
+                StoreKind::Azure => "azure",
+                StoreKind::Gcs => "gcs",
+                StoreKind::Local => "local",
+            },
+            client: self.client.clone(),
+            options,
+        }
+    }
+
     /// The S3 client, for credential vending.
     pub(crate) fn s3_client(&self) -> Option<&Arc<AmazonS3>> {
         self.s3_client.as_ref()

@@ -146,7 +146,7 @@ impl Store {
         parse_assume_role(&text).map_err(unavailable)
     }
 
-    fn region(&self) -> &str {
+    pub(crate) fn region(&self) -> &str {
         self.config().region.as_deref().unwrap_or("us-east-1")
     }
 }

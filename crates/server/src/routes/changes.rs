@@ -114,23 +114,17 @@ pub async fn changes(
     let mut commits = source.changes(start, end).await.map_err(model_error)?;
     // Page tokens key on this order: it must not depend on the adapter or process.
     commits.iter_mut().for_each(VersionChanges::sort_files);
-    let feed_on = |config: &std::collections::BTreeMap<String, String>| {
-        config
-            .get("delta.enableChangeDataFeed")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    };
-    if let Some(off) = std::iter::once((start, &at_start.snapshot.metadata.configuration))
+    if let Some((off, _)) = std::iter::once((start, &at_start.snapshot.metadata))
         .chain(
             commits
                 .iter()
-                .filter_map(|c| c.metadata.as_ref().map(|m| (c.version, &m.configuration))),
+                .filter_map(|c| c.metadata.as_ref().map(|m| (c.version, m))),
         )
-        .find(|(_, config)| !feed_on(config))
+        .find(|(_, metadata)| !metadata.change_data_feed)
     {
         return Err(ApiError::invalid(format!(
-            "table '{name}' does not record its changes at version {}: the change data feed \
-             (delta.enableChangeDataFeed) is not on there",
-            off.0
+            "table '{name}' does not record its changes at version {off}: the change data feed \
+             (delta.enableChangeDataFeed) is not on there"
         )));
     }
 

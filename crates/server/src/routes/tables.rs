@@ -446,11 +446,7 @@ pub(super) fn choose_format(
             }
         }
         ResponseFormat::Delta => {
-            let mapping = snapshot
-                .metadata
-                .configuration
-                .get("delta.columnMapping.mode")
-                .is_some_and(|m| !m.eq_ignore_ascii_case("none"));
+            let mapping = snapshot.metadata.column_mapping;
             let required = DATA_READER_FEATURES.iter().filter(|f| {
                 snapshot.protocol.has_reader_feature(f) || (**f == "columnMapping" && mapping)
             });

@@ -16,41 +16,42 @@ use super::{end_stream, file_ids, get, query, request, send};
 
 const TOKEN: &str = "replica-recipient-token-0123456789";
 
-/// The demo's trips in every format, in a temporary folder, and a configuration sharing them.
-async fn demo_tables() -> (tempfile::TempDir, String) {
+/// The demo's trips in every format, in a temporary folder, and a configuration sharing each
+/// in a schema named after its format (detected by layout).
+async fn demo_tables() -> (tempfile::TempDir, String, Vec<&'static str>) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    let delta = root.join("delta/trips");
-    let iceberg = root.join("iceberg/trips");
-    let hudi = root.join("hudi/trips");
-    lakeshare_demo::delta::ensure_trips(&delta).await.unwrap();
-    lakeshare_demo::iceberg::ensure_trips(&delta, &iceberg)
-        .await
-        .unwrap();
-    lakeshare_demo::hudi::ensure_trips(&hudi).await.unwrap();
+    let tables = lakeshare_demo::ensure_trips_tables(&root).await.unwrap();
+    let schemas: String = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "      - {{ name: {}, tables: [{{ name: trips, location: \"{}\", history: true }}] }}\n",
+                t.format,
+                t.path.display()
+            )
+        })
+        .collect();
     let yaml = format!(
         r#"
 server: {{ public_url: "http://gateway.test", signing_secret: "one-secret-for-every-replica" }}
 shares:
   - name: demo
     schemas:
-      - {{ name: delta, tables: [{{ name: trips, location: "{}", format: delta, history: true }}] }}
-      - {{ name: iceberg, tables: [{{ name: trips, location: "{}", format: iceberg, history: true }}] }}
-      - {{ name: hudi, tables: [{{ name: trips, location: "{}", format: hudi, history: true }}] }}
-recipients:
+{schemas}recipients:
   - {{ name: partner, token: "{TOKEN}", shares: [demo] }}
-"#,
-        delta.display(),
-        iceberg.display(),
-        hudi.display()
+"#
     );
-    (dir, yaml)
+    (dir, yaml, tables.iter().map(|t| t.format).collect())
 }
 
 async fn replica(yaml: &str, dir: &std::path::Path) -> Router {
-    App::open(Config::from_yaml(yaml, dir).unwrap())
-        .await
-        .router()
+    App::open(
+        Config::from_yaml(yaml, dir).unwrap(),
+        lakeshare_formats::enabled(),
+    )
+    .await
+    .router()
 }
 
 fn ok(reply: &super::Reply) {
@@ -91,12 +92,13 @@ fn next_token(lines: &[Value]) -> Option<String> {
 /// queries and change reads alike, and the pages hold exactly the unpaged files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_continue_on_another_replica_for_every_format() {
-    let (dir, yaml) = demo_tables().await;
+    let (dir, yaml, schemas) = demo_tables().await;
+    assert_eq!(schemas.len(), 3, "every format: {schemas:?}");
     let replicas = [
         replica(&yaml, dir.path()).await,
         replica(&yaml, dir.path()).await,
     ];
-    for schema in ["delta", "iceberg", "hudi"] {
+    for schema in schemas {
         let table = format!("/delta-sharing/shares/demo/schemas/{schema}/tables/trips");
         let unpaged = query(&replicas[1], &table, TOKEN, "{}").await;
         ok(&unpaged);
@@ -180,9 +182,12 @@ recipients:
   - {{ name: one, token: "{TOKEN}", shares: [s1] }}
 "#
     );
-    App::open(Config::from_yaml(&yaml, dir).unwrap())
-        .await
-        .router()
+    App::open(
+        Config::from_yaml(&yaml, dir).unwrap(),
+        lakeshare_formats::enabled(),
+    )
+    .await
+    .router()
 }
 
 const A: &str = "/delta-sharing/shares/s1/schemas/sc/tables/a";
@@ -396,7 +401,10 @@ recipients:
   - {{ name: two, token: "other-recipient-token-0123456789", shares: [s2] }}
 "#
     );
-    let app = App::new(Config::from_yaml(&yaml, dir.path()).unwrap());
+    let app = App::new(
+        Config::from_yaml(&yaml, dir.path()).unwrap(),
+        lakeshare_formats::enabled(),
+    );
     let router = app.router();
     let probe = |token: Option<&'static str>| {
         let router = router.clone();

@@ -1,0 +1,112 @@
+//! The configured folders of volumes, models and skills (and every configured location, for
+//! working out which folders enclose others).
+
+use crate::registry::Opener;
+
+/// Every folder the configuration shares, as `(store, location)`: tables, volumes, model
+/// versions (and models' own folders) and skills.
+pub(crate) fn configured_locations(
+    config: &lakeshare_catalog::Config,
+) -> impl Iterator<Item = (Option<&str>, &str)> {
+    config.schemas().flat_map(|(_, schema)| {
+        let tables = schema
+            .tables
+            .iter()
+            .map(|t| (t.store.as_deref(), t.location.as_str()));
+        let volumes = schema
+            .volumes
+            .iter()
+            .map(|v| (v.store.as_deref(), v.location.as_str()));
+        let models = schema.models.iter().flat_map(|m| {
+            let own = (!m.location.is_empty()).then_some((m.store.as_deref(), m.location.as_str()));
+            own.into_iter().chain(
+                m.versions
+                    .iter()
+                    .map(|v| (v.store.as_deref(), v.location.as_str())),
+            )
+        });
+        let skills = schema
+            .skills
+            .iter()
+            .map(|s| (s.store.as_deref(), s.location.as_str()));
+        tables.chain(volumes).chain(models).chain(skills)
+    })
+}
+
+/// The folder at `location`: in store `store`, or on the gateway's disk.
+pub fn open_folder(
+    opener: &Opener,
+    location: &str,
+    store: Option<&str>,
+) -> Result<lakeshare_storage::Folder, lakeshare_storage::Error> {
+    match store {
+        None => {
+            lakeshare_storage::Folder::local(location, opener.signer.clone(), &opener.files_url)
+        }
+        Some(name) => {
+            let store = opener
+                .stores
+                .get(name)
+                .map_err(|e| lakeshare_storage::Error::Store {
+                    store: name.to_string(),
+                    reason: e.to_string(),
+                })?;
+            lakeshare_storage::Folder::in_store(store, location)
+        }
+    }
+}
+
+/// The folder of one volume, READY model version or skill, for `lakeshare check` and
+/// `lakeshare digest`.
+pub struct SharedFolder {
+    /// `volume 'share.schema.name'`, …
+    pub label: String,
+    /// The skill's name, for skills, whose SKILL.md is checked too.
+    pub skill: Option<String>,
+    /// Whether every file is hashed when listed (models and skills) or only on request.
+    pub always_digested: bool,
+    pub location: String,
+    pub store: Option<String>,
+}
+
+/// Every shared folder of the configuration, in file order.
+pub fn shared_folders(config: &lakeshare_catalog::Config) -> Vec<SharedFolder> {
+    let mut out = Vec::new();
+    for (share, schema) in config.schemas() {
+        let qualified = |name: &str| format!("{}.{}.{name}", share.name, schema.name);
+        for v in &schema.volumes {
+            out.push(SharedFolder {
+                label: format!("volume '{}'", qualified(&v.name)),
+                skill: None,
+                always_digested: false,
+                location: v.location.clone(),
+                store: v.store.clone(),
+            });
+        }
+        for m in &schema.models {
+            for v in m
+                .versions
+                .iter()
+                .filter(|v| v.status == lakeshare_catalog::ModelVersionStatus::Ready)
+            {
+                out.push(SharedFolder {
+                    label: format!("version {} of model '{}'", v.version, qualified(&m.name)),
+                    skill: None,
+                    always_digested: true,
+                    location: v.location.clone(),
+                    store: v.store.clone(),
+                });
+            }
+        }
+        for s in &schema.skills {
+            out.push(SharedFolder {
+                label: format!("skill '{}'", qualified(&s.name)),
+                skill: Some(s.name.clone()),
+                always_digested: true,
+                location: s.location.clone(),
+                store: s.store.clone(),
+            });
+        }
+    }
+    out
+}
