@@ -77,9 +77,9 @@ stores:
         ("azure", "az", "Azure service SAS"),
         ("gcs", "gs", "GCS V4 (RSA)"),
     ] {
-        let store_config = config.store(store).unwrap();
+        let options = config.store(store).unwrap().store_options().unwrap();
         let fresh_signer = || {
-            Arc::new(Store::build(store_config).expect("a store"))
+            Arc::new(Store::build(&options).expect("a store"))
                 .table_signer(
                     &format!("{scheme}://lake/sales/orders"),
                     Duration::from_secs(3600),

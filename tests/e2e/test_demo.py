@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import delta_sharing
 import pandas as pd
@@ -29,6 +30,17 @@ def test_demo_prints_a_working_profile(demo):
     assert profile["shareCredentialsVersion"] == 1
     assert profile["endpoint"].endswith("/delta-sharing")
     assert len(profile["bearerToken"]) >= 32
+
+
+def test_demo_output_reads_as_a_success_and_says_where_the_token_is(demo):
+    # Issue 13, point 10: the first run logged a kernel ERROR while creating the Delta table,
+    # and printed curl examples with $TOKEN without saying where the token is.
+    output = (demo / "demo.log").read_text()
+    assert " ERROR " not in output and "No files in log segment" not in output, output
+    export = next(line.strip() for line in output.splitlines() if "export TOKEN=" in line)
+    command = export.removeprefix("export TOKEN=").strip("$()")
+    token = subprocess.run(command, shell=True, capture_output=True, text=True, check=True).stdout.strip()
+    assert token == json.loads((demo / "demo.share").read_text())["bearerToken"]
 
 
 def test_readme_snippet_reads_the_trips_without_deleted_rows(demo, monkeypatch):

@@ -5,6 +5,7 @@
 //! Credentials are written as `${VAR}` or left out, in which case the store's standard provider
 //! chain (environment, instance profile, web identity, …) supplies them.
 
+use lakeshare_storage::{StoreOptions, StsOptions};
 use serde::Deserialize;
 
 use crate::env;
@@ -242,9 +243,46 @@ impl CatalogConfig {
 }
 
 /// The well-known Azurite account, used when `use_emulator` is set without an `account`.
-pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub use lakeshare_storage::AZURITE_ACCOUNT;
 
 impl StoreConfig {
+    /// Storage's options for this store; none for local stores, which the gateway's own file
+    /// route serves.
+    pub fn store_options(&self) -> Option<StoreOptions> {
+        let config = self;
+        let kind = match config.kind {
+            StoreKind::S3 => lakeshare_storage::StoreKind::S3,
+            StoreKind::Azure => lakeshare_storage::StoreKind::Azure,
+            StoreKind::Gcs => lakeshare_storage::StoreKind::Gcs,
+            StoreKind::Local => return None,
+        };
+        Some(StoreOptions {
+            name: config.name.clone(),
+            kind,
+            bucket: config.bucket.clone(),
+            account: config.account.clone(),
+            container: config.container.clone(),
+            region: config.region.clone(),
+            endpoint: config.endpoint.clone(),
+            public_endpoint: config.public_endpoint.clone(),
+            path_style: config.path_style,
+            allow_http: config.allow_http,
+            access_key_id: config.access_key_id.clone(),
+            secret_access_key: config.secret_access_key.clone(),
+            session_token: config.session_token.clone(),
+            access_key: config.access_key.clone(),
+            use_emulator: config.use_emulator,
+            service_account_path: config.service_account_path.clone(),
+            service_account_key: config.service_account_key.clone(),
+            timeout: std::time::Duration::from_secs(config.timeout_seconds),
+            sts: config.sts.as_ref().map(|sts| StsOptions {
+                role_arn: sts.role_arn.clone(),
+                endpoint: sts.endpoint.clone(),
+                duration_seconds: sts.duration_seconds,
+            }),
+        })
+    }
+
     /// The bucket or container table URLs name.
     pub fn bucket_or_container(&self) -> Option<&str> {
         match self.kind {

@@ -26,7 +26,7 @@ impl Error {
         // A store failure can surface wrapped in any error of deltalake or the kernel (a
         // checkpoint read, a parquet footer): those are outages, not corrupt tables.
         if let Error::Delta(e) = &self
-            && let Some(fault) = lakeshare_storage::store_fault(e)
+            && let Some(fault) = lakeshare_model::store_fault(e)
         {
             return M::Storage {
                 fault,
@@ -42,7 +42,7 @@ impl Error {
             Error::Delta(
                 e @ (DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. }),
             ) => M::Storage {
-                fault: lakeshare_storage::fault_of(&e),
+                fault: lakeshare_model::fault_of(&e),
                 detail: format!("{location}: {e}"),
             },
             Error::Delta(
@@ -54,7 +54,7 @@ impl Error {
                 reason: e.to_string(),
             },
             Error::Listing { source, .. } => M::Storage {
-                fault: lakeshare_storage::fault_of(&source),
+                fault: lakeshare_model::fault_of(&source),
                 detail: format!("{location}: {source}"),
             },
         }

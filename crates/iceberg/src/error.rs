@@ -27,6 +27,10 @@ impl Error {
                         reason: e.to_string(),
                     }
                 }
+                _ if let Some(fault) = lakeshare_model::store_fault(&e) => M::Storage {
+                    fault,
+                    detail: format!("{location}: {e}"),
+                },
                 _ if is_io(&e) => M::storage(format!("{location}: {e}")),
                 _ => M::Corrupt {
                     location: location.to_string(),

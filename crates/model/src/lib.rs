@@ -26,6 +26,7 @@ mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod fault;
 mod governance;
 mod id;
 mod snapshot;
@@ -38,6 +39,7 @@ pub use adapter::{
 };
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
+pub use fault::{fault_of, store_fault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
 pub use id::stable_uuid;
 pub use snapshot::{

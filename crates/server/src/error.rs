@@ -182,12 +182,9 @@ impl ApiError {
     }
 }
 
+/// A random reference for an internal error, so references do not collide under load.
 fn rand_reference() -> u32 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(16))
-        .unwrap_or(0)
+    rand::random()
 }
 
 impl IntoResponse for ApiError {

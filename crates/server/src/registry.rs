@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lakeshare_catalog::{CatalogConfig, StoreConfig, StoreKind, TableEntry};
+use lakeshare_catalog::{CatalogConfig, StoreConfig, TableEntry};
 use lakeshare_model::{Catalog, Format, Formats, Opened, Place, Root, TableSource};
 use lakeshare_storage::{LocalUrlSigner, Signer, Store, UrlSigner};
 use tokio::sync::OnceCell;
@@ -70,9 +70,11 @@ impl Stores {
     pub fn build(configs: &[StoreConfig]) -> Self {
         let by_name = configs
             .iter()
-            .filter(|c| c.kind != StoreKind::Local)
-            .map(|c| {
-                let store = Store::build(c).map(Arc::new).map_err(|e| e.to_string());
+            .filter_map(|c| Some((c, c.store_options()?)))
+            .map(|(c, options)| {
+                let store = Store::build(&options)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
                 if let Err(e) = &store {
                     tracing::error!(store = %c.name, "cannot set up store: {e}");
                 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::options::examples;
 use crate::{LocalUrlSigner, Signer, Store, UrlSigner, now_ms};
 
 /// A signer for the table at `root`, files it must sign (`inside`) and URLs it must refuse
@@ -74,15 +75,6 @@ const OUTSIDE_STORE: &[&str] = &[
     "file:///sales/orders/x.parquet",
 ];
 
-fn store(yaml: &str) -> Arc<Store> {
-    let text = format!("stores:\n  - {yaml}\n");
-    let config = lakeshare_catalog::Config::from_yaml(&text, std::path::Path::new("/"))
-        .unwrap()
-        .stores
-        .remove(0);
-    Arc::new(Store::build(&config).unwrap())
-}
-
 fn files(scheme_and_root: &str) -> Vec<String> {
     ["part-0.parquet", "p=a%20b/part-1.parquet", "p=2/_dv/x.bin"]
         .iter()
@@ -128,9 +120,7 @@ async fn local_signer_keeps_the_contract() {
 
 #[tokio::test]
 async fn s3_signer_keeps_the_contract() {
-    let s3 = store(
-        "{ name: lake, kind: s3, bucket: lake, endpoint: 'http://10.0.0.5:8333', public_endpoint: 'https://s3.example.com', access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMI }",
-    );
+    let s3 = Arc::new(Store::build(&examples::s3("https://s3.example.com")).unwrap());
     let ttl = Duration::from_secs(600);
     conformance(Case {
         signer: Arc::new(s3.table_signer("s3://lake/sales/orders", ttl).unwrap()),
@@ -144,9 +134,7 @@ async fn s3_signer_keeps_the_contract() {
 
 #[tokio::test]
 async fn azure_signer_keeps_the_contract() {
-    let azure = store(
-        "{ name: blobs, kind: azure, account: devstoreaccount1, container: lake, access_key: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==', endpoint: 'http://10.0.0.7:10000/devstoreaccount1' }",
-    );
+    let azure = Arc::new(Store::build(&examples::azure("lake", None)).unwrap());
     let ttl = Duration::from_secs(600);
     conformance(Case {
         signer: Arc::new(azure.table_signer("az://lake/sales/orders", ttl).unwrap()),
@@ -167,26 +155,7 @@ async fn azure_signer_keeps_the_contract() {
 
 #[tokio::test]
 async fn gcs_signer_keeps_the_contract() {
-    let mut config = lakeshare_catalog::Config::from_yaml(
-        "stores:\n  - { name: g, kind: gcs, bucket: lake }\n",
-        std::path::Path::new("/"),
-    )
-    .unwrap()
-    .stores
-    .remove(0);
-    config.service_account_key = Some(
-        serde_json::json!({
-            "type": "service_account",
-            "project_id": "lakeshare-test",
-            "private_key_id": "0",
-            "private_key": include_str!("../tests/data/gcs_test_key.pem"),
-            "client_email": "signer@lakeshare-test.iam.gserviceaccount.com",
-            "client_id": "0",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        })
-        .to_string(),
-    );
-    let gcs = Arc::new(Store::build(&config).unwrap());
+    let gcs = Arc::new(Store::build(&examples::gcs()).unwrap());
     let ttl = Duration::from_secs(600);
     conformance(Case {
         signer: Arc::new(gcs.table_signer("gs://lake/sales/orders", ttl).unwrap()),

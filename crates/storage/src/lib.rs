@@ -28,18 +28,19 @@
 #[cfg(test)]
 mod conformance;
 mod error;
-mod fault;
 mod folder;
 mod local;
+mod options;
 mod signing;
 mod sigv4;
 mod store;
 mod vending;
 
 pub use error::{Error, Result};
-pub use fault::{fault_of, store_fault};
 pub use folder::{Folder, FolderFile};
+pub use lakeshare_model::{fault_of, store_fault};
 pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
+pub use options::{AZURITE_ACCOUNT, StoreKind, StoreOptions, StsOptions};
 pub use signing::{Purpose, Signer};
 pub use store::{Store, StoreUrlSigner};
 pub use vending::{TemporaryCredentials, VendRequest};

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::options::{AZURITE_ACCOUNT, StoreKind, StoreOptions};
 use futures::TryStreamExt;
-use lakeshare_catalog::{AZURITE_ACCOUNT, StoreConfig, StoreKind};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
@@ -52,7 +52,7 @@ pub struct Store {
     signing: Signing,
     s3_client: Option<Arc<AmazonS3>>,
     timeout: Duration,
-    config: StoreConfig,
+    config: StoreOptions,
     /// URLs signed recently, by key; bounded in bytes, each dropped when it expires.
     signed: moka::sync::Cache<String, SignedUrl>,
     /// Credentials vended recently, by (table URL, recipient).
@@ -93,8 +93,8 @@ const SIGNED_URL_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 impl Store {
     /// Builds the clients for one `stores:` entry. No network I/O happens here; a store that is
     /// down is noticed by the first request (or by `lakeshare check`).
-    pub fn build(config: &StoreConfig) -> Result<Self> {
-        let timeout = Duration::from_secs(config.timeout_seconds);
+    pub fn build(config: &StoreOptions) -> Result<Self> {
+        let timeout = config.timeout;
         let failed = |e: object_store::Error| Error::Store {
             store: config.name.clone(),
             reason: e.to_string(),
@@ -155,12 +155,6 @@ impl Store {
                     let client = Arc::new(builder.build().map_err(failed)?);
                     (client.clone(), Signing::Gcs(client), None)
                 }
-                StoreKind::Local => {
-                    return Err(Error::Store {
-                        store: config.name.clone(),
-                        reason: "local stores are served by the gateway's own file route".into(),
-                    });
-                }
             };
         Ok(Self {
             name: config.name.clone(),
@@ -191,7 +185,7 @@ impl Store {
         &self.name
     }
 
-    pub fn config(&self) -> &StoreConfig {
+    pub fn config(&self) -> &StoreOptions {
         &self.config
     }
 
@@ -225,15 +219,10 @@ impl Store {
         }
         set("allow_http", Some(config.allows_http().to_string()));
         // The same bound on one store request as the gateway's own client has.
-        set("timeout", Some(format!("{}s", config.timeout_seconds)));
+        set("timeout", Some(format!("{}s", config.timeout.as_secs())));
         lakeshare_model::StoreAccess {
             name: self.name.clone(),
-            kind: match self.kind {
-                StoreKind::S3 => "s3",
-                StoreKind::Azure => "azure",
-                StoreKind::Gcs => "gcs",
-                StoreKind::Local => "local",
-            },
+            kind: self.kind.as_str(),
             client: self.client.clone(),
             options,
         }
@@ -297,7 +286,6 @@ impl Store {
             StoreKind::S3 => &["s3", "s3a"],
             StoreKind::Azure => &["az", "azure", "abfs", "abfss"],
             StoreKind::Gcs => &["gs"],
-            StoreKind::Local => &[],
         };
         if !schemes.contains(&scheme) {
             return Err(unsupported(format!(
@@ -548,8 +536,8 @@ impl UrlSigner for StoreUrlSigner {
 
 /// Per-request bounds: a request gives up after the store's timeout, and connecting after at
 /// most 5 s, so an unreachable store fails fast.
-fn client_options(config: &StoreConfig) -> ClientOptions {
-    let timeout = Duration::from_secs(config.timeout_seconds);
+fn client_options(config: &StoreOptions) -> ClientOptions {
+    let timeout = config.timeout;
     ClientOptions::new()
         .with_timeout(timeout)
         .with_connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -569,7 +557,7 @@ fn retry_config(timeout: Duration) -> RetryConfig {
     }
 }
 
-fn s3_builder(config: &StoreConfig, endpoint: Option<&str>) -> AmazonS3Builder {
+fn s3_builder(config: &StoreOptions, endpoint: Option<&str>) -> AmazonS3Builder {
     // Credentials from the file stand alone; without them the environment and the provider
     // chain supply them (an AWS_SESSION_TOKEN in the environment must not join static keys).
     let base = if config.access_key_id.is_some() {
@@ -582,7 +570,7 @@ fn s3_builder(config: &StoreConfig, endpoint: Option<&str>) -> AmazonS3Builder {
         .with_region(config.region.as_deref().unwrap_or("us-east-1"))
         .with_virtual_hosted_style_request(!config.path_style.unwrap_or(true))
         .with_client_options(client_options(config))
-        .with_retry(retry_config(Duration::from_secs(config.timeout_seconds)));
+        .with_retry(retry_config(config.timeout));
     if let Some(endpoint) = endpoint {
         builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
     }
@@ -599,7 +587,7 @@ fn s3_builder(config: &StoreConfig, endpoint: Option<&str>) -> AmazonS3Builder {
 
 /// The account URL of an Azure store, which signed URLs start with: the configured endpoint,
 /// Azurite's, or Azure's.
-fn azure_endpoint(config: &StoreConfig) -> String {
+fn azure_endpoint(config: &StoreOptions) -> String {
     let account = config.azure_account().unwrap_or(AZURITE_ACCOUNT);
     match (&config.endpoint, config.use_emulator) {
         (Some(endpoint), _) => endpoint.trim_end_matches('/').to_string(),
@@ -614,7 +602,7 @@ fn azure_endpoint(config: &StoreConfig) -> String {
     }
 }
 
-fn azure_builder(config: &StoreConfig, endpoint: &str) -> MicrosoftAzureBuilder {
+fn azure_builder(config: &StoreOptions, endpoint: &str) -> MicrosoftAzureBuilder {
     let base = if config.access_key.is_some() || config.use_emulator {
         MicrosoftAzureBuilder::new()
     } else {
@@ -624,7 +612,7 @@ fn azure_builder(config: &StoreConfig, endpoint: &str) -> MicrosoftAzureBuilder 
         .with_account(config.azure_account().unwrap_or(AZURITE_ACCOUNT))
         .with_container_name(config.container.as_deref().unwrap_or_default())
         .with_client_options(client_options(config))
-        .with_retry(retry_config(Duration::from_secs(config.timeout_seconds)));
+        .with_retry(retry_config(config.timeout));
     // Emulator mode is more than an address: Azurite ignores the listing offset (`startFrom`)
     // and object_store filters client-side only in this mode; without it a Delta log listing
     // from a version would include older commits.
@@ -643,21 +631,10 @@ fn azure_builder(config: &StoreConfig, endpoint: &str) -> MicrosoftAzureBuilder 
 mod tests {
     use super::*;
 
-    fn config(yaml: &str) -> StoreConfig {
-        let text = format!("stores:\n  - {yaml}\n");
-        lakeshare_catalog::Config::from_yaml(&text, std::path::Path::new("/"))
-            .unwrap()
-            .stores
-            .remove(0)
-    }
+    use crate::options::examples;
 
     fn s3() -> Arc<Store> {
-        Arc::new(
-            Store::build(&config(
-                "{ name: lake, kind: s3, bucket: lake, endpoint: 'http://10.0.0.5:8333', public_endpoint: 'https://s3.example.com:9443', access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMI }",
-            ))
-            .unwrap(),
-        )
+        Arc::new(Store::build(&examples::s3("https://s3.example.com:9443")).unwrap())
     }
 
     #[tokio::test]
@@ -727,8 +704,9 @@ mod tests {
     #[tokio::test]
     async fn azure_sas_urls_move_to_the_public_endpoint() {
         let store = Arc::new(
-            Store::build(&config(
-                "{ name: blobs, kind: azure, account: devstoreaccount1, container: data, access_key: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==', endpoint: 'http://10.0.0.7:10000/devstoreaccount1', public_endpoint: 'https://blobs.example.com/devstoreaccount1' }",
+            Store::build(&examples::azure(
+                "data",
+                Some("https://blobs.example.com/devstoreaccount1"),
             ))
             .unwrap(),
         );
@@ -759,10 +737,7 @@ mod tests {
 
     #[tokio::test]
     async fn gcs_urls_are_v4_signed_with_the_service_account_key() {
-        let key = test_service_account_key();
-        let mut cfg = config("{ name: g, kind: gcs, bucket: lake }");
-        cfg.service_account_key = Some(key);
-        let store = Arc::new(Store::build(&cfg).unwrap());
+        let store = Arc::new(Store::build(&examples::gcs()).unwrap());
         let signer = store
             .table_signer("gs://lake/t", Duration::from_secs(300))
             .unwrap();
@@ -782,19 +757,5 @@ mod tests {
         );
         // A hex RSA-2048 signature.
         assert_eq!(query["X-Goog-Signature"].len(), 512);
-    }
-
-    /// A throwaway service account key (generated for this test, never used anywhere).
-    fn test_service_account_key() -> String {
-        serde_json::json!({
-            "type": "service_account",
-            "project_id": "lakeshare-test",
-            "private_key_id": "0",
-            "private_key": include_str!("../tests/data/gcs_test_key.pem"),
-            "client_email": "signer@lakeshare-test.iam.gserviceaccount.com",
-            "client_id": "0",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        })
-        .to_string()
     }
 }

@@ -1,6 +1,8 @@
-//! What kind of store failure an error is, for the message a recipient gets.
+//! What kind of store failure an error is, for the message a recipient gets: one classifier
+//! for every adapter and the storage layer, so the same failure gets the same status whichever
+//! library reported it.
 
-use lakeshare_model::StorageFault;
+use crate::StorageFault;
 use object_store::client::{HttpError, HttpErrorKind};
 
 /// Classifies an error by walking its source chain for object_store's typed errors.
@@ -43,9 +45,40 @@ pub fn store_fault(error: &(dyn std::error::Error + 'static)) -> Option<StorageF
                 _ => found = Some(StorageFault::Failed),
             }
         }
+        // Libraries that wrap object stores of their own (opendal, under iceberg) name the
+        // kind in their text: `PermissionDenied (permanent) at read, …`.
+        if found.is_none()
+            && let Some(fault) = fault_in_text(&e.to_string())
+        {
+            found = Some(fault);
+        }
         current = e.source();
     }
     found
+}
+
+/// The fault a message names, for errors whose types are not visible here.
+fn fault_in_text(text: &str) -> Option<StorageFault> {
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&[
+        "PermissionDenied",
+        "status code: 403",
+        "status code: 401",
+        "AccessDenied",
+    ]) {
+        Some(StorageFault::AccessDenied)
+    } else if has(&["timed out", "deadline has elapsed"]) {
+        Some(StorageFault::TimedOut)
+    } else if has(&[
+        "Connection refused",
+        "ConnectionRefused",
+        "error trying to connect",
+        "dns error",
+    ]) {
+        Some(StorageFault::Unreachable)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +109,21 @@ mod tests {
         assert_eq!(fault_of(&forbidden_listing), StorageFault::AccessDenied);
         let not_a_store_error = std::fmt::Error;
         assert_eq!(store_fault(&not_a_store_error), None);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Wrapped(String);
+
+    #[test]
+    fn classifies_faults_other_libraries_name_in_their_text() {
+        let denied =
+            Wrapped("PermissionDenied (permanent) at read, context: { path: t/m.json }".into());
+        assert_eq!(store_fault(&denied), Some(StorageFault::AccessDenied));
+        let slow = Wrapped("Unexpected (temporary) at stat => operation timed out".into());
+        assert_eq!(store_fault(&slow), Some(StorageFault::TimedOut));
+        let down = Wrapped("error trying to connect: tcp connect error: Connection refused".into());
+        assert_eq!(store_fault(&down), Some(StorageFault::Unreachable));
+        assert_eq!(store_fault(&Wrapped("unexpected end of JSON".into())), None);
     }
 }
