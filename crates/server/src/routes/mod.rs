@@ -4,6 +4,7 @@ mod asset_files;
 mod changes;
 mod credentials;
 mod files;
+mod folder_assets;
 pub(crate) mod lists;
 mod models;
 mod skills;
@@ -57,34 +58,13 @@ pub fn router(app: App) -> Router {
 }
 
 /// Volumes, models and skills: OpenSharing's endpoints, plus lakeshare's `files` and
-/// `file-urls` under each.
+/// `file-urls` under each. Volumes and skills (one folder each) share one set of handlers.
 fn asset_routes() -> Router<App> {
-    let volume = "/shares/{share}/schemas/{schema}/volumes/{volume}";
-    let skill = "/shares/{share}/schemas/{schema}/skills/{skill}";
     let model = "/shares/{share}/schemas/{schema}/models/{model}";
     let version = format!("{model}/versions/{{version}}");
     Router::new()
-        .route("/shares/{share}/all-volumes", get(volumes::list_all))
-        .route(
-            "/shares/{share}/schemas/{schema}/volumes",
-            get(volumes::list),
-        )
-        .route(volume, get(volumes::get))
-        .route(&format!("{volume}/files"), get(volumes::files))
-        .route(&format!("{volume}/file-urls"), post(volumes::file_urls))
-        .route(
-            &format!("{volume}/temporary-volume-credentials"),
-            post(volumes::credentials),
-        )
-        .route("/shares/{share}/all-skills", get(skills::list_all))
-        .route("/shares/{share}/schemas/{schema}/skills", get(skills::list))
-        .route(skill, get(skills::get))
-        .route(&format!("{skill}/files"), get(skills::files))
-        .route(&format!("{skill}/file-urls"), post(skills::file_urls))
-        .route(
-            &format!("{skill}/temporary-skill-credentials"),
-            post(skills::credentials),
-        )
+        .merge(folder_assets::routes::<lakeshare_catalog::VolumeEntry>())
+        .merge(folder_assets::routes::<lakeshare_catalog::SkillEntry>())
         .route("/shares/{share}/all-models", get(models::list_all))
         .route("/shares/{share}/schemas/{schema}/models", get(models::list))
         .route(model, get(models::get))
