@@ -14,7 +14,7 @@ use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_protocol::time::parse_timestamp;
 use lakeshare_storage::{Purpose, UrlSigner};
 
-use super::tables::{
+use super::common::{
     TablePath, capabilities, choose_format, load_snapshot, ndjson_response, require_history,
     require_servable,
 };

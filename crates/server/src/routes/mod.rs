@@ -2,6 +2,7 @@
 
 mod asset_files;
 mod changes;
+mod common;
 mod credentials;
 mod files;
 mod folder_assets;
