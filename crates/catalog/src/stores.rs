@@ -315,16 +315,6 @@ impl StoreConfig {
                 .into_owned(),
         }
     }
-
-    /// Whether http:// is allowed to this store.
-    pub fn allows_http(&self) -> bool {
-        self.allow_http.unwrap_or_else(|| {
-            self.endpoint
-                .as_deref()
-                .is_some_and(|e| e.starts_with("http://"))
-                || self.use_emulator
-        })
-    }
 }
 
 /// A table location as a store URL: scheme, bucket (or container) and the path inside it.
