@@ -20,6 +20,11 @@ pub enum Error {
     #[error("{0}")]
     LogFiles(String),
 
+    /// Live base files hold a column in another type than the version's schema: served
+    /// together, a client would read the column with both types.
+    #[error("{0}")]
+    SchemaMismatch(String),
+
     /// The version is gone or was never there.
     #[error(transparent)]
     Model(#[from] lakeshare_model::Error),
@@ -32,7 +37,9 @@ impl Error {
         use lakeshare_model::Error as M;
         match self {
             Error::BadLocation { location, reason } => M::TableNotFound { location, reason },
-            Error::Unsupported(reason) | Error::LogFiles(reason) => M::Unsupported(reason),
+            Error::Unsupported(reason)
+            | Error::LogFiles(reason)
+            | Error::SchemaMismatch(reason) => M::Unsupported(reason),
             Error::Corrupt(reason) => M::Corrupt {
                 location: location.to_string(),
                 reason,
@@ -75,7 +82,7 @@ fn storage_error(
             }
         }
         StorageError::ObjectStoreError(e) => M::Storage {
-            fault: lakeshare_storage::fault_of(&e),
+            fault: lakeshare_model::fault_of(&e),
             detail: format!("{location}: {e}"),
         },
         StorageError::Creation(reason) => M::Storage {

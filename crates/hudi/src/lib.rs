@@ -7,6 +7,7 @@
 //! unless the provider chose to share the read-optimized view ([`HudiOptions::read_optimized`]).
 
 mod error;
+mod format;
 mod partition;
 mod schema;
 mod source;
@@ -14,5 +15,6 @@ mod stats;
 mod timeline;
 
 pub use error::Error;
+pub use format::HudiFormat;
 pub use schema::META_FIELDS;
 pub use source::{HudiOptions, HudiSource};

@@ -1,12 +1,14 @@
 //! [`HudiSource`]: one Hudi table behind the `TableSource` seam.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use hudi::file_group::base_file::parquet::ParquetBaseFileReader;
 use hudi::file_group::file_slice::FileSlice;
+use hudi::storage::Storage;
 use hudi::table::builder::TableBuilder;
 use hudi::table::{ReadOptions, Table};
 use lakeshare_model::{
@@ -19,14 +21,21 @@ use url::Url;
 
 use crate::Error;
 use crate::partition::PartitionLayout;
-use crate::schema::{Features, column_names, delta_schema, primitive_columns};
+use crate::schema::{
+    Features, ParquetLeaf, Shape, column_names, column_shapes, delta_schema, file_shapes,
+    first_mismatch, primitive_columns,
+};
 use crate::stats::{self, FileColumnStats};
 use crate::timeline::{
-    CommitInfo, FileGroupId, VersionEntry, instant_before, version_of, versions,
+    CommitInfo, FileGroupId, VersionEntry, check_in_order, earliest_instant, instant_before,
+    version_of, versions,
 };
 
 /// The hudi config that selects the read-optimized view (base files only).
 const READ_OPTIMIZED: &str = "hoodie.read.use.read_optimized.mode";
+
+/// How many base file footers are read at once when a version's files are first checked.
+const FOOTER_READS_IN_FLIGHT: usize = 8;
 
 /// How a table is shared, from its entry in the gateway's configuration.
 #[derive(Clone, Default)]
@@ -57,12 +66,27 @@ impl std::fmt::Debug for HudiOptions {
 ///
 /// Every request reads `hoodie.properties` and the timeline afresh (a listing of the timeline
 /// folder), so new commits are seen at once; commit metadata, which never changes once written,
-/// is parsed once per instant and kept.
+/// is parsed once per instant and kept, and so are the column types of the base files each
+/// instant wrote (read from one of their footers).
 pub struct HudiSource {
     /// As configured: an absolute path or a store URL, what hudi opens and messages name.
     location: String,
     options: HudiOptions,
     commits: Mutex<HashMap<String, Arc<CommitInfo>>>,
+    /// Writer instant → what the footer of one of its base files says.
+    footers: Mutex<HashMap<String, Arc<Footer>>>,
+}
+
+/// The columns of the base files one instant wrote, from the footer of one of them: files
+/// written by one commit share its write schema. Base files never change once written (a new
+/// write is a new file, named after its instant), so this is kept for the life of the source.
+struct Footer {
+    /// The file read, relative to the table root.
+    file: String,
+    schema: arrow_schema::Schema,
+    columns: Vec<(String, Shape)>,
+    /// Whether `columns` were refined by the file's Parquet schema (see [`ParquetLeaf`]).
+    refined: bool,
 }
 
 impl std::fmt::Debug for HudiSource {
@@ -101,6 +125,7 @@ impl HudiSource {
             location: normalized(location),
             options,
             commits: Mutex::new(HashMap::new()),
+            footers: Mutex::new(HashMap::new()),
         };
         let table = source.table().await.map_err(|e| source.fail(e))?;
         source.check_servable(&table).map_err(|e| source.fail(e))?;
@@ -189,8 +214,8 @@ impl HudiSource {
     async fn avro_schema(&self, loaded: &Loaded, at: Option<usize>) -> Result<String, Error> {
         if let Some(at) = at {
             let infos = self.infos(loaded).await?;
-            if let Some(schema) = infos[..=at].iter().rev().find_map(|i| i.schema.as_ref()) {
-                return Ok(schema.clone());
+            if let Some(schema) = schema_in_force(&infos[..=at]) {
+                return Ok(schema.to_string());
             }
         }
         Ok(loaded.table.get_schema_in_avro_str().await?)
@@ -217,9 +242,9 @@ impl HudiSource {
             .cloned()
             .collect();
         let config = table.hudi_options();
-        let settings = &mut metadata.configuration;
         // File-level changes can be read between any two versions.
-        settings.insert("delta.enableChangeDataFeed".into(), "true".into());
+        metadata.change_data_feed = true;
+        let settings = &mut metadata.native;
         settings.insert("hudi.table.type".into(), table.table_type());
         for key in ["hoodie.table.version", "hoodie.table.recordkey.fields"] {
             if let Some(value) = config.get(key) {
@@ -321,10 +346,9 @@ impl HudiSource {
         Ok(infos)
     }
 
-    /// The file groups live as of `instant` (an instant time, not necessarily one of the
-    /// timeline's) with their base files as data files.
+    /// The file groups live as of `read` with their base files as data files.
     ///
-    /// Refuses if any of them has log records written at or before `instant` (unless the
+    /// Refuses if any of them has log records written by the instants `read` sees (unless the
     /// table is shared read-optimized): hudi attaches every log file of a slice to it, also
     /// those written later, so which log files count is decided from the commits that wrote
     /// them, and a log file no active commit claims (its writer was archived) counts.
@@ -332,36 +356,35 @@ impl HudiSource {
         &self,
         loaded: &Loaded,
         infos: &[Arc<CommitInfo>],
-        instant: &str,
+        read: AsOf<'_>,
     ) -> Result<Vec<Live>, Error> {
-        let bound = version_of(instant)
-            .ok_or_else(|| Error::Corrupt(format!("unreadable instant time {instant}")))?;
-        let mut read = ReadOptions::new().with_as_of_timestamp(instant);
+        let mut options = ReadOptions::new().with_as_of_timestamp(read.instant);
         if self.options.read_optimized {
-            read = read.with_hudi_option(READ_OPTIMIZED, "true");
+            options = options.with_hudi_option(READ_OPTIMIZED, "true");
         }
-        let slices = loaded.table.get_file_slices(&read).await?;
+        let slices = loaded.table.get_file_slices(&options).await?;
         if !self.options.read_optimized {
-            let writers = log_writers(&loaded.entries, infos);
+            let writers = log_writers(infos);
             let pending: Vec<&FileSlice> = slices
                 .iter()
-                .filter(|s| has_logs_by(s, &writers, bound))
+                .filter(|s| has_logs_among(s, &writers, read.seen))
                 .collect();
             if let Some(slice) = pending.first() {
                 return Err(Error::LogFiles(format!(
                     "this merge-on-read table has updates or deletes in log files that are not \
-                     yet compacted into Parquet ({} file group(s) at version {bound}, e.g. '{}' \
-                     in partition '{}'); Delta Sharing clients read Parquet only, so serving the \
-                     base files would return outdated and deleted rows. Compact the table, or \
-                     have the provider share its read-optimized view (option read_optimized: \
-                     true), which lags until the next compaction",
+                     yet compacted into Parquet ({} file group(s) {}, e.g. '{}' in partition \
+                     '{}'); Delta Sharing clients read Parquet only, so serving the base files \
+                     would return outdated and deleted rows. Compact the table, or have the \
+                     provider share its read-optimized view (option read_optimized: true), \
+                     which lags until the next compaction",
                     pending.len(),
+                    read.describe(&loaded.entries),
                     slice.file_id(),
                     slice.partition_path
                 )));
             }
         }
-        let record_counts = record_counts(&loaded.entries, infos, bound);
+        let record_counts = record_counts(&loaded.entries[..read.seen], infos);
         let bounds = self.column_stats(loaded).await;
         let stats = Stats {
             record_counts: &record_counts,
@@ -381,10 +404,12 @@ impl HudiSource {
             let Some(base) = &slice.base_file else {
                 continue;
             };
+            let (file, relative) = self.data_file(slice, &base_url, loaded, &stats, &times)?;
             live.push(Live {
                 group: (slice.partition_path.clone(), slice.file_id().to_string()),
                 instant: base.commit_timestamp.clone(),
-                file: self.data_file(slice, &base_url, loaded, &stats, &times)?,
+                relative,
+                file,
             });
         }
         Ok(live)
@@ -397,7 +422,7 @@ impl HudiSource {
         loaded: &Loaded,
         stats: &Stats<'_>,
         times: &HashMap<&str, i64>,
-    ) -> Result<DataFile, Error> {
+    ) -> Result<(DataFile, String), Error> {
         let base = slice
             .base_file
             .as_ref()
@@ -433,7 +458,7 @@ impl HudiSource {
             .get(base.commit_timestamp.as_str())
             .copied()
             .unwrap_or_default();
-        Ok(file)
+        Ok((file, relative))
     }
 
     /// Refuses a past version whose files the cleaner has already removed.
@@ -441,10 +466,11 @@ impl HudiSource {
     /// Hudi's cleaner deletes old base files once newer ones have been retained long enough. A
     /// read as of an older instant then silently misses those file groups, because hudi picks
     /// the newest base file at or before the instant and finds none. The commit metadata says
-    /// which base file each group had at `entries[at]`: the one the last commit up to it wrote,
-    /// or (for groups first rewritten later) the later commit's `prevCommit`; and groups that a
-    /// later commit replaces without having written them since must still be there. Any group
-    /// the listing lacks, or has at another instant, means the version is no longer whole.
+    /// which base file each group had at `entries[at]`: the one the latest-requested commit up
+    /// to it wrote (hudi picks base files by requested time), or (for groups first rewritten
+    /// later) the later commit's `prevCommit`; and groups that a later commit replaces without
+    /// having written them since must still be there. Any group the listing lacks, or has at
+    /// another instant, means the version is no longer whole.
     fn check_whole(
         &self,
         loaded: &Loaded,
@@ -452,18 +478,23 @@ impl HudiSource {
         at: usize,
         live: &[Live],
     ) -> Result<(), Error> {
-        let version = loaded.entries[at].version;
+        let entries = &loaded.entries;
+        let version = entries[at].version;
+        // What the read saw: the instants requested at or before this.
+        let bound = entries[at].as_of_requested;
         let found: HashMap<&FileGroupId, &str> = live
             .iter()
             .map(|l| (&l.group, l.instant.as_str()))
             .collect();
-        // Group → the base file instant it must have (None: any at or before `version`).
+        // Group → the base file instant it must have (None: any requested by `bound`).
         let mut expected: HashMap<&FileGroupId, Option<&str>> = HashMap::new();
-        for (entry, info) in loaded.entries[..=at].iter().zip(infos) {
-            for write in info.writes.iter().filter(|w| w.is_base_file()) {
-                expected.insert(&write.group, Some(&entry.instant));
+        let mut seen: Vec<usize> = (0..=at).collect();
+        seen.sort_by_key(|&i| entries[i].requested);
+        for i in seen {
+            for write in infos[i].writes.iter().filter(|w| w.is_base_file()) {
+                expected.insert(&write.group, Some(&entries[i].instant));
             }
-            for replaced in &info.replaced {
+            for replaced in &infos[i].replaced {
                 expected.remove(replaced);
             }
         }
@@ -484,7 +515,7 @@ impl HudiSource {
                     continue;
                 }
                 if let Some(prev) = &write.prev_commit
-                    && version_of(prev).is_some_and(|p| p <= version)
+                    && version_of(prev).is_some_and(|p| p <= bound)
                 {
                     expected.insert(&write.group, Some(prev));
                 }
@@ -493,7 +524,7 @@ impl HudiSource {
         for (group, instant) in expected {
             let whole = match (found.get(group), instant) {
                 (Some(have), Some(want)) => *have == want,
-                (Some(have), None) => version_of(have).is_some_and(|h| h <= version),
+                (Some(have), None) => version_of(have).is_some_and(|h| h <= bound),
                 (None, _) => false,
             };
             if !whole {
@@ -507,19 +538,207 @@ impl HudiSource {
         Ok(())
     }
 
-    /// The live files at `entries[at]`, checked to be complete.
+    /// Refuses the files of `entries[at]` when a live base file holds a column in another type
+    /// than the schema served for the version says.
+    ///
+    /// Delta Sharing clients read each file by its own Parquet types (hudi's reader converts
+    /// them to the table's schema, a client does not), so base files written before a column
+    /// changed type would come back with the old type beside the new one: a column mixing
+    /// integers and strings, say. What a file holds is read from its footer, one file per
+    /// writer instant (files written by one commit share its write schema), and kept (see
+    /// [`Footer`]). The writer schemas commits record are not trusted for this: with Hudi 1.x's
+    /// timestamp-based key generators the partition source column can be recorded in one type
+    /// and written in another, and a footer is what a client reads.
+    ///
+    /// Columns are compared by [`Shape`], as a reader would get them: nullability aside,
+    /// widths and logical types kept, columns a file lacks (added later) and `_hoodie_*`
+    /// metadata columns left out; see `schema::same_leaf` for the few equivalent types.
+    async fn check_file_types(
+        &self,
+        loaded: &Loaded,
+        at: usize,
+        live: &[Live],
+    ) -> Result<(), Error> {
+        // Writer instant → its files, oldest instant first and files by partition and file
+        // group (listings come in any order), so the message is the same each time.
+        let mut writers: BTreeMap<&str, Vec<&Live>> = BTreeMap::new();
+        for l in live {
+            writers.entry(l.instant.as_str()).or_default().push(l);
+        }
+        for files in writers.values_mut() {
+            files.sort_by(|a, b| a.group.cmp(&b.group));
+        }
+        if writers.is_empty() {
+            return Ok(());
+        }
+        let served = self.avro_schema(loaded, Some(at)).await?;
+        let expected = column_shapes(&served)?;
+        let footers = self.footers(loaded, &writers).await?;
+        for (instant, files) in writers {
+            let mut footer = footers[instant].clone();
+            let mut found = first_mismatch(&expected, &footer.columns);
+            if found.as_ref().is_some_and(|m| m.found.is_ambiguous()) && !footer.refined {
+                footer = self.refined_footer(loaded, instant, &footer).await?;
+                found = first_mismatch(&expected, &footer.columns);
+            }
+            let Some(m) = found else {
+                continue;
+            };
+            let example = files[0];
+            return Err(Error::SchemaMismatch(format!(
+                "the table's files disagree with its schema: column '{}' is {} in the schema \
+                 served for version {}, but the base files written by Hudi instant {} hold it \
+                 as {} ({} live base file(s), e.g. '{}' of file group {} in partition '{}'). \
+                 Delta Sharing clients read each file by its own Parquet types, so they would \
+                 get {} values in a {} column. To share this version, rewrite those files with \
+                 the table's schema (an insert overwrite or a clustering of their partitions), \
+                 or, if the files are right, correct the schema the table's commits record",
+                m.column,
+                m.expected,
+                loaded.entries[at].version,
+                instant,
+                m.found,
+                files.len(),
+                file_name(&example.relative),
+                example.group.1,
+                example.group.0,
+                m.found,
+                m.expected,
+            )));
+        }
+        Ok(())
+    }
+
+    /// The footer of each writer instant of `writers`: kept ones, and for the others the footer
+    /// of one of their files, read through hudi's storage for the table (local or a store),
+    /// a few at a time.
+    async fn footers(
+        &self,
+        loaded: &Loaded,
+        writers: &BTreeMap<&str, Vec<&Live>>,
+    ) -> Result<HashMap<String, Arc<Footer>>, Error> {
+        let mut out = HashMap::with_capacity(writers.len());
+        let mut missing = Vec::new();
+        {
+            let kept = self.footers.lock().expect("poisoned");
+            for (instant, files) in writers {
+                match kept.get(*instant) {
+                    Some(footer) => {
+                        out.insert(instant.to_string(), footer.clone());
+                    }
+                    None => missing.push((instant.to_string(), files[0].relative.clone())),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let storage = self.storage(loaded)?;
+        let mut pending = missing.into_iter();
+        let mut reads = tokio::task::JoinSet::new();
+        loop {
+            while reads.len() < FOOTER_READS_IN_FLIGHT {
+                let Some((instant, file)) = pending.next() else {
+                    break;
+                };
+                let storage = storage.clone();
+                reads.spawn(async move {
+                    let schema = ParquetBaseFileReader::new(storage).get_schema(&file).await;
+                    (instant, file, schema)
+                });
+            }
+            let Some(read) = reads.join_next().await else {
+                break;
+            };
+            let (instant, file, schema) =
+                read.map_err(|e| Error::Corrupt(format!("reading a base file footer: {e}")))?;
+            let schema = schema.map_err(|e| Error::Hudi(e.into()))?;
+            let footer = Arc::new(Footer {
+                columns: file_shapes(&schema, None),
+                schema,
+                file,
+                refined: false,
+            });
+            self.footers
+                .lock()
+                .expect("poisoned")
+                .insert(instant.clone(), footer.clone());
+            out.insert(instant, footer);
+        }
+        Ok(out)
+    }
+
+    /// `footer` with its columns refined by the file's Parquet schema, for the leaves its Arrow
+    /// schema leaves ambiguous (legacy `INT96` timestamps, enums); read only when a column
+    /// disagrees with the schema served by such a leaf, and kept.
+    async fn refined_footer(
+        &self,
+        loaded: &Loaded,
+        instant: &str,
+        footer: &Footer,
+    ) -> Result<Arc<Footer>, Error> {
+        let metadata = ParquetBaseFileReader::new(self.storage(loaded)?)
+            .get_parquet_metadata(&footer.file)
+            .await
+            .map_err(|e| Error::Hudi(e.into()))?;
+        // Only parquet's names for its types are at hand (the crate is hudi's, not ours): the
+        // physical type, converted type and logical type as parquet spells them.
+        let leaves: Vec<ParquetLeaf> = metadata
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| {
+                if c.physical_type().to_string() == "INT96" {
+                    ParquetLeaf::Int96
+                } else if c.converted_type().to_string() == "ENUM"
+                    || format!("{:?}", c.logical_type_ref()) == "Some(Enum)"
+                {
+                    ParquetLeaf::Enum
+                } else {
+                    ParquetLeaf::Other
+                }
+            })
+            .collect();
+        let refined = Arc::new(Footer {
+            file: footer.file.clone(),
+            columns: file_shapes(&footer.schema, Some(&leaves)),
+            schema: footer.schema.clone(),
+            refined: true,
+        });
+        self.footers
+            .lock()
+            .expect("poisoned")
+            .insert(instant.to_string(), refined.clone());
+        Ok(refined)
+    }
+
+    /// hudi's storage for the table, as its file system view builds it (the same base URL,
+    /// hudi configs and storage options).
+    fn storage(&self, loaded: &Loaded) -> Result<Arc<Storage>, Error> {
+        let table = &loaded.table;
+        Storage::new(table.storage_options.clone(), table.hudi_configs.clone())
+            .map_err(|e| Error::Hudi(e.into()))
+    }
+
+    /// The live files at `entries[at]`, checked to read as the version did and to be complete
+    /// and consistent with the version's schema.
     async fn files_of_version(
         &self,
         loaded: &Loaded,
         infos: &[Arc<CommitInfo>],
         at: usize,
     ) -> Result<Vec<Live>, Error> {
-        let live = self
-            .files_at(loaded, infos, &loaded.entries[at].instant)
-            .await?;
+        check_in_order(&loaded.entries, at)?;
+        let read = AsOf {
+            instant: &loaded.entries[at].as_of,
+            seen: at + 1,
+        };
+        let live = self.files_at(loaded, infos, read).await?;
         if at + 1 < loaded.entries.len() {
             self.check_whole(loaded, infos, at, &live)?;
         }
+        self.check_file_types(loaded, at, &live).await?;
         Ok(live)
     }
 
@@ -539,15 +758,18 @@ impl HudiSource {
         }
         let at = self.position(loaded, version)?;
         let infos = self.infos(loaded).await?;
-        // A version with uncompacted log files keeps its metadata; only its files are refused.
+        // A version with uncompacted log files, or with files its schema does not describe,
+        // keeps its metadata; only its files are refused.
         let (live, unservable) = match self.files_of_version(loaded, infos, at).await {
             Ok(live) => (live, None),
-            Err(Error::LogFiles(reason)) => (Vec::new(), Some(reason)),
+            Err(Error::LogFiles(reason) | Error::SchemaMismatch(reason)) => {
+                (Vec::new(), Some(reason))
+            }
             Err(e) => return Err(e),
         };
         let (metadata, protocol) = self.metadata(loaded, Some(at)).await?;
         let entry = &loaded.entries[at];
-        Ok(Snapshot {
+        let mut snapshot = Snapshot {
             format: TableFormat::Hudi,
             version,
             timestamp_ms: entry.timestamp_ms,
@@ -556,7 +778,10 @@ impl HudiSource {
             files: live.into_iter().map(|l| l.file).collect::<Vec<_>>().into(),
             native_id: Some(entry.instant.clone()),
             unservable,
-        })
+        };
+        // hudi lists file groups from a hash map, in a different order in every process.
+        snapshot.sort_files();
+        Ok(snapshot)
     }
 
     async fn changes_between(
@@ -569,16 +794,19 @@ impl HudiSource {
         let last = self.position(loaded, end)?;
         let infos = self.infos(loaded).await?;
         let mut out = Vec::with_capacity(last - first + 1);
-        // The files just before the range: as of the previous instant, or as of a moment
-        // before the first active one (which sees what archived commits left).
+        // The files just before the range: as of the previous version, or as of a moment
+        // before the earliest active instant (which sees what archived commits left).
         let mut before = match first.checked_sub(1) {
             Some(prev) => self.files_of_version(loaded, infos, prev).await?,
             None => {
-                let entry = &loaded.entries[first];
-                let instant = instant_before(&entry.instant).ok_or_else(|| {
-                    Error::Corrupt(format!("unreadable instant time {}", entry.instant))
-                })?;
-                self.files_at(loaded, infos, &instant).await?
+                let earliest = earliest_instant(&loaded.entries).unwrap_or_default();
+                let instant = instant_before(earliest)
+                    .ok_or_else(|| Error::Corrupt(format!("unreadable instant time {earliest}")))?;
+                let read = AsOf {
+                    instant: &instant,
+                    seen: 0,
+                };
+                self.files_at(loaded, infos, read).await?
             }
         };
         let mut schema_before = match first.checked_sub(1) {
@@ -617,13 +845,15 @@ impl HudiSource {
                 None
             };
             schema_before = Some(schema);
-            out.push(VersionChanges {
+            let mut version_changes = VersionChanges {
                 version: entry.version,
                 timestamp_ms: entry.timestamp_ms,
                 protocol: metadata.as_ref().map(|(_, p)| p.clone()),
                 metadata: metadata.map(|(m, _)| m),
                 files: changes,
-            });
+            };
+            version_changes.sort_files();
+            out.push(version_changes);
             before = live;
         }
         Ok(out)
@@ -642,6 +872,8 @@ struct Stats<'a> {
 struct Live {
     group: FileGroupId,
     instant: String,
+    /// The base file's path relative to the table root.
+    relative: String,
     file: DataFile,
 }
 
@@ -680,18 +912,32 @@ fn check_predecessors(
     Ok(())
 }
 
+/// What a file listing reads: the instant time hudi lists as of, and how many versions (the
+/// first ones) that read sees.
+#[derive(Clone, Copy)]
+struct AsOf<'a> {
+    instant: &'a str,
+    seen: usize,
+}
+
+impl AsOf<'_> {
+    /// Where the read is, for messages.
+    fn describe(&self, entries: &[VersionEntry]) -> String {
+        match self.seen.checked_sub(1).map(|i| &entries[i]) {
+            Some(entry) => format!("at version {}", entry.version),
+            None => format!("as of instant {}", self.instant),
+        }
+    }
+}
+
 /// Rows per base file `((partition, file id), instant)`, from the write statistics of the
-/// commits up to `bound` (a commit records the complete row count of each base file it writes).
+/// commits `seen` (a commit records the complete row count of each base file it writes).
 fn record_counts(
-    entries: &[VersionEntry],
+    seen: &[VersionEntry],
     infos: &[Arc<CommitInfo>],
-    bound: Version,
 ) -> HashMap<(FileGroupId, String), u64> {
     let mut counts = HashMap::new();
-    for (entry, info) in entries.iter().zip(infos) {
-        if entry.version > bound {
-            break;
-        }
+    for (entry, info) in seen.iter().zip(infos) {
         for write in info.writes.iter().filter(|w| w.is_base_file()) {
             if let Some(n) = write.num_writes {
                 counts.insert((write.group.clone(), entry.instant.clone()), n);
@@ -701,16 +947,21 @@ fn record_counts(
     counts
 }
 
-/// Log file name → the first version that wrote to it. (Names are unique: they hold the file
-/// id, an instant and a write token. Paths are not compared, as writers spell the partition
-/// part of unpartitioned tables differently.)
-fn log_writers(entries: &[VersionEntry], infos: &[Arc<CommitInfo>]) -> HashMap<String, Version> {
+/// The Avro schema in force after `infos` (oldest first): the newest one a commit recorded.
+fn schema_in_force(infos: &[Arc<CommitInfo>]) -> Option<&str> {
+    infos.iter().rev().find_map(|i| i.schema.as_deref())
+}
+
+/// Log file name → the position of the first version that wrote to it (`infos` in version
+/// order). (Names are unique: they hold the file id, an instant and a write token. Paths are
+/// not compared, as writers spell the partition part of unpartitioned tables differently.)
+fn log_writers(infos: &[Arc<CommitInfo>]) -> HashMap<String, usize> {
     let mut writers = HashMap::new();
-    for (entry, info) in entries.iter().zip(infos) {
+    for (at, info) in infos.iter().enumerate() {
         for write in info.writes.iter().filter(|w| !w.is_base_file()) {
             writers
                 .entry(file_name(&write.path).to_string())
-                .or_insert(entry.version);
+                .or_insert(at);
         }
     }
     writers
@@ -720,14 +971,15 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Whether `slice` has log records written at or before `bound`.
-fn has_logs_by(slice: &FileSlice, writers: &HashMap<String, Version>, bound: Version) -> bool {
+/// Whether `slice` has log records written by the first `seen` versions, or by a commit no
+/// longer in the active timeline.
+fn has_logs_among(slice: &FileSlice, writers: &HashMap<String, usize>, seen: usize) -> bool {
     slice.log_files.iter().any(|log| {
         slice
             .log_file_relative_path(log)
             .ok()
             .and_then(|path| writers.get(file_name(&path)))
-            .is_none_or(|written| *written <= bound)
+            .is_none_or(|written| *written < seen)
     })
 }
 

@@ -1,5 +1,7 @@
 //! The adapter against tables written by hudi's own writer in a temporary folder: versions,
-//! snapshots, merge-on-read refusal and the read-optimized view, cleaned versions, changes.
+//! snapshots, merge-on-read refusal and the read-optimized view, cleaned versions, changes,
+//! instants completed out of order, base files disagreeing with the schema; and against the
+//! shared fixture tables written by Spark, where they are present.
 
 use std::sync::Arc;
 
@@ -223,7 +225,7 @@ async fn merge_on_read_log_files_are_refused_unless_read_optimized() {
     let view = read_optimized.snapshot(latest).await.unwrap();
     // The base files as they were: the update waits in a log file.
     assert_eq!(rows(&view), 5);
-    assert_eq!(view.metadata.configuration["hudi.read-optimized"], "true");
+    assert_eq!(view.metadata.native["hudi.read-optimized"], "true");
 
     // Copy-on-write tables have no other view.
     let cow = tempfile::tempdir().unwrap();
@@ -271,4 +273,510 @@ async fn a_folder_without_a_table_is_not_found() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TableNotFound { .. }), "{err:?}");
+}
+
+/// The completed instant file of `instant` in a version 8+ timeline:
+/// `.hoodie/timeline/<requested>_<completed>.<action>`.
+fn completed_file(table: &std::path::Path, instant: &str) -> std::path::PathBuf {
+    let timeline = table.join(".hoodie").join("timeline");
+    std::fs::read_dir(&timeline)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("{instant}_")) && name.ends_with(".commit")
+        })
+        .unwrap_or_else(|| panic!("no completed commit file for {instant}"))
+}
+
+/// The completion time of a completed instant file's name.
+fn completion_of(file: &std::path::Path) -> String {
+    let name = file.file_name().unwrap().to_string_lossy();
+    name.split(['_', '.']).nth(1).unwrap().to_string()
+}
+
+/// `time` (`yyyyMMddHHmmssSSS`) plus `seconds`.
+fn later(time: &str, seconds: i64) -> String {
+    let t = chrono::NaiveDateTime::parse_from_str(&time[..14], "%Y%m%d%H%M%S").unwrap()
+        + chrono::TimeDelta::milliseconds(time[14..].parse::<i64>().unwrap())
+        + chrono::TimeDelta::seconds(seconds);
+    t.format("%Y%m%d%H%M%S%3f").to_string()
+}
+
+#[tokio::test]
+async fn versions_follow_completion_order_and_never_change_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    // Listings from storage, where renaming timeline files is all it takes to reorder them.
+    let instants = write_with(dir.path(), TableTypeValue::CopyOnWrite, false).await;
+    let [first, la, update] = [0, 1, 2].map(|i| instants[i].parse::<u64>().unwrap());
+    // Two concurrent writers: the la insert (requested second) is still in flight when the
+    // upsert (requested third) completes.
+    let la_done = completed_file(dir.path(), &instants[1]);
+    let aside = dir.path().join("la-commit-in-flight");
+    std::fs::rename(&la_done, &aside).unwrap();
+    let source = open(dir.path(), HudiOptions::default()).await;
+    assert_eq!(source.latest_version().await.unwrap(), update);
+    let served = source.snapshot(update).await.unwrap();
+    // sf (updated) and nyc, without la's files, which are not committed yet.
+    assert_eq!(rows(&served), 3);
+
+    // The la insert completes after the upsert: a new version above it, read with both.
+    let completed = later(&completion_of(&completed_file(dir.path(), &instants[2])), 1);
+    let renamed = la_done.with_file_name(format!("{}_{completed}.commit", instants[1]));
+    std::fs::rename(&aside, &renamed).unwrap();
+    let latest = source.latest_version().await.unwrap();
+    assert_eq!(latest, completed.parse::<u64>().unwrap());
+    assert!(latest > update);
+    let snapshot = source.snapshot(latest).await.unwrap();
+    assert_eq!(rows(&snapshot), 5);
+    assert_eq!(snapshot.native_id.as_deref(), Some(instants[1].as_str()));
+    assert!(snapshot.unservable.is_none());
+    // The la insert's requested time is no version: it would sit below one already served.
+    let err = source.snapshot(la).await.unwrap_err();
+    assert!(matches!(err, Error::VersionNotFound { .. }), "{err}");
+    // The upsert's version would now read la's rows too (hudi reads by requested time), which
+    // it did not have when it was served: refused, naming both instants.
+    let err = source.snapshot(update).await.unwrap_err();
+    let Error::Unsupported(message) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains(&instants[2]) && message.contains(&instants[1]),
+        "{message}"
+    );
+    assert!(message.contains("completed later"), "{message}");
+    // Its changes, and those of the late version (which start from it), are refused alike.
+    for (start, end) in [(update, update), (latest, latest)] {
+        let err = source.changes(start, end).await.unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    }
+    // The first version is untouched, and time travel by time still lands on versions.
+    assert_eq!(rows(&source.snapshot(first).await.unwrap()), 3);
+    let at = chrono::DateTime::from_timestamp_millis(snapshot.timestamp_ms).unwrap();
+    assert_eq!(
+        source
+            .version_at(at, TimestampBound::AtOrBefore)
+            .await
+            .unwrap(),
+        latest
+    );
+}
+
+/// Replaces the Avro schema a v8+ commit's metadata records with `edit` of it.
+fn edit_commit_schema(file: &std::path::Path, edit: impl Fn(&mut serde_json::Value)) {
+    use hudi::metadata::commit::HoodieCommitMetadata;
+    let mut metadata =
+        HoodieCommitMetadata::from_avro_bytes(&std::fs::read(file).unwrap()).unwrap();
+    let extra = metadata.extra_metadata.as_mut().unwrap();
+    let mut schema: serde_json::Value = serde_json::from_str(&extra["schema"]).unwrap();
+    edit(&mut schema);
+    extra.insert("schema".into(), schema.to_string());
+    std::fs::write(file, metadata.to_avro_bytes().unwrap()).unwrap();
+}
+
+/// Sets the Avro type of `column` (keeping it nullable).
+fn set_type(column: &'static str, avro: &'static str) -> impl Fn(&mut serde_json::Value) {
+    move |schema| {
+        let fields = schema["fields"].as_array_mut().unwrap();
+        let field = fields.iter_mut().find(|f| f["name"] == column).unwrap();
+        field["type"] = serde_json::json!(["null", avro]);
+    }
+}
+
+/// The Arrow type of `column` in the footer of the (one) base file in `partition`.
+async fn file_type(table: &std::path::Path, partition: &str, column: &str) -> DataType {
+    use hudi::config::HudiConfigs;
+    use hudi::file_group::base_file::parquet::ParquetBaseFileReader;
+    use hudi::storage::Storage;
+    let file = std::fs::read_dir(table.join(partition))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|name| name.ends_with(".parquet"))
+        .unwrap();
+    let root = url::Url::from_directory_path(table).unwrap().to_string();
+    let configs = HudiConfigs::new([("hoodie.base.path", root)]);
+    let storage = Storage::new(Arc::default(), Arc::new(configs)).unwrap();
+    let schema = ParquetBaseFileReader::new(storage)
+        .get_schema(&format!("{partition}/{file}"))
+        .await
+        .unwrap();
+    schema.field_with_name(column).unwrap().data_type().clone()
+}
+
+/// The Delta type of a top-level column of a snapshot's schema.
+fn column_type(snapshot: &lakeshare_model::Snapshot, column: &str) -> String {
+    let schema: serde_json::Value = serde_json::from_str(&snapshot.metadata.schema_string).unwrap();
+    let fields = schema["fields"].as_array().unwrap();
+    let field = fields.iter().find(|f| f["name"] == column).unwrap();
+    field["type"].as_str().unwrap().to_string()
+}
+
+fn batch_with_string_amount(ids: &[i64], city: &str, amount: &str) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("city", DataType::Utf8, false),
+        Field::new("amount", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            Arc::new(StringArray::from(vec![city; ids.len()])),
+            Arc::new(StringArray::from(vec![amount; ids.len()])),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn base_files_holding_a_column_in_another_type_than_the_schema_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let mut table = Table::create(uri)
+        .with_metadata_table_enabled(false)
+        .with_table_name("orders")
+        .with_table_type(TableTypeValue::CopyOnWrite)
+        .with_record_key_fields(["id"])
+        .with_partition_fields(["city"])
+        .with_hive_style_partitioning(true)
+        .with_option("hoodie.table.timeline.timezone", "UTC")
+        .create()
+        .await
+        .unwrap();
+    let w = table
+        .append([batch(&[1, 2], "sf", 10), batch(&[3], "nyc", 20)])
+        .await
+        .unwrap();
+    let first = w.requested_time.unwrap();
+    // The column changes type (long to string) between two writes, as a timestamp key
+    // generator's partition source does between writers: hudi's writer takes the latest
+    // commit's schema as the table's, so the first commit is made to say string while the
+    // second writes, and its true schema is put back after.
+    let first_commit = completed_file(dir.path(), &first);
+    let recorded = std::fs::read(&first_commit).unwrap();
+    edit_commit_schema(&first_commit, set_type("amount", "string"));
+    let mut table = Table::new(uri).await.unwrap();
+    let w = table
+        .append([batch_with_string_amount(&[4, 5], "la", "30")])
+        .await
+        .unwrap();
+    let second = w.requested_time.unwrap();
+    std::fs::write(&first_commit, recorded).unwrap();
+
+    // The files do disagree: sf's holds amount as int64, la's as a string.
+    assert_eq!(
+        file_type(dir.path(), "city=sf", "amount").await,
+        DataType::Int64
+    );
+    assert_eq!(
+        file_type(dir.path(), "city=la", "amount").await,
+        DataType::Utf8
+    );
+
+    let source = open(dir.path(), HudiOptions::default()).await;
+    // The first version's files all hold amount as its schema says.
+    let consistent = source.snapshot(first.parse().unwrap()).await.unwrap();
+    assert!(consistent.unservable.is_none());
+    assert_eq!(rows(&consistent), 3);
+    assert_eq!(column_type(&consistent, "amount"), "long");
+    // The second's schema says string, but sf's and nyc's base files hold int64.
+    let mixed = source.snapshot(second.parse().unwrap()).await.unwrap();
+    assert!(mixed.files.is_empty());
+    // Its metadata is still served.
+    assert_eq!(column_type(&mixed, "amount"), "string");
+    let message = mixed.unservable.expect("refused");
+    assert!(
+        message.contains("'amount'") && message.contains("int64") && message.contains("string"),
+        "{message}"
+    );
+    assert!(message.contains("disagree with its schema"), "{message}");
+    assert!(message.contains(&first), "{message}");
+    let err = source
+        .changes(second.parse().unwrap(), second.parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+
+    // A table whose files all agree with its schema is served at every version.
+    let other = tempfile::tempdir().unwrap();
+    let instants = write(other.path(), TableTypeValue::CopyOnWrite).await;
+    let source = open(other.path(), HudiOptions::default()).await;
+    for instant in &instants {
+        let snapshot = source.snapshot(instant.parse().unwrap()).await.unwrap();
+        assert!(snapshot.unservable.is_none(), "{:?}", snapshot.unservable);
+    }
+}
+
+/// The Avro type name of `column` (nullable or not) in the schema a v8+ commit's metadata
+/// records.
+fn commit_type(file: &std::path::Path, column: &str) -> String {
+    use hudi::metadata::commit::HoodieCommitMetadata;
+    let metadata = HoodieCommitMetadata::from_avro_bytes(&std::fs::read(file).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&metadata.extra_metadata.unwrap()["schema"]).unwrap();
+    let fields = schema["fields"].as_array().unwrap();
+    let mut avro = fields.iter().find(|f| f["name"] == column).unwrap()["type"].clone();
+    if let Some(branches) = avro.as_array() {
+        avro = branches.iter().find(|b| *b != "null").unwrap().clone();
+    }
+    match avro.get("type") {
+        Some(name) => name.as_str().unwrap().to_string(),
+        None => avro.as_str().unwrap().to_string(),
+    }
+}
+
+#[tokio::test]
+async fn base_files_holding_another_type_than_every_commit_schema_says_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let mut table = Table::create(uri)
+        .with_metadata_table_enabled(false)
+        .with_table_name("orders")
+        .with_table_type(TableTypeValue::CopyOnWrite)
+        .with_record_key_fields(["id"])
+        .with_partition_fields(["city"])
+        .with_hive_style_partitioning(true)
+        .with_option("hoodie.table.timeline.timezone", "UTC")
+        .create()
+        .await
+        .unwrap();
+    let w = table
+        .append([batch(&[1, 2], "sf", 10), batch(&[3], "nyc", 20)])
+        .await
+        .unwrap();
+    let first = w.requested_time.unwrap();
+    // The first commit's files hold amount as int64, but its recorded writer schema is made
+    // to say string for good: the state a timestamp key generator can leave, where the schema
+    // commits record is not the type the writer put in the files.
+    let first_commit = completed_file(dir.path(), &first);
+    edit_commit_schema(&first_commit, set_type("amount", "string"));
+    let mut table = Table::new(uri).await.unwrap();
+    let w = table
+        .append([batch_with_string_amount(&[4, 5], "la", "30")])
+        .await
+        .unwrap();
+    let second = w.requested_time.unwrap();
+
+    // Every commit says string; the oldest files hold int64.
+    assert_eq!(commit_type(&first_commit, "amount"), "string");
+    assert_eq!(
+        commit_type(&completed_file(dir.path(), &second), "amount"),
+        "string"
+    );
+    assert_eq!(
+        file_type(dir.path(), "city=sf", "amount").await,
+        DataType::Int64
+    );
+    assert_eq!(
+        file_type(dir.path(), "city=la", "amount").await,
+        DataType::Utf8
+    );
+
+    let source = open(dir.path(), HudiOptions::default()).await;
+    for version in [&first, &second] {
+        let snapshot = source.snapshot(version.parse().unwrap()).await.unwrap();
+        assert!(snapshot.files.is_empty(), "version {version}");
+        assert_eq!(column_type(&snapshot, "amount"), "string");
+        let message = snapshot.unservable.expect("refused");
+        assert!(
+            message.contains("column 'amount' is string")
+                && message.contains("hold it as int64")
+                && message.contains("disagree with its schema"),
+            "{message}"
+        );
+        // Which files: the writer instant, how many, an example and its partition.
+        assert!(
+            message.contains(&format!("Hudi instant {first}")),
+            "{message}"
+        );
+        assert!(message.contains("(2 live base file(s)"), "{message}");
+        assert!(
+            message.contains("partition 'city=sf'") || message.contains("partition 'city=nyc'"),
+            "{message}"
+        );
+        assert!(message.contains("insert overwrite"), "{message}");
+        // The same, from the footers kept.
+        let again = source.snapshot(version.parse().unwrap()).await.unwrap();
+        assert_eq!(again.unservable.as_deref(), Some(message.as_str()));
+    }
+    let err = source
+        .changes(first.parse().unwrap(), second.parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+}
+
+#[tokio::test]
+async fn base_file_footers_are_read_once_per_writer_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let instants = write(dir.path(), TableTypeValue::CopyOnWrite).await;
+    let latest: u64 = instants[2].parse().unwrap();
+    let source = open(dir.path(), HudiOptions::default()).await;
+    assert!(source.snapshot(latest).await.unwrap().unservable.is_none());
+    // Every base file made unreadable: the source has what it needs from their footers.
+    for partition in ["city=sf", "city=nyc", "city=la"] {
+        for entry in std::fs::read_dir(dir.path().join(partition)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                std::fs::write(&path, b"not parquet").unwrap();
+            }
+        }
+    }
+    let snapshot = source.snapshot(latest).await.unwrap();
+    assert!(snapshot.unservable.is_none());
+    assert_eq!(rows(&snapshot), 5);
+    // A source that never read them does read them.
+    let fresh = open(dir.path(), HudiOptions::default()).await;
+    assert!(fresh.snapshot(latest).await.is_err());
+}
+
+/// The shared fixture tables (Hudi tables written by Spark, zipped), or `None` where the
+/// project's shared folder is absent.
+/// `$LAKESHARE_FIXTURES/hudi/sample_table`, or the shared fixtures beside the project (where CI
+/// puts them). Their absence fails the test: a suite that silently checks nothing is no check.
+fn fixtures() -> std::path::PathBuf {
+    let root = std::env::var_os("LAKESHARE_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
+    let tables = root.join("hudi").join("sample_table");
+    assert!(
+        tables.is_dir(),
+        "the shared Hudi fixtures are missing at {} (set LAKESHARE_FIXTURES)",
+        tables.display()
+    );
+    tables
+}
+
+/// Unzips `zip` into `into`; the table is the folder named after the zip file.
+fn unzip(zip: &std::path::Path, into: &std::path::Path) -> std::path::PathBuf {
+    let status = std::process::Command::new("unzip")
+        .arg("-q")
+        .arg(zip)
+        .arg("-d")
+        .arg(into)
+        .status()
+        .expect("unzip (scripts/setup installs it)");
+    assert!(status.success(), "unzip {zip:?} failed");
+    into.join(zip.file_stem().unwrap())
+}
+
+#[tokio::test]
+async fn every_shared_fixture_keeps_its_versions_and_serves_them() {
+    let fixtures = fixtures();
+    let zips = [
+        "cow/v6_complexkeygen_hivestyle",
+        "cow/v6_empty",
+        "cow/v6_nonpartitioned",
+        "cow/v6_simplekeygen_nonhivestyle",
+        "cow/v6_simplekeygen_nonhivestyle_overwritetable",
+        "cow/v8_nonpartitioned",
+        "cow/v8_simplekeygen_nonhivestyle",
+        "cow/v9_txns_simple_nometa",
+        "mor/parquet/v6_nonpartitioned",
+        "mor/avro/v9_txns_simple_nometa",
+    ];
+    for name in zips {
+        let dir = tempfile::tempdir().unwrap();
+        let path = unzip(&fixtures.join(format!("{name}.zip")), dir.path());
+        let location = path.to_str().unwrap();
+        // Versions are the completed instants' requested times, as hudi lists them.
+        let table = Table::new(location).await.unwrap();
+        let instants: Vec<u64> = table
+            .get_timeline()
+            .completed_commits
+            .iter()
+            .map(|i| i.timestamp.parse().unwrap())
+            .collect();
+        let mor = name.starts_with("mor/");
+        let source = open(&path, HudiOptions::default()).await;
+        let latest = source.latest_version().await.unwrap();
+        assert_eq!(
+            latest,
+            instants.iter().copied().max().unwrap_or(0),
+            "{name}"
+        );
+        for &version in &instants {
+            let snapshot = source.snapshot(version).await.unwrap();
+            match snapshot.unservable {
+                None => {}
+                // Only uncompacted log files keep a fixture's version from being served.
+                Some(reason) if mor && reason.contains("log files") => {}
+                Some(reason) => panic!("{name} version {version}: {reason}"),
+            }
+        }
+        if mor {
+            let view = HudiOptions {
+                read_optimized: true,
+                ..Default::default()
+            };
+            let source = open(&path, view).await;
+            for &version in &instants {
+                let snapshot = source.snapshot(version).await.unwrap();
+                assert_eq!(snapshot.unservable, None, "{name} version {version}");
+            }
+        } else if let (Some(first), Some(last)) = (instants.first(), instants.last()) {
+            let changes = source.changes(*first, *last).await.unwrap();
+            assert_eq!(changes.len(), instants.len(), "{name}");
+        }
+    }
+}
+
+/// The `TableSource` contract (`lakeshare_model::conformance`) on the demo's trips (written by
+/// hudi's writer) and on every shared fixture written by Spark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_keep_the_table_source_contract() {
+    use lakeshare_model::conformance::{Expectations, check};
+    use lakeshare_storage::{LocalUrlSigner, Signer, UrlSigner};
+
+    let check_table = |path: std::path::PathBuf, min_versions: usize| async move {
+        let source = HudiSource::open(path.to_str().unwrap(), HudiOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let root = source.table_root().expect("a local table");
+        let signer = LocalUrlSigner::new(
+            Signer::random(),
+            "http://gateway/files",
+            &root,
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        let inside = |url: &str| signer.check(url).is_ok();
+        check(
+            &source,
+            &Expectations {
+                inside_root: &inside,
+                min_versions,
+            },
+        )
+        .await
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let trips = dir.path().canonicalize().unwrap().join("trips");
+    lakeshare_demo::hudi::ensure_trips(&trips).await.unwrap();
+    let versions = check_table(trips, 4).await;
+    assert_eq!(versions.len(), 4, "the demo's four instants");
+
+    let fixtures = fixtures();
+    for name in [
+        "cow/v6_complexkeygen_hivestyle",
+        "cow/v6_nonpartitioned",
+        "cow/v6_simplekeygen_nonhivestyle",
+        "cow/v6_simplekeygen_nonhivestyle_overwritetable",
+        "cow/v8_nonpartitioned",
+        "cow/v8_simplekeygen_nonhivestyle",
+        "cow/v9_txns_simple_nometa",
+        "mor/parquet/v6_nonpartitioned",
+        "mor/avro/v9_txns_simple_nometa",
+    ] {
+        let into = dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join(name.replace('/', "-"));
+        let path = unzip(&fixtures.join(format!("{name}.zip")), &into);
+        let versions = check_table(path, 1).await;
+        eprintln!("{name}: versions {versions:?} keep the contract");
+    }
 }
