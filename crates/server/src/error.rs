@@ -86,7 +86,13 @@ impl ApiError {
             M::VersionNotFound { .. } | M::TimestampOutOfRange(_) => {
                 Self::invalid(format!("table '{table}': {error}"))
             }
-            M::Unsupported(reason) => Self::unsupported(format!("table '{table}': {reason}")),
+            M::Unsupported(reason) => {
+                let shown = without_locations(reason);
+                if shown != *reason {
+                    tracing::info!(table, "refused: {reason}");
+                }
+                Self::unsupported(format!("table '{table}': {shown}"))
+            }
             M::TableNotFound { .. } => {
                 tracing::error!(table, "{error}");
                 Self::not_found(format!(
@@ -182,9 +188,62 @@ impl ApiError {
     }
 }
 
+/// `message` with every path or URL replaced by `<location>`: adapters and the libraries under
+/// them write why they refuse a table, and some of that text names where its files are, which
+/// is the provider's business. The whole message goes to the log.
+fn without_locations(message: &str) -> String {
+    let is_location = |word: &str| {
+        let scheme = word
+            .split_once("://")
+            .is_some_and(|(s, _)| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()));
+        let path = word.starts_with('/') && word[1..].contains('/');
+        scheme || path
+    };
+    let mut out = String::with_capacity(message.len());
+    for (i, word) in message.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let start = word
+            .find(|c: char| !matches!(c, '\'' | '"' | '(' | '[' | '`'))
+            .unwrap_or(word.len());
+        let end = word
+            .rfind(|c: char| !matches!(c, '\'' | '"' | ')' | ']' | '`' | ',' | '.' | ';' | ':'))
+            .map_or(start, |e| e + 1)
+            .max(start);
+        if is_location(&word[start..end]) {
+            out.push_str(&word[..start]);
+            out.push_str("<location>");
+            out.push_str(&word[end..]);
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 /// A random reference for an internal error, so references do not collide under load.
 fn rand_reference() -> u32 {
     rand::random()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_locations;
+
+    #[test]
+    fn refusals_name_no_paths_or_urls() {
+        assert_eq!(
+            without_locations("cannot read '/srv/lake/t/_delta_log/0.json': gone"),
+            "cannot read '<location>': gone"
+        );
+        assert_eq!(
+            without_locations("file s3://lake/hr/x.parquet (and file:///a/b) is outside"),
+            "file <location> (and <location>) is outside"
+        );
+        let plain = "version 3 has ORC data files; use responseformat=delta (header a/b)";
+        assert_eq!(without_locations(plain), plain);
+    }
 }
 
 impl IntoResponse for ApiError {
