@@ -459,16 +459,6 @@ impl TableEntry {
     }
 }
 
-impl From<FormatName> for lakeshare_model::TableFormat {
-    fn from(f: FormatName) -> Self {
-        match f {
-            FormatName::Delta => Self::Delta,
-            FormatName::Iceberg => Self::Iceberg,
-            FormatName::Hudi => Self::Hudi,
-        }
-    }
-}
-
 /// A recipient. Its `Debug` hides the token.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,7 @@ pub struct DeltaFormat;
 #[async_trait]
 impl Format for DeltaFormat {
     fn name(&self) -> &'static str {
-        "delta"
+        crate::FORMAT.as_str()
     }
 
     fn marker_folder(&self) -> &'static str {

@@ -23,5 +23,8 @@ mod source;
 mod timeline;
 
 pub use error::Error;
+
+/// The format this adapter reads, by the name configurations and listings use.
+pub const FORMAT: lakeshare_model::TableFormat = lakeshare_model::TableFormat::new("delta");
 pub use format::DeltaFormat;
 pub use source::DeltaSource;

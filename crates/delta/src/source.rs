@@ -210,7 +210,7 @@ impl DeltaSource {
             .map(|view| self.data_file(&view))
             .collect();
         let mut snapshot = Snapshot {
-            format: TableFormat::Delta,
+            format: crate::FORMAT,
             version: state.version(),
             timestamp_ms,
             protocol: protocol_model(state.protocol()),
@@ -381,7 +381,7 @@ fn physical_names(schema_string: &str) -> BTreeMap<String, String> {
 #[async_trait]
 impl TableSource for DeltaSource {
     fn format(&self) -> TableFormat {
-        TableFormat::Delta
+        crate::FORMAT
     }
 
     async fn latest_version(&self) -> Result<Version> {

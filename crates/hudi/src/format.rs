@@ -17,7 +17,7 @@ pub struct HudiFormat;
 #[async_trait]
 impl Format for HudiFormat {
     fn name(&self) -> &'static str {
-        "hudi"
+        crate::FORMAT.as_str()
     }
 
     fn marker_folder(&self) -> &'static str {

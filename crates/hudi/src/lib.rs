@@ -15,6 +15,9 @@ mod stats;
 mod timeline;
 
 pub use error::Error;
+
+/// The format this adapter reads, by the name configurations and listings use.
+pub const FORMAT: lakeshare_model::TableFormat = lakeshare_model::TableFormat::new("hudi");
 pub use format::HudiFormat;
 pub use schema::META_FIELDS;
 pub use source::{HudiOptions, HudiSource};

@@ -399,7 +399,7 @@ impl HudiSource {
         if loaded.entries.is_empty() && version == 0 {
             let (metadata, protocol) = self.metadata(loaded, None).await?;
             return Ok(Snapshot {
-                format: TableFormat::Hudi,
+                format: crate::FORMAT,
                 version: 0,
                 timestamp_ms: 0,
                 protocol,
@@ -423,7 +423,7 @@ impl HudiSource {
         let (metadata, protocol) = self.metadata(loaded, Some(at)).await?;
         let entry = &loaded.entries[at];
         let mut snapshot = Snapshot {
-            format: TableFormat::Hudi,
+            format: crate::FORMAT,
             version,
             timestamp_ms: entry.timestamp_ms,
             protocol,
@@ -512,7 +512,7 @@ fn has_logs_among(slice: &FileSlice, writers: &HashMap<String, usize>, seen: usi
 #[async_trait]
 impl TableSource for HudiSource {
     fn format(&self) -> TableFormat {
-        TableFormat::Hudi
+        crate::FORMAT
     }
 
     async fn latest_version(&self) -> Result<Version> {

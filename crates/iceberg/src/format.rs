@@ -19,7 +19,7 @@ pub struct IcebergFormat;
 #[async_trait]
 impl Format for IcebergFormat {
     fn name(&self) -> &'static str {
-        "iceberg"
+        crate::FORMAT.as_str()
     }
 
     fn marker_folder(&self) -> &'static str {

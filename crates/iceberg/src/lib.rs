@@ -22,5 +22,8 @@ mod versions;
 
 pub use catalog::IcebergCatalog;
 pub use error::Error;
+
+/// The format this adapter reads, by the name configurations and listings use.
+pub const FORMAT: lakeshare_model::TableFormat = lakeshare_model::TableFormat::new("iceberg");
 pub use format::{IcebergFormat, IcebergRestCatalogs, IcebergSqlCatalogs};
 pub use source::{IcebergSource, SqlTable};

@@ -358,7 +358,7 @@ impl IcebergSource {
 #[async_trait]
 impl TableSource for IcebergSource {
     fn format(&self) -> TableFormat {
-        TableFormat::Iceberg
+        crate::FORMAT
     }
 
     async fn latest_version(&self) -> Result<Version> {

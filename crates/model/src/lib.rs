@@ -8,7 +8,7 @@
 //! use lakeshare_model::{DataFile, Snapshot, TableFormat, TableMetadata, TableProtocol};
 //!
 //! let snapshot = Snapshot {
-//!     format: TableFormat::Delta,
+//!     format: TableFormat::new("delta"),
 //!     version: 3,
 //!     timestamp_ms: 1_700_000_000_000,
 //!     protocol: TableProtocol::legacy(1, 2),

@@ -179,7 +179,7 @@ mod tests {
 
     fn snapshot(files: Vec<DataFile>) -> Snapshot {
         Snapshot {
-            format: TableFormat::Delta,
+            format: TableFormat::new("delta"),
             version: 0,
             timestamp_ms: 0,
             protocol: TableProtocol::legacy(1, 2),

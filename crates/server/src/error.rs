@@ -227,25 +227,6 @@ fn rand_reference() -> u32 {
     rand::random()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::without_locations;
-
-    #[test]
-    fn refusals_name_no_paths_or_urls() {
-        assert_eq!(
-            without_locations("cannot read '/srv/lake/t/_delta_log/0.json': gone"),
-            "cannot read '<location>': gone"
-        );
-        assert_eq!(
-            without_locations("file s3://lake/hr/x.parquet (and file:///a/b) is outside"),
-            "file <location> (and <location>) is outside"
-        );
-        let plain = "version 3 has ORC data files; use responseformat=delta (header a/b)";
-        assert_eq!(without_locations(plain), plain);
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&ErrorBody {
@@ -267,3 +248,22 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::without_locations;
+
+    #[test]
+    fn refusals_name_no_paths_or_urls() {
+        assert_eq!(
+            without_locations("cannot read '/srv/lake/t/_delta_log/0.json': gone"),
+            "cannot read '<location>': gone"
+        );
+        assert_eq!(
+            without_locations("file s3://lake/hr/x.parquet (and file:///a/b) is outside"),
+            "file <location> (and <location>) is outside"
+        );
+        let plain = "version 3 has ORC data files; use responseformat=delta (header a/b)";
+        assert_eq!(without_locations(plain), plain);
+    }
+}

@@ -24,7 +24,7 @@ fn snapshot() -> Snapshot {
     let mut metadata = TableMetadata::new("t", SCHEMA);
     metadata.partition_columns = vec!["year".into()];
     Snapshot {
-        format: TableFormat::Delta,
+        format: TableFormat::new("delta"),
         version: 0,
         timestamp_ms: 0,
         protocol: TableProtocol::legacy(1, 2),

@@ -149,7 +149,7 @@ impl IcebergSource {
         }
         model.created_time = Some(timestamp_ms);
         let mut snapshot = Snapshot {
-            format: TableFormat::Iceberg,
+            format: crate::FORMAT,
             version,
             timestamp_ms,
             protocol,
