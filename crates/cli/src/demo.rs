@@ -55,21 +55,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
 
-    // One token per data directory, so a profile handed out stays valid across restarts.
-    let token_file = data_dir.join(".demo-token");
-    let token = match std::fs::read_to_string(&token_file) {
-        Ok(t) if t.trim().len() >= 16 => t.trim().to_string(),
-        _ => {
-            let t = crate::new_token();
-            crate::write_private(&token_file, &t)?;
-            t
-        }
-    };
+    // One token and one signing secret per data directory, so a profile handed out, and the
+    // URLs and page tokens given out, stay valid across restarts.
+    let token = kept_secret(&data_dir.join(".demo-token"))?;
+    let signing_secret = kept_secret(&data_dir.join(".demo-signing-secret"))?;
     let yaml = format!(
         r#"
 server:
   listen: "127.0.0.1:{port}"
   public_url: "http://127.0.0.1:{port}"
+  signing_secret: "{signing_secret}"
 governance:
   risk_labels:
     synthetic: generated data; no real people, places or trips
@@ -152,4 +147,16 @@ Press Ctrl-C to stop.
         deleted = lakeshare_demo::trips::rows_without_passengers(),
     );
     crate::serve(config).await
+}
+
+/// A random secret kept in `file` (created 0600 on first use).
+fn kept_secret(file: &std::path::Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(file) {
+        Ok(t) if t.trim().len() >= 16 => Ok(t.trim().to_string()),
+        _ => {
+            let t = crate::new_token();
+            crate::write_private(file, &t)?;
+            Ok(t)
+        }
+    }
 }
