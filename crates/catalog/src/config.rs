@@ -4,6 +4,7 @@ use std::path::Path;
 use std::collections::BTreeMap;
 
 use lakeshare_model::{Governance, GovernanceField};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::stores::{CatalogConfig, StoreConfig};
@@ -46,8 +47,9 @@ pub struct GovernanceConfig {
     pub risk_labels: BTreeMap<String, String>,
 }
 
-/// How the gateway listens and signs. Its `Debug` hides the signing secret.
-#[derive(Clone, Deserialize)]
+/// How the gateway listens and signs. The signing secrets are `SecretString`s, which no
+/// `Debug` output shows.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to bind, `host:port`.
@@ -66,13 +68,13 @@ pub struct ServerConfig {
     /// Secret for signed URLs and page tokens. Replicas behind one load balancer need the same
     /// one; without it each process draws a random secret and its URLs die with it. Shorthand
     /// for a `signing_secrets` list of one.
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub signing_secret: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub signing_secret: Option<SecretString>,
     /// Secrets for rotation, newest first: the first seals every new token and URL, all of them
     /// open the tokens they sealed. Rotate by putting a new secret in front, and drop the old
     /// one once its tokens have expired (3 days for page tokens).
-    #[serde(default, deserialize_with = "env::strings")]
-    pub signing_secrets: Vec<String>,
+    #[serde(default, deserialize_with = "env::secrets")]
+    pub signing_secrets: Vec<SecretString>,
     /// Memory bound of the snapshot cache.
     #[serde(default = "default_cache_mb")]
     pub snapshot_cache_mb: u64,
@@ -105,35 +107,6 @@ fn default_max_connections() -> usize {
 
 fn default_max_concurrent_requests() -> usize {
     512
-}
-
-impl std::fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("listen", &self.listen)
-            .field("public_url", &self.public_url)
-            .field("prefix", &self.prefix)
-            .field("url_ttl_seconds", &self.url_ttl_seconds)
-            .field("signing_secrets", &self.signing_secrets().len())
-            .field("snapshot_cache_mb", &self.snapshot_cache_mb)
-            .field("request_timeout_seconds", &self.request_timeout_seconds)
-            .field("header_timeout_seconds", &self.header_timeout_seconds)
-            .field("max_connections", &self.max_connections)
-            .field("max_concurrent_requests", &self.max_concurrent_requests)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for Recipient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recipient")
-            .field("name", &self.name)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("token_sha256", &self.token_sha256)
-            .field("shares", &self.shares)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Default for ServerConfig {
@@ -173,7 +146,7 @@ impl ServerConfig {
         self.signing_secret
             .iter()
             .chain(&self.signing_secrets)
-            .map(String::as_str)
+            .map(|s| s.expose_secret())
             .collect()
     }
 
@@ -459,14 +432,14 @@ impl TableEntry {
     }
 }
 
-/// A recipient. Its `Debug` hides the token.
-#[derive(Clone, Deserialize)]
+/// A recipient; its token is a `SecretString`, which no `Debug` output shows.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
     pub name: String,
     /// The bearer token itself, normally `${VAR}`. Exactly one of `token` and `token_sha256`.
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub token: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub token: Option<SecretString>,
     /// Hex SHA-256 of the bearer token, so the file never holds the secret.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub token_sha256: Option<String>,

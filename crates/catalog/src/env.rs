@@ -48,6 +48,21 @@ pub(crate) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
         .transpose()
 }
 
+/// `deserialize_with` for optional secrets that may reference the environment: kept as
+/// `SecretString`s, whose `Debug` shows nothing of them.
+pub(crate) fn opt_secret<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<secrecy::SecretString>, D::Error> {
+    Ok(opt_string(d)?.map(Into::into))
+}
+
+/// `deserialize_with` for lists of secrets that may reference the environment.
+pub(crate) fn secrets<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<secrecy::SecretString>, D::Error> {
+    Ok(strings(d)?.into_iter().map(Into::into).collect())
+}
+
 /// `deserialize_with` for lists of strings that may reference the environment.
 pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Vec::<String>::deserialize(d)?

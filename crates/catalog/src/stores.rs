@@ -6,13 +6,20 @@
 //! chain (environment, instance profile, web identity, …) supplies them.
 
 use lakeshare_storage::{StoreOptions, StsOptions};
+use secrecy::{ExposeSecret, SecretString};
+
+/// A secret as the library it is handed to takes it.
+fn expose(secret: &SecretString) -> String {
+    secret.expose_secret().to_string()
+}
 use serde::Deserialize;
 
 use crate::env;
 
 /// One entry under `stores:`. The fields that apply depend on `kind`; validation refuses the
-/// others so a misplaced key is noticed rather than ignored. Its `Debug` hides the secrets.
-#[derive(Clone, Deserialize)]
+/// others so a misplaced key is noticed rather than ignored. Secrets are `SecretString`s, which
+/// no `Debug` output shows.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub name: String,
@@ -48,14 +55,14 @@ pub struct StoreConfig {
     /// S3 static credentials, normally `${VAR}`; without them the AWS provider chain is used.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub access_key_id: Option<String>,
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub secret_access_key: Option<String>,
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub session_token: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub secret_access_key: Option<SecretString>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub session_token: Option<SecretString>,
     /// Azure shared account key, normally `${VAR}`. Signing SAS URLs needs it (or an Azure AD
     /// identity allowed to get user delegation keys).
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub access_key: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub access_key: Option<SecretString>,
     /// Azure: talk to the Azurite emulator, at `AZURITE_BLOB_STORAGE_URL` (default
     /// `http://127.0.0.1:10000`) with its well-known account and key unless `account` and
     /// `access_key` are set.
@@ -65,8 +72,8 @@ pub struct StoreConfig {
     #[serde(default, deserialize_with = "env::opt_string")]
     pub service_account_path: Option<String>,
     /// GCS service account key JSON, normally `${VAR}`.
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub service_account_key: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub service_account_key: Option<SecretString>,
     /// Local stores: the directory table paths are relative to.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub root: Option<String>,
@@ -77,30 +84,6 @@ pub struct StoreConfig {
     /// Temporary credential vending through an STS `AssumeRole` endpoint (S3 only).
     #[serde(default)]
     pub sts: Option<StsConfig>,
-}
-
-impl std::fmt::Debug for StoreConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("StoreConfig")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("bucket", &self.bucket)
-            .field("account", &self.account)
-            .field("container", &self.container)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("public_endpoint", &self.public_endpoint)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &secret(&self.secret_access_key))
-            .field("session_token", &secret(&self.session_token))
-            .field("access_key", &secret(&self.access_key))
-            .field("service_account_key", &secret(&self.service_account_key))
-            .field("use_emulator", &self.use_emulator)
-            .field("root", &self.root)
-            .field("sts", &self.sts)
-            .finish_non_exhaustive()
-    }
 }
 
 fn default_timeout() -> u64 {
@@ -153,9 +136,9 @@ impl std::fmt::Display for StoreKind {
     }
 }
 
-/// One entry under `catalogs:`: an upstream catalog whose tables can be shared by name. Its
-/// `Debug` hides the credentials.
-#[derive(Clone, Deserialize)]
+/// One entry under `catalogs:`: an upstream catalog whose tables can be shared by name; its
+/// credentials are `SecretString`s.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
     pub name: String,
@@ -172,11 +155,11 @@ pub struct CatalogConfig {
     #[serde(default, deserialize_with = "env::opt_string")]
     pub warehouse: Option<String>,
     /// `iceberg-rest`: OAuth2 client credentials `client_id:client_secret`, normally `${VAR}`.
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub credential: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub credential: Option<SecretString>,
     /// `iceberg-rest`: a bearer token, normally `${VAR}`.
-    #[serde(default, deserialize_with = "env::opt_string")]
-    pub token: Option<String>,
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub token: Option<SecretString>,
     /// `iceberg-rest`: the path prefix of the catalog's routes, when its `/v1/config` does not
     /// say it.
     #[serde(default, deserialize_with = "env::opt_string")]
@@ -185,23 +168,6 @@ pub struct CatalogConfig {
     /// its settings and signs their URLs with it.
     #[serde(default)]
     pub store: Option<String>,
-}
-
-impl std::fmt::Debug for CatalogConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CatalogConfig")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("uri", &self.uri)
-            .field("warehouse", &self.warehouse)
-            .field(
-                "credential",
-                &self.credential.as_ref().map(|_| "<redacted>"),
-            )
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("store", &self.store)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -232,8 +198,8 @@ impl CatalogConfig {
             ("uri", Some(self.uri.clone())),
             ("catalog_name", catalog_name),
             ("warehouse", self.warehouse.clone()),
-            ("credential", self.credential.clone()),
-            ("token", self.token.clone()),
+            ("credential", self.credential.as_ref().map(expose)),
+            ("token", self.token.as_ref().map(expose)),
             ("prefix", self.prefix.clone()),
         ]
         .into_iter()
@@ -389,6 +355,34 @@ mod tests {
         assert!(
             shown.contains("AKID") && !shown.contains("topsecret"),
             "{shown}"
+        );
+
+        // Every secret of a configuration, shown nowhere in its Debug output.
+        let text = r#"
+server: { signing_secrets: ["signing-secret-number-one", "signing-secret-number-two"] }
+stores:
+  - { name: a, kind: s3, bucket: b, access_key_id: AKID, secret_access_key: s3-secret-key, session_token: s3-session }
+  - { name: z, kind: azure, account: acct, container: c, access_key: azure-account-key }
+catalogs:
+  - { name: r, kind: iceberg-rest, uri: "http://127.0.0.1:1", credential: "id:catalog-credential", store: a }
+recipients:
+  - { name: one, token: recipient-token-0123456789, shares: [] }
+"#;
+        let config = crate::Config::from_yaml(text, std::path::Path::new("/")).unwrap();
+        let shown = format!("{config:?}");
+        for secret in [
+            "signing-secret-number",
+            "s3-secret-key",
+            "s3-session",
+            "azure-account-key",
+            "catalog-credential",
+            "recipient-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(
+            config.server.signing_secrets(),
+            vec!["signing-secret-number-one", "signing-secret-number-two"]
         );
     }
 

@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use secrecy::ExposeSecret;
+
 use crate::assets::{Rules, check_governance, validate_assets};
 use crate::config::FormatName;
 use crate::config::{Config, ResolvedRecipient, TableEntry, TokenHash};
@@ -145,13 +147,13 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                 ));
             }
             (Some(token), None) => {
-                if token.len() < 16 {
+                if token.expose_secret().len() < 16 {
                     return Err((
                         format!("{at}.token"),
                         "is shorter than 16 characters; use `lakeshare token` to make one".into(),
                     ));
                 }
-                TokenHash::of(token)
+                TokenHash::of(token.expose_secret())
             }
             (None, Some(hex)) => {
                 parse_sha256(hex).map_err(|r| (format!("{at}.token_sha256"), r))?

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 /// The Azurite emulator's well-known account, used when `use_emulator` is set without one.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 
@@ -30,8 +32,8 @@ impl std::fmt::Display for StoreKind {
     }
 }
 
-/// One object store. Its `Debug` hides the secrets.
-#[derive(Clone)]
+/// One object store; its secrets are `SecretString`s, which no `Debug` output shows.
+#[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub name: String,
     pub kind: StoreKind,
@@ -52,15 +54,15 @@ pub struct StoreOptions {
     /// Plain HTTP to the store; absent: exactly when `endpoint` is http:// (or the emulator).
     pub allow_http: Option<bool>,
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+    pub session_token: Option<SecretString>,
     /// Azure shared account key.
-    pub access_key: Option<String>,
+    pub access_key: Option<SecretString>,
     /// Azure: the Azurite emulator.
     pub use_emulator: bool,
     /// GCS service account key, as a file or as JSON.
     pub service_account_path: Option<String>,
-    pub service_account_key: Option<String>,
+    pub service_account_key: Option<SecretString>,
     /// Bound on one store operation, retries included.
     pub timeout: Duration,
     /// Credential vending through STS `AssumeRole` (S3 only).
@@ -74,18 +76,6 @@ pub struct StsOptions {
     /// Absent: the store's endpoint, or AWS's regional STS.
     pub endpoint: Option<String>,
     pub duration_seconds: u64,
-}
-
-impl std::fmt::Debug for StoreOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreOptions")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("bucket", &self.bucket_or_container())
-            .field("endpoint", &self.endpoint)
-            .field("public_endpoint", &self.public_endpoint)
-            .finish_non_exhaustive()
-    }
 }
 
 impl StoreOptions {
@@ -185,7 +175,7 @@ pub(crate) mod examples {
         });
         StoreOptions {
             bucket: Some("lake".into()),
-            service_account_key: Some(key.to_string()),
+            service_account_key: Some(key.to_string().into()),
             ..StoreOptions::new("g", StoreKind::Gcs)
         }
     }

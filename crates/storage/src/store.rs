@@ -19,6 +19,7 @@ use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
 use object_store::path::Path;
 use object_store::signer::Signer as _;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::vending::TemporaryCredentials;
@@ -154,7 +155,7 @@ impl Store {
                         builder = builder.with_service_account_path(path);
                     }
                     if let Some(key) = &config.service_account_key {
-                        builder = builder.with_service_account_key(key);
+                        builder = builder.with_service_account_key(key.expose_secret());
                     }
                     if let Some(endpoint) = &config.endpoint {
                         builder = builder.with_base_url(endpoint.trim_end_matches('/'));
@@ -221,8 +222,10 @@ impl Store {
             );
             set("aws_endpoint", config.endpoint.clone());
             set("aws_access_key_id", config.access_key_id.clone());
-            set("aws_secret_access_key", config.secret_access_key.clone());
-            set("aws_session_token", config.session_token.clone());
+            let exposed =
+                |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_string());
+            set("aws_secret_access_key", exposed(&config.secret_access_key));
+            set("aws_session_token", exposed(&config.session_token));
         }
         set("allow_http", Some(config.allows_http().to_string()));
         // The same bound on one store request as the gateway's own client has.

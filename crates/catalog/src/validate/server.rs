@@ -1,5 +1,7 @@
 //! `server:`: addresses, limits and signing secrets.
 
+use secrecy::ExposeSecret;
+
 use super::*;
 
 pub(super) fn validate_server(config: &Config) -> Result<(), Problem> {
@@ -63,7 +65,7 @@ pub(super) fn validate_server(config: &Config) -> Result<(), Problem> {
         ));
     }
     if let Some(secret) = &server.signing_secret
-        && secret.len() < 16
+        && secret.expose_secret().len() < 16
     {
         return Err((
             "server.signing_secret".into(),
@@ -71,13 +73,16 @@ pub(super) fn validate_server(config: &Config) -> Result<(), Problem> {
         ));
     }
     for (i, secret) in server.signing_secrets.iter().enumerate() {
-        if secret.len() < 16 {
+        if secret.expose_secret().len() < 16 {
             return Err((
                 format!("server.signing_secrets[{i}]"),
                 "is shorter than 16 characters".into(),
             ));
         }
-        if server.signing_secrets[..i].contains(secret) {
+        if server.signing_secrets[..i]
+            .iter()
+            .any(|earlier| earlier.expose_secret() == secret.expose_secret())
+        {
             return Err((
                 format!("server.signing_secrets[{i}]"),
                 "repeats an earlier secret".into(),

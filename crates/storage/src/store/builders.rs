@@ -1,6 +1,8 @@
 //! object_store clients for each store kind, from storage's options: bounds, retries,
 //! credentials, endpoints.
 
+use secrecy::ExposeSecret;
+
 use super::*;
 
 /// Per-request bounds: a request gives up after the store's timeout, and connecting after at
@@ -46,9 +48,9 @@ pub(super) fn s3_builder(config: &StoreOptions, endpoint: Option<&str>) -> Amazo
     if let (Some(key), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
         builder = builder
             .with_access_key_id(key)
-            .with_secret_access_key(secret);
+            .with_secret_access_key(secret.expose_secret());
         if let Some(token) = &config.session_token {
-            builder = builder.with_token(token);
+            builder = builder.with_token(token.expose_secret());
         }
     }
     builder
@@ -91,7 +93,7 @@ pub(super) fn azure_builder(config: &StoreOptions, endpoint: &str) -> MicrosoftA
         builder.with_endpoint(endpoint.to_string())
     };
     if let Some(key) = &config.access_key {
-        builder = builder.with_access_key(key);
+        builder = builder.with_access_key(key.expose_secret());
     }
     builder
 }
