@@ -428,10 +428,9 @@ fn batch_with_string_amount(ids: &[i64], city: &str, amount: &str) -> RecordBatc
     .unwrap()
 }
 
-#[tokio::test]
-async fn base_files_holding_a_column_in_another_type_than_the_schema_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let uri = dir.path().to_str().unwrap();
+/// A copy-on-write `orders` table at `uri` (no metadata table) with its first commit: sf and
+/// nyc, `amount` as int64. Returns that commit's instant.
+async fn first_orders_commit(uri: &str) -> String {
     let mut table = Table::create(uri)
         .with_metadata_table_enabled(false)
         .with_table_name("orders")
@@ -447,7 +446,14 @@ async fn base_files_holding_a_column_in_another_type_than_the_schema_are_refused
         .append([batch(&[1, 2], "sf", 10), batch(&[3], "nyc", 20)])
         .await
         .unwrap();
-    let first = w.requested_time.unwrap();
+    w.requested_time.unwrap()
+}
+
+#[tokio::test]
+async fn base_files_holding_a_column_in_another_type_than_the_schema_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let first = first_orders_commit(uri).await;
     // The column changes type (long to string) between two writes, as a timestamp key
     // generator's partition source does between writers: hudi's writer takes the latest
     // commit's schema as the table's, so the first commit is made to say string while the
@@ -529,22 +535,7 @@ fn commit_type(file: &std::path::Path, column: &str) -> String {
 async fn base_files_holding_another_type_than_every_commit_schema_says_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let uri = dir.path().to_str().unwrap();
-    let mut table = Table::create(uri)
-        .with_metadata_table_enabled(false)
-        .with_table_name("orders")
-        .with_table_type(TableTypeValue::CopyOnWrite)
-        .with_record_key_fields(["id"])
-        .with_partition_fields(["city"])
-        .with_hive_style_partitioning(true)
-        .with_option("hoodie.table.timeline.timezone", "UTC")
-        .create()
-        .await
-        .unwrap();
-    let w = table
-        .append([batch(&[1, 2], "sf", 10), batch(&[3], "nyc", 20)])
-        .await
-        .unwrap();
-    let first = w.requested_time.unwrap();
+    let first = first_orders_commit(uri).await;
     // The first commit's files hold amount as int64, but its recorded writer schema is made
     // to say string for good: the state a timestamp key generator can leave, where the schema
     // commits record is not the type the writer put in the files.

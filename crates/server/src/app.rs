@@ -94,17 +94,13 @@ impl App {
     /// (a table that failed keeps being retried, here and on first use, without holding up
     /// the others).
     pub async fn check_tables(&self) {
-        let first_pass = !self.inner.readiness.lock().expect("not poisoned").checked;
+        let (first_pass, before) = {
+            let readiness = self.inner.readiness.lock().expect("not poisoned");
+            (!readiness.checked, readiness.unavailable.clone())
+        };
         let results =
             futures::future::join_all(self.inner.tables.iter().map(|t| self.open_table(t))).await;
         let mut unavailable = Vec::new();
-        let before = self
-            .inner
-            .readiness
-            .lock()
-            .expect("not poisoned")
-            .unavailable
-            .clone();
         for (i, (table, result)) in self.inner.tables.iter().zip(results).enumerate() {
             match result {
                 Ok(_) if first_pass || before.contains(&i) => {

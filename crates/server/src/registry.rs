@@ -384,7 +384,7 @@ async fn detect_in_store<'f>(
         .list_with_delimiter(Some(&key))
         .await
         .map_err(|e| lakeshare_model::Error::Storage {
-            fault: lakeshare_storage::fault_of(&e),
+            fault: lakeshare_model::fault_of(&e),
             detail: format!("store '{}': {e}", store.name()),
         })?;
     formats.detect(location, |folder| {

@@ -38,7 +38,6 @@ mod vending;
 
 pub use error::{Error, Result};
 pub use folder::{Folder, FolderFile};
-pub use lakeshare_model::{fault_of, store_fault};
 pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
 pub use options::{AZURITE_ACCOUNT, StoreKind, StoreOptions, StsOptions};
 pub use signing::{Purpose, Signer};
