@@ -70,6 +70,7 @@ def test_profile_writes_a_profile_for_a_configured_token(tmp_path):
     assert profile == {
         "shareCredentialsVersion": 1,
         "endpoint": "https://share.example.com/delta-sharing",
+        "icebergEndpoint": "https://share.example.com/delta-sharing/iceberg/",
         "bearerToken": token,
     }
     assert (tmp_path / "acme.share").stat().st_mode & 0o077 == 0, "profiles hold secrets: owner-only"

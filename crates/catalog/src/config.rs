@@ -35,6 +35,21 @@ pub struct Config {
     /// always set and absolute.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub digest_cache: Option<String>,
+    /// Where the gateway keeps what it generates for recipients (Iceberg metadata of shared
+    /// tables), so restarts and replicas sharing it do not generate it again. Never inside a
+    /// shared table's folder: the gateway writes nothing into a provider's tables.
+    #[serde(default)]
+    pub cache: Option<CacheConfig>,
+}
+
+/// A writable folder for generated files, on the gateway's disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The folder; relative paths are taken from the configuration's folder, and it is made
+    /// absolute when the configuration is loaded.
+    #[serde(deserialize_with = "env::string")]
+    pub location: String,
 }
 
 /// The vocabulary of governance metadata.

@@ -30,9 +30,9 @@ mod validate;
 
 pub use assets::check_skill_name;
 pub use config::{
-    Config, FormatName, GovernanceConfig, IncludeConfig, ModelEntry, ModelVersionEntry,
-    ModelVersionStatus, Recipient, Schema, ServerConfig, Share, SkillEntry, TableEntry, TokenHash,
-    VolumeEntry,
+    CacheConfig, Config, FormatName, GovernanceConfig, IncludeConfig, ModelEntry,
+    ModelVersionEntry, ModelVersionStatus, Recipient, Schema, ServerConfig, Share, SkillEntry,
+    TableEntry, TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{

@@ -193,6 +193,41 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
             expires_at_ms,
         });
     }
+    validate_cache(config, dir)
+}
+
+/// `cache.location`: a folder on the gateway's disk, made absolute, and not inside any local
+/// table's folder (the gateway writes nothing into a provider's tables).
+fn validate_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    let Some(cache) = config.cache.as_mut() else {
+        return Ok(());
+    };
+    let at = || "cache.location".to_string();
+    if cache.location.contains("://") {
+        return Err((
+            at(),
+            format!(
+                "'{}' must be a folder on the gateway's disk (caches in object stores are not supported yet)",
+                cache.location
+            ),
+        ));
+    }
+    cache.location = absolute_location(&cache.location, dir).map_err(|r| (at(), r))?;
+    let folder = std::path::PathBuf::from(&cache.location);
+    for (share, schema, table) in config.tables() {
+        if table.store.is_none()
+            && table.catalog.is_none()
+            && folder.starts_with(Path::new(&table.location))
+        {
+            return Err((
+                at(),
+                format!(
+                    "lies inside the folder of table {}.{}.{}; the gateway never writes into a shared table",
+                    share.name, schema.name, table.name
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

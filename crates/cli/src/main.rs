@@ -67,11 +67,15 @@ fn main() -> ExitCode {
         .with_env_filter(
             // hudi opens a table on every request and warns each time about configs its
             // writers deprecated, which says nothing about the gateway: only its errors show.
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,tower_http=warn,deltalake=warn,buoyant_kernel=warn,delta_kernel=warn,\
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| {
+                    "info,tower_http=warn,deltalake=warn,buoyant_kernel=warn,delta_kernel=warn,\
                  hudi_core=error"
-                    .into()
-            }),
+                        .into()
+                })
+                // Whatever the filter asks: s3s logs request headers (signatures, session tokens)
+                // at debug and every refused S3 request at error; the gateway logs its own.
+                .add_directive("s3s=off".parse().expect("a valid directive")),
         )
         .with_writer(std::io::stderr)
         .init();

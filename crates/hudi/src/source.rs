@@ -527,6 +527,11 @@ impl TableSource for HudiSource {
             .map_err(|e| self.fail(e))
     }
 
+    async fn versions(&self) -> Result<Vec<Version>> {
+        let loaded = self.load().await.map_err(|e| self.fail(e))?;
+        Ok(loaded.entries.iter().map(|e| e.version).collect())
+    }
+
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.fail(e))?;
         let commits: Vec<(Version, i64)> = loaded

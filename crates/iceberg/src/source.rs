@@ -377,6 +377,17 @@ impl TableSource for IcebergSource {
             .map_err(|e| self.model_error(e))
     }
 
+    async fn versions(&self) -> Result<Vec<Version>> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        let mut versions: Vec<Version> =
+            loaded.versions.entries.iter().map(|v| v.version).collect();
+        if loaded.versions.latest_refused.is_some() {
+            // The latest version is refused until the next commit; the rest stay readable.
+            versions.pop();
+        }
+        Ok(versions)
+    }
+
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
         let commits: Vec<(Version, i64)> = loaded

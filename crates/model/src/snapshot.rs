@@ -127,6 +127,9 @@ pub struct TableMetadata {
     /// What this version is in the table's own format (`iceberg.snapshot-id`, …), shared with
     /// recipients as configuration entries under these keys.
     pub native: BTreeMap<String, String>,
+    /// Top-level columns the data files hold beyond the schema (bookkeeping a format writes
+    /// into every file): readers that match file columns by name must be told to skip them.
+    pub file_only_columns: Vec<String>,
 }
 
 impl TableMetadata {
@@ -145,6 +148,7 @@ impl TableMetadata {
             column_mapping: false,
             physical_names: BTreeMap::new(),
             native: BTreeMap::new(),
+            file_only_columns: Vec::new(),
         }
     }
 }

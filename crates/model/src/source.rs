@@ -38,6 +38,17 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
     /// [`crate::Error::TimestampOutOfRange`].
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version>;
 
+    /// Every version that can be read now, oldest first. The default suits formats whose
+    /// versions are consecutive numbers: from the earliest still readable to the latest.
+    /// Formats with sparse versions (commit times, sequence numbers with gaps) list theirs.
+    async fn versions(&self) -> Result<Vec<Version>> {
+        let latest = self.latest_version().await?;
+        let earliest = self
+            .version_at(DateTime::<Utc>::MIN_UTC, TimestampBound::AtOrAfter)
+            .await?;
+        Ok((earliest.min(latest)..=latest).collect())
+    }
+
     /// The changes of versions `start..=end`, one entry per version, oldest first. Both ends
     /// must exist ([`crate::Error::VersionNotFound`] otherwise). Formats without a change feed
     /// keep the default, which says so.

@@ -9,16 +9,23 @@ use serde::{Deserialize, Serialize};
 pub struct Profile {
     pub share_credentials_version: u32,
     pub endpoint: String,
+    /// OpenSharing's Iceberg REST catalog of the same shares, for Iceberg-only engines.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub iceberg_endpoint: Option<String>,
     pub bearer_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_time: Option<String>,
 }
 
 impl Profile {
+    /// A bearer-token profile for the sharing API at `endpoint`, with the Iceberg REST
+    /// catalog the gateway serves beside it (`{endpoint}/iceberg/`).
     pub fn bearer(endpoint: impl Into<String>, bearer_token: impl Into<String>) -> Self {
+        let endpoint = endpoint.into();
         Self {
             share_credentials_version: 1,
-            endpoint: endpoint.into(),
+            iceberg_endpoint: Some(iceberg_endpoint(&endpoint)),
+            endpoint,
             bearer_token: bearer_token.into(),
             expiration_time: None,
         }
@@ -32,6 +39,11 @@ impl Profile {
     }
 }
 
+/// The Iceberg REST catalog's base URL for the sharing API at `endpoint`.
+pub fn iceberg_endpoint(endpoint: &str) -> String {
+    format!("{}/iceberg/", endpoint.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +55,10 @@ mod tests {
         assert_eq!(v["shareCredentialsVersion"], 1);
         assert_eq!(v["endpoint"], "http://127.0.0.1:8080/delta-sharing");
         assert_eq!(v["bearerToken"], "tok");
+        assert_eq!(
+            v["icebergEndpoint"],
+            "http://127.0.0.1:8080/delta-sharing/iceberg/"
+        );
         assert!(v.get("expirationTime").is_none());
     }
 }

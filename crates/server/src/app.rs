@@ -20,6 +20,9 @@ pub struct App {
     inner: Arc<Inner>,
 }
 
+/// The one bucket of the built-in S3 endpoint, served at `/{S3_BUCKET}` on the main listener.
+pub const S3_BUCKET: &str = "lakeshare";
+
 /// How long the table list of an included namespace is reused before the catalog is asked
 /// again: new tables appear within this long.
 pub const INCLUDE_LISTING_TTL: Duration = Duration::from_secs(5);
@@ -53,8 +56,12 @@ impl Included {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: Config,
+    /// Iceberg files generated for tables, by content address.
+    generated: crate::rest_catalog::generated::GeneratedFiles,
+    /// The read-only S3 endpoint Iceberg clients read tables through.
+    s3: lakeshare_s3_endpoint::Endpoint,
     /// Configured folders (tables and assets), as `(store, location)`, in which another
     /// configured folder lies: credentials for the folder would cover that one too.
     enclosing: std::collections::HashSet<(Option<String>, String)>,
@@ -192,7 +199,21 @@ impl App {
             })
             .collect();
         let enclosing = enclosing_folders(&config);
-        let inner = Inner {
+        let generated = crate::rest_catalog::generated::GeneratedFiles::new(
+            config.server.snapshot_cache_mb * 1024 * 1024,
+            config
+                .cache
+                .as_ref()
+                .map(|c| std::path::PathBuf::from(&c.location)),
+        );
+        let s3_signer = signer.clone();
+        let make = move |weak: &std::sync::Weak<Inner>| Inner {
+            generated,
+            s3: lakeshare_s3_endpoint::Endpoint::new(
+                S3_BUCKET,
+                s3_signer,
+                Arc::new(crate::rest_catalog::objects::TableObjects { app: weak.clone() }),
+            ),
             enclosing,
             includes,
             recipients: Recipients::from_config(&config.recipients),
@@ -217,8 +238,59 @@ impl App {
             config,
         };
         Self {
-            inner: Arc::new(inner),
+            inner: Arc::new_cyclic(make),
         }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    pub(crate) fn generated(&self) -> &crate::rest_catalog::generated::GeneratedFiles {
+        &self.inner.generated
+    }
+
+    pub(crate) fn s3_endpoint(&self) -> &lakeshare_s3_endpoint::Endpoint {
+        &self.inner.s3
+    }
+
+    /// Where clients reach the S3 endpoint: the scheme and authority of the public URL (the
+    /// endpoint is served at the root of the listener, as S3 clients address buckets).
+    pub(crate) fn s3_endpoint_url(&self) -> String {
+        let public = self.inner.config.server.public_url();
+        match url::Url::parse(&public) {
+            Ok(u) => format!(
+                "{}://{}",
+                u.scheme(),
+                &u[url::Position::BeforeHost..url::Position::AfterPort]
+            ),
+            Err(_) => public,
+        }
+    }
+
+    /// The table `share.schema.table` whatever the grants (for the S3 endpoint, whose
+    /// credentials were only minted for granted tables).
+    pub(crate) async fn find_table(
+        &self,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Option<Arc<TableHandle>> {
+        let key = (
+            share.to_lowercase(),
+            schema.to_lowercase(),
+            table.to_lowercase(),
+        );
+        if let Some(&i) = self.inner.index.get(&key) {
+            return Some(self.inner.tables[i].clone());
+        }
+        for included in self.includes_of(share, schema) {
+            let names = self.included_names(included).await.ok()?;
+            if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(table)) {
+                return Some(included.handle(name));
+            }
+        }
+        None
     }
 
     pub fn config(&self) -> &Config {

@@ -28,6 +28,7 @@ mod folders;
 mod limits;
 mod pages;
 mod registry;
+mod rest_catalog;
 mod routes;
 mod serve;
 

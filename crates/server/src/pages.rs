@@ -26,6 +26,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    /// These parameters with `name` also given the value of `alias` (Iceberg's `pageSize` is
+    /// the listings' `maxResults`).
+    pub fn with_alias(mut self, alias: &str, name: &str) -> Self {
+        if let Some(value) = self.get(alias).map(str::to_string) {
+            self.0.retain(|(k, _)| k != name);
+            self.0.push((name.to_string(), value));
+        }
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -19,6 +19,10 @@ pub(crate) use lakeshare_model::stable_uuid;
 pub struct OpenedTable {
     pub source: Arc<dyn TableSource>,
     pub signer: Arc<dyn UrlSigner>,
+    /// The folder every file of the table lies in.
+    pub root: Root,
+    /// The store the root is in; `None` for the gateway's disk.
+    pub store: Option<Arc<Store>>,
 }
 
 /// A configured table. It is opened at start-up, and again on first use if that failed, so one
@@ -196,6 +200,8 @@ pub async fn open_table(
     Ok(OpenedTable {
         source: opened.source,
         signer,
+        root: opened.root,
+        store: store.cloned(),
     })
 }
 
@@ -233,6 +239,8 @@ async fn open_catalog_table(
     Ok(OpenedTable {
         source: opened.source,
         signer,
+        root: opened.root,
+        store: store.cloned(),
     })
 }
 

@@ -32,6 +32,10 @@ pub enum Purpose {
     ChangePage,
     /// A query's refresh token (new URLs for the same files).
     Refresh,
+    /// The session token of an S3 credential minted by the S3 endpoint: it seals the grant
+    /// (readable key prefixes, expiry) and the credential's secret access key, so any replica
+    /// holding the signing secrets can check a request's SigV4 signature without shared state.
+    S3Credential,
 }
 
 impl Purpose {
@@ -42,6 +46,7 @@ impl Purpose {
             Purpose::QueryPage => b"lakeshare/query-page/v2",
             Purpose::ChangePage => b"lakeshare/change-page/v2",
             Purpose::Refresh => b"lakeshare/refresh/v2",
+            Purpose::S3Credential => b"lakeshare/s3-credential/v2",
         }
     }
 }
@@ -208,6 +213,7 @@ mod tests {
             Purpose::ListPage,
             Purpose::ChangePage,
             Purpose::Refresh,
+            Purpose::S3Credential,
         ] {
             assert!(s.verify(other, &token).is_err(), "{other:?}");
         }

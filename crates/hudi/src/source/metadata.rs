@@ -30,6 +30,9 @@ impl HudiSource {
         let columns = column_names(&schema_string);
         let mut metadata = TableMetadata::new(table_id(table), schema_string);
         metadata.name = Some(table.table_name()).filter(|n| !n.is_empty());
+        if !self.options.meta_fields {
+            metadata.file_only_columns = crate::META_FIELDS.map(String::from).to_vec();
+        }
         // Partition columns whose values are not in the data cannot be declared: clients
         // would add them from the partition values with no type to parse them by.
         metadata.partition_columns = loaded

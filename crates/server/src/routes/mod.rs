@@ -40,9 +40,14 @@ pub fn router(app: App) -> Router {
             &format!("{table}/temporary-table-credentials"),
             post(credentials::temporary_table_credentials),
         );
-    let api = api.merge(asset_routes());
+    let api = api
+        .merge(asset_routes())
+        .nest("/iceberg/v1", crate::rest_catalog::router());
+    let bucket = format!("/{}", crate::app::S3_BUCKET);
     Router::new()
         .nest(&app.config().server.prefix, api)
+        .route(&bucket, axum::routing::any(s3))
+        .route(&format!("{bucket}/{{*key}}"), axum::routing::any(s3))
         .route("/files/{token}", get(files::serve))
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -78,6 +83,14 @@ fn asset_routes() -> Router<App> {
             &format!("{version}/temporary-model-version-credentials"),
             post(models::credentials),
         )
+}
+
+/// The built-in read-only S3 endpoint (see `lakeshare_s3_endpoint`).
+async fn s3(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    app.s3_endpoint().handle(request).await
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

@@ -1,0 +1,147 @@
+//! Generated Iceberg files, kept once made: in memory (bounded in bytes) and, where the
+//! provider configured a `cache:` folder, on disk, so a restart or another replica sharing the
+//! folder does not generate them again.
+//!
+//! Names are content addresses (see `lakeshare_iceberg_rest::generate`): a name never changes
+//! meaning, so nothing here is ever invalidated, and a file found on disk is the file wanted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lakeshare_iceberg_rest::{GeneratedFile, VersionFiles};
+use lakeshare_model::Version;
+use moka::future::Cache;
+
+/// Generated files by `(table id, name)`, and the generated versions by `(table id,
+/// generator fingerprint, version)`.
+#[derive(Clone)]
+pub struct GeneratedFiles {
+    files: Cache<(Arc<str>, Arc<str>), Bytes>,
+    versions: Cache<(Arc<str>, Arc<str>, Version), Arc<VersionFiles>>,
+    folder: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for GeneratedFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedFiles")
+            .field("files", &self.files.entry_count())
+            .field("versions", &self.versions.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeneratedFiles {
+    pub fn new(max_bytes: u64, folder: Option<PathBuf>) -> Self {
+        Self {
+            files: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|k: &(Arc<str>, Arc<str>), v: &Bytes| {
+                    u32::try_from(v.len() + k.1.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
+            versions: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, v: &Arc<VersionFiles>| {
+                    let bytes: usize = v.files.iter().map(|f| f.bytes.len()).sum();
+                    u32::try_from(bytes + 256).unwrap_or(u32::MAX)
+                })
+                .build(),
+            folder,
+        }
+    }
+
+    /// The generated version, generating it with `make` the first time.
+    pub async fn version<F, E>(
+        &self,
+        table_id: &str,
+        fingerprint: &str,
+        version: Version,
+        make: F,
+    ) -> Result<Arc<VersionFiles>, Arc<E>>
+    where
+        F: Future<Output = Result<VersionFiles, E>>,
+        E: Send + Sync + 'static,
+    {
+        let key = (Arc::from(table_id), Arc::from(fingerprint), version);
+        self.versions
+            .try_get_with(key, async {
+                let made = make.await?;
+                for f in &made.files {
+                    self.put(table_id, f).await;
+                }
+                Ok(Arc::new(made))
+            })
+            .await
+    }
+
+    /// Keeps one file.
+    pub async fn put(&self, table_id: &str, file: &GeneratedFile) {
+        self.files
+            .insert(
+                (Arc::from(table_id), Arc::from(file.name.as_str())),
+                file.bytes.clone(),
+            )
+            .await;
+        if let Some(path) = self.disk_path(table_id, &file.name) {
+            let bytes = file.bytes.clone();
+            let written = tokio::task::spawn_blocking(move || write_once(&path, &bytes)).await;
+            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+                tracing::warn!("could not keep a generated Iceberg file in the cache folder: {e}");
+            }
+        }
+    }
+
+    /// A file kept before, in memory or in the cache folder.
+    pub async fn get(&self, table_id: &str, name: &str) -> Option<Bytes> {
+        let key = (Arc::from(table_id), Arc::from(name));
+        if let Some(bytes) = self.files.get(&key).await {
+            return Some(bytes);
+        }
+        let path = self.disk_path(table_id, name)?;
+        let bytes = Bytes::from(tokio::fs::read(path).await.ok()?);
+        self.files.insert(key, bytes.clone()).await;
+        Some(bytes)
+    }
+
+    /// Names of the files kept in memory for a table, sorted (for listings).
+    pub fn names(&self, table_id: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(k, _)| &*k.0 == table_id)
+            .map(|(k, _)| k.1.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn disk_path(&self, table_id: &str, name: &str) -> Option<PathBuf> {
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && !s.starts_with('.')
+        };
+        (safe(table_id) && safe(name))
+            .then(|| self.folder.as_ref().map(|f| f.join(table_id).join(name)))?
+    }
+}
+
+/// Writes `bytes` at `path` unless a file is there already (content addressing: it is the
+/// same), through a temporary file so a reader never sees half a file.
+fn write_once(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path.parent().expect("a file in a folder");
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile_in(dir)?;
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn tempfile_in(dir: &std::path::Path) -> std::io::Result<PathBuf> {
+    let n: u64 = rand::random();
+    Ok(dir.join(format!(".tmp-{n:016x}")))
+}

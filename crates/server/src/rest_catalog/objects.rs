@@ -1,0 +1,374 @@
+//! What the built-in S3 endpoint serves: keys `tables/{share}/{schema}/{table}/files/{path}`
+//! are the table's own files (by their path below its root, on disk or in its store), keys
+//! `tables/{share}/{schema}/{table}/iceberg/{name}` the metadata generated for it.
+//!
+//! The endpoint has checked the caller's grant before any call here; what is checked here is
+//! that a key names a file inside the table's root (no `..`, no symlink leading out).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use lakeshare_model::Root;
+use lakeshare_s3_endpoint::{ByteStream, ObjectError, ObjectInfo, Objects};
+use object_store::ObjectStoreExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::tables::{FILES, GENERATED, TABLES, load};
+use crate::app::{App, Inner};
+use crate::registry::{OpenedTable, TableHandle};
+
+/// The gateway's tables, as the endpoint's objects. Holds the application weakly: the
+/// application holds the endpoint.
+pub(crate) struct TableObjects {
+    pub(crate) app: Weak<Inner>,
+}
+
+enum Target<'a> {
+    File(Arc<TableHandle>, &'a str),
+    Generated(Arc<TableHandle>, &'a str),
+}
+
+impl TableObjects {
+    fn app(&self) -> Result<App, ObjectError> {
+        self.app
+            .upgrade()
+            .map(App::from_inner)
+            .ok_or_else(|| ObjectError::Fault("the gateway is shutting down".into()))
+    }
+
+    async fn target<'k>(&self, app: &App, key: &'k str) -> Option<Target<'k>> {
+        let key = key.strip_prefix(TABLES)?;
+        let mut parts = key.splitn(4, '/');
+        let (share, schema, table, rest) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let handle = app.find_table(share, schema, table).await?;
+        if let Some(path) = rest.strip_prefix(FILES) {
+            Some(Target::File(handle, path))
+        } else {
+            rest.strip_prefix(GENERATED)
+                .map(|name| Target::Generated(handle, name))
+        }
+    }
+}
+
+fn fault(e: impl std::fmt::Display) -> ObjectError {
+    ObjectError::Fault(e.to_string())
+}
+
+/// A file below a local root, resolved without leaving it.
+async fn local_file(
+    root: &Path,
+    rel: &str,
+) -> Result<Option<(PathBuf, std::fs::Metadata)>, ObjectError> {
+    let root = match tokio::fs::canonicalize(root).await {
+        Ok(r) => r,
+        Err(e) => return Err(fault(format!("the table's root cannot be read: {e}"))),
+    };
+    let path = match tokio::fs::canonicalize(root.join(rel)).await {
+        Ok(p) => p,
+        Err(_) => return Ok(None),
+    };
+    if !path.starts_with(&root) {
+        return Err(ObjectError::Denied(
+            "the key names no file of the table".into(),
+        ));
+    }
+    match tokio::fs::metadata(&path).await {
+        Ok(m) if m.is_file() => Ok(Some((path, m))),
+        _ => Ok(None),
+    }
+}
+
+fn modified_ms(m: &std::fs::Metadata) -> i64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn store_path(
+    opened: &OpenedTable,
+    root: &str,
+    rel: &str,
+) -> Result<object_store::path::Path, ObjectError> {
+    let store = opened
+        .store
+        .as_ref()
+        .ok_or_else(|| fault("a store table without a store"))?;
+    store
+        .key_of(&format!("{}/{rel}", root.trim_end_matches('/')))
+        .map_err(fault)
+}
+
+async fn opened<'a>(app: &App, handle: &'a TableHandle) -> Result<&'a OpenedTable, ObjectError> {
+    app.open_table(handle).await.map_err(|e| fault(e.message))
+}
+
+#[async_trait]
+impl Objects for TableObjects {
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ObjectError> {
+        let app = self.app()?;
+        match self.target(&app, key).await {
+            None => Ok(None),
+            Some(Target::Generated(handle, name)) => Ok(generated(&app, &handle, name)
+                .await?
+                .map(|bytes| info(key, bytes.len() as u64, 0))),
+            Some(Target::File(handle, rel)) => {
+                let opened = opened(&app, &handle).await?;
+                match &opened.root {
+                    Root::Local(root) => Ok(local_file(root, rel)
+                        .await?
+                        .map(|(_, m)| info(key, m.len(), modified_ms(&m)))),
+                    Root::Store(root) => {
+                        let path = store_path(opened, root, rel)?;
+                        let client = opened.store.as_ref().expect("checked").object_store();
+                        match client.head(&path).await {
+                            Ok(meta) => Ok(Some(ObjectInfo {
+                                key: key.to_string(),
+                                size: meta.size,
+                                last_modified_ms: meta.last_modified.timestamp_millis(),
+                                etag: meta.e_tag.map(|e| e.trim_matches('"').to_string()),
+                            })),
+                            Err(object_store::Error::NotFound { .. }) => Ok(None),
+                            Err(e) => Err(fault(e)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<(ObjectInfo, ByteStream)>, ObjectError> {
+        let app = self.app()?;
+        match self.target(&app, key).await {
+            None => Ok(None),
+            Some(Target::Generated(handle, name)) => {
+                let Some(bytes) = generated(&app, &handle, name).await? else {
+                    return Ok(None);
+                };
+                let meta = info(key, bytes.len() as u64, 0);
+                let slice = match range {
+                    Some(r) => bytes.slice(r.start as usize..r.end as usize),
+                    None => bytes,
+                };
+                Ok(Some((
+                    meta,
+                    futures::stream::once(async { Ok(slice) }).boxed(),
+                )))
+            }
+            Some(Target::File(handle, rel)) => {
+                let opened = opened(&app, &handle).await?;
+                match &opened.root {
+                    Root::Local(root) => {
+                        let Some((path, m)) = local_file(root, rel).await? else {
+                            return Ok(None);
+                        };
+                        let mut file = tokio::fs::File::open(&path).await.map_err(fault)?;
+                        let r = range.unwrap_or(0..m.len());
+                        file.seek(std::io::SeekFrom::Start(r.start))
+                            .await
+                            .map_err(fault)?;
+                        let stream = tokio_util::io::ReaderStream::with_capacity(
+                            file.take(r.end - r.start),
+                            256 * 1024,
+                        );
+                        Ok(Some((info(key, m.len(), modified_ms(&m)), stream.boxed())))
+                    }
+                    Root::Store(root) => {
+                        let path = store_path(opened, root, rel)?;
+                        let client = opened.store.as_ref().expect("checked").object_store();
+                        let options = object_store::GetOptions {
+                            range: range.map(object_store::GetRange::Bounded),
+                            ..Default::default()
+                        };
+                        match client.get_opts(&path, options).await {
+                            Ok(result) => {
+                                let meta = ObjectInfo {
+                                    key: key.to_string(),
+                                    size: result.meta.size,
+                                    last_modified_ms: result.meta.last_modified.timestamp_millis(),
+                                    etag: result
+                                        .meta
+                                        .e_tag
+                                        .clone()
+                                        .map(|e| e.trim_matches('"').to_string()),
+                                };
+                                let stream =
+                                    result.into_stream().map_err(std::io::Error::other).boxed();
+                                Ok(Some((meta, stream)))
+                            }
+                            Err(object_store::Error::NotFound { .. }) => Ok(None),
+                            Err(e) => Err(fault(e)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, ObjectError> {
+        let app = self.app()?;
+        let Some(in_tables) = prefix.strip_prefix(TABLES) else {
+            return Ok(Vec::new());
+        };
+        let mut parts = in_tables.splitn(4, '/');
+        let (Some(share), Some(schema), Some(table), Some(rest)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(handle) = app.find_table(share, schema, table).await else {
+            return Ok(Vec::new());
+        };
+        let table_prefix = &prefix[..prefix.len() - rest.len()];
+        let mut out = Vec::new();
+        if FILES.starts_with(rest) || rest.starts_with(FILES) {
+            let rel_prefix = rest.strip_prefix(FILES).unwrap_or("");
+            for (rel, size, modified) in table_files(&app, &handle, rel_prefix).await? {
+                out.push(info(&format!("{table_prefix}{FILES}{rel}"), size, modified));
+            }
+        }
+        if GENERATED.starts_with(rest) || rest.starts_with(GENERATED) {
+            let name_prefix = rest.strip_prefix(GENERATED).unwrap_or("");
+            for name in app.generated().names(&handle.id) {
+                if name.starts_with(name_prefix)
+                    && let Some(bytes) = app.generated().get(&handle.id, &name).await
+                {
+                    out.push(info(
+                        &format!("{table_prefix}{GENERATED}{name}"),
+                        bytes.len() as u64,
+                        0,
+                    ));
+                }
+            }
+        }
+        out.retain(|o| o.key.starts_with(prefix) && start_after.is_none_or(|s| o.key.as_str() > s));
+        out.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+fn info(key: &str, size: u64, last_modified_ms: i64) -> ObjectInfo {
+    ObjectInfo {
+        key: key.to_string(),
+        size,
+        last_modified_ms,
+        etag: None,
+    }
+}
+
+/// A generated file; on a miss (another replica made it, or it was evicted) the table's
+/// metadata is generated again, which makes the same names.
+async fn generated(
+    app: &App,
+    handle: &TableHandle,
+    name: &str,
+) -> Result<Option<bytes::Bytes>, ObjectError> {
+    if let Some(bytes) = app.generated().get(&handle.id, name).await {
+        return Ok(Some(bytes));
+    }
+    if load(app, handle).await.is_err() {
+        return Ok(None);
+    }
+    Ok(app.generated().get(&handle.id, name).await)
+}
+
+/// The table's files whose path below its root starts with `rel_prefix`: `(path, size,
+/// modified ms)`.
+async fn table_files(
+    app: &App,
+    handle: &TableHandle,
+    rel_prefix: &str,
+) -> Result<Vec<(String, u64, i64)>, ObjectError> {
+    let opened = opened(app, handle).await?;
+    match &opened.root {
+        Root::Local(root) => {
+            let root = root.clone();
+            let rel_prefix = rel_prefix.to_string();
+            tokio::task::spawn_blocking(move || walk_local(&root, &rel_prefix))
+                .await
+                .map_err(fault)?
+        }
+        Root::Store(root) => {
+            let dir = rel_prefix.rsplit_once('/').map_or("", |(d, _)| d);
+            let base = store_path(opened, root, "x")?;
+            let base_parts: Vec<_> = base.parts().collect();
+            let root_path: object_store::path::Path =
+                base_parts[..base_parts.len() - 1].iter().cloned().collect();
+            let list_at: object_store::path::Path = root_path
+                .parts()
+                .chain(object_store::path::Path::from(dir).parts())
+                .collect();
+            let client = opened.store.as_ref().expect("checked").object_store();
+            let metas: Vec<_> = client
+                .list(Some(&list_at))
+                .try_collect()
+                .await
+                .map_err(fault)?;
+            let root_str = format!("{root_path}/");
+            Ok(metas
+                .into_iter()
+                .filter_map(|m| {
+                    let rel = m
+                        .location
+                        .as_ref()
+                        .strip_prefix(root_str.as_str())?
+                        .to_string();
+                    rel.starts_with(rel_prefix)
+                        .then(|| (rel, m.size, m.last_modified.timestamp_millis()))
+                })
+                .collect())
+        }
+    }
+}
+
+fn walk_local(root: &Path, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>, ObjectError> {
+    let dir = rel_prefix.rsplit_once('/').map_or("", |(d, _)| d);
+    let start = root.join(dir);
+    let mut out = Vec::new();
+    let mut pending = vec![start];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            // Symlinks are not followed: a link could lead out of the table.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let Ok(rel) = path.strip_prefix(root) else {
+                    continue;
+                };
+                let Some(rel) = rel
+                    .to_str()
+                    .map(|r| r.replace(std::path::MAIN_SEPARATOR, "/"))
+                else {
+                    continue;
+                };
+                if rel.starts_with(rel_prefix)
+                    && let Ok(m) = entry.metadata()
+                {
+                    out.push((rel, m.len(), modified_ms(&m)));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,308 @@
+//! The catalog's handlers. Same bearer tokens and grants as the sharing API; an ungranted
+//! share, schema or table answers exactly like a missing one.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lakeshare_iceberg_rest::wire::{
+    ConfigResponse, ENDPOINTS, GetNamespaceResponse, ListNamespacesResponse, ListTablesResponse,
+    LoadCredentialsResponse, LoadTableResult, StorageCredential, TableIdentifier,
+};
+
+use super::error::{IcebergError, IcebergResult, Missing};
+use super::tables::{key_prefix, load};
+use crate::app::App;
+use crate::auth::{Recipient, bearer_token};
+use crate::pages::{Params, paginate};
+use crate::registry::TableHandle;
+
+/// Iceberg's separator of namespace levels in a path segment.
+const LEVEL_SEPARATOR: char = '\u{1f}';
+
+fn recipient(app: &App, headers: &HeaderMap) -> IcebergResult<Recipient> {
+    let token = bearer_token(headers).map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
+    app.recipients()
+        .authenticate(token, lakeshare_storage::now_ms())
+        .cloned()
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))
+}
+
+/// `GET /v1/config?warehouse={share}`.
+pub async fn config(
+    State(app): State<App>,
+    headers: HeaderMap,
+    params: Params,
+) -> IcebergResult<Response> {
+    let recipient = recipient(&app, &headers)?;
+    let warehouse = params
+        .get("warehouse")
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| {
+            IcebergError::bad_request(
+                "parameter 'warehouse' is required: it names the share to read",
+            )
+        })?;
+    let share = app
+        .share(&recipient, warehouse)
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
+    let body = ConfigResponse {
+        defaults: BTreeMap::new(),
+        overrides: BTreeMap::from([("prefix".to_string(), format!("shares/{}", share.name))]),
+        endpoints: ENDPOINTS.iter().map(|e| e.to_string()).collect(),
+    };
+    Ok(Json(body).into_response())
+}
+
+fn namespace_name(namespace: &str) -> IcebergResult<&str> {
+    if namespace.contains(LEVEL_SEPARATOR) {
+        return Err(IcebergError::no_such(
+            Missing::Namespace,
+            format!(
+                "namespace '{}' does not exist: shares have one namespace level, their schemas",
+                namespace.replace(LEVEL_SEPARATOR, ".")
+            ),
+        ));
+    }
+    Ok(namespace)
+}
+
+/// `GET /v1/shares/{share}/namespaces`: the share's schemas; no namespace has children.
+pub async fn list_namespaces(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(share): Path<String>,
+    params: Params,
+) -> IcebergResult<Response> {
+    let recipient = recipient(&app, &headers)?;
+    let found = app
+        .share(&recipient, &share)
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
+    let names: Vec<Vec<String>> = if params.get("parent").is_some_and(|p| !p.is_empty()) {
+        // One level only. Echoing the top level here sends some clients into endless recursion.
+        Vec::new()
+    } else {
+        found.schemas.iter().map(|s| vec![s.name.clone()]).collect()
+    };
+    let page = page(
+        &app,
+        &recipient,
+        names,
+        params,
+        &format!("iceberg-namespaces:{}", found.name),
+    )?;
+    Ok(Json(ListNamespacesResponse {
+        namespaces: page.items,
+        next_page_token: page.next_page_token,
+    })
+    .into_response())
+}
+
+fn page<T>(
+    app: &App,
+    recipient: &Recipient,
+    items: Vec<T>,
+    params: Params,
+    listing: &str,
+) -> IcebergResult<lakeshare_protocol::lists::ListResponse<T>> {
+    let params = params.with_alias("pageSize", "maxResults");
+    paginate(items, &params, listing, &recipient.name, app.signer())
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))
+}
+
+/// `GET|HEAD /v1/shares/{share}/namespaces/{namespace}`.
+pub async fn get_namespace(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((share, namespace)): Path<(String, String)>,
+) -> IcebergResult<Response> {
+    let recipient = recipient(&app, &headers)?;
+    let schema = app
+        .schema(&recipient, &share, namespace_name(&namespace)?)
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
+    Ok(Json(GetNamespaceResponse {
+        namespace: vec![schema.name.clone()],
+        properties: BTreeMap::new(),
+    })
+    .into_response())
+}
+
+pub async fn head_namespace(
+    state: State<App>,
+    headers: HeaderMap,
+    path: Path<(String, String)>,
+) -> IcebergResult<StatusCode> {
+    get_namespace(state, headers, path)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/shares/{share}/namespaces/{namespace}/tables`.
+pub async fn list_tables(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((share, namespace)): Path<(String, String)>,
+    params: Params,
+) -> IcebergResult<Response> {
+    let recipient = recipient(&app, &headers)?;
+    let schema = app
+        .schema(&recipient, &share, namespace_name(&namespace)?)
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
+    let schema_name = schema.name.clone();
+    let tables = app
+        .schema_tables(&share, &schema_name)
+        .await
+        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
+    let identifiers: Vec<TableIdentifier> = tables
+        .iter()
+        .map(|t| TableIdentifier {
+            namespace: vec![t.schema.clone()],
+            name: t.name.clone(),
+        })
+        .collect();
+    let page = page(
+        &app,
+        &recipient,
+        identifiers,
+        params,
+        &format!("iceberg-tables:{share}.{schema_name}"),
+    )?;
+    Ok(Json(ListTablesResponse {
+        identifiers: page.items,
+        next_page_token: page.next_page_token,
+    })
+    .into_response())
+}
+
+type TablePath = Path<(String, String, String)>;
+
+async fn table(
+    app: &App,
+    recipient: &Recipient,
+    (share, namespace, table): &(String, String, String),
+) -> IcebergResult<std::sync::Arc<TableHandle>> {
+    app.table(recipient, share, namespace_name(namespace)?, table)
+        .await
+        .map_err(|e| IcebergError::from_api(e, Missing::Table))
+}
+
+/// `GET /v1/shares/{share}/namespaces/{namespace}/tables/{table}`.
+pub async fn load_table(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(path): TablePath,
+) -> IcebergResult<Response> {
+    let recipient = recipient(&app, &headers)?;
+    let handle = table(&app, &recipient, &path).await?;
+    let loaded = load(&app, &handle).await?;
+    let credential = storage_credential(&app, &recipient, &handle)?;
+    tracing::info!(
+        target: "lakeshare::audit",
+        recipient = %recipient.name,
+        table = %handle.qualified_name(),
+        "iceberg loadTable"
+    );
+    Ok(Json(LoadTableResult {
+        metadata_location: loaded.metadata_location,
+        metadata: loaded.metadata,
+        config: credential.config.clone(),
+        storage_credentials: vec![credential],
+    })
+    .into_response())
+}
+
+/// `HEAD …/tables/{table}`: whether it exists (for this recipient), without loading it.
+pub async fn head_table(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(path): TablePath,
+) -> IcebergResult<StatusCode> {
+    let recipient = recipient(&app, &headers)?;
+    table(&app, &recipient, &path).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET …/tables/{table}/credentials`: fresh credentials for a table loaded before.
+pub async fn credentials(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(path): TablePath,
+) -> IcebergResult<Response> {
+    let recipient = recipient(&app, &headers)?;
+    let handle = table(&app, &recipient, &path).await?;
+    Ok(Json(LoadCredentialsResponse {
+        storage_credentials: vec![storage_credential(&app, &recipient, &handle)?],
+    })
+    .into_response())
+}
+
+/// `POST …/tables/{table}/metrics`: clients report scans; nothing is kept.
+pub async fn metrics(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(path): TablePath,
+) -> IcebergResult<StatusCode> {
+    let recipient = recipient(&app, &headers)?;
+    table(&app, &recipient, &path).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Read-only credentials of the built-in S3 endpoint for the table's prefix, as Iceberg FileIO
+/// properties, expiring with the recipient's own token at the latest.
+fn storage_credential(
+    app: &App,
+    recipient: &Recipient,
+    handle: &TableHandle,
+) -> IcebergResult<StorageCredential> {
+    let endpoint = app.s3_endpoint();
+    let prefix = key_prefix(handle);
+    let now = lakeshare_storage::now_ms();
+    let mut expires_at_ms = now + app.url_ttl_ms();
+    if let Some(limit) = recipient.expires_at_ms {
+        expires_at_ms = expires_at_ms.min(limit);
+    }
+    let credentials = endpoint
+        .mint(&lakeshare_s3_endpoint::Grant {
+            prefixes: vec![prefix.clone()],
+            expires_at_ms,
+        })
+        .map_err(|e| {
+            tracing::error!(table = %handle.qualified_name(), "minting S3 credentials: {e}");
+            IcebergError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerErrorException",
+                "credentials for the table could not be made",
+            )
+        })?;
+    let config = BTreeMap::from([
+        ("s3.endpoint".to_string(), app.s3_endpoint_url()),
+        (
+            "s3.access-key-id".to_string(),
+            credentials.access_key_id.clone(),
+        ),
+        (
+            "s3.secret-access-key".to_string(),
+            credentials.secret_access_key.clone(),
+        ),
+        (
+            "s3.session-token".to_string(),
+            credentials.session_token.clone(),
+        ),
+        (
+            "s3.session-token-expires-at-ms".to_string(),
+            credentials.expires_at_ms.to_string(),
+        ),
+        ("s3.region".to_string(), S3_REGION.to_string()),
+        ("client.region".to_string(), S3_REGION.to_string()),
+        ("s3.path-style-access".to_string(), "true".to_string()),
+    ]);
+    Ok(StorageCredential {
+        prefix: format!("s3://{}/{prefix}", endpoint.bucket()),
+        config,
+    })
+}
+
+/// The region clients sign for; the endpoint accepts any, but clients insist on one.
+pub(crate) const S3_REGION: &str = "us-east-1";

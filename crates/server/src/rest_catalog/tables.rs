@@ -1,0 +1,226 @@
+//! A shared table as an Iceberg table: the versions served, the generated metadata, and the
+//! paths recipients read its files at.
+//!
+//! Every table, whatever its format, is served from Iceberg metadata the gateway generates
+//! from its snapshots (`lakeshare_iceberg_rest`): the recipient reads it, and the table's own
+//! data files, through the built-in S3 endpoint under `s3://{bucket}/tables/{share}/{schema}/{table}/`,
+//! with credentials scoped to that prefix. `files/` under it are the table's own files (by
+//! their path below the table's root), `iceberg/` the generated ones.
+
+use std::sync::Arc;
+
+use lakeshare_iceberg_rest::{Generator, Layout};
+use lakeshare_model::{DataFile, Root, Version};
+
+use super::error::{IcebergError, IcebergResult, Missing};
+use crate::app::App;
+use crate::cache::ServedSnapshot;
+use crate::error::ApiError;
+use crate::registry::{OpenedTable, TableHandle};
+
+/// The folder of every table's key prefix.
+pub(crate) const TABLES: &str = "tables/";
+/// The folder of a table's own files under its key prefix.
+pub(crate) const FILES: &str = "files/";
+/// The folder of its generated metadata.
+pub(crate) const GENERATED: &str = "iceberg/";
+
+/// The key prefix of a table in the endpoint's bucket: `tables/{share}/{schema}/{table}/`.
+pub(crate) fn key_prefix(handle: &TableHandle) -> String {
+    format!(
+        "{TABLES}{}/{}/{}/",
+        handle.share, handle.schema, handle.name
+    )
+}
+
+/// The table as an Iceberg catalog answers for it.
+pub(crate) struct LoadedTable {
+    pub metadata_location: String,
+    pub metadata: serde_json::Value,
+}
+
+/// The path of a data file below the table's root, as its key under `files/`.
+pub(crate) fn relative_path(root: &Root, url: &str) -> Option<String> {
+    match root {
+        Root::Local(root) => {
+            let path = url::Url::parse(url).ok()?.to_file_path().ok()?;
+            let rel = path.strip_prefix(root).ok()?;
+            let parts: Option<Vec<&str>> = rel
+                .components()
+                .map(|c| match c {
+                    std::path::Component::Normal(p) => p.to_str(),
+                    _ => None,
+                })
+                .collect();
+            Some(parts?.join("/"))
+        }
+        Root::Store(root) => {
+            let rest = url
+                .strip_prefix(root.trim_end_matches('/'))?
+                .strip_prefix('/')?;
+            (!rest.is_empty()).then(|| rest.to_string())
+        }
+    }
+}
+
+/// Generates (or finds) the Iceberg metadata of `handle` at every version it shares.
+pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<LoadedTable> {
+    let table = handle.qualified_name();
+    let opened = app
+        .open_table(handle)
+        .await
+        .map_err(|e| IcebergError::from_api(e, Missing::Table))?;
+    let model = |e: &lakeshare_model::Error| {
+        IcebergError::from_api(ApiError::from_model(&table, e), Missing::Table)
+    };
+    let latest = opened
+        .source
+        .latest_version()
+        .await
+        .map_err(|e| model(&e))?;
+    let versions: Vec<Version> = if handle.entry.history {
+        let mut all = opened.source.versions().await.map_err(|e| model(&e))?;
+        all.retain(|v| *v <= latest);
+        all
+    } else {
+        vec![latest]
+    };
+
+    let current = snapshot(app, handle, opened, latest)
+        .await
+        .map_err(|e| model(&e))?;
+    if let Some(reason) = refusal(&current) {
+        return Err(IcebergError::bad_request(format!(
+            "table '{table}' cannot be read as Iceberg at version {latest}: {reason}"
+        )));
+    }
+    // Past versions Iceberg cannot express are left out of the history (a snapshot id the
+    // recipient asks for is then not there, which is what it is); the current one must be.
+    let mut served: Vec<Arc<ServedSnapshot>> = Vec::with_capacity(versions.len());
+    for v in versions.iter().copied().filter(|v| *v != latest) {
+        match snapshot(app, handle, opened, v).await {
+            Ok(s) if refusal(&s).is_none() => served.push(s),
+            Ok(s) => {
+                tracing::debug!(table = %table, version = v, "left out of the Iceberg history: {}", refusal(&s).unwrap_or_default())
+            }
+            Err(e) => {
+                tracing::debug!(table = %table, version = v, "left out of the Iceberg history: {e}")
+            }
+        }
+    }
+    served.push(current.clone());
+
+    let endpoint = app.s3_endpoint();
+    let prefix = key_prefix(handle);
+    let base = format!("s3://{}/{prefix}", endpoint.bucket());
+    let layout = Layout {
+        location: base.trim_end_matches('/').to_string(),
+        metadata_location: format!("{base}{}", GENERATED.trim_end_matches('/')),
+    };
+    let snapshots: Vec<&lakeshare_model::Snapshot> = served.iter().map(|s| &s.snapshot).collect();
+    let generator = Generator::new(&current.snapshot.metadata.id, &snapshots, layout)
+        .map_err(|e| generation_error(&table, latest, e))?;
+    let root = opened.root.clone();
+    let path_of = |file: &DataFile| -> lakeshare_iceberg_rest::Result<String> {
+        relative_path(&root, &file.url)
+            .map(|rel| format!("{base}{FILES}{rel}"))
+            .ok_or_else(|| {
+                lakeshare_iceberg_rest::Error::Invalid(format!(
+                    "data file {} lies outside the table",
+                    file.id
+                ))
+            })
+    };
+    let mut files = Vec::with_capacity(served.len());
+    let mut parent = None;
+    for s in &served {
+        let version = s.snapshot.version;
+        let made = app
+            .generated()
+            .version(
+                &handle.id,
+                generator.fingerprint(),
+                version,
+                generator.version(&s.snapshot, parent, &path_of),
+            )
+            .await
+            .map_err(|e| generation_error(&table, version, Arc::unwrap_or_clone(e)))?;
+        files.push(made);
+        parent = Some(version);
+    }
+    let metadata = generator
+        .metadata(&current.snapshot, &files)
+        .map_err(|e| generation_error(&table, latest, e))?;
+    let location = format!("{}/{}", generator.layout().metadata_location, metadata.name);
+    app.generated()
+        .put(
+            &handle.id,
+            &lakeshare_iceberg_rest::GeneratedFile {
+                name: metadata.name.clone(),
+                bytes: metadata.bytes.clone(),
+            },
+        )
+        .await;
+    Ok(LoadedTable {
+        metadata_location: location,
+        metadata: metadata.value,
+    })
+}
+
+async fn snapshot(
+    app: &App,
+    handle: &TableHandle,
+    opened: &OpenedTable,
+    version: Version,
+) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
+    app.cache()
+        .get(
+            &handle.id,
+            version,
+            &*opened.source,
+            &*opened.signer,
+            &handle.entry.governance,
+        )
+        .await
+}
+
+/// Why a version cannot be served as Iceberg, found before generating anything.
+fn refusal(served: &ServedSnapshot) -> Option<String> {
+    if let Some(reason) = &served.snapshot.unservable {
+        return Some(reason.clone());
+    }
+    let with_dv = served
+        .snapshot
+        .files
+        .iter()
+        .filter(|f| f.deletion_vector.is_some())
+        .count();
+    (with_dv > 0).then(|| format!(
+        "{with_dv} of its data files have deleted rows (deletion vectors), which the Iceberg catalog does not translate yet; read it through Delta Sharing"
+    ))
+}
+
+fn generation_error(
+    table: &str,
+    version: Version,
+    e: lakeshare_iceberg_rest::Error,
+) -> IcebergError {
+    use lakeshare_iceberg_rest::Error;
+    match e {
+        Error::Unsupported(reason) | Error::Invalid(reason) => IcebergError::bad_request(format!(
+            "table '{table}' cannot be read as Iceberg at version {version}: {reason}"
+        )),
+        Error::Internal(detail) => {
+            tracing::error!(
+                table,
+                version,
+                "generating Iceberg metadata failed: {detail}"
+            );
+            IcebergError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerErrorException",
+                format!("generating the Iceberg metadata of table '{table}' failed"),
+            )
+        }
+    }
+}

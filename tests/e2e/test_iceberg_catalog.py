@@ -1,0 +1,194 @@
+"""The Iceberg REST catalog recipients read (the profile's `icebergEndpoint`), over the demo's
+Delta, Iceberg and Hudi tables, with files read through the gateway's built-in S3 endpoint.
+
+pyiceberg's RestCatalog and polars read every shared snapshot; each must equal the format's own
+reader at the same version. Raw HTTP pins the protocol traps, and raw S3 calls the credential's
+limits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import deltalake
+import delta_sharing
+import pandas as pd
+import polars as pl
+import polars.testing
+import pytest
+import requests
+from pyiceberg.catalog.rest import RestCatalog
+from pyiceberg.table import StaticTable
+
+FORMATS = ["delta", "iceberg", "hudi"]
+
+
+def profile(demo) -> dict:
+    return json.loads((demo / "demo.share").read_text())
+
+
+def catalog(demo) -> RestCatalog:
+    p = profile(demo)
+    return RestCatalog("demo", uri=p["icebergEndpoint"], token=p["bearerToken"], warehouse="demo")
+
+
+def rest(demo, path: str, method: str = "GET", **kwargs) -> requests.Response:
+    p = profile(demo)
+    headers = {"Authorization": f"Bearer {p['bearerToken']}"}
+    return requests.request(method, p["icebergEndpoint"] + path, headers=headers, timeout=30, **kwargs)
+
+
+def sorted_frame(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("trip_id").reset_index(drop=True)
+
+
+def native(demo, fmt: str, version: int) -> pd.DataFrame:
+    """The table at `version` as its own format's reader (or, for Hudi's past instants, the
+    Delta Sharing read the Hudi tests check against hudi's reader) reads it."""
+    if fmt == "delta":
+        return deltalake.DeltaTable(str(demo / "data" / "delta" / "trips"), version=version).to_pandas()
+    if fmt == "iceberg":
+        metadata = sorted((demo / "data" / "iceberg" / "trips" / "metadata").glob("*.metadata.json"))[-1]
+        table = StaticTable.from_metadata(str(metadata))
+        snapshot = next(s for s in table.snapshots() if s.sequence_number == version)
+        return table.scan(snapshot_id=snapshot.snapshot_id).to_pandas()
+    return delta_sharing.load_as_pandas(f"{demo / 'demo.share'}#demo.hudi.trips", version=version)
+
+
+def test_the_profile_names_the_catalog(demo):
+    p = profile(demo)
+    assert p["icebergEndpoint"] == p["endpoint"] + "/iceberg/"
+
+
+def test_pyiceberg_lists_the_share(demo):
+    cat = catalog(demo)
+    namespaces = cat.list_namespaces()
+    for fmt in FORMATS:
+        assert (fmt,) in namespaces
+        assert (fmt, "trips") in cat.list_tables(fmt)
+    assert cat.list_namespaces(("delta",)) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pyiceberg_reads_every_shared_version_as_the_native_reader(demo, fmt):
+    table = catalog(demo).load_table(f"{fmt}.trips")
+    snapshots = list(table.snapshots())
+    assert len(snapshots) == 4, [s.summary for s in snapshots]
+    assert table.metadata.location.startswith("s3://")
+    assert str(demo) not in json.dumps(table.metadata.model_dump(mode="json")), "a server path leaked"
+    for snapshot in snapshots:
+        version = int(snapshot.summary["lakeshare.source-version"])
+        got = table.scan(snapshot_id=snapshot.snapshot_id).to_pandas()
+        want = native(demo, fmt, version)
+        assert len(got) == len(want), f"version {version}"
+        got, want = sorted_frame(got), sorted_frame(want)
+        pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_polars_reads_the_loaded_table_as_pyiceberg(demo, fmt):
+    table = catalog(demo).load_table(f"{fmt}.trips")
+    expected = pl.from_arrow(table.scan().to_arrow()).sort("trip_id")
+    # Planning through pyiceberg, polars reads the files with its own reader, which takes the
+    # storage settings as options rather than from the table's FileIO.
+    options = {k: v for k, v in table.io.properties.items() if k.startswith("s3.")}
+    got = pl.scan_iceberg(table, storage_options=options).collect().sort("trip_id")
+    polars.testing.assert_frame_equal(got.select(expected.columns), expected)
+
+
+def test_config_answers_the_exact_endpoints_and_prefix(demo):
+    body = rest(demo, "v1/config", params={"warehouse": "demo"}).json()
+    assert body["overrides"] == {"prefix": "shares/demo"}
+    assert "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}" in body["endpoints"]
+    assert "HEAD /v1/{prefix}/namespaces/{namespace}" in body["endpoints"]
+    missing = rest(demo, "v1/config", params={"warehouse": "nope"})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == 404
+    assert rest(demo, "v1/config").status_code == 400
+
+
+def test_listings_never_answer_an_empty_next_token_and_parent_is_empty(demo):
+    first = rest(demo, "v1/shares/demo/namespaces", params={"pageSize": 1}).json()
+    assert len(first["namespaces"]) == 1 and first["next-page-token"]
+    seen = list(first["namespaces"])
+    token = first["next-page-token"]
+    while token:
+        page = rest(demo, "v1/shares/demo/namespaces", params={"pageSize": 1, "pageToken": token}).json()
+        assert page.get("next-page-token", None) != ""
+        seen += page["namespaces"]
+        token = page.get("next-page-token")
+    assert seen == rest(demo, "v1/shares/demo/namespaces").json()["namespaces"]
+    assert "next-page-token" not in rest(demo, "v1/shares/demo/namespaces").json()
+    assert rest(demo, "v1/shares/demo/namespaces", params={"parent": "delta"}).json()["namespaces"] == []
+
+
+def test_heads_and_missing_objects_in_icebergs_error_shape(demo):
+    assert rest(demo, "v1/shares/demo/namespaces/delta", method="HEAD").status_code == 204
+    assert rest(demo, "v1/shares/demo/namespaces/delta/tables/trips", method="HEAD").status_code == 204
+    assert rest(demo, "v1/shares/demo/namespaces/delta/tables/nope", method="HEAD").status_code == 404
+    missing = rest(demo, "v1/shares/demo/namespaces/delta/tables/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "NoSuchTableException"
+    nested = rest(demo, "v1/shares/demo/namespaces/delta\x1fx")
+    assert nested.status_code == 404 and nested.json()["error"]["type"] == "NoSuchNamespaceException"
+    other_share = rest(demo, "v1/shares/other/namespaces/delta/tables/trips")
+    assert other_share.status_code == 404
+    unauthenticated = requests.get(profile(demo)["icebergEndpoint"] + "v1/config?warehouse=demo", timeout=10)
+    assert unauthenticated.status_code == 401 and "error" in unauthenticated.json()
+    assert rest(demo, "v1/shares/demo/namespaces/delta/tables/trips/metrics", method="POST", json={}).status_code == 204
+
+
+def test_credentials_come_without_the_delegation_header_in_config_and_storage_credentials(demo):
+    body = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips").json()
+    assert body["config"]["s3.access-key-id"]
+    [credential] = body["storage-credentials"]
+    assert credential["prefix"] == "s3://lakeshare/tables/demo/delta/trips/"
+    assert credential["config"]["s3.session-token"] == body["config"]["s3.session-token"]
+    assert body["metadata-location"].startswith(credential["prefix"])
+    refreshed = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips/credentials").json()
+    assert refreshed["storage-credentials"][0]["prefix"] == credential["prefix"]
+
+
+def s3_client(config: dict, secret: str | None = None):
+    return boto3.client(
+        "s3",
+        endpoint_url=config["s3.endpoint"],
+        aws_access_key_id=config["s3.access-key-id"],
+        aws_secret_access_key=secret or config["s3.secret-access-key"],
+        aws_session_token=config["s3.session-token"],
+        region_name="us-east-1",
+        config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def error_code(call) -> tuple[int, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    return e.value.response["ResponseMetadata"]["HTTPStatusCode"], e.value.response["Error"]["Code"]
+
+
+def test_the_s3_endpoint_holds_a_credential_to_its_table(demo):
+    body = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips").json()
+    config = body["config"]
+    s3 = s3_client(config)
+    listed = s3.list_objects_v2(Bucket="lakeshare", Prefix="tables/demo/delta/trips/files/_delta_log/")
+    keys = [o["Key"] for o in listed["Contents"]]
+    assert "tables/demo/delta/trips/files/_delta_log/00000000000000000000.json" in keys
+    first = s3.get_object(Bucket="lakeshare", Key=keys[0], Range="bytes=0-9")["Body"].read()
+    assert len(first) == 10
+    # Another table's files, a listing outside the prefix, a write: refused.
+    assert error_code(lambda: s3.get_object(Bucket="lakeshare", Key="tables/demo/iceberg/trips/files/x"))[0] == 403
+    assert error_code(lambda: s3.list_objects_v2(Bucket="lakeshare", Prefix="tables/demo/"))[0] == 403
+    assert error_code(lambda: s3.put_object(Bucket="lakeshare", Key=keys[0], Body=b"x"))[0] == 403
+    # One altered character of the secret: the signature does not match.
+    secret = config["s3.secret-access-key"]
+    altered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    assert error_code(lambda: s3_client(config, altered).get_object(Bucket="lakeshare", Key=keys[0])) == (
+        403,
+        "SignatureDoesNotMatch",
+    )
+    # No path of the server in anything the catalog answered.
+    assert str(demo) not in json.dumps(body)
