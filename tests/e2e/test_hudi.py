@@ -346,3 +346,26 @@ def test_check_fails_tables_whose_latest_files_cannot_be_served(gateway):
     assert lines["lake.cow.v6_complexkeygen_hivestyle"].startswith("ok"), lines
     # The table with a cleaned file is whole at its latest version.
     assert lines["lake.cleaned.v6_nonpartitioned"].startswith("ok"), lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Copy-on-write tables through the Iceberg REST catalog (pyiceberg), every shared snapshot
+
+
+def iceberg_table(gateway, table: str):
+    from pyiceberg.catalog.rest import RestCatalog
+
+    catalog = RestCatalog("lake", uri=gateway.endpoint + "/iceberg/", token=TOKEN, warehouse="lake")
+    return catalog.load_table(table)
+
+
+@pytest.mark.parametrize("name", [n for n in COW if n != "v6_empty"])
+def test_iceberg_catalog_reads_every_copy_on_write_version_as_hudi(gateway, tables, name):
+    path = tables[f"cow.{name}"]
+    loaded = iceberg_table(gateway, f"cow.{name}")
+    by_instant = {s.summary["lakeshare.source-id"]: s for s in loaded.snapshots()}
+    assert sorted(by_instant) == instants(path)
+    for instant, snapshot in by_instant.items():
+        reference = hudi_read(path, instant)
+        shared = loaded.scan(snapshot_id=snapshot.snapshot_id).to_pandas()
+        assert_reads_like_hudi(shared[list(reference.columns)], reference)

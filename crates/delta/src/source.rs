@@ -356,6 +356,9 @@ fn metadata_model(metadata: &deltalake::kernel::Metadata) -> TableMetadata {
     model.description = metadata.description().map(str::to_string);
     model.format_provider = metadata.format_provider().to_string();
     model.partition_columns = metadata.partition_columns().to_vec();
+    // Writers with the change data feed on may keep the change type (null for data rows)
+    // in data files.
+    model.file_only_columns = vec!["_change_type".to_string()];
     model.created_time = metadata.created_time();
     model.configuration = configuration;
     model

@@ -192,12 +192,14 @@ impl Generator {
     }
 
     /// The manifests and manifest list of one version. `path_of` gives the path recipients
-    /// read a data file at; `parent` is the version served before this one, if any.
+    /// read a data file at; `row_count_of` the row count of a file whose statistics have none
+    /// (from its footer, say); `parent` is the version served before this one, if any.
     pub async fn version(
         &self,
         snapshot: &Snapshot,
         parent: Option<Version>,
         path_of: &(dyn Fn(&DataFile) -> Result<String> + Sync),
+        row_count_of: &(dyn Fn(&DataFile) -> Option<u64> + Sync),
     ) -> Result<VersionFiles> {
         if let Some(reason) = &snapshot.unservable {
             return Err(Error::Unsupported(reason.clone()));
@@ -224,17 +226,18 @@ impl Generator {
         let mut data_files = Vec::with_capacity(snapshot.files.len());
         let mut records = 0u64;
         for file in snapshot.files.iter() {
-            let record_count =
-                file.stats
-                    .as_ref()
-                    .and_then(|s| s.num_records)
-                    .ok_or_else(|| {
-                        Error::Unsupported(format!(
-                            "data file {} of version {} has no row count in its statistics, which \
-                     Iceberg metadata requires",
-                            file.id, snapshot.version
-                        ))
-                    })?;
+            let record_count = file
+                .stats
+                .as_ref()
+                .and_then(|s| s.num_records)
+                .or_else(|| row_count_of(file))
+                .ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "the row count of data file {} of version {} is not known, and Iceberg \
+                         metadata requires it",
+                        file.id, snapshot.version
+                    ))
+                })?;
             records += record_count;
             let b = bounds(file, &schema, &converted.stats_keys);
             let data = DataFileBuilder::default()
@@ -361,8 +364,8 @@ impl Generator {
             .filter(|f| f.version == current.version)
             .ok_or_else(|| Error::Invalid("the current version has no snapshot".into()))?;
         let (current_schema_id, converted) = self.schema(current)?;
-        let schema = converted.schema;
-        let current_spec = self.spec(&schema, &current.metadata.partition_columns)?;
+        let schema = &converted.schema;
+        let current_spec = self.spec(schema, &current.metadata.partition_columns)?;
 
         let mut schemas = Vec::new();
         for (id, text) in self.schemas.iter().enumerate() {
@@ -425,7 +428,12 @@ impl Generator {
         // applying the name mapping to a file find each of its columns (pyiceberg refuses a
         // file column the mapping lacks) and then skip them, as no schema field has their id.
         let mut mapped = converted.name_mapping.fields().to_vec();
-        for (i, name) in current.metadata.file_only_columns.iter().enumerate() {
+        let extra = current
+            .metadata
+            .file_only_columns
+            .iter()
+            .filter(|name| converted.schema.field_by_name(name).is_none());
+        for (i, name) in extra.enumerate() {
             let id = self.ids.last_column_id() + 1 + i as i32;
             mapped.push(MappedField::new(Some(id), vec![name.clone()], Vec::new()));
         }

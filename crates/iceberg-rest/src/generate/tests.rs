@@ -59,7 +59,10 @@ async fn generate(
     let mut parent = None;
     for s in snapshots {
         versions.push(Arc::new(
-            generator.version(s, parent, &path_of).await.unwrap(),
+            generator
+                .version(s, parent, &path_of, &|_| None)
+                .await
+                .unwrap(),
         ));
         parent = Some(s.version);
     }
@@ -175,7 +178,10 @@ async fn versions_iceberg_cannot_express_are_refused_with_the_reason() {
     });
     v0.files = files.into();
     let generator = Generator::new("t", &[&v0], layout()).unwrap();
-    let err = generator.version(&v0, None, &path_of).await.unwrap_err();
+    let err = generator
+        .version(&v0, None, &path_of, &|_| None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)));
     assert!(err.to_string().contains("deletion vectors"), "{err}");
 

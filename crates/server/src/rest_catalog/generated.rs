@@ -20,6 +20,8 @@ pub struct GeneratedFiles {
     files: Cache<(Arc<str>, Arc<str>), Bytes>,
     versions: Cache<(Arc<str>, Arc<str>, Version), Arc<VersionFiles>>,
     folder: Option<PathBuf>,
+    /// Row counts read from footers, for files whose statistics lack them.
+    pub row_counts: super::row_counts::RowCounts,
 }
 
 impl std::fmt::Debug for GeneratedFiles {
@@ -48,6 +50,7 @@ impl GeneratedFiles {
                 })
                 .build(),
             folder,
+            row_counts: super::row_counts::RowCounts::new(1_000_000),
         }
     }
 

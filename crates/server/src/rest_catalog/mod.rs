@@ -9,6 +9,7 @@ mod error;
 pub(crate) mod generated;
 pub(crate) mod objects;
 mod routes;
+mod row_counts;
 pub(crate) mod tables;
 
 use axum::Router;

@@ -135,14 +135,21 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     let mut parent = None;
     for s in &served {
         let version = s.snapshot.version;
+        let make = async {
+            let counts = app
+                .generated()
+                .row_counts
+                .missing(opened, &s.snapshot.files)
+                .await
+                .map_err(lakeshare_iceberg_rest::Error::Invalid)?;
+            let count_of = |f: &DataFile| counts.get(&f.id).copied();
+            generator
+                .version(&s.snapshot, parent, &path_of, &count_of)
+                .await
+        };
         let made = app
             .generated()
-            .version(
-                &handle.id,
-                generator.fingerprint(),
-                version,
-                generator.version(&s.snapshot, parent, &path_of),
-            )
+            .version(&handle.id, generator.fingerprint(), version, make)
             .await
             .map_err(|e| generation_error(&table, version, Arc::unwrap_or_clone(e)))?;
         files.push(made);
