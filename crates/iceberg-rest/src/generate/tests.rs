@@ -191,9 +191,14 @@ async fn versions_iceberg_cannot_express_are_refused_with_the_reason() {
     v1.files = files.into();
     let generator = Generator::new("t", &[&v1], layout()).unwrap();
     let err = generator
-        .version(&v1, None, &path_of)
+        .version(&v1, None, &path_of, &|_| None)
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("no row count"), "{err}");
+    assert!(err.contains("row count of data file a.parquet"), "{err}");
+    let counted = generator
+        .version(&v1, None, &path_of, &|_| Some(3))
+        .await
+        .unwrap();
+    assert_eq!(counted.summary["total-records"], "3");
 }
