@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import delta_sharing
+from deltalake import DeltaTable
 import pandas as pd
 import polars_deltalake
 import pytest
@@ -430,11 +431,14 @@ def test_tables_advertise_their_access_modes_truthfully(gateway):
     tables = list_tables(gateway)
     assert tables[("s3", "events")]["accessModes"] == ["url", "dir"]
     assert tables[("s3", "events")]["location"] == f"s3://{S3_BUCKET}/sales/events"
-    # No directory access without history (the log would reveal past versions), on Azure
-    # (no directory-scoped SAS without ADLS Gen2), or on the gateway's own disk.
-    for key in [("s3", "events_latest"), ("azure", "events"), ("local", "trips")]:
+    # No directory access without history (the log would reveal past versions) or on Azure (no
+    # directory-scoped SAS without ADLS Gen2). Tables on the gateway's own disk are read through
+    # its built-in S3 endpoint, under a location that names no path of the server.
+    for key in [("s3", "events_latest"), ("azure", "events")]:
         assert tables[key]["accessModes"] == ["url"], key
         assert "location" not in tables[key]
+    assert tables[("local", "trips")]["accessModes"] == ["url", "dir"]
+    assert tables[("local", "trips")]["location"] == "s3://lakeshare/tables/stores/local/trips/files"
     # Existing clients ignore the extra fields.
     assert {t.name for t in delta_sharing.SharingClient(gateway.profile_path).list_all_tables()} >= {"events", "trips"}
 
@@ -482,13 +486,41 @@ def body_of(response) -> dict:
 @pytest.mark.parametrize("schema,table,needle", [
     ("s3", "events_latest", "without its history"),
     ("azure", "events", "cannot vend temporary credentials"),
-    ("local", "trips", "gateway's own disk"),
 ])
 def test_tables_without_directory_access_get_a_clear_400(gateway, schema, table, needle):
     response = vend(gateway, schema, table)
     assert response.status_code == 400, response.text
     assert response.json()["errorCode"] == "UNSUPPORTED_OPERATION"
     assert needle in response.json()["message"]
+
+
+def test_local_tables_get_directory_access_through_the_built_in_s3_endpoint(gateway, demo, tmp_path):
+    response = vend(gateway, "local", "trips")
+    credentials = body_of(response)["credentials"]
+    assert str(demo) not in response.text, "a server path leaked"
+    assert credentials["location"] == "s3://lakeshare/tables/stores/local/trips/files"
+    aws = credentials["awsTempCredentials"]
+    assert aws["endpoint"] == f"http://127.0.0.1:{gateway.port}"
+    assert credentials["expirationTime"] > time.time() * 1000
+    options = {
+        "AWS_ENDPOINT_URL": aws["endpoint"], "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": aws["accessKeyId"], "AWS_SECRET_ACCESS_KEY": aws["secretAccessKey"],
+        "AWS_SESSION_TOKEN": aws["sessionToken"],
+    }
+    shared = reference(tmp_path, credentials["location"], options)
+    assert_same_frame(shared, DeltaTable(str(demo / "data" / "delta" / "trips")).to_pandas())
+    # The credential covers that table's files and nothing else the endpoint serves.
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint"], region_name="us-east-1",
+                      aws_access_key_id=aws["accessKeyId"], aws_secret_access_key=aws["secretAccessKey"],
+                      aws_session_token=aws["sessionToken"])
+    listed = s3.list_objects_v2(Bucket="lakeshare", Prefix="tables/stores/local/trips/files/_delta_log/")
+    assert listed["KeyCount"] > 0
+    with pytest.raises(Exception) as refused:
+        s3.list_objects_v2(Bucket="lakeshare", Prefix="tables/stores/s3/")
+    assert "AccessDenied" in str(refused.value)
+    assert vend(gateway, "local", "trips", {"location": credentials["location"] + "/"}).status_code == 200
 
 
 def test_vending_for_another_location_is_refused(gateway):

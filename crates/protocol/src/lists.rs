@@ -73,6 +73,11 @@ pub struct AwsTempCredentials {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: String,
+    /// Where the credentials work, when that is not AWS itself (the gateway's built-in S3
+    /// endpoint, an S3-compatible store): a lakeshare extension clients without it ignore,
+    /// and which a client must otherwise be configured with.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub endpoint: Option<String>,
 }
 
 /// The optional body of `POST …/temporary-table-credentials`.

@@ -482,6 +482,16 @@ impl App {
         (table.entry.history && store.vends_credentials() && !encloses_another).then_some(store)
     }
 
+    /// Whether `table` gets directory access through the built-in S3 endpoint: a table on the
+    /// gateway's disk, shared with its history, with no other shared folder inside it (the
+    /// same conditions as for vended store credentials).
+    pub(crate) fn builtin_directory_access(&self, table: &TableHandle) -> bool {
+        table.entry.store.is_none()
+            && table.entry.catalog.is_none()
+            && table.entry.history
+            && !self.encloses_another(None, &table.entry.location)
+    }
+
     fn encloses_another(&self, store: Option<&str>, location: &str) -> bool {
         self.inner.enclosing.contains(&(
             store.map(str::to_string),

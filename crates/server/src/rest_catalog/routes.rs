@@ -258,24 +258,14 @@ fn storage_credential(
 ) -> IcebergResult<StorageCredential> {
     let endpoint = app.s3_endpoint();
     let prefix = key_prefix(handle);
-    let now = lakeshare_storage::now_ms();
-    let mut expires_at_ms = now + app.url_ttl_ms();
-    if let Some(limit) = recipient.expires_at_ms {
-        expires_at_ms = expires_at_ms.min(limit);
-    }
-    let credentials = endpoint
-        .mint(&lakeshare_s3_endpoint::Grant {
-            prefixes: vec![prefix.clone()],
-            expires_at_ms,
-        })
-        .map_err(|e| {
-            tracing::error!(table = %handle.qualified_name(), "minting S3 credentials: {e}");
-            IcebergError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ServerErrorException",
-                "credentials for the table could not be made",
-            )
-        })?;
+    let credentials = super::mint(app, recipient, &prefix).map_err(|e| {
+        tracing::error!(table = %handle.qualified_name(), "minting S3 credentials: {e}");
+        IcebergError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerErrorException",
+            "credentials for the table could not be made",
+        )
+    })?;
     let config = BTreeMap::from([
         ("s3.endpoint".to_string(), app.s3_endpoint_url()),
         (

@@ -33,6 +33,17 @@ pub(crate) fn key_prefix(handle: &TableHandle) -> String {
     )
 }
 
+/// Where directory access reads a table on the gateway's disk: its files under the built-in
+/// S3 endpoint, by their paths below the table's root.
+pub(crate) fn files_location(app: &App, handle: &TableHandle) -> String {
+    format!(
+        "s3://{}/{}{}",
+        app.s3_endpoint().bucket(),
+        key_prefix(handle),
+        FILES.trim_end_matches('/')
+    )
+}
+
 /// The table as an Iceberg catalog answers for it.
 pub(crate) struct LoadedTable {
     pub metadata_location: String,

@@ -281,6 +281,7 @@ pub(crate) async fn credentials(
             access_key_id: vended.access_key_id,
             secret_access_key: vended.secret_access_key.expose_secret().to_string(),
             session_token: vended.session_token.expose_secret().to_string(),
+            endpoint: None,
         },
         expiration_time: vended.expires_at_ms,
     };

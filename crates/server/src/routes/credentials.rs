@@ -33,7 +33,12 @@ pub async fn temporary_table_credentials(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid: {e}")))?
     };
-    let location = &handle.entry.location;
+    let builtin = app.vending_store(handle).is_none() && app.builtin_directory_access(handle);
+    let location = if builtin {
+        crate::rest_catalog::tables::files_location(&app, handle)
+    } else {
+        handle.entry.location.clone()
+    };
     if let Some(asked) = &request.location
         && asked.trim_end_matches('/') != location.trim_end_matches('/')
     {
@@ -41,33 +46,54 @@ pub async fn temporary_table_credentials(
             "table '{name}' has no location '{asked}': its only location is '{location}'"
         )));
     }
-    let Some(store) = app.vending_store(handle) else {
-        return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
+    let (aws, expires_at_ms) = if builtin {
+        let prefix = format!(
+            "{}{}",
+            crate::rest_catalog::tables::key_prefix(handle),
+            crate::rest_catalog::tables::FILES
+        );
+        let minted = crate::rest_catalog::mint(&app, &recipient, &prefix)
+            .map_err(|e| ApiError::internal("minting S3 credentials", e))?;
+        let aws = AwsTempCredentials {
+            access_key_id: minted.access_key_id,
+            secret_access_key: minted.secret_access_key,
+            session_token: minted.session_token,
+            endpoint: Some(app.s3_endpoint_url()),
+        };
+        (aws, minted.expires_at_ms)
+    } else {
+        let Some(store) = app.vending_store(handle) else {
+            return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
+        };
+        let credentials = vend(
+            store,
+            &location,
+            &recipient,
+            &format!("table '{name}'"),
+            "the query API",
+        )
+        .await?;
+        let aws = AwsTempCredentials {
+            access_key_id: credentials.access_key_id,
+            secret_access_key: credentials.secret_access_key.expose_secret().to_string(),
+            session_token: credentials.session_token.expose_secret().to_string(),
+            endpoint: None,
+        };
+        (aws, credentials.expires_at_ms)
     };
-    let credentials = vend(
-        store,
-        location,
-        &recipient,
-        &format!("table '{name}'"),
-        "the query API",
-    )
-    .await?;
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,
         table = %name,
-        expires_at_ms = credentials.expires_at_ms,
+        expires_at_ms,
+        builtin_endpoint = builtin,
         "temporary-table-credentials"
     );
     let body = TemporaryTableCredentialsResponse {
         credentials: TableCredentials {
-            location: location.clone(),
-            aws_temp_credentials: AwsTempCredentials {
-                access_key_id: credentials.access_key_id,
-                secret_access_key: credentials.secret_access_key.expose_secret().to_string(),
-                session_token: credentials.session_token.expose_secret().to_string(),
-            },
-            expiration_time: credentials.expires_at_ms,
+            location,
+            aws_temp_credentials: aws,
+            expiration_time: expires_at_ms,
         },
     };
     Ok((
@@ -120,8 +146,13 @@ pub(crate) async fn vend(
 fn why_no_directory_access(app: &App, handle: &crate::registry::TableHandle) -> String {
     let name = handle.qualified_name();
     let Some(store_name) = handle.entry.store.as_deref() else {
+        if !handle.entry.history {
+            return format!(
+                "table '{name}' is shared without its history, which directory access would expose; read it through the query API (access mode 'url')"
+            );
+        }
         return format!(
-            "table '{name}' is on the gateway's own disk, which cannot vend credentials; read it through the query API (access mode 'url')"
+            "another shared table or asset lies inside the folder of table '{name}', which directory access would expose; read it through the query API (access mode 'url')"
         );
     };
     match app.stores().get(store_name) {

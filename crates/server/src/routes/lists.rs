@@ -33,7 +33,14 @@ pub(crate) fn share_id(name: &str) -> String {
 }
 
 pub(crate) fn table_item(app: &App, t: &TableHandle) -> Table {
-    let dir = app.vending_store(t).is_some();
+    let location = if app.vending_store(t).is_some() {
+        Some(t.entry.location.clone())
+    } else if app.builtin_directory_access(t) {
+        Some(crate::rest_catalog::tables::files_location(app, t))
+    } else {
+        None
+    };
+    let dir = location.is_some();
     let mut modes = vec!["url".to_string()];
     if dir {
         modes.push("dir".to_string());
@@ -44,7 +51,7 @@ pub(crate) fn table_item(app: &App, t: &TableHandle) -> Table {
         share: t.share.clone(),
         share_id: Some(share_id(&t.share)),
         id: Some(t.id.clone()),
-        location: dir.then(|| t.entry.location.clone()),
+        location,
         access_modes: Some(modes),
         governance: (!t.entry.governance.is_empty()).then(|| t.entry.governance.clone()),
     }
