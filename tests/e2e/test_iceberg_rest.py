@@ -182,3 +182,24 @@ def test_a_table_whose_metadata_points_outside_its_folder_is_refused(gateway, se
     assert body["errorCode"] == "UNSUPPORTED_OPERATION", body
     assert "outside the folder this share allows" in body["message"], body
     assert "gw/scores" not in body["message"] and WAREHOUSE not in body["message"], body
+
+
+# ---------------------------------------------------------------------------------------------
+# The gateway's own Iceberg REST catalog for recipients, over these tables
+
+
+def recipient_catalog(gateway):
+    from pyiceberg.catalog.rest import RestCatalog
+
+    return RestCatalog("lake", uri=gateway.endpoint + "/iceberg/", token=TOKEN, warehouse="lake")
+
+
+def test_catalog_tables_read_through_the_built_in_endpoint_as_pyiceberg_reads_them(gateway, catalog):
+    source = catalog.load_table("gw.scores")
+    loaded = recipient_catalog(gateway).load_table("gw.scores")
+    assert loaded.metadata_location.startswith("s3://lakeshare/tables/lake/gw/scores/")
+    by_version = {int(s.summary["lakeshare.source-version"]): s for s in loaded.snapshots()}
+    for snapshot in source.snapshots():
+        mine = by_version[snapshot.sequence_number]
+        got = loaded.scan(snapshot_id=mine.snapshot_id).to_arrow().to_pandas()
+        assert_same_frame(got, source.scan(snapshot_id=snapshot.snapshot_id).to_arrow().to_pandas())

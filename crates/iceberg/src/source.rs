@@ -377,6 +377,21 @@ impl TableSource for IcebergSource {
             .map_err(|e| self.model_error(e))
     }
 
+    async fn native_metadata(&self) -> Result<Option<lakeshare_model::NativeMetadata>> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        if let Some(why) = &loaded.versions.latest_refused {
+            return Err(ModelError::Unsupported(why.clone()));
+        }
+        let document = serde_json::to_value(&*loaded.metadata).map_err(|e| {
+            ModelError::Unsupported(format!("the table's metadata does not serialise: {e}"))
+        })?;
+        Ok(Some(lakeshare_model::NativeMetadata {
+            kind: "iceberg",
+            location: loaded.path.clone(),
+            document,
+        }))
+    }
+
     async fn versions(&self) -> Result<Vec<Version>> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
         let mut versions: Vec<Version> =

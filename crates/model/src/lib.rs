@@ -45,5 +45,5 @@ pub use id::stable_uuid;
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };
-pub use source::TableSource;
+pub use source::{NativeMetadata, TableSource};
 pub use version::{TimestampBound, Version, VersionSpec, monotonic_commit_times, version_at};

@@ -3,6 +3,16 @@ use chrono::{DateTime, Utc};
 
 use crate::{Error, Result, Snapshot, TableFormat, TimestampBound, Version, VersionChanges};
 
+/// A table's own metadata document (see [`TableSource::native_metadata`]).
+#[derive(Debug, Clone)]
+pub struct NativeMetadata {
+    /// The catalog format the document is in (`iceberg`).
+    pub kind: &'static str,
+    /// Where the document is, as the table's store names it.
+    pub location: String,
+    pub document: serde_json::Value,
+}
+
 /// One table in one format, at one location: the seam between format adapters and the gateway.
 ///
 /// Contracts every implementation keeps:
@@ -47,6 +57,13 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
             .version_at(DateTime::<Utc>::MIN_UTC, TimestampBound::AtOrAfter)
             .await?;
         Ok((earliest.min(latest)..=latest).collect())
+    }
+
+    /// The table's own metadata at its latest version, where its format has a document that
+    /// engines read directly (Iceberg's `metadata.json`), for catalogs that relay it rather than
+    /// generate one. The default: none.
+    async fn native_metadata(&self) -> Result<Option<NativeMetadata>> {
+        Ok(None)
     }
 
     /// The changes of versions `start..=end`, one entry per version, oldest first. Both ends

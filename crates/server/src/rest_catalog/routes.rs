@@ -13,7 +13,7 @@ use lakeshare_iceberg_rest::wire::{
 };
 
 use super::error::{IcebergError, IcebergResult, Missing};
-use super::tables::{key_prefix, load};
+use super::tables::{Access, key_prefix, load};
 use crate::app::App;
 use crate::auth::{Recipient, bearer_token};
 use crate::pages::{Params, paginate};
@@ -197,7 +197,7 @@ pub async fn load_table(
     let recipient = recipient(&app, &headers)?;
     let handle = table(&app, &recipient, &path).await?;
     let loaded = load(&app, &handle).await?;
-    let credential = storage_credential(&app, &recipient, &handle)?;
+    let credential = storage_credential(&app, &recipient, &handle, &loaded.access).await?;
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,
@@ -232,8 +232,9 @@ pub async fn credentials(
 ) -> IcebergResult<Response> {
     let recipient = recipient(&app, &headers)?;
     let handle = table(&app, &recipient, &path).await?;
+    let access = super::tables::access(&app, &handle).await?;
     Ok(Json(LoadCredentialsResponse {
-        storage_credentials: vec![storage_credential(&app, &recipient, &handle)?],
+        storage_credentials: vec![storage_credential(&app, &recipient, &handle, &access).await?],
     })
     .into_response())
 }
@@ -249,13 +250,17 @@ pub async fn metrics(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Read-only credentials of the built-in S3 endpoint for the table's prefix, as Iceberg FileIO
-/// properties, expiring with the recipient's own token at the latest.
-fn storage_credential(
+/// Read-only credentials for the table's files as Iceberg FileIO properties, expiring with the
+/// recipient's own token at the latest: vended by its store, or for the built-in S3 endpoint.
+async fn storage_credential(
     app: &App,
     recipient: &Recipient,
     handle: &TableHandle,
+    access: &Access,
 ) -> IcebergResult<StorageCredential> {
+    if let Access::Vended { store, location } = access {
+        return vended_credential(recipient, handle, store, location).await;
+    }
     let endpoint = app.s3_endpoint();
     let prefix = key_prefix(handle);
     let credentials = super::mint(app, recipient, &prefix).map_err(|e| {
@@ -290,6 +295,62 @@ fn storage_credential(
     ]);
     Ok(StorageCredential {
         prefix: format!("s3://{}/{prefix}", endpoint.bucket()),
+        config,
+    })
+}
+
+async fn vended_credential(
+    recipient: &Recipient,
+    handle: &TableHandle,
+    store: &lakeshare_storage::Store,
+    location: &str,
+) -> IcebergResult<StorageCredential> {
+    use secrecy::ExposeSecret;
+    let name = handle.qualified_name();
+    let vended = crate::routes::vend(
+        store,
+        location,
+        recipient,
+        &format!("table '{name}'"),
+        "the Delta Sharing query API",
+    )
+    .await
+    .map_err(|e| IcebergError::from_api(e, Missing::Table))?;
+    let options = store.config();
+    let mut config = BTreeMap::from([
+        ("s3.access-key-id".to_string(), vended.access_key_id.clone()),
+        (
+            "s3.secret-access-key".to_string(),
+            vended.secret_access_key.expose_secret().to_string(),
+        ),
+        (
+            "s3.session-token".to_string(),
+            vended.session_token.expose_secret().to_string(),
+        ),
+        (
+            "s3.session-token-expires-at-ms".to_string(),
+            vended.expires_at_ms.to_string(),
+        ),
+    ]);
+    let region = options
+        .region
+        .clone()
+        .unwrap_or_else(|| S3_REGION.to_string());
+    config.insert("s3.region".to_string(), region.clone());
+    config.insert("client.region".to_string(), region);
+    if let Some(endpoint) = options
+        .public_endpoint
+        .as_ref()
+        .or(options.endpoint.as_ref())
+    {
+        config.insert("s3.endpoint".to_string(), endpoint.clone());
+        config.insert(
+            "s3.path-style-access".to_string(),
+            options.path_style.unwrap_or(true).to_string(),
+        );
+    }
+    Ok(StorageCredential {
+        prefix: format!("{}/", location.trim_end_matches('/')),
         config,
     })
 }

@@ -48,6 +48,62 @@ pub(crate) fn files_location(app: &App, handle: &TableHandle) -> String {
 pub(crate) struct LoadedTable {
     pub metadata_location: String,
     pub metadata: serde_json::Value,
+    pub access: Access,
+}
+
+/// How a recipient reads a loaded table's files.
+#[derive(Clone)]
+pub(crate) enum Access {
+    /// Through the built-in S3 endpoint, under the table's key prefix.
+    BuiltIn,
+    /// Straight from the table's store, with credentials its STS vends for the table's folder.
+    Vended {
+        store: Arc<lakeshare_storage::Store>,
+        location: String,
+    },
+}
+
+/// The table's own Iceberg metadata, where it can be relayed as it is: a native Iceberg table,
+/// shared with its history, in a store that vends credentials for its folder (the metadata's
+/// paths are then readable as they are; a table on the gateway's disk would reveal its paths),
+/// whose metadata file lies inside that folder.
+async fn relayable(
+    app: &App,
+    handle: &TableHandle,
+    opened: &OpenedTable,
+) -> IcebergResult<Option<(lakeshare_model::NativeMetadata, Access)>> {
+    let Some(store) = app.vending_store(handle) else {
+        return Ok(None);
+    };
+    let native = opened.source.native_metadata().await.map_err(|e| {
+        IcebergError::from_api(
+            ApiError::from_model(&handle.qualified_name(), &e),
+            Missing::Table,
+        )
+    })?;
+    let Some(native) = native.filter(|n| n.kind == "iceberg") else {
+        return Ok(None);
+    };
+    if opened.signer.check(&native.location).is_err() {
+        tracing::error!(table = %handle.qualified_name(), "not relaying metadata outside the table's folder");
+        return Ok(None);
+    }
+    let access = Access::Vended {
+        store: store.clone(),
+        location: handle.entry.location.clone(),
+    };
+    Ok(Some((native, access)))
+}
+
+/// How the recipient reads `handle`'s files (what [`load`] would answer), without loading it.
+pub(crate) async fn access(app: &App, handle: &TableHandle) -> IcebergResult<Access> {
+    let opened = app
+        .open_table(handle)
+        .await
+        .map_err(|e| IcebergError::from_api(e, Missing::Table))?;
+    Ok(relayable(app, handle, opened)
+        .await?
+        .map_or(Access::BuiltIn, |(_, access)| access))
 }
 
 /// The path of a data file below the table's root, as its key under `files/`.
@@ -89,6 +145,13 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
         .latest_version()
         .await
         .map_err(|e| model(&e))?;
+    if let Some((native, access)) = relayable(app, handle, opened).await? {
+        return Ok(LoadedTable {
+            metadata_location: native.location,
+            metadata: native.document,
+            access,
+        });
+    }
     let versions: Vec<Version> = if handle.entry.history {
         let mut all = opened.source.versions().await.map_err(|e| model(&e))?;
         all.retain(|v| *v <= latest);
@@ -182,6 +245,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     Ok(LoadedTable {
         metadata_location: location,
         metadata: metadata.value,
+        access: Access::BuiltIn,
     })
 }
 

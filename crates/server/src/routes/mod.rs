@@ -4,6 +4,7 @@ mod asset_files;
 mod changes;
 mod common;
 mod credentials;
+pub(crate) use credentials::vend;
 mod files;
 mod folder_assets;
 pub(crate) mod lists;
