@@ -179,10 +179,6 @@ def test_asset_errors_are_clear(client):
     assert "has no file '../secret'" in e["message"]
     e = error(client.post(f"{VOLUME}/file-urls", {"files": []}, expect=400))
     assert "paths" in e["message"]
-    e = error(client.post(f"{MODEL}/versions/1/temporary-model-version-credentials", expect=400))
-    assert "gateway's own disk" in e["message"] and "file-urls" in e["message"]
-    for path in [f"{VOLUME}/temporary-volume-credentials", f"{SKILL}/temporary-skill-credentials"]:
-        assert error(client.post(path, expect=400))["errorCode"]
 
 
 def test_table_governance_reaches_the_connector_and_get_table(client, demo):
@@ -301,3 +297,32 @@ def test_bad_asset_configs_are_refused_naming_asset_and_field(tmp_path, assets, 
                              capture_output=True, text=True, timeout=60)
         assert run.returncode != 0
         assert field in run.stderr and reason in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("asset", [VOLUME, SKILL, f"{MODEL}/versions/1"])
+def test_assets_on_the_gateways_disk_get_credentials_for_its_built_in_s3_endpoint(client, demo, asset):
+    import boto3
+    import botocore.exceptions
+
+    kind = {VOLUME: "volume", SKILL: "skill", f"{MODEL}/versions/1": "model-version"}[asset]
+    response = client.post(f"{asset}/temporary-{kind}-credentials")
+    assert str(demo) not in response.text, "a server path leaked"
+    body = response.json()
+    aws = body["awsTempCredentials"]
+    location = body["storageLocation"]
+    assert location.startswith("s3://lakeshare/folders/")
+    prefix = location.removeprefix("s3://lakeshare/") + "/"
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint"], region_name="us-east-1",
+                      aws_access_key_id=aws["accessKeyId"], aws_secret_access_key=aws["secretAccessKey"],
+                      aws_session_token=aws["sessionToken"])
+    listed = s3.list_objects_v2(Bucket="lakeshare", Prefix=prefix)
+    keys = sorted(o["Key"].removeprefix(prefix) for o in listed.get("Contents", []))
+    files = sorted(f["path"] for f in client.items(f"{asset}/files"))
+    assert keys == files and files
+    downloaded = client.download(asset, files[:1])
+    content = s3.get_object(Bucket="lakeshare", Key=prefix + files[0])["Body"].read()
+    assert content == downloaded[files[0]][0]
+    # Scoped to that folder: a table's files are out of reach.
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        s3.list_objects_v2(Bucket="lakeshare", Prefix="tables/demo/delta/trips/files/")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"

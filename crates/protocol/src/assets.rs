@@ -146,4 +146,9 @@ pub struct AssetCredentials {
     pub aws_temp_credentials: crate::lists::AwsTempCredentials,
     /// Epoch milliseconds.
     pub expiration_time: i64,
+    /// Where the credentials read the asset's folder, when that is not its `storageLocation`
+    /// (a folder on the gateway's disk, read through its built-in S3 endpoint): a lakeshare
+    /// extension.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub storage_location: Option<String>,
 }

@@ -492,6 +492,24 @@ impl App {
             && !self.encloses_another(None, &table.entry.location)
     }
 
+    /// The key prefix under which the built-in S3 endpoint serves the folder at `location` on
+    /// the gateway's disk, or why it does not (another shared folder lies inside it).
+    pub(crate) fn builtin_folder_access(&self, location: &str) -> Result<String, String> {
+        if self.encloses_another(None, location) {
+            return Err("another shared table or asset lies inside its folder, which the credentials would expose".into());
+        }
+        Ok(crate::folders::folder_key(location))
+    }
+
+    /// The configured folder on the gateway's disk whose key prefix is `key` (`folders/{id}/`).
+    pub(crate) fn local_folder(&self, key: &str) -> Option<String> {
+        crate::folders::configured_locations(&self.inner.config)
+            .filter(|(store, location)| store.is_none() && !location.contains("://"))
+            .map(|(_, location)| location)
+            .find(|location| crate::folders::folder_key(location) == key)
+            .map(str::to_string)
+    }
+
     fn encloses_another(&self, store: Option<&str>, location: &str) -> bool {
         self.inner.enclosing.contains(&(
             store.map(str::to_string),

@@ -110,3 +110,17 @@ pub fn shared_folders(config: &lakeshare_catalog::Config) -> Vec<SharedFolder> {
     }
     out
 }
+
+/// The key prefix of a folder on the gateway's disk in the built-in S3 endpoint's bucket,
+/// `folders/{id}/`: an id derived from the folder's path, so the key tells nothing of it.
+pub(crate) fn folder_key(location: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"lakeshare/folder-key/v1\0")
+        .chain_update(location.trim_end_matches('/').as_bytes())
+        .finalize();
+    format!("{FOLDERS}{}/", hex::encode(&digest[..12]))
+}
+
+/// The folder of every shared folder's key prefix.
+pub(crate) const FOLDERS: &str = "folders/";

@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::tables::{FILES, GENERATED, TABLES, load};
 use crate::app::{App, Inner};
+use crate::folders::FOLDERS;
 use crate::registry::{OpenedTable, TableHandle};
 
 /// The gateway's tables, as the endpoint's objects. Holds the application weakly: the
@@ -28,6 +29,8 @@ pub(crate) struct TableObjects {
 
 enum Target<'a> {
     File(Arc<TableHandle>, &'a str),
+    /// A file of a shared folder on the gateway's disk (an asset's), below the folder.
+    FolderFile(PathBuf, &'a str),
     Generated(Arc<TableHandle>, &'a str),
 }
 
@@ -40,6 +43,11 @@ impl TableObjects {
     }
 
     async fn target<'k>(&self, app: &App, key: &'k str) -> Option<Target<'k>> {
+        if let Some(in_folders) = key.strip_prefix(FOLDERS) {
+            let (id, rel) = in_folders.split_once('/')?;
+            let folder = app.local_folder(&format!("{FOLDERS}{id}/"))?;
+            return Some(Target::FolderFile(PathBuf::from(folder), rel));
+        }
         let key = key.strip_prefix(TABLES)?;
         let mut parts = key.splitn(4, '/');
         let (share, schema, table, rest) =
@@ -116,6 +124,9 @@ impl Objects for TableObjects {
             Some(Target::Generated(handle, name)) => Ok(generated(&app, &handle, name)
                 .await?
                 .map(|bytes| info(key, bytes.len() as u64, 0))),
+            Some(Target::FolderFile(root, rel)) => Ok(local_file(&root, rel)
+                .await?
+                .map(|(_, m)| info(key, m.len(), modified_ms(&m)))),
             Some(Target::File(handle, rel)) => {
                 let opened = opened(&app, &handle).await?;
                 match &opened.root {
@@ -163,24 +174,11 @@ impl Objects for TableObjects {
                     futures::stream::once(async { Ok(slice) }).boxed(),
                 )))
             }
+            Some(Target::FolderFile(root, rel)) => local_stream(key, &root, rel, range).await,
             Some(Target::File(handle, rel)) => {
                 let opened = opened(&app, &handle).await?;
                 match &opened.root {
-                    Root::Local(root) => {
-                        let Some((path, m)) = local_file(root, rel).await? else {
-                            return Ok(None);
-                        };
-                        let mut file = tokio::fs::File::open(&path).await.map_err(fault)?;
-                        let r = range.unwrap_or(0..m.len());
-                        file.seek(std::io::SeekFrom::Start(r.start))
-                            .await
-                            .map_err(fault)?;
-                        let stream = tokio_util::io::ReaderStream::with_capacity(
-                            file.take(r.end - r.start),
-                            256 * 1024,
-                        );
-                        Ok(Some((info(key, m.len(), modified_ms(&m)), stream.boxed())))
-                    }
+                    Root::Local(root) => local_stream(key, root, rel, range).await,
                     Root::Store(root) => {
                         let path = store_path(opened, root, rel)?;
                         let client = opened.store.as_ref().expect("checked").object_store();
@@ -220,6 +218,28 @@ impl Objects for TableObjects {
         limit: usize,
     ) -> Result<Vec<ObjectInfo>, ObjectError> {
         let app = self.app()?;
+        if let Some(rest) = prefix.strip_prefix(FOLDERS) {
+            let Some((id, rel_prefix)) = rest.split_once('/') else {
+                return Ok(Vec::new());
+            };
+            let folder_prefix = format!("{FOLDERS}{id}/");
+            let Some(folder) = app.local_folder(&folder_prefix) else {
+                return Ok(Vec::new());
+            };
+            let rel_prefix = rel_prefix.to_string();
+            let found =
+                tokio::task::spawn_blocking(move || walk_local(Path::new(&folder), &rel_prefix))
+                    .await
+                    .map_err(fault)??;
+            let mut out: Vec<ObjectInfo> = found
+                .into_iter()
+                .map(|(rel, size, modified)| info(&format!("{folder_prefix}{rel}"), size, modified))
+                .filter(|o| start_after.is_none_or(|s| o.key.as_str() > s))
+                .collect();
+            out.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+            out.truncate(limit);
+            return Ok(out);
+        }
         let Some(in_tables) = prefix.strip_prefix(TABLES) else {
             return Ok(Vec::new());
         };
@@ -259,6 +279,26 @@ impl Objects for TableObjects {
         out.truncate(limit);
         Ok(out)
     }
+}
+
+/// A local file's bytes (or a range of them) as the endpoint streams them.
+async fn local_stream(
+    key: &str,
+    root: &Path,
+    rel: &str,
+    range: Option<Range<u64>>,
+) -> Result<Option<(ObjectInfo, ByteStream)>, ObjectError> {
+    let Some((path, m)) = local_file(root, rel).await? else {
+        return Ok(None);
+    };
+    let mut file = tokio::fs::File::open(&path).await.map_err(fault)?;
+    let r = range.unwrap_or(0..m.len());
+    file.seek(std::io::SeekFrom::Start(r.start))
+        .await
+        .map_err(fault)?;
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(file.take(r.end - r.start), 256 * 1024);
+    Ok(Some((info(key, m.len(), modified_ms(&m)), stream.boxed())))
 }
 
 fn info(key: &str, size: u64, last_modified_ms: i64) -> ObjectInfo {

@@ -253,38 +253,63 @@ pub(crate) async fn credentials(
     recipient: &Recipient,
     target: AssetFolder<'_>,
 ) -> ApiResult<Response> {
-    let store = app
-        .vending_store_for(target.location, target.store)
-        .map_err(|why| {
-            ApiError::unsupported(format!(
-                "temporary credentials for {} cannot be given: {why}; list its files (GET …/files) and ask for signed URLs (POST …/file-urls) instead",
-                target.label
-            ))
-        })?;
-    let vended = super::credentials::vend(
-        store,
-        target.location,
-        recipient,
-        &target.label,
-        "the file endpoints",
-    )
-    .await?;
+    let refused = |why: String| {
+        ApiError::unsupported(format!(
+            "temporary credentials for {} cannot be given: {why}; list its files (GET …/files) and ask for signed URLs (POST …/file-urls) instead",
+            target.label
+        ))
+    };
+    let body = if target.store.is_none() && !target.location.contains("://") {
+        // On the gateway's disk: credentials for its built-in S3 endpoint.
+        let prefix = app
+            .builtin_folder_access(target.location)
+            .map_err(refused)?;
+        let minted = crate::rest_catalog::mint(app, recipient, &prefix)
+            .map_err(|e| ApiError::internal("minting S3 credentials", e))?;
+        AssetCredentials {
+            aws_temp_credentials: AwsTempCredentials {
+                access_key_id: minted.access_key_id,
+                secret_access_key: minted.secret_access_key,
+                session_token: minted.session_token,
+                endpoint: Some(app.s3_endpoint_url()),
+            },
+            expiration_time: minted.expires_at_ms,
+            storage_location: Some(format!(
+                "s3://{}/{}",
+                app.s3_endpoint().bucket(),
+                prefix.trim_end_matches('/')
+            )),
+        }
+    } else {
+        let store = app
+            .vending_store_for(target.location, target.store)
+            .map_err(refused)?;
+        let vended = super::credentials::vend(
+            store,
+            target.location,
+            recipient,
+            &target.label,
+            "the file endpoints",
+        )
+        .await?;
+        AssetCredentials {
+            aws_temp_credentials: AwsTempCredentials {
+                access_key_id: vended.access_key_id,
+                secret_access_key: vended.secret_access_key.expose_secret().to_string(),
+                session_token: vended.session_token.expose_secret().to_string(),
+                endpoint: None,
+            },
+            expiration_time: vended.expires_at_ms,
+            storage_location: None,
+        }
+    };
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,
         asset = %target.label,
-        expires_at_ms = vended.expires_at_ms,
+        expires_at_ms = body.expiration_time,
         "temporary-credentials"
     );
-    let body = AssetCredentials {
-        aws_temp_credentials: AwsTempCredentials {
-            access_key_id: vended.access_key_id,
-            secret_access_key: vended.secret_access_key.expose_secret().to_string(),
-            session_token: vended.session_token.expose_secret().to_string(),
-            endpoint: None,
-        },
-        expiration_time: vended.expires_at_ms,
-    };
     Ok((
         [(header::CONTENT_TYPE, lakeshare_protocol::JSON_CONTENT_TYPE)],
         serde_json::to_vec(&body).expect("credential bodies always serialise"),
