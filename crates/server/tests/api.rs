@@ -1216,25 +1216,22 @@ recipients: [{{ name: one, token: "{TOKEN_1}", shares: [s1] }}]
 }
 
 #[tokio::test]
-async fn local_tables_offer_url_access_only() {
+async fn local_tables_offer_directory_access_through_the_built_in_endpoint() {
     let fx = fixture(60).await;
     let tables = get(&fx.router, "/delta-sharing/shares/s1/all-tables", TOKEN_1)
         .await
         .json();
-    assert_eq!(
-        tables["items"][0]["accessModes"],
-        serde_json::json!(["url"])
-    );
-    assert!(tables["items"][0].get("location").is_none());
+    let a = &tables["items"][0];
+    assert_eq!(a["accessModes"], serde_json::json!(["url", "dir"]));
+    let location = a["location"].as_str().unwrap();
+    assert_eq!(location, "s3://lakeshare/tables/s1/sc/a/files");
     let uri = "/delta-sharing/shares/s1/schemas/sc/tables/a/temporary-table-credentials";
-    let refused = send(&fx.router, request(Method::POST, uri, Some(TOKEN_1), "")).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert_eq!(refused.error_code(), "UNSUPPORTED_OPERATION");
-    assert!(
-        refused.message().contains("gateway's own disk"),
-        "{}",
-        refused.message()
-    );
+    let granted = send(&fx.router, request(Method::POST, uri, Some(TOKEN_1), "")).await;
+    assert_eq!(granted.status, StatusCode::OK);
+    let credentials = &granted.json()["credentials"];
+    assert_eq!(credentials["location"], location);
+    assert!(credentials["awsTempCredentials"]["endpoint"].is_string());
+    assert!(credentials["awsTempCredentials"]["sessionToken"].is_string());
     let elsewhere = send(
         &fx.router,
         request(
