@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use lakeshare_catalog::Config;
-use lakeshare_protocol::profile::Profile;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -115,7 +114,7 @@ recipients:
         skill_name = lakeshare_demo::assets::SKILL_NAME,
     );
     let config = Config::from_yaml(&yaml, &data_dir).context("the demo configuration")?;
-    let profile = Profile::bearer(config.server.endpoint(), token);
+    let profile = crate::profile(config.server.endpoint(), token);
     crate::write_private(&args.profile, &profile.to_file_contents())?;
     let profile_path = args.profile.canonicalize()?;
     println!(

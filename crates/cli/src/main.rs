@@ -62,6 +62,16 @@ enum Command {
     },
 }
 
+/// A recipient profile for this build: naming the Iceberg catalog where the build serves one.
+fn profile(endpoint: String, token: impl Into<String>) -> Profile {
+    let profile = Profile::bearer(endpoint, token);
+    if cfg!(feature = "iceberg-catalog") {
+        profile.with_iceberg_catalog()
+    } else {
+        profile
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -112,7 +122,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let Some(recipient) = config.recipients.iter().find(|r| *r.token_hash() == hash) else {
                 bail!("no recipient in the configuration has this token");
             };
-            let profile = Profile::bearer(config.server.endpoint(), token).to_file_contents();
+            let profile = crate::profile(config.server.endpoint(), token).to_file_contents();
             match out {
                 Some(path) => {
                     write_private(&path, &profile)?;

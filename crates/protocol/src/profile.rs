@@ -18,17 +18,21 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// A bearer-token profile for the sharing API at `endpoint`, with the Iceberg REST
-    /// catalog the gateway serves beside it (`{endpoint}/iceberg/`).
     pub fn bearer(endpoint: impl Into<String>, bearer_token: impl Into<String>) -> Self {
-        let endpoint = endpoint.into();
         Self {
             share_credentials_version: 1,
-            iceberg_endpoint: Some(iceberg_endpoint(&endpoint)),
-            endpoint,
+            endpoint: endpoint.into(),
+            iceberg_endpoint: None,
             bearer_token: bearer_token.into(),
             expiration_time: None,
         }
+    }
+
+    /// The profile naming the Iceberg REST catalog the gateway serves beside the sharing API
+    /// (`{endpoint}/iceberg/`), for builds that serve one.
+    pub fn with_iceberg_catalog(mut self) -> Self {
+        self.iceberg_endpoint = Some(iceberg_endpoint(&self.endpoint));
+        self
     }
 
     /// The profile as the pretty JSON file recipients receive.
@@ -50,7 +54,8 @@ mod tests {
 
     #[test]
     fn writes_a_version_one_bearer_profile() {
-        let p = Profile::bearer("http://127.0.0.1:8080/delta-sharing", "tok");
+        let p =
+            Profile::bearer("http://127.0.0.1:8080/delta-sharing", "tok").with_iceberg_catalog();
         let v: serde_json::Value = serde_json::from_str(&p.to_file_contents()).unwrap();
         assert_eq!(v["shareCredentialsVersion"], 1);
         assert_eq!(v["endpoint"], "http://127.0.0.1:8080/delta-sharing");
@@ -60,5 +65,7 @@ mod tests {
             "http://127.0.0.1:8080/delta-sharing/iceberg/"
         );
         assert!(v.get("expirationTime").is_none());
+        let plain = Profile::bearer("http://h/delta-sharing", "tok").to_file_contents();
+        assert!(!plain.contains("icebergEndpoint"));
     }
 }

@@ -59,6 +59,7 @@ impl Included {
 pub(crate) struct Inner {
     config: Config,
     /// Iceberg files generated for tables, by content address.
+    #[cfg(feature = "iceberg-catalog")]
     generated: crate::rest_catalog::generated::GeneratedFiles,
     /// The read-only S3 endpoint Iceberg clients read tables through.
     s3: lakeshare_s3_endpoint::Endpoint,
@@ -199,6 +200,7 @@ impl App {
             })
             .collect();
         let enclosing = enclosing_folders(&config);
+        #[cfg(feature = "iceberg-catalog")]
         let generated = crate::rest_catalog::generated::GeneratedFiles::new(
             config.server.snapshot_cache_mb * 1024 * 1024,
             config
@@ -208,11 +210,12 @@ impl App {
         );
         let s3_signer = signer.clone();
         let make = move |weak: &std::sync::Weak<Inner>| Inner {
+            #[cfg(feature = "iceberg-catalog")]
             generated,
             s3: lakeshare_s3_endpoint::Endpoint::new(
                 S3_BUCKET,
                 s3_signer,
-                Arc::new(crate::rest_catalog::objects::TableObjects { app: weak.clone() }),
+                Arc::new(crate::builtin_s3::objects::TableObjects { app: weak.clone() }),
             ),
             enclosing,
             includes,
@@ -246,6 +249,7 @@ impl App {
         Self { inner }
     }
 
+    #[cfg(feature = "iceberg-catalog")]
     pub(crate) fn generated(&self) -> &crate::rest_catalog::generated::GeneratedFiles {
         &self.inner.generated
     }

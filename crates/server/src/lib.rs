@@ -19,6 +19,7 @@
 
 mod app;
 mod auth;
+mod builtin_s3;
 mod cache;
 mod cursor;
 mod encode;
@@ -28,6 +29,7 @@ mod folders;
 mod limits;
 mod pages;
 mod registry;
+#[cfg(feature = "iceberg-catalog")]
 mod rest_catalog;
 mod routes;
 mod serve;

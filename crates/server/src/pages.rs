@@ -28,6 +28,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 impl Params {
     /// These parameters with `name` also given the value of `alias` (Iceberg's `pageSize` is
     /// the listings' `maxResults`).
+    #[cfg(feature = "iceberg-catalog")]
     pub fn with_alias(mut self, alias: &str, name: &str) -> Self {
         if let Some(value) = self.get(alias).map(str::to_string) {
             self.0.retain(|(k, _)| k != name);

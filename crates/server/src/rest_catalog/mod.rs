@@ -7,7 +7,6 @@
 
 mod error;
 pub(crate) mod generated;
-pub(crate) mod objects;
 mod routes;
 mod row_counts;
 pub(crate) mod tables;
@@ -16,26 +15,8 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::app::App;
-use crate::auth::Recipient;
 
 pub use error::IcebergError;
-
-/// Read-only credentials of the built-in S3 endpoint for keys under `prefix`, expiring after
-/// the signed-URL lifetime or with the recipient's own token, whichever comes first.
-pub(crate) fn mint(
-    app: &App,
-    recipient: &Recipient,
-    prefix: &str,
-) -> Result<lakeshare_s3_endpoint::Credentials, lakeshare_s3_endpoint::Error> {
-    let mut expires_at_ms = lakeshare_storage::now_ms() + app.url_ttl_ms();
-    if let Some(limit) = recipient.expires_at_ms {
-        expires_at_ms = expires_at_ms.min(limit);
-    }
-    app.s3_endpoint().mint(&lakeshare_s3_endpoint::Grant {
-        prefixes: vec![prefix.to_string()],
-        expires_at_ms,
-    })
-}
 
 /// The catalog's routes, to be nested at `{prefix}/iceberg/v1`.
 pub(crate) fn router() -> Router<App> {

@@ -13,9 +13,10 @@ use lakeshare_iceberg_rest::wire::{
 };
 
 use super::error::{IcebergError, IcebergResult, Missing};
-use super::tables::{Access, key_prefix, load};
+use super::tables::{Access, load};
 use crate::app::App;
 use crate::auth::{Recipient, bearer_token};
+use crate::builtin_s3::key_prefix;
 use crate::pages::{Params, paginate};
 use crate::registry::TableHandle;
 
@@ -263,7 +264,7 @@ async fn storage_credential(
     }
     let endpoint = app.s3_endpoint();
     let prefix = key_prefix(handle);
-    let credentials = super::mint(app, recipient, &prefix).map_err(|e| {
+    let credentials = crate::builtin_s3::mint(app, recipient, &prefix).map_err(|e| {
         tracing::error!(table = %handle.qualified_name(), "minting S3 credentials: {e}");
         IcebergError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

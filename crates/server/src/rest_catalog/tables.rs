@@ -14,35 +14,10 @@ use lakeshare_model::{DataFile, Root, Version};
 
 use super::error::{IcebergError, IcebergResult, Missing};
 use crate::app::App;
+use crate::builtin_s3::{FILES, GENERATED, key_prefix};
 use crate::cache::ServedSnapshot;
 use crate::error::ApiError;
 use crate::registry::{OpenedTable, TableHandle};
-
-/// The folder of every table's key prefix.
-pub(crate) const TABLES: &str = "tables/";
-/// The folder of a table's own files under its key prefix.
-pub(crate) const FILES: &str = "files/";
-/// The folder of its generated metadata.
-pub(crate) const GENERATED: &str = "iceberg/";
-
-/// The key prefix of a table in the endpoint's bucket: `tables/{share}/{schema}/{table}/`.
-pub(crate) fn key_prefix(handle: &TableHandle) -> String {
-    format!(
-        "{TABLES}{}/{}/{}/",
-        handle.share, handle.schema, handle.name
-    )
-}
-
-/// Where directory access reads a table on the gateway's disk: its files under the built-in
-/// S3 endpoint, by their paths below the table's root.
-pub(crate) fn files_location(app: &App, handle: &TableHandle) -> String {
-    format!(
-        "s3://{}/{}{}",
-        app.s3_endpoint().bucket(),
-        key_prefix(handle),
-        FILES.trim_end_matches('/')
-    )
-}
 
 /// The table as an Iceberg catalog answers for it.
 pub(crate) struct LoadedTable {

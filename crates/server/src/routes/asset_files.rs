@@ -264,7 +264,7 @@ pub(crate) async fn credentials(
         let prefix = app
             .builtin_folder_access(target.location)
             .map_err(refused)?;
-        let minted = crate::rest_catalog::mint(app, recipient, &prefix)
+        let minted = crate::builtin_s3::mint(app, recipient, &prefix)
             .map_err(|e| ApiError::internal("minting S3 credentials", e))?;
         AssetCredentials {
             aws_temp_credentials: AwsTempCredentials {

@@ -35,7 +35,7 @@ pub async fn temporary_table_credentials(
     };
     let builtin = app.vending_store(handle).is_none() && app.builtin_directory_access(handle);
     let location = if builtin {
-        crate::rest_catalog::tables::files_location(&app, handle)
+        crate::builtin_s3::files_location(&app, handle)
     } else {
         handle.entry.location.clone()
     };
@@ -49,10 +49,10 @@ pub async fn temporary_table_credentials(
     let (aws, expires_at_ms) = if builtin {
         let prefix = format!(
             "{}{}",
-            crate::rest_catalog::tables::key_prefix(handle),
-            crate::rest_catalog::tables::FILES
+            crate::builtin_s3::key_prefix(handle),
+            crate::builtin_s3::FILES
         );
-        let minted = crate::rest_catalog::mint(&app, &recipient, &prefix)
+        let minted = crate::builtin_s3::mint(&app, &recipient, &prefix)
             .map_err(|e| ApiError::internal("minting S3 credentials", e))?;
         let aws = AwsTempCredentials {
             access_key_id: minted.access_key_id,

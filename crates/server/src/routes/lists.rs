@@ -36,7 +36,7 @@ pub(crate) fn table_item(app: &App, t: &TableHandle) -> Table {
     let location = if app.vending_store(t).is_some() {
         Some(t.entry.location.clone())
     } else if app.builtin_directory_access(t) {
-        Some(crate::rest_catalog::tables::files_location(app, t))
+        Some(crate::builtin_s3::files_location(app, t))
     } else {
         None
     };

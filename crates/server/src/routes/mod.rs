@@ -4,6 +4,7 @@ mod asset_files;
 mod changes;
 mod common;
 mod credentials;
+#[cfg(feature = "iceberg-catalog")]
 pub(crate) use credentials::vend;
 mod files;
 mod folder_assets;
@@ -41,9 +42,9 @@ pub fn router(app: App) -> Router {
             &format!("{table}/temporary-table-credentials"),
             post(credentials::temporary_table_credentials),
         );
-    let api = api
-        .merge(asset_routes())
-        .nest("/iceberg/v1", crate::rest_catalog::router());
+    let api = api.merge(asset_routes());
+    #[cfg(feature = "iceberg-catalog")]
+    let api = api.nest("/iceberg/v1", crate::rest_catalog::router());
     let bucket = format!("/{}", crate::app::S3_BUCKET);
     Router::new()
         .nest(&app.config().server.prefix, api)

@@ -1,6 +1,4 @@
-//! What the built-in S3 endpoint serves: keys `tables/{share}/{schema}/{table}/files/{path}`
-//! are the table's own files (by their path below its root, on disk or in its store), keys
-//! `tables/{share}/{schema}/{table}/iceberg/{name}` the metadata generated for it.
+//! What the built-in S3 endpoint serves, by key (see the module above for the layout).
 //!
 //! The endpoint has checked the caller's grant before any call here; what is checked here is
 //! that a key names a file inside the table's root (no `..`, no symlink leading out).
@@ -16,7 +14,7 @@ use lakeshare_s3_endpoint::{ByteStream, ObjectError, ObjectInfo, Objects};
 use object_store::ObjectStoreExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::tables::{FILES, GENERATED, TABLES, load};
+use super::{FILES, GENERATED, TABLES};
 use crate::app::{App, Inner};
 use crate::folders::FOLDERS;
 use crate::registry::{OpenedTable, TableHandle};
@@ -262,9 +260,9 @@ impl Objects for TableObjects {
         }
         if GENERATED.starts_with(rest) || rest.starts_with(GENERATED) {
             let name_prefix = rest.strip_prefix(GENERATED).unwrap_or("");
-            for name in app.generated().names(&handle.id) {
+            for name in generated_names(&app, &handle) {
                 if name.starts_with(name_prefix)
-                    && let Some(bytes) = app.generated().get(&handle.id, &name).await
+                    && let Some(bytes) = generated(&app, &handle, &name).await?
                 {
                     out.push(info(
                         &format!("{table_prefix}{GENERATED}{name}"),
@@ -312,6 +310,7 @@ fn info(key: &str, size: u64, last_modified_ms: i64) -> ObjectInfo {
 
 /// A generated file; on a miss (another replica made it, or it was evicted) the table's
 /// metadata is generated again, which makes the same names.
+#[cfg(feature = "iceberg-catalog")]
 async fn generated(
     app: &App,
     handle: &TableHandle,
@@ -320,10 +319,30 @@ async fn generated(
     if let Some(bytes) = app.generated().get(&handle.id, name).await {
         return Ok(Some(bytes));
     }
-    if load(app, handle).await.is_err() {
+    if crate::rest_catalog::tables::load(app, handle)
+        .await
+        .is_err()
+    {
         return Ok(None);
     }
     Ok(app.generated().get(&handle.id, name).await)
+}
+
+/// Without the Iceberg catalog nothing is generated.
+#[cfg(not(feature = "iceberg-catalog"))]
+async fn generated(_: &App, _: &TableHandle, _: &str) -> Result<Option<bytes::Bytes>, ObjectError> {
+    Ok(None)
+}
+
+/// Names of the files generated for a table so far (for listings).
+#[cfg(feature = "iceberg-catalog")]
+fn generated_names(app: &App, handle: &TableHandle) -> Vec<String> {
+    app.generated().names(&handle.id)
+}
+
+#[cfg(not(feature = "iceberg-catalog"))]
+fn generated_names(_: &App, _: &TableHandle) -> Vec<String> {
+    Vec::new()
 }
 
 /// The table's files whose path below its root starts with `rel_prefix`: `(path, size,
