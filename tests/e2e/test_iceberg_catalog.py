@@ -192,3 +192,60 @@ def test_the_s3_endpoint_holds_a_credential_to_its_table(demo):
     )
     # No path of the server in anything the catalog answered.
     assert str(demo) not in json.dumps(body)
+
+
+def test_replicas_and_restarts_serve_the_same_generated_files(demo, tmp_path):
+    """Two gateways with one signing secret and one cache folder: what one generated and
+    answered, the other serves (credentials are stateless, names are content addresses, bytes
+    are deterministic); and a gateway started later finds the files in the cache folder."""
+    from conftest import Gateway
+
+    token = "replica-recipient-token-0123456789"
+    cache = tmp_path / "cache"
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}", signing_secret: "a-secret-both-replicas-share-0123" }}
+cache: {{ location: "{cache}" }}
+shares:
+  - name: demo
+    schemas:
+      - name: delta
+        tables:
+          - {{ name: trips, location: "{demo / 'data' / 'delta' / 'trips'}", history: true }}
+recipients:
+  - {{ name: r, token: "{token}", shares: [demo] }}
+"""
+    a = Gateway(tmp_path / "a", config)
+    b = Gateway(tmp_path / "b", config)
+    try:
+        load = lambda gw: requests.get(  # noqa: E731
+            f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
+            headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+        first = load(a)
+        kept = sorted(p.name for p in cache.rglob("*") if p.is_file())
+        assert any(n.endswith(".metadata.json") for n in kept) and any(n.endswith(".avro") for n in kept)
+        # Replica b answers the same document at the same location ...
+        second = load(b)
+        assert second["metadata-location"] == first["metadata-location"]
+        assert second["metadata"] == first["metadata"]
+        # ... and serves a's files to a's credentials, byte for byte as a does.
+        key = first["metadata-location"].removeprefix("s3://lakeshare/")
+        manifest_list = first["metadata"]["snapshots"][-1]["manifest-list"].removeprefix("s3://lakeshare/")
+        for target in (a, b):
+            config_b = {**first["config"], "s3.endpoint": f"http://127.0.0.1:{target.port}"}
+            s3 = s3_client(config_b)
+            body = s3.get_object(Bucket="lakeshare", Key=key)["Body"].read()
+            assert json.loads(body) == first["metadata"]
+            listed = s3.get_object(Bucket="lakeshare", Key=manifest_list)["Body"].read()
+            if target is a:
+                from_a = listed
+        assert listed == from_a
+        # A gateway started afresh (no memory of either) reads the same files back.
+        b.stop()
+        c = Gateway(tmp_path / "c", config)
+        try:
+            assert load(c)["metadata-location"] == first["metadata-location"]
+        finally:
+            c.stop()
+    finally:
+        a.stop()
+        b.stop()
