@@ -249,6 +249,24 @@ impl App {
         Self { inner }
     }
 
+    /// The snapshot of `handle` at `version`, through the cache.
+    pub(crate) async fn served_snapshot(
+        &self,
+        handle: &TableHandle,
+        opened: &OpenedTable,
+        version: lakeshare_model::Version,
+    ) -> Result<Arc<crate::cache::ServedSnapshot>, Arc<lakeshare_model::Error>> {
+        self.cache()
+            .get(
+                &handle.id,
+                version,
+                &*opened.source,
+                &*opened.signer,
+                &handle.entry.governance,
+            )
+            .await
+    }
+
     #[cfg(feature = "iceberg-catalog")]
     pub(crate) fn generated(&self) -> &crate::rest_catalog::generated::GeneratedFiles {
         &self.inner.generated

@@ -14,6 +14,9 @@ use lakeshare_server::App;
 use serde_json::Value;
 use tower::ServiceExt;
 
+#[cfg(feature = "iceberg-catalog")]
+#[path = "api/iceberg_rust_reader.rs"]
+mod iceberg_rust_reader;
 #[path = "api/regressions.rs"]
 mod regressions;
 

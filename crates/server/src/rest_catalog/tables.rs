@@ -230,15 +230,7 @@ async fn snapshot(
     opened: &OpenedTable,
     version: Version,
 ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
-    app.cache()
-        .get(
-            &handle.id,
-            version,
-            &*opened.source,
-            &*opened.signer,
-            &handle.entry.governance,
-        )
-        .await
+    app.served_snapshot(handle, opened, version).await
 }
 
 /// Why a version cannot be served as Iceberg, found before generating anything.

@@ -58,14 +58,7 @@ pub(super) async fn load_snapshot(
             .await
             .map_err(|e| ApiError::from_model(&name, &e))?,
     };
-    app.cache()
-        .get(
-            &handle.id,
-            version,
-            &*opened.source,
-            &*opened.signer,
-            &handle.entry.governance,
-        )
+    app.served_snapshot(handle, opened, version)
         .await
         .map_err(|e| ApiError::from_model(&name, &e))
 }
