@@ -249,3 +249,45 @@ recipients:
     finally:
         a.stop()
         b.stop()
+
+
+def test_built_in_credentials_expire_with_the_recipients_token(demo, tmp_path):
+    """A recipient whose token expires in a few seconds gets endpoint credentials that expire
+    with it: they read before, and the endpoint refuses them (S3's ExpiredToken) after."""
+    import datetime
+    import time
+
+    from conftest import Gateway
+
+    token = "short-lived-recipient-token-0123456789"
+    expires = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=6)
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+shares:
+  - name: demo
+    schemas:
+      - name: delta
+        tables:
+          - {{ name: trips, location: "{demo / 'data' / 'delta' / 'trips'}" }}
+recipients:
+  - {{ name: r, token: "{token}", shares: [demo], expires_at: "{expires.strftime('%Y-%m-%dT%H:%M:%SZ')}" }}
+"""
+    gw = Gateway(tmp_path / "gw", config)
+    try:
+        body = requests.get(
+            f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ).json()
+        expires_ms = int(body["config"]["s3.session-token-expires-at-ms"])
+        assert expires_ms <= int(expires.timestamp() * 1000)
+        s3 = s3_client(body["config"])
+        key = body["metadata-location"].removeprefix("s3://lakeshare/")
+        assert json.loads(s3.get_object(Bucket="lakeshare", Key=key)["Body"].read()) == body["metadata"]
+        time.sleep(max(0.0, expires_ms / 1000 - time.time()) + 1.5)
+        assert error_code(lambda: s3.get_object(Bucket="lakeshare", Key=key)) == (400, "ExpiredToken")
+        assert error_code(lambda: s3.list_objects_v2(Bucket="lakeshare", Prefix=key.rsplit("/", 1)[0] + "/"))[1] == (
+            "ExpiredToken"
+        )
+    finally:
+        gw.stop()

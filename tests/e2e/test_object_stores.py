@@ -592,6 +592,58 @@ def test_delta_tables_in_stores_read_through_the_built_in_endpoint(gateway, seaw
         assert_same_frame(got[list(want.columns)], want)
 
 
+def built_in_client(config: dict):
+    import boto3
+    import botocore.config
+
+    return boto3.client(
+        "s3", endpoint_url=config["s3.endpoint"], aws_access_key_id=config["s3.access-key-id"],
+        aws_secret_access_key=config["s3.secret-access-key"], aws_session_token=config["s3.session-token"],
+        region_name="us-east-1",
+        config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def refused_with(call) -> int:
+    import botocore.exceptions
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    return e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_built_in_endpoint_keys_never_climb_out_of_the_table(gateway, s3_tables):
+    """Keys are object paths below the table's root, never URLs resolved against it: an
+    encoded `..` (which a URL parser would resolve) names nothing."""
+    loaded = iceberg_catalog(gateway).load_table("s3.events")
+    s3 = built_in_client(loaded.io.properties)
+    inside = "tables/stores/s3/events/files/_delta_log/00000000000000000000.json"
+    assert s3.get_object(Bucket="lakeshare", Key=inside)["Body"].read()
+    for climb in ("%2e%2e/%2e%2e", ".%2e/%2E.", "%2e%2e/%2e%2e/", "%2E%2E%2F%2E%2E"):
+        key = f"tables/stores/s3/events/files/{climb}/demo/trips/_delta_log/00000000000000000000.json"
+        assert refused_with(lambda: s3.get_object(Bucket="lakeshare", Key=key)) in (403, 404), climb
+        assert refused_with(lambda: s3.head_object(Bucket="lakeshare", Key=key)) in (403, 404), climb
+
+
+def test_a_table_without_history_exposes_only_its_current_data_files(gateway, seaweed, s3_tables, tmp_path):
+    """`events_latest` is shared without its history: its Iceberg credentials read the data
+    files of the latest version and nothing else of its folder (the log would reveal the past)."""
+    loaded = iceberg_catalog(gateway).load_table("s3.events_latest")
+    assert len(loaded.snapshots()) == 1
+    s3 = built_in_client(loaded.io.properties)
+    prefix = "tables/stores/s3/events_latest/files/"
+    data = sorted(t.file.file_path.removeprefix("s3://lakeshare/") for t in loaded.scan().plan_files())
+    assert data and all(k.startswith(prefix) for k in data)
+    assert s3.get_object(Bucket="lakeshare", Key=data[0], Range="bytes=0-3")["Body"].read() == b"PAR1"
+    assert refused_with(lambda: s3.get_object(Bucket="lakeshare", Key=prefix + "_delta_log/00000000000000000000.json")) == 404
+    listed = s3.list_objects_v2(Bucket="lakeshare", Prefix=prefix)
+    assert sorted(o["Key"] for o in listed.get("Contents", [])) == data
+    reader = loaded.scan().to_arrow_batch_reader()
+    got = pd.concat([b.to_pandas() for b in reader], ignore_index=True)
+    want = reference(tmp_path, s3_tables["events"], seaweed.storage_options())
+    assert_same_frame(got[list(want.columns)], want)
+
+
 def test_vending_for_another_location_is_refused(gateway):
     response = vend(gateway, "s3", "events", {"location": f"s3://{S3_BUCKET}/demo/trips"})
     assert response.status_code == 400 and "only location" in response.json()["message"]

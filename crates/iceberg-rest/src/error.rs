@@ -11,6 +11,10 @@ pub enum Error {
     /// type, a schema without fields): the table, not the request, is at fault.
     #[error("{0}")]
     Invalid(String),
+    /// Reading what the metadata needs (a file's footer, say) failed for a reason that may
+    /// pass (storage): clients should retry.
+    #[error("{0}")]
+    Unavailable(String),
     /// The Iceberg writers failed: a fault of the gateway.
     #[error("{0}")]
     Internal(String),

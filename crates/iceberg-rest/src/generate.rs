@@ -105,8 +105,9 @@ impl Generator {
         let mut specs: Vec<Vec<String>> = Vec::new();
         let mut partition_field_ids = BTreeMap::new();
         for s in versions {
-            if !schemas.contains(&s.metadata.schema_string) {
-                schemas.push(s.metadata.schema_string.clone());
+            let schema = file_schema(s)?;
+            if !schemas.contains(&schema) {
+                schemas.push(schema);
             }
             if !specs.contains(&s.metadata.partition_columns) {
                 specs.push(s.metadata.partition_columns.clone());
@@ -151,21 +152,14 @@ impl Generator {
     }
 
     fn schema(&self, snapshot: &Snapshot) -> Result<(i32, IcebergSchema)> {
+        let text = file_schema(snapshot)?;
         let id = self
             .schemas
             .iter()
-            .position(|s| *s == snapshot.metadata.schema_string)
+            .position(|s| *s == text)
             .ok_or_else(|| not_prepared(snapshot.version))?;
         let id = id as i32;
-        Ok((
-            id,
-            convert(
-                &snapshot.metadata.schema_string,
-                &self.ids,
-                id,
-                &self.partitioned,
-            )?,
-        ))
+        Ok((id, convert(&text, &self.ids, id, &self.partitioned)?))
     }
 
     fn spec(&self, schema: &Schema, columns: &[String]) -> Result<PartitionSpec> {
@@ -223,6 +217,7 @@ impl Generator {
         let snapshot_id = snapshot_id(snapshot.version);
         let sequence_number = snapshot_id;
 
+        let string_limit = crate::values::string_bound_limit(&snapshot.metadata.configuration);
         let mut data_files = Vec::with_capacity(snapshot.files.len());
         let mut records = 0u64;
         for file in snapshot.files.iter() {
@@ -239,7 +234,7 @@ impl Generator {
                     ))
                 })?;
             records += record_count;
-            let b = bounds(file, &schema, &converted.stats_keys);
+            let b = bounds(file, &schema, &converted.stats_keys, string_limit);
             let data = DataFileBuilder::default()
                 .content(DataContentType::Data)
                 .file_path(path_of(file)?)
@@ -485,7 +480,7 @@ impl Generator {
         // What every reader will do with it: a document the Iceberg library refuses is a bug
         // here, and is better found before a recipient finds it.
         serde_json::from_value::<iceberg::spec::TableMetadata>(value.clone()).map_err(|e| {
-            Error::Invalid(format!("the generated Iceberg metadata is not valid: {e}"))
+            Error::Internal(format!("the generated Iceberg metadata is not valid: {e}"))
         })?;
         let text = serde_json::to_vec(&value).map_err(json_error)?;
         let lists: Vec<&str> = files.iter().map(|f| f.manifest_list.as_str()).collect();
@@ -509,6 +504,15 @@ impl Generator {
 /// Bumped whenever the generated files change for the same inputs, so that files cached by
 /// an older gateway are not taken for this one's.
 const FORMAT_REVISION: &str = "lakeshare-iceberg-3";
+
+/// The snapshot's schema string with the field ids its data files carry written in (see
+/// [`crate::schema::with_file_ids`]): two versions are one schema only if both agree.
+fn file_schema(snapshot: &Snapshot) -> Result<String> {
+    crate::schema::with_file_ids(
+        &snapshot.metadata.schema_string,
+        &snapshot.metadata.field_ids,
+    )
+}
 
 fn not_prepared(version: Version) -> Error {
     Error::Invalid(format!(

@@ -22,36 +22,67 @@ const PHYSICAL_NAME: &str = "delta.columnMapping.physicalName";
 const NESTED_IDS: &str = "delta.columnMapping.nested.ids";
 
 /// The field id of every column path of a table, fixed for all the versions served together.
+///
+/// A schema that maps its columns uses its own ids: a column dropped and added again under the
+/// same name is a new column with a new id, and data files of the old one must not be read as
+/// the new. Paths no schema maps get one id for all versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldIds {
+    /// Per schema string, the ids its own metadata gives.
+    mapped: BTreeMap<String, BTreeMap<String, i32>>,
+    /// Every other path: the id some schema maps it to (the oldest), or a fresh one.
     ids: BTreeMap<String, i32>,
     last: i32,
+}
+
+/// The ids of one schema of the table.
+pub(crate) struct SchemaIds<'a> {
+    mapped: Option<&'a BTreeMap<String, i32>>,
+    ids: &'a BTreeMap<String, i32>,
+}
+
+impl SchemaIds<'_> {
+    fn id(&self, path: &str) -> Result<i32> {
+        self.mapped
+            .and_then(|m| m.get(path))
+            .or_else(|| self.ids.get(path))
+            .copied()
+            .ok_or_else(|| Error::Invalid(format!("no field id for column {path}")))
+    }
 }
 
 impl FieldIds {
     /// Assigns ids over `schemas` (schema strings, oldest first): mapped ids where the table
     /// has them, then fresh ids above every mapped one in order of first appearance.
     pub fn assign<'a>(schemas: impl IntoIterator<Item = &'a str> + Clone) -> Result<Self> {
-        let mut mapped = BTreeMap::new();
+        let mut mapped: BTreeMap<String, BTreeMap<String, i32>> = BTreeMap::new();
+        let mut first_mapped = BTreeMap::new();
         let mut order = Vec::new();
         for schema in schemas {
             let fields = top_fields(schema)?;
+            let own = mapped.entry(schema.to_string()).or_default();
             walk_struct(&fields, "", &mut |path, id| {
                 if let Some(id) = id {
-                    mapped.entry(path.to_string()).or_insert(id);
+                    own.insert(path.to_string(), id);
+                    first_mapped.entry(path.to_string()).or_insert(id);
                 }
                 order.push(path.to_string());
             })?;
         }
-        let mut last = mapped.values().copied().max().unwrap_or(0);
-        let mut ids = mapped;
+        mapped.retain(|_, own| !own.is_empty());
+        let mut last = mapped
+            .values()
+            .flat_map(|own| own.values().copied())
+            .max()
+            .unwrap_or(0);
+        let mut ids = first_mapped;
         for path in order {
             ids.entry(path).or_insert_with(|| {
                 last += 1;
                 last
             });
         }
-        Ok(Self { ids, last })
+        Ok(Self { mapped, ids, last })
     }
 
     /// The highest id assigned (Iceberg's `last-column-id`).
@@ -59,21 +90,100 @@ impl FieldIds {
         self.last
     }
 
-    fn id(&self, path: &str) -> Result<i32> {
-        self.ids
-            .get(path)
-            .copied()
-            .ok_or_else(|| Error::Invalid(format!("no field id for column {path}")))
+    pub(crate) fn for_schema(&self, schema_string: &str) -> SchemaIds<'_> {
+        SchemaIds {
+            mapped: self.mapped.get(schema_string),
+            ids: &self.ids,
+        }
     }
 
     /// A digest of the assignment, part of every generated file's name.
     pub(crate) fn fingerprint(&self) -> String {
-        self.ids
+        let mut lines: Vec<String> = self
+            .ids
             .iter()
             .map(|(path, id)| format!("{path}={id}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        for (n, own) in self.mapped.values().enumerate() {
+            lines.extend(own.iter().map(|(path, id)| format!("{n}:{path}={id}")));
+        }
+        lines.join("\n")
     }
+}
+
+/// `schema_string` with the field ids a format's data files carry (`field_ids`, see
+/// `TableMetadata::field_ids`) written in as column-mapping ids, which the conversion honours:
+/// Iceberg readers match file columns by id, so they must be the files' own.
+pub(crate) fn with_file_ids(
+    schema_string: &str,
+    field_ids: &BTreeMap<String, i32>,
+) -> Result<String> {
+    if field_ids.is_empty() {
+        return Ok(schema_string.to_string());
+    }
+    let mut schema: Value = serde_json::from_str(schema_string)
+        .map_err(|e| Error::Invalid(format!("the table schema is not JSON: {e}")))?;
+    fn ids_into_struct(ty: &mut Value, path: &str, field_ids: &BTreeMap<String, i32>) {
+        let Some(fields) = ty.get_mut("fields").and_then(Value::as_array_mut) else {
+            return;
+        };
+        for f in fields {
+            let Some(name) = f.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            let p = child(path, &name);
+            let mut nested = serde_json::Map::new();
+            if let Some(ty) = f.get_mut("type") {
+                ids_into_type(ty, &p, &name, field_ids, &mut nested);
+            }
+            if !f.get("metadata").is_some_and(Value::is_object) {
+                f["metadata"] = Value::Object(serde_json::Map::new());
+            }
+            let metadata = f["metadata"].as_object_mut().expect("an object");
+            if let Some(id) = field_ids.get(&p) {
+                metadata.insert(MAPPING_ID.into(), (*id).into());
+            }
+            if !nested.is_empty() {
+                metadata.insert(NESTED_IDS.into(), Value::Object(nested));
+            }
+        }
+    }
+    /// Ids of array elements and map keys and values go in the enclosing field's nested ids,
+    /// keyed by the path below that field's name (as column mapping keys them).
+    fn ids_into_type(
+        ty: &mut Value,
+        path: &str,
+        physical: &str,
+        field_ids: &BTreeMap<String, i32>,
+        nested: &mut serde_json::Map<String, Value>,
+    ) {
+        match ty.get("type").and_then(Value::as_str) {
+            Some("struct") => ids_into_struct(ty, path, field_ids),
+            Some("array") => {
+                let (p, ph) = (child(path, "element"), child(physical, "element"));
+                if let Some(id) = field_ids.get(&p) {
+                    nested.insert(ph.clone(), (*id).into());
+                }
+                if let Some(inner) = ty.get_mut("elementType") {
+                    ids_into_type(inner, &p, &ph, field_ids, nested);
+                }
+            }
+            Some("map") => {
+                for (part, key) in [("key", "keyType"), ("value", "valueType")] {
+                    let (p, ph) = (child(path, part), child(physical, part));
+                    if let Some(id) = field_ids.get(&p) {
+                        nested.insert(ph.clone(), (*id).into());
+                    }
+                    if let Some(inner) = ty.get_mut(key) {
+                        ids_into_type(inner, &p, &ph, field_ids, nested);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    ids_into_struct(&mut schema, "", field_ids);
+    Ok(schema.to_string())
 }
 
 /// One version's schema in Iceberg's terms.
@@ -97,6 +207,7 @@ pub fn convert(
     partition_columns: &[String],
 ) -> Result<IcebergSchema> {
     let fields = top_fields(schema_string)?;
+    let ids = &ids.for_schema(schema_string);
     let mut stats_keys = BTreeMap::new();
     let mut nested = Vec::new();
     let mut mapped = Vec::new();
@@ -226,7 +337,7 @@ fn walk_type(
     }
 }
 
-fn field(f: &Value, path: &str, ids: &FieldIds) -> Result<(NestedField, MappedField)> {
+fn field(f: &Value, path: &str, ids: &SchemaIds) -> Result<(NestedField, MappedField)> {
     let name = name_of(f)?;
     let p = child(path, name);
     let id = ids.id(&p)?;
@@ -246,7 +357,7 @@ fn field(f: &Value, path: &str, ids: &FieldIds) -> Result<(NestedField, MappedFi
     Ok((out, MappedField::new(Some(id), names, children)))
 }
 
-fn data_type(ty: Option<&Value>, path: &str, ids: &FieldIds) -> Result<(Type, Vec<MappedField>)> {
+fn data_type(ty: Option<&Value>, path: &str, ids: &SchemaIds) -> Result<(Type, Vec<MappedField>)> {
     match ty {
         Some(Value::String(name)) => Ok((Type::Primitive(primitive(name, path)?), Vec::new())),
         Some(Value::Object(ty)) => match ty.get("type").and_then(Value::as_str) {
@@ -424,6 +535,62 @@ mod tests {
         assert_eq!(out.stats_keys["a"], "col-a");
         let a = &out.name_mapping.fields()[0];
         assert_eq!(a.names(), ["a".to_string(), "col-a".to_string()]);
+    }
+
+    #[test]
+    fn a_mapped_column_dropped_and_added_again_has_its_new_id_in_new_versions() {
+        let mapped = |id: i32, physical: &str| {
+            format!(
+                r#"{{"type":"struct","fields":[{{"name":"x","type":"long","nullable":true,"metadata":{{"delta.columnMapping.id":{id},"delta.columnMapping.physicalName":"{physical}"}}}}]}}"#
+            )
+        };
+        let (before, after) = (mapped(3, "col-old"), mapped(7, "col-new"));
+        let ids = FieldIds::assign([before.as_str(), after.as_str()]).unwrap();
+        let id_in = |text: &str| {
+            convert(text, &ids, 0, &[])
+                .unwrap()
+                .schema
+                .field_by_name("x")
+                .unwrap()
+                .id
+        };
+        assert_eq!(id_in(&before), 3);
+        assert_eq!(id_in(&after), 7);
+        assert_eq!(ids.last_column_id(), 7);
+    }
+
+    #[test]
+    fn ids_data_files_carry_are_used_for_nested_columns() {
+        // Iceberg numbers a struct's fields before descending: (a, s struct<x, y>, b) is 1, 2,
+        // 3 then 4, 5 for x and y; assigning depth first would give b the id of y.
+        let schema = r#"{"type":"struct","fields":[
+            {"name":"a","type":"long","nullable":true,"metadata":{}},
+            {"name":"s","type":{"type":"struct","fields":[
+                {"name":"x","type":"long","nullable":true,"metadata":{}},
+                {"name":"y","type":"long","nullable":true,"metadata":{}}]},"nullable":true,"metadata":{}},
+            {"name":"b","type":"long","nullable":true,"metadata":{}},
+            {"name":"l","type":{"type":"array","elementType":"string","containsNull":true},"nullable":true,"metadata":{}}
+        ]}"#;
+        let file_ids = BTreeMap::from(
+            [
+                ("a", 1),
+                ("s", 2),
+                ("b", 3),
+                ("s.x", 4),
+                ("s.y", 5),
+                ("l", 6),
+                ("l.element", 7),
+            ]
+            .map(|(p, id)| (p.to_string(), id)),
+        );
+        let text = with_file_ids(schema, &file_ids).unwrap();
+        let ids = FieldIds::assign([text.as_str()]).unwrap();
+        let out = convert(&text, &ids, 0, &[]).unwrap().schema;
+        for (path, id) in &file_ids {
+            assert_eq!(out.field_by_name(path).unwrap().id, *id, "{path}");
+        }
+        assert_eq!(ids.last_column_id(), 7);
+        assert_eq!(with_file_ids(schema, &BTreeMap::new()).unwrap(), schema);
     }
 
     #[test]

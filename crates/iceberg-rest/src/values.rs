@@ -15,9 +15,19 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
-/// Delta writers truncate string statistics at 32 characters; a maximum that long may be a
-/// truncated prefix, so it is not a bound.
+/// Delta writers truncate string statistics at 32 characters (counted in UTF-16 units, by
+/// default; `delta.dataSkippingStringPrefixLength` sets another length); a maximum that long
+/// may be a truncated prefix, so it is not a bound.
 const STRING_BOUND_LIMIT: usize = 32;
+
+/// The length at and above which a string maximum of a table with `configuration` may have
+/// been truncated.
+pub(crate) fn string_bound_limit(configuration: &BTreeMap<String, String>) -> usize {
+    configuration
+        .get("delta.dataSkippingStringPrefixLength")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(STRING_BOUND_LIMIT, |n| n.min(STRING_BOUND_LIMIT))
+}
 
 fn primitive<'a>(schema: &'a Schema, column: &str) -> Option<(i32, &'a PrimitiveType)> {
     let field = schema.field_by_name(column)?;
@@ -46,7 +56,8 @@ pub(crate) fn partition(
                 "a data file has no value for partition column {column}"
             )));
         };
-        let Some(raw) = raw else {
+        // The Delta protocol writes a null partition value as an empty string.
+        let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
             values.push(None);
             continue;
         };
@@ -55,6 +66,12 @@ pub(crate) fn partition(
                 "partition column {column} is not of a primitive type"
             ))
         })?;
+        if matches!(ty, PrimitiveType::Binary | PrimitiveType::Fixed(_)) {
+            return Err(Error::Unsupported(format!(
+                "partition column {column} is binary, whose partition values have no agreed \
+                 text encoding"
+            )));
+        }
         let literal = partition_literal(raw, ty).ok_or_else(|| {
             Error::Invalid(format!(
                 "partition value {raw:?} of column {column} is not a valid {ty}"
@@ -76,7 +93,6 @@ fn partition_literal(raw: &str, ty: &PrimitiveType) -> Option<Literal> {
         PrimitiveType::Float => Datum::float(raw.parse::<f32>().ok()?),
         PrimitiveType::Double => Datum::double(raw.parse::<f64>().ok()?),
         PrimitiveType::String => Datum::string(raw),
-        PrimitiveType::Binary => Datum::binary(raw.as_bytes().to_vec()),
         PrimitiveType::Date => Datum::date(days(raw)?),
         PrimitiveType::Timestamp => Datum::timestamp_micros(partition_micros(raw)?),
         PrimitiveType::Timestamptz => Datum::timestamptz_micros(partition_micros(raw)?),
@@ -136,7 +152,12 @@ pub(crate) struct Bounds {
 }
 
 /// The bounds of `file`'s top-level primitive columns that its statistics give exactly.
-pub(crate) fn bounds(file: &DataFile, schema: &Schema, keys: &BTreeMap<String, String>) -> Bounds {
+pub(crate) fn bounds(
+    file: &DataFile,
+    schema: &Schema,
+    keys: &BTreeMap<String, String>,
+    string_limit: usize,
+) -> Bounds {
     let mut out = Bounds::default();
     let Some(stats) = &file.stats else {
         return out;
@@ -152,24 +173,26 @@ pub(crate) fn bounds(file: &DataFile, schema: &Schema, keys: &BTreeMap<String, S
         if let Some(n) = stat("nullCount").and_then(Value::as_u64) {
             out.null_counts.insert(id, n);
         }
-        if let Some(v) = stat("minValues").and_then(|v| bound(v, ty, false)) {
+        if let Some(v) = stat("minValues").and_then(|v| bound(v, ty, false, string_limit)) {
             out.lower.insert(id, v);
         }
-        if let Some(v) = stat("maxValues").and_then(|v| bound(v, ty, true)) {
+        if let Some(v) = stat("maxValues").and_then(|v| bound(v, ty, true, string_limit)) {
             out.upper.insert(id, v);
         }
     }
     out
 }
 
-fn bound(value: &Value, ty: &PrimitiveType, upper: bool) -> Option<Datum> {
+fn bound(value: &Value, ty: &PrimitiveType, upper: bool, string_limit: usize) -> Option<Datum> {
     Some(match ty {
         PrimitiveType::Int => Datum::int(i32::try_from(value.as_i64()?).ok()?),
         PrimitiveType::Long => Datum::long(value.as_i64()?),
         PrimitiveType::Date => Datum::date(days(value.as_str()?)?),
         PrimitiveType::String => {
             let s = value.as_str()?;
-            if upper && s.chars().count() >= STRING_BOUND_LIMIT {
+            // A truncated maximum may be marked with U+FFFD, which sorts below many
+            // characters: never a bound.
+            if upper && (s.encode_utf16().count() >= string_limit || s.contains('\u{FFFD}')) {
                 return None;
             }
             Datum::string(s)
@@ -247,6 +270,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"March\" of column day"), "{err}");
+        // Delta writes a null partition value as an empty string.
+        file.partition_values
+            .insert("day".into(), Some(String::new()));
+        let tuple = partition(&file, &schema, &["day"], &keys).unwrap();
+        assert!(tuple.is_null_at_index(0));
+    }
+
+    #[test]
+    fn string_maximums_that_may_be_truncated_are_not_bounds() {
+        let (schema, keys) = schema();
+        let name = schema.field_by_name("name").unwrap().id;
+        let upper = |max: &str, limit: usize| {
+            let mut file = DataFile::new("file:///t/a.parquet", "a", 1);
+            file.stats = Some(FileStats::from_json(
+                serde_json::json!({"numRecords": 1, "maxValues": {"name": max}}).to_string(),
+            ));
+            bounds(&file, &schema, &keys, limit)
+                .upper
+                .get(&name)
+                .cloned()
+        };
+        assert_eq!(upper("zebra", 32), Some(Datum::string("zebra")));
+        // 16 emoji are 32 UTF-16 units: Delta's cut, though only 16 characters.
+        assert_eq!(upper(&"\u{1F600}".repeat(16), 32), None);
+        assert_eq!(upper("ab\u{FFFD}", 32), None);
+        // A table that cuts at 4 characters.
+        assert_eq!(upper("abcd", 4), None);
+        assert_eq!(upper("abc", 4), Some(Datum::string("abc")));
+        let configured = BTreeMap::from([(
+            "delta.dataSkippingStringPrefixLength".to_string(),
+            "4".to_string(),
+        )]);
+        assert_eq!(string_bound_limit(&configured), 4);
+        assert_eq!(string_bound_limit(&BTreeMap::new()), 32);
     }
 
     #[test]
@@ -259,7 +316,7 @@ mod tests {
                "maxValues":{{"id":9,"at":"2024-03-01T10:00:00.002Z","name":"{long}","score":1.5}},
                "nullCount":{{"id":0,"name":2}}}}"#
         )));
-        let b = bounds(&file, &schema, &keys);
+        let b = bounds(&file, &schema, &keys, STRING_BOUND_LIMIT);
         let id = |c: &str| schema.field_by_name(c).unwrap().id;
         assert_eq!(b.lower[&id("id")], Datum::long(1));
         assert_eq!(b.upper[&id("id")], Datum::long(9));

@@ -12,6 +12,36 @@ pub(crate) struct SchemaFeatures {
     pub timestamp_ntz: bool,
 }
 
+/// The field id of every column path of `schema` (see `TableMetadata::field_ids`).
+pub(crate) fn field_ids(schema: &Schema) -> std::collections::BTreeMap<String, i32> {
+    fn walk(ty: &Type, path: &str, out: &mut std::collections::BTreeMap<String, i32>) {
+        let mut visit = |field: &NestedField, name: &str| {
+            let p = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            out.insert(p.clone(), field.id);
+            walk(&field.field_type, &p, out);
+        };
+        match ty {
+            Type::Primitive(_) => {}
+            Type::Struct(s) => s.fields().iter().for_each(|f| visit(f, &f.name)),
+            Type::List(l) => visit(&l.element_field, "element"),
+            Type::Map(m) => {
+                visit(&m.key_field, "key");
+                visit(&m.value_field, "value");
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for f in schema.as_struct().fields() {
+        out.insert(f.name.clone(), f.id);
+        walk(&f.field_type, &f.name, &mut out);
+    }
+    out
+}
+
 /// The Delta schema JSON of `schema`, and the features it needs.
 pub(crate) fn delta_schema(schema: &Schema) -> Result<(String, SchemaFeatures), Error> {
     let mut features = SchemaFeatures::default();

@@ -130,6 +130,11 @@ pub struct TableMetadata {
     /// Top-level columns the data files hold beyond the schema (bookkeeping a format writes
     /// into every file): readers that match file columns by name must be told to skip them.
     pub file_only_columns: Vec<String>,
+    /// The field ids the data files carry, by column path (names joined by `.`, with
+    /// `element`, `key` and `value` for the insides of arrays and maps), for formats whose
+    /// writers put ids in every file (Iceberg); empty where the schema's own metadata holds
+    /// them (Delta column mapping) or files have none.
+    pub field_ids: BTreeMap<String, i32>,
 }
 
 impl TableMetadata {
@@ -149,6 +154,7 @@ impl TableMetadata {
             physical_names: BTreeMap::new(),
             native: BTreeMap::new(),
             file_only_columns: Vec::new(),
+            field_ids: BTreeMap::new(),
         }
     }
 }

@@ -471,7 +471,7 @@ impl App {
             .catalog_tables(&included.config.catalog, &included.config.namespace)
             .await;
         let names = match listed {
-            Ok(names) => Arc::new(names),
+            Ok(names) => Arc::new(usable_names(&included.config.catalog, names)),
             Err(e) => {
                 // A catalog that is down leaves the tables listed before.
                 let stale = included.names.lock().expect("not poisoned").clone();
@@ -530,6 +530,16 @@ impl App {
             .map(|(_, location)| location)
             .find(|location| crate::folders::folder_key(location) == key)
             .map(str::to_string)
+    }
+
+    /// Whether the built-in S3 endpoint may serve every file below `table`'s root (rather than
+    /// only the data files of the versions it shares): the table is shared with its history, is
+    /// not a catalog's, and no other shared table or asset lies inside its folder. The same
+    /// conditions as for directory access.
+    pub(crate) fn whole_folder_shared(&self, table: &TableHandle) -> bool {
+        table.entry.catalog.is_none()
+            && table.entry.history
+            && !self.encloses_another(table.entry.store.as_deref(), &table.entry.location)
     }
 
     fn encloses_another(&self, store: Option<&str>, location: &str) -> bool {
@@ -596,6 +606,25 @@ impl App {
 }
 
 /// The configured folders another configured folder of the same store lies inside of.
+/// The tables of a catalog listing that can be shared: a name with a `/` would read as a key
+/// prefix of the built-in S3 endpoint reaching into another table's folder, and control
+/// characters break every client.
+fn usable_names(catalog: &str, names: Vec<String>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| {
+            let usable = !n.is_empty() && !n.contains('/') && !n.chars().any(char::is_control);
+            if !usable {
+                tracing::warn!(
+                    catalog,
+                    "a table whose name holds '/' or control characters is not shared"
+                );
+            }
+            usable
+        })
+        .collect()
+}
+
 fn enclosing_folders(config: &Config) -> std::collections::HashSet<(Option<String>, String)> {
     let folders: Vec<(Option<&str>, &str)> = crate::folders::configured_locations(config)
         .map(|(store, location)| (store, location.trim_end_matches('/')))

@@ -20,6 +20,25 @@ mod iceberg_rust_reader;
 #[path = "api/regressions.rs"]
 mod regressions;
 
+/// The demo's trips in every format, written into a temporary folder, and the `schemas:` entries
+/// of a share holding each with its history, in a schema named after its format.
+async fn demo_trips() -> (tempfile::TempDir, Vec<lakeshare_demo::TripsTable>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let tables = lakeshare_demo::ensure_trips_tables(&root).await.unwrap();
+    let schemas = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "      - {{ name: {}, tables: [{{ name: trips, location: \"{}\", history: true }}] }}\n",
+                t.format,
+                t.path.display()
+            )
+        })
+        .collect();
+    (dir, tables, schemas)
+}
+
 const TOKEN_1: &str = "recipient-one-token-0123456789";
 const TOKEN_2: &str = "recipient-two-token-0123456789";
 

@@ -148,6 +148,8 @@ impl IcebergSource {
                 .insert("iceberg.snapshot-id".into(), id.to_string());
         }
         model.created_time = Some(timestamp_ms);
+        // Iceberg writers put these ids in every data file; readers match columns by them.
+        model.field_ids = crate::schema::field_ids(schema);
         let mut snapshot = Snapshot {
             format: crate::FORMAT,
             version,

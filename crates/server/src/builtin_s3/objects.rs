@@ -1,7 +1,9 @@
 //! What the built-in S3 endpoint serves, by key (see the module above for the layout).
 //!
 //! The endpoint has checked the caller's grant before any call here; what is checked here is
-//! that a key names a file inside the table's root (no `..`, no symlink leading out).
+//! that a key names a file inside the table's root (no `..`, encoded or not; no symlink leading
+//! out), and, for a table not shared whole (without its history, or with another shared
+//! folder inside it), that the file is a data file of a version the catalog serves.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -52,7 +54,7 @@ impl TableObjects {
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let handle = app.find_table(share, schema, table).await?;
         if let Some(path) = rest.strip_prefix(FILES) {
-            Some(Target::File(handle, path))
+            (file_shared(app, &handle, path).await).then_some(Target::File(handle, path))
         } else {
             rest.strip_prefix(GENERATED)
                 .map(|name| Target::Generated(handle, name))
@@ -77,10 +79,10 @@ async fn local_file(
         Ok(p) => p,
         Err(_) => return Ok(None),
     };
+    // A path leading out of the root (through a symlink) is answered as a missing one: a
+    // different answer would tell whether the outside path exists.
     if !path.starts_with(&root) {
-        return Err(ObjectError::Denied(
-            "the key names no file of the table".into(),
-        ));
+        return Ok(None);
     }
     match tokio::fs::metadata(&path).await {
         Ok(m) if m.is_file() => Ok(Some((path, m))),
@@ -95,18 +97,34 @@ fn modified_ms(m: &std::fs::Metadata) -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The object path of a store table's root.
+fn store_root(opened: &OpenedTable, root: &str) -> Result<object_store::path::Path, ObjectError> {
+    let store = opened
+        .store
+        .as_ref()
+        .ok_or_else(|| fault("a store table without a store"))?;
+    store.key_of(root.trim_end_matches('/')).map_err(fault)
+}
+
+/// The object a key below a store table's root names: `rel` is a file's path below the root
+/// as its URL spells it (percent-encoded), decoded once and appended part by part, never
+/// resolved as a URL (where `%2e%2e` would climb out of the root).
 fn store_path(
     opened: &OpenedTable,
     root: &str,
     rel: &str,
 ) -> Result<object_store::path::Path, ObjectError> {
-    let store = opened
-        .store
-        .as_ref()
-        .ok_or_else(|| fault("a store table without a store"))?;
-    store
-        .key_of(&format!("{}/{rel}", root.trim_end_matches('/')))
-        .map_err(fault)
+    let root = store_root(opened, root)?;
+    let outside = || ObjectError::Denied("the key names no file of the table".into());
+    let decoded = percent_encoding::percent_decode_str(rel)
+        .decode_utf8()
+        .map_err(|_| outside())?;
+    // `parse` refuses empty, `.` and `..` parts.
+    let rel = object_store::path::Path::parse(decoded.as_ref()).map_err(|_| outside())?;
+    if rel.parts().next().is_none() {
+        return Err(outside());
+    }
+    Ok(root.parts().chain(rel.parts()).collect())
 }
 
 async fn opened<'a>(app: &App, handle: &'a TableHandle) -> Result<&'a OpenedTable, ObjectError> {
@@ -254,8 +272,11 @@ impl Objects for TableObjects {
         let mut out = Vec::new();
         if FILES.starts_with(rest) || rest.starts_with(FILES) {
             let rel_prefix = rest.strip_prefix(FILES).unwrap_or("");
+            let shared = SharedFiles::of(&app, &handle).await;
             for (rel, size, modified) in table_files(&app, &handle, rel_prefix).await? {
-                out.push(info(&format!("{table_prefix}{FILES}{rel}"), size, modified));
+                if shared.holds(&rel) {
+                    out.push(info(&format!("{table_prefix}{FILES}{rel}"), size, modified));
+                }
             }
         }
         if GENERATED.starts_with(rest) || rest.starts_with(GENERATED) {
@@ -319,6 +340,10 @@ async fn generated(
     if let Some(bytes) = app.generated().get(&handle.id, name).await {
         return Ok(Some(bytes));
     }
+    // Only a name the generator could have made is worth generating the table's metadata for.
+    if !(name.ends_with(".avro") || name.ends_with(".metadata.json")) || name.contains('/') {
+        return Ok(None);
+    }
     if crate::rest_catalog::tables::load(app, handle)
         .await
         .is_err()
@@ -332,6 +357,58 @@ async fn generated(
 #[cfg(not(feature = "iceberg-catalog"))]
 async fn generated(_: &App, _: &TableHandle, _: &str) -> Result<Option<bytes::Bytes>, ObjectError> {
     Ok(None)
+}
+
+/// Which files below a table's root the endpoint serves: all of them for a table shared
+/// whole ([`App::whole_folder_shared`]), otherwise only the data files of the versions the
+/// Iceberg catalog serves (its latest load's, loading it when no load is known here: a
+/// restart, another replica).
+enum SharedFiles {
+    All,
+    Only(std::sync::Arc<std::collections::HashSet<String>>),
+}
+
+impl SharedFiles {
+    async fn of(app: &App, handle: &TableHandle) -> Self {
+        if app.whole_folder_shared(handle) {
+            return SharedFiles::All;
+        }
+        SharedFiles::Only(served_files(app, handle).await.unwrap_or_default())
+    }
+
+    fn holds(&self, rel: &str) -> bool {
+        match self {
+            SharedFiles::All => true,
+            SharedFiles::Only(paths) => paths.contains(rel),
+        }
+    }
+}
+
+async fn file_shared(app: &App, handle: &TableHandle, rel: &str) -> bool {
+    SharedFiles::of(app, handle).await.holds(rel)
+}
+
+#[cfg(feature = "iceberg-catalog")]
+async fn served_files(
+    app: &App,
+    handle: &TableHandle,
+) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
+    if let Some(known) = app.generated().served_files(&handle.id) {
+        return Some(known.paths);
+    }
+    crate::rest_catalog::tables::load(app, handle).await.ok()?;
+    app.generated()
+        .served_files(&handle.id)
+        .map(|known| known.paths)
+}
+
+/// Without the Iceberg catalog, only tables shared whole have files served.
+#[cfg(not(feature = "iceberg-catalog"))]
+async fn served_files(
+    _: &App,
+    _: &TableHandle,
+) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
+    None
 }
 
 /// Names of the files generated for a table so far (for listings).
@@ -363,14 +440,12 @@ async fn table_files(
         }
         Root::Store(root) => {
             let dir = rel_prefix.rsplit_once('/').map_or("", |(d, _)| d);
-            let base = store_path(opened, root, "x")?;
-            let base_parts: Vec<_> = base.parts().collect();
-            let root_path: object_store::path::Path =
-                base_parts[..base_parts.len() - 1].iter().cloned().collect();
-            let list_at: object_store::path::Path = root_path
-                .parts()
-                .chain(object_store::path::Path::from(dir).parts())
-                .collect();
+            let root_path = store_root(opened, root)?;
+            let list_at = if dir.is_empty() {
+                root_path.clone()
+            } else {
+                store_path(opened, root, dir)?
+            };
             let client = opened.store.as_ref().expect("checked").object_store();
             let metas: Vec<_> = client
                 .list(Some(&list_at))
@@ -396,8 +471,19 @@ async fn table_files(
 
 fn walk_local(root: &Path, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>, ObjectError> {
     let dir = rel_prefix.rsplit_once('/').map_or("", |(d, _)| d);
-    let start = root.join(dir);
     let mut out = Vec::new();
+    // The folder the listing starts in, through whatever links its path holds, must lie inside
+    // the root; below it no link is followed.
+    let (Ok(root_real), Ok(start)) = (
+        std::fs::canonicalize(root),
+        std::fs::canonicalize(root.join(dir)),
+    ) else {
+        return Ok(out);
+    };
+    if !start.starts_with(&root_real) {
+        return Ok(out);
+    }
+    let root = root_real.as_path();
     let mut pending = vec![start];
     while let Some(folder) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else {

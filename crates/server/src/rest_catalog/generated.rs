@@ -5,8 +5,9 @@
 //! Names are content addresses (see `lakeshare_iceberg_rest::generate`): a name never changes
 //! meaning, so nothing here is ever invalidated, and a file found on disk is the file wanted.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use lakeshare_iceberg_rest::{GeneratedFile, VersionFiles};
@@ -22,6 +23,16 @@ pub struct GeneratedFiles {
     folder: Option<PathBuf>,
     /// Row counts read from footers, for files whose statistics lack them.
     pub row_counts: super::row_counts::RowCounts,
+    /// Per table, the data files (paths below its root) of the versions its latest load
+    /// served: what the built-in endpoint serves of a table not shared whole.
+    served_files: Arc<Mutex<HashMap<Arc<str>, ServedFiles>>>,
+}
+
+/// The data files a load served, and the table's latest version then.
+#[derive(Clone)]
+pub struct ServedFiles {
+    pub latest: Version,
+    pub paths: Arc<HashSet<String>>,
 }
 
 impl std::fmt::Debug for GeneratedFiles {
@@ -51,7 +62,25 @@ impl GeneratedFiles {
                 .build(),
             folder,
             row_counts: super::row_counts::RowCounts::new(1_000_000),
+            served_files: Arc::default(),
         }
+    }
+
+    /// The data files the latest load of a table served, if it was loaded since the start.
+    pub fn served_files(&self, table_id: &str) -> Option<ServedFiles> {
+        self.served_files
+            .lock()
+            .expect("not poisoned")
+            .get(table_id)
+            .cloned()
+    }
+
+    /// Records what a load of a table at `latest` served (replacing an older load's).
+    pub fn set_served_files(&self, table_id: &str, files: ServedFiles) {
+        self.served_files
+            .lock()
+            .expect("not poisoned")
+            .insert(Arc::from(table_id), files);
     }
 
     /// The generated version, generating it with `make` the first time.
@@ -67,15 +96,19 @@ impl GeneratedFiles {
         E: Send + Sync + 'static,
     {
         let key = (Arc::from(table_id), Arc::from(fingerprint), version);
-        self.versions
-            .try_get_with(key, async {
-                let made = make.await?;
-                for f in &made.files {
-                    self.put(table_id, f).await;
-                }
-                Ok(Arc::new(made))
-            })
-            .await
+        let made = self
+            .versions
+            .try_get_with(key, async { make.await.map(Arc::new) })
+            .await?;
+        // The files cache may have evicted a file the version still names (it holds every
+        // `metadata.json` too): what a load answers must be readable.
+        for f in &made.files {
+            let file_key = (Arc::from(table_id), Arc::from(f.name.as_str()));
+            if !self.files.contains_key(&file_key) {
+                self.put(table_id, f).await;
+            }
+        }
+        Ok(made)
     }
 
     /// Keeps one file.

@@ -108,6 +108,14 @@ fn page<T>(
     params: Params,
     listing: &str,
 ) -> IcebergResult<lakeshare_protocol::lists::ListResponse<T>> {
+    // Iceberg's page size is at least 1 (a page of none would never advance).
+    if let Some(size) = params.get("pageSize")
+        && size.trim().parse::<i64>().is_ok_and(|n| n < 1)
+    {
+        return Err(IcebergError::bad_request(format!(
+            "parameter 'pageSize' must be at least 1, got {size}"
+        )));
+    }
     let params = params.with_alias("pageSize", "maxResults");
     paginate(items, &params, listing, &recipient.name, app.signer())
         .map_err(|e| IcebergError::from_api(e, Missing::Namespace))
@@ -205,10 +213,21 @@ pub async fn load_table(
         table = %handle.qualified_name(),
         "iceberg loadTable"
     );
+    // Java's FileIO refreshes its credentials here before they expire (long jobs).
+    let mut config = credential.config.clone();
+    let (share, namespace, table) = &path;
+    config.insert(
+        "client.refresh-credentials-endpoint".to_string(),
+        format!("v1/shares/{share}/namespaces/{namespace}/tables/{table}/credentials"),
+    );
+    config.insert(
+        "client.refresh-credentials-enabled".to_string(),
+        "true".to_string(),
+    );
     Ok(Json(LoadTableResult {
         metadata_location: loaded.metadata_location,
         metadata: loaded.metadata,
-        config: credential.config.clone(),
+        config,
         storage_credentials: vec![credential],
     })
     .into_response())

@@ -35,7 +35,7 @@ impl RowCounts {
         &self,
         opened: &OpenedTable,
         files: &[DataFile],
-    ) -> Result<HashMap<String, u64>, String> {
+    ) -> Result<HashMap<String, u64>, lakeshare_iceberg_rest::Error> {
         let wanted: Vec<DataFile> = files
             .iter()
             .filter(|f| f.stats.as_ref().and_then(|s| s.num_records).is_none())
@@ -48,36 +48,66 @@ impl RowCounts {
             .await
     }
 
-    async fn count(&self, opened: &OpenedTable, file: DataFile) -> Result<(String, u64), String> {
+    async fn count(
+        &self,
+        opened: &OpenedTable,
+        file: DataFile,
+    ) -> Result<(String, u64), lakeshare_iceberg_rest::Error> {
         let key = (file.url.clone(), file.size);
         if let Some(n) = self.known.get(&key) {
             return Ok((file.id, n));
         }
         let n = footer_rows(opened, &file).await.map_err(|e| {
-            format!(
-                "the row count of data file {} could not be read: {e}",
-                file.id
-            )
+            let message = format!(
+                "the row count of data file {} could not be read: {}",
+                file.id,
+                e.message()
+            );
+            match e {
+                FooterError::Unreadable(_) => lakeshare_iceberg_rest::Error::Unavailable(message),
+                FooterError::NotParquet(_) => lakeshare_iceberg_rest::Error::Invalid(message),
+            }
         })?;
         self.known.insert(key, n);
         Ok((file.id, n))
     }
 }
 
-async fn footer_rows(opened: &OpenedTable, file: &DataFile) -> Result<u64, String> {
-    let tail = read_range(opened, file, file.size.saturating_sub(8), file.size).await?;
+/// Why a footer gave no row count: its bytes could not be read (which may pass), or they are
+/// not a Parquet footer (which will not).
+enum FooterError {
+    Unreadable(String),
+    NotParquet(String),
+}
+
+impl FooterError {
+    fn message(&self) -> &str {
+        match self {
+            FooterError::Unreadable(m) | FooterError::NotParquet(m) => m,
+        }
+    }
+}
+
+async fn footer_rows(opened: &OpenedTable, file: &DataFile) -> Result<u64, FooterError> {
+    let not_parquet = |m: &str| FooterError::NotParquet(m.to_string());
+    let tail = read_range(opened, file, file.size.saturating_sub(8), file.size)
+        .await
+        .map_err(FooterError::Unreadable)?;
     if tail.len() != 8 || &tail[4..] != b"PAR1" {
-        return Err("it is not a Parquet file".into());
+        return Err(not_parquet("it is not a Parquet file"));
     }
     let footer_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
     let start = file
         .size
         .checked_sub(8 + footer_len)
-        .ok_or("its footer length is larger than the file")?;
-    let footer = read_range(opened, file, start, file.size - 8).await?;
+        .ok_or_else(|| not_parquet("its footer length is larger than the file"))?;
+    let footer = read_range(opened, file, start, file.size - 8)
+        .await
+        .map_err(FooterError::Unreadable)?;
     let metadata = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&footer)
-        .map_err(|e| format!("its footer is not valid: {e}"))?;
-    u64::try_from(metadata.file_metadata().num_rows()).map_err(|_| "a negative row count".into())
+        .map_err(|e| FooterError::NotParquet(format!("its footer is not valid: {e}")))?;
+    u64::try_from(metadata.file_metadata().num_rows())
+        .map_err(|_| not_parquet("a negative row count"))
 }
 
 async fn read_range(

@@ -152,6 +152,11 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
             Ok(s) => {
                 tracing::debug!(table = %table, version = v, "left out of the Iceberg history: {}", refusal(&s).unwrap_or_default())
             }
+            // A storage failure is passing: the history must not thin out while it lasts
+            // (snapshots, schemas and field ids would come and go between loads).
+            Err(e) if matches!(*e, lakeshare_model::Error::Storage { .. }) => {
+                return Err(model(&e));
+            }
             Err(e) => {
                 tracing::debug!(table = %table, version = v, "left out of the Iceberg history: {e}")
             }
@@ -180,6 +185,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
                 ))
             })
     };
+    remember_served_files(app, handle, &root, latest, &served);
     let mut files = Vec::with_capacity(served.len());
     let mut parent = None;
     for s in &served {
@@ -189,8 +195,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
                 .generated()
                 .row_counts
                 .missing(opened, &s.snapshot.files)
-                .await
-                .map_err(lakeshare_iceberg_rest::Error::Invalid)?;
+                .await?;
             let count_of = |f: &DataFile| counts.get(&f.id).copied();
             generator
                 .version(&s.snapshot, parent, &path_of, &count_of)
@@ -222,6 +227,38 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
         metadata: metadata.value,
         access: Access::BuiltIn,
     })
+}
+
+/// For a table the built-in endpoint does not serve whole (see
+/// [`App::whole_folder_shared`]), the data files of the versions served: the only files of
+/// its folder the endpoint then serves.
+fn remember_served_files(
+    app: &App,
+    handle: &TableHandle,
+    root: &Root,
+    latest: Version,
+    served: &[Arc<ServedSnapshot>],
+) {
+    if app.whole_folder_shared(handle)
+        || app
+            .generated()
+            .served_files(&handle.id)
+            .is_some_and(|known| known.latest == latest)
+    {
+        return;
+    }
+    let paths = served
+        .iter()
+        .flat_map(|s| s.snapshot.files.iter())
+        .filter_map(|f| relative_path(root, &f.url))
+        .collect();
+    app.generated().set_served_files(
+        &handle.id,
+        super::generated::ServedFiles {
+            latest,
+            paths: Arc::new(paths),
+        },
+    );
 }
 
 async fn snapshot(
@@ -259,6 +296,14 @@ fn generation_error(
         Error::Unsupported(reason) | Error::Invalid(reason) => IcebergError::bad_request(format!(
             "table '{table}' cannot be read as Iceberg at version {version}: {reason}"
         )),
+        Error::Unavailable(detail) => {
+            tracing::warn!(table, version, "generating Iceberg metadata: {detail}");
+            IcebergError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                format!("the files of table '{table}' cannot be read just now; try again"),
+            )
+        }
         Error::Internal(detail) => {
             tracing::error!(
                 table,

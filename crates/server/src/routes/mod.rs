@@ -61,7 +61,13 @@ pub fn router(app: App) -> Router {
             app.request_limits(),
             limits::bound,
         ))
-        .layer(TraceLayer::new_for_http())
+        // The span names the path, never the query: a pre-signed request's query holds its
+        // signature and session token, which work until they expire.
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            },
+        ))
         .with_state(app)
 }
 

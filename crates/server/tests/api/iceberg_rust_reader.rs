@@ -93,27 +93,15 @@ fn iceberg_fingerprint(batches: &[arrow58::RecordBatch]) -> Fingerprint {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    let tables = lakeshare_demo::ensure_trips_tables(&root).await.unwrap();
+    let (dir, tables, schemas) = super::demo_trips().await;
     let delta = &tables.iter().find(|t| t.format == "delta").unwrap().path;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let schemas: String = tables
-        .iter()
-        .map(|t| {
-            format!(
-                "      - {{ name: {}, tables: [{{ name: trips, location: \"{}\", history: true }}] }}\n",
-                t.format,
-                t.path.display()
-            )
-        })
-        .collect();
     let yaml = format!(
         "server: {{ listen: \"127.0.0.1:{port}\" }}\nshares:\n  - name: demo\n    schemas:\n{schemas}\
          recipients:\n  - {{ name: r, token: \"{TOKEN}\", shares: [demo] }}\n"
     );
-    let config = Config::from_yaml(&yaml, &root).unwrap();
+    let config = Config::from_yaml(&yaml, dir.path()).unwrap();
     let app = App::new(config, lakeshare_formats::enabled());
     let server = tokio::spawn(async move { axum::serve(listener, app.router()).await.unwrap() });
 

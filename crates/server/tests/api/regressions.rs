@@ -19,19 +19,7 @@ const TOKEN: &str = "replica-recipient-token-0123456789";
 /// The demo's trips in every format, in a temporary folder, and a configuration sharing each
 /// in a schema named after its format (detected by layout).
 async fn demo_tables() -> (tempfile::TempDir, String, Vec<&'static str>) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    let tables = lakeshare_demo::ensure_trips_tables(&root).await.unwrap();
-    let schemas: String = tables
-        .iter()
-        .map(|t| {
-            format!(
-                "      - {{ name: {}, tables: [{{ name: trips, location: \"{}\", history: true }}] }}\n",
-                t.format,
-                t.path.display()
-            )
-        })
-        .collect();
+    let (dir, tables, schemas) = super::demo_trips().await;
     let yaml = format!(
         r#"
 server: {{ public_url: "http://gateway.test", signing_secret: "one-secret-for-every-replica" }}
