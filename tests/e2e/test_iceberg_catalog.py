@@ -123,6 +123,9 @@ def test_listings_never_answer_an_empty_next_token_and_parent_is_empty(demo):
     assert seen == rest(demo, "v1/shares/demo/namespaces").json()["namespaces"]
     assert "next-page-token" not in rest(demo, "v1/shares/demo/namespaces").json()
     assert rest(demo, "v1/shares/demo/namespaces", params={"parent": "delta"}).json()["namespaces"] == []
+    # A page of none would never advance: Iceberg's page size is at least 1.
+    empty_page = rest(demo, "v1/shares/demo/namespaces", params={"pageSize": 0})
+    assert empty_page.status_code == 400 and "pageSize" in empty_page.json()["error"]["message"]
 
 
 def test_heads_and_missing_objects_in_icebergs_error_shape(demo):
@@ -139,6 +142,14 @@ def test_heads_and_missing_objects_in_icebergs_error_shape(demo):
     unauthenticated = requests.get(profile(demo)["icebergEndpoint"] + "v1/config?warehouse=demo", timeout=10)
     assert unauthenticated.status_code == 401 and "error" in unauthenticated.json()
     assert rest(demo, "v1/shares/demo/namespaces/delta/tables/trips/metrics", method="POST", json={}).status_code == 204
+    # The catalog is read-only: a write is a 405 in Iceberg's error shape.
+    dropped = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips", method="DELETE")
+    assert dropped.status_code == 405 and dropped.json()["error"]["code"] == 405
+    # Java's FileIO is told where to refresh credentials.
+    loaded = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips").json()
+    assert loaded["config"]["client.refresh-credentials-endpoint"] == (
+        "v1/shares/demo/namespaces/delta/tables/trips/credentials"
+    )
 
 
 def test_credentials_come_without_the_delegation_header_in_config_and_storage_credentials(demo):

@@ -15,11 +15,11 @@ use lakeshare_model::Version;
 use moka::future::Cache;
 
 /// Generated files by `(table id, name)`, and the generated versions by `(table id,
-/// generator fingerprint, version)`.
+/// generator fingerprint, version, parent version)`.
 #[derive(Clone)]
 pub struct GeneratedFiles {
     files: Cache<(Arc<str>, Arc<str>), Bytes>,
-    versions: Cache<(Arc<str>, Arc<str>, Version), Arc<VersionFiles>>,
+    versions: Cache<(Arc<str>, Arc<str>, Version, Option<Version>), Arc<VersionFiles>>,
     folder: Option<PathBuf>,
     /// Row counts read from footers, for files whose statistics lack them.
     pub row_counts: super::row_counts::RowCounts,
@@ -83,19 +83,20 @@ impl GeneratedFiles {
             .insert(Arc::from(table_id), files);
     }
 
-    /// The generated version, generating it with `make` the first time.
+    /// The generated version (whose snapshot's parent is `parent`'s), generating it with
+    /// `make` the first time.
     pub async fn version<F, E>(
         &self,
         table_id: &str,
         fingerprint: &str,
-        version: Version,
+        (version, parent): (Version, Option<Version>),
         make: F,
     ) -> Result<Arc<VersionFiles>, Arc<E>>
     where
         F: Future<Output = Result<VersionFiles, E>>,
         E: Send + Sync + 'static,
     {
-        let key = (Arc::from(table_id), Arc::from(fingerprint), version);
+        let key = (Arc::from(table_id), Arc::from(fingerprint), version, parent);
         let made = self
             .versions
             .try_get_with(key, async { make.await.map(Arc::new) })

@@ -34,6 +34,20 @@ pub(crate) fn router() -> Router<App> {
         .route(&format!("{table}/credentials"), get(routes::credentials))
         .route(&format!("{table}/metrics"), post(routes::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A known path with a method it does not serve (a write: the catalog is read-only), in
+/// Iceberg's error shape rather than the framework's bare 405.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> IcebergError {
+    IcebergError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "UnsupportedOperationException",
+        format!(
+            "the catalog is read-only: {method} is not served at {}",
+            uri.path()
+        ),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> IcebergError {

@@ -203,7 +203,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
         };
         let made = app
             .generated()
-            .version(&handle.id, generator.fingerprint(), version, make)
+            .version(&handle.id, generator.fingerprint(), (version, parent), make)
             .await
             .map_err(|e| generation_error(&table, version, Arc::unwrap_or_clone(e)))?;
         files.push(made);
