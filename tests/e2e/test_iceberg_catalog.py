@@ -145,6 +145,10 @@ def test_heads_and_missing_objects_in_icebergs_error_shape(demo):
     # The catalog is read-only: a write is a 405 in Iceberg's error shape.
     dropped = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips", method="DELETE")
     assert dropped.status_code == 405 and dropped.json()["error"]["code"] == 405
+    # A path segment that is not UTF-8: the framework's refusal, in Iceberg's shape too.
+    undecodable = rest(demo, "v1/shares/demo/namespaces/%FF")
+    assert undecodable.status_code == 400
+    assert undecodable.json()["error"]["type"] == "BadRequestException"
     # Java's FileIO is told where to refresh credentials.
     loaded = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips").json()
     assert loaded["config"]["client.refresh-credentials-endpoint"] == (

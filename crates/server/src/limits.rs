@@ -76,13 +76,26 @@ fn overloaded(message: String) -> Response {
 /// framework wrote, such as a 413 for an oversized body or a 400 for an unparsable path) is
 /// rewritten into that shape, keeping its status and headers such as `Allow`.
 pub async fn json_errors(response: Response) -> Response {
+    reshape_framework_errors(response, |status, message| {
+        ApiError::new(status, code_for(status), message).into_response()
+    })
+    .await
+}
+
+/// An error response the framework wrote rather than a handler (neither JSON nor the S3
+/// endpoint's XML) rebuilt by `shape` from its status and message, keeping its headers; any
+/// other response as it is. Each family of routes gives its own error shape.
+pub(crate) async fn reshape_framework_errors(
+    response: Response,
+    shape: impl FnOnce(StatusCode, String) -> Response,
+) -> Response {
     let status = response.status();
-    let is_json = response
+    let is_shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/xml"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if !(status.is_client_error() || status.is_server_error()) || is_shaped {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -101,7 +114,7 @@ pub async fn json_errors(response: Response) -> Response {
             .to_string(),
         _ => text,
     };
-    let mut shaped = ApiError::new(status, code_for(status), message).into_response();
+    let mut shaped = shape(status, message);
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             shaped.headers_mut().insert(name.clone(), value.clone());

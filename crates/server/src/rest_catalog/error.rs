@@ -46,16 +46,34 @@ impl IcebergError {
     /// The same error a Delta Sharing route would give, in Iceberg's shape; a 404 names the
     /// kind of object that is missing.
     pub fn from_api(error: ApiError, missing: Missing) -> Self {
-        let kind = match error.status {
-            StatusCode::NOT_FOUND => return Self::no_such(missing, error.message),
-            StatusCode::UNAUTHORIZED => "NotAuthorizedException",
-            StatusCode::FORBIDDEN => "ForbiddenException",
-            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableException",
-            s if s.is_server_error() => "ServerErrorException",
-            _ => "BadRequestException",
-        };
-        Self::new(error.status, kind, error.message)
+        if error.status == StatusCode::NOT_FOUND {
+            return Self::no_such(missing, error.message);
+        }
+        Self::new(error.status, kind_for(error.status), error.message)
     }
+}
+
+/// Iceberg's exception name for an error status that names no particular missing object.
+fn kind_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "NoSuchEndpointException",
+        StatusCode::UNAUTHORIZED => "NotAuthorizedException",
+        StatusCode::FORBIDDEN => "ForbiddenException",
+        StatusCode::METHOD_NOT_ALLOWED => "UnsupportedOperationException",
+        StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableException",
+        s if s.is_server_error() => "ServerErrorException",
+        _ => "BadRequestException",
+    }
+}
+
+/// Response mapper of the catalog's routes: an error the framework wrote rather than a handler
+/// (a path segment it could not decode, an oversized body) in Iceberg's shape, with its status
+/// and headers; Iceberg clients parse no other on these routes.
+pub(crate) async fn iceberg_errors(response: Response) -> Response {
+    crate::limits::reshape_framework_errors(response, |status, message| {
+        IcebergError::new(status, kind_for(status), message).into_response()
+    })
+    .await
 }
 
 impl IntoResponse for IcebergError {

@@ -14,12 +14,15 @@ use lakeshare_iceberg_rest::{GeneratedFile, VersionFiles};
 use lakeshare_model::Version;
 use moka::future::Cache;
 
+/// A generated version's cache key: table id, generator fingerprint, version, parent version.
+type VersionKey = (Arc<str>, Arc<str>, Version, Option<Version>);
+
 /// Generated files by `(table id, name)`, and the generated versions by `(table id,
 /// generator fingerprint, version, parent version)`.
 #[derive(Clone)]
 pub struct GeneratedFiles {
     files: Cache<(Arc<str>, Arc<str>), Bytes>,
-    versions: Cache<(Arc<str>, Arc<str>, Version, Option<Version>), Arc<VersionFiles>>,
+    versions: Cache<VersionKey, Arc<VersionFiles>>,
     folder: Option<PathBuf>,
     /// Row counts read from footers, for files whose statistics lack them.
     pub row_counts: super::row_counts::RowCounts,

@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<App> {
         .route(&format!("{table}/metrics"), post(routes::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(error::iceberg_errors))
 }
 
 /// A known path with a method it does not serve (a write: the catalog is read-only), in
