@@ -27,7 +27,7 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec  # noqa: E402
 from pyiceberg.schema import Schema  # noqa: E402
 from pyiceberg.transforms import DayTransform, IdentityTransform  # noqa: E402
 from pyiceberg.types import (  # noqa: E402
-    DateType, DoubleType, LongType, NestedField, StringType, TimestamptzType,
+    DateType, DoubleType, LongType, NestedField, StringType, StructType, TimestamptzType,
 )
 
 TOKEN = "iceberg-recipient-token-000001"
@@ -89,6 +89,29 @@ def warehouse(tmp_path_factory):
         events.append(events_batch(day, 20))
     audit = catalog.create_table("sales.audit", schema=events_schema, properties={"format-version": "2"})
     audit.append(events_batch(0, 5))
+    # `geo.shapes`: Iceberg numbers a struct's fields after its siblings (a=1, s=2, b=3, then
+    # s.x=4, s.y=5), and a dropped column leaves a gap: ids no depth-first count reproduces.
+    catalog.create_namespace("geo")
+    shapes = catalog.create_table("geo.shapes", schema=Schema(
+        NestedField(1, "a", LongType(), required=False),
+        NestedField(2, "s", StructType(
+            NestedField(4, "x", LongType(), required=False),
+            NestedField(5, "y", LongType(), required=False),
+        ), required=False),
+        NestedField(3, "b", LongType(), required=False),
+    ), properties={"format-version": "2"})
+    struct = pa.struct([("x", pa.int64()), ("y", pa.int64())])
+    shapes.append(pa.table({
+        "a": pa.array([1, 2, 3], pa.int64()),
+        "s": pa.array([{"x": 10 * i, "y": 100 * i} for i in (1, 2, 3)], struct),
+        "b": pa.array([1000 * i for i in (1, 2, 3)], pa.int64()),
+    }))
+    with shapes.update_schema() as update:
+        update.delete_column("a")
+    shapes.append(pa.table({
+        "s": pa.array([{"x": 40, "y": 400}], struct),
+        "b": pa.array([4000], pa.int64()),
+    }))
     # A table whose metadata places it outside the catalog's folder.
     catalog.create_namespace("elsewhere")
     outside = tmp_path_factory.mktemp("outside-the-warehouse")
@@ -114,6 +137,7 @@ shares:
           - {{ name: orders_by_catalog, catalog: lakehouse, table: sales.orders, history: true }}
           - {{ name: audit, catalog: lakehouse, table: sales.audit, history: true }}
           - {{ name: escaped, catalog: lakehouse, table: elsewhere.escaped }}
+          - {{ name: shapes, location: "{warehouse['root'] / 'wh' / 'geo' / 'shapes'}", history: true }}
       - name: all_sales
         include:
           - {{ catalog: lakehouse, namespace: sales }}
@@ -293,3 +317,22 @@ def test_unknown_versions_name_the_range(gateway, warehouse):
     with pytest.raises(Exception) as refused:
         delta_sharing.load_as_pandas(url(gateway, "orders"), version=99)
     assert "version 99 does not exist" in str(refused.value)
+
+
+def test_the_iceberg_catalog_keeps_the_field_ids_iceberg_files_carry(gateway, warehouse):
+    """Served through the gateway's Iceberg catalog (generated metadata: the table is on the
+    gateway's disk), every snapshot reads as pyiceberg reads the table itself: columns are
+    matched by the ids in the files, so a wrong id would read `b` from `s.y`."""
+    from pyiceberg.catalog.rest import RestCatalog
+
+    native = warehouse["catalog"].load_table("geo.shapes")
+    shared = RestCatalog("lake", uri=f"{gateway.endpoint}/iceberg/", token=TOKEN, warehouse="lake")
+    loaded = shared.load_table("sales.shapes")
+    assert len(loaded.snapshots()) == len(native.snapshots()) == 2
+    for ours, theirs in zip(snapshots(loaded), snapshots(native)):
+        got = loaded.scan(snapshot_id=ours[1]).to_arrow()
+        want = native.scan(snapshot_id=theirs[1]).to_arrow()
+        key = lambda row: row["b"]  # noqa: E731
+        assert sorted(got.to_pylist(), key=key) == sorted(want.to_pylist(), key=key), ours
+    current = {f.name: f.field_id for f in loaded.schema().fields}
+    assert current == {"s": 2, "b": 3}
