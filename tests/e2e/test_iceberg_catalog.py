@@ -306,3 +306,48 @@ recipients:
         )
     finally:
         gw.stop()
+
+
+def test_links_inside_a_table_folder_lead_nowhere(demo, tmp_path):
+    """A symlink inside a shared table's folder that points out of it: the built-in endpoint
+    neither lists what lies behind it nor serves it, and answers as for a missing key (a
+    different answer would tell whether the outside path exists)."""
+    import shutil
+
+    from conftest import Gateway
+
+    table = tmp_path / "trips"
+    shutil.copytree(demo / "data" / "delta" / "trips", table)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not shared")
+    (table / "escape").symlink_to(outside, target_is_directory=True)
+    token = "link-recipient-token-0123456789"
+    gw = Gateway(tmp_path / "gw", f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+shares:
+  - name: demo
+    schemas:
+      - name: delta
+        tables:
+          - {{ name: trips, location: "{table}", history: true }}
+recipients:
+  - {{ name: r, token: "{token}", shares: [demo] }}
+""")
+    try:
+        body = requests.get(
+            f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
+            headers={"Authorization": f"Bearer {token}"}, timeout=60,
+        )
+        assert body.status_code == 200, body.text
+        body = body.json()
+        s3 = s3_client(body["config"])
+        files = "tables/demo/delta/trips/files/"
+        assert s3.get_object(Bucket="lakeshare", Key=files + "_delta_log/00000000000000000000.json")["Body"].read()
+        assert s3.list_objects_v2(Bucket="lakeshare", Prefix=files + "escape/").get("KeyCount") == 0
+        whole = [o["Key"] for o in s3.list_objects_v2(Bucket="lakeshare", Prefix=files)["Contents"]]
+        assert whole and not any("escape" in k for k in whole)
+        assert error_code(lambda: s3.get_object(Bucket="lakeshare", Key=files + "escape/secret.txt"))[0] == 404
+        assert error_code(lambda: s3.get_object(Bucket="lakeshare", Key=files + "escape/absent.txt"))[0] == 404
+    finally:
+        gw.stop()
