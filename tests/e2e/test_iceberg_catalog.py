@@ -185,6 +185,31 @@ def error_code(call) -> tuple[int, str]:
     return e.value.response["ResponseMetadata"]["HTTPStatusCode"], e.value.response["Error"]["Code"]
 
 
+def trips_config(location, token: str, *, table: str = ", history: true", server: str = "", top: str = "",
+                 recipient: str = "") -> str:
+    """A gateway configuration sharing one Delta table as `demo.delta.trips` with one recipient;
+    `table`, `server` and `recipient` add to their entries, `top` adds top-level entries."""
+    return f"""
+server: {{ listen: "127.0.0.1:{{port}}"{server} }}
+{top}shares:
+  - name: demo
+    schemas:
+      - name: delta
+        tables:
+          - {{ name: trips, location: "{location}"{table} }}
+recipients:
+  - {{ name: r, token: "{token}", shares: [demo]{recipient} }}
+"""
+
+
+def load_trips(gw, token: str) -> requests.Response:
+    """`loadTable` of `demo.delta.trips` on gateway `gw`."""
+    return requests.get(
+        f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
+        headers={"Authorization": f"Bearer {token}"}, timeout=60,
+    )
+
+
 def test_the_s3_endpoint_holds_a_credential_to_its_table(demo):
     body = rest(demo, "v1/shares/demo/namespaces/delta/tables/trips").json()
     config = body["config"]
@@ -217,24 +242,13 @@ def test_replicas_and_restarts_serve_the_same_generated_files(demo, tmp_path):
 
     token = "replica-recipient-token-0123456789"
     cache = tmp_path / "cache"
-    config = f"""
-server: {{ listen: "127.0.0.1:{{port}}", signing_secret: "a-secret-both-replicas-share-0123" }}
-cache: {{ location: "{cache}" }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{demo / 'data' / 'delta' / 'trips'}", history: true }}
-recipients:
-  - {{ name: r, token: "{token}", shares: [demo] }}
-"""
+    config = trips_config(demo / "data" / "delta" / "trips", token,
+                          server=', signing_secret: "a-secret-both-replicas-share-0123"',
+                          top=f'cache: {{ location: "{cache}" }}\n')
     a = Gateway(tmp_path / "a", config)
     b = Gateway(tmp_path / "b", config)
     try:
-        load = lambda gw: requests.get(  # noqa: E731
-            f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
-            headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+        load = lambda gw: load_trips(gw, token).json()  # noqa: E731
         first = load(a)
         kept = sorted(p.name for p in cache.rglob("*") if p.is_file())
         assert any(n.endswith(".metadata.json") for n in kept) and any(n.endswith(".avro") for n in kept)
@@ -276,24 +290,12 @@ def test_built_in_credentials_expire_with_the_recipients_token(demo, tmp_path):
 
     token = "short-lived-recipient-token-0123456789"
     expires = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=6)
-    config = f"""
-server: {{ listen: "127.0.0.1:{{port}}" }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{demo / 'data' / 'delta' / 'trips'}" }}
-recipients:
-  - {{ name: r, token: "{token}", shares: [demo], expires_at: "{expires.strftime('%Y-%m-%dT%H:%M:%SZ')}" }}
-"""
+    stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    config = trips_config(demo / "data" / "delta" / "trips", token, table="",
+                          recipient=f', expires_at: "{stamp}"')
     gw = Gateway(tmp_path / "gw", config)
     try:
-        body = requests.get(
-            f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
-        ).json()
+        body = load_trips(gw, token).json()
         expires_ms = int(body["config"]["s3.session-token-expires-at-ms"])
         assert expires_ms <= int(expires.timestamp() * 1000)
         s3 = s3_client(body["config"])
@@ -323,22 +325,9 @@ def test_links_inside_a_table_folder_lead_nowhere(demo, tmp_path):
     (outside / "secret.txt").write_text("not shared")
     (table / "escape").symlink_to(outside, target_is_directory=True)
     token = "link-recipient-token-0123456789"
-    gw = Gateway(tmp_path / "gw", f"""
-server: {{ listen: "127.0.0.1:{{port}}" }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{table}", history: true }}
-recipients:
-  - {{ name: r, token: "{token}", shares: [demo] }}
-""")
+    gw = Gateway(tmp_path / "gw", trips_config(table, token))
     try:
-        body = requests.get(
-            f"{gw.endpoint}/iceberg/v1/shares/demo/namespaces/delta/tables/trips",
-            headers={"Authorization": f"Bearer {token}"}, timeout=60,
-        )
+        body = load_trips(gw, token)
         assert body.status_code == 200, body.text
         body = body.json()
         s3 = s3_client(body["config"])

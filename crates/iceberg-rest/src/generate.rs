@@ -195,20 +195,8 @@ impl Generator {
         path_of: &(dyn Fn(&DataFile) -> Result<String> + Sync),
         row_count_of: &(dyn Fn(&DataFile) -> Option<u64> + Sync),
     ) -> Result<VersionFiles> {
-        if let Some(reason) = &snapshot.unservable {
-            return Err(Error::Unsupported(reason.clone()));
-        }
-        let with_dv = snapshot
-            .files
-            .iter()
-            .filter(|f| f.deletion_vector.is_some())
-            .count();
-        if with_dv > 0 {
-            return Err(Error::Unsupported(format!(
-                "version {} has deleted rows in {with_dv} data files (deletion vectors), which \
-                 the Iceberg catalog does not translate yet; read it through Delta Sharing",
-                snapshot.version
-            )));
+        if let Some(reason) = unrepresentable(snapshot) {
+            return Err(Error::Unsupported(reason));
         }
         let (schema_id, converted) = self.schema(snapshot)?;
         let schema = Arc::new(converted.schema);
@@ -504,6 +492,21 @@ impl Generator {
 /// Bumped whenever the generated files change for the same inputs, so that files cached by
 /// an older gateway are not taken for this one's.
 const FORMAT_REVISION: &str = "lakeshare-iceberg-3";
+
+/// Why `snapshot` cannot be served as Iceberg at all, if it cannot: checked by
+/// [`Generator::version`], and by callers that decide before generating anything.
+pub fn unrepresentable(snapshot: &Snapshot) -> Option<String> {
+    if let Some(reason) = &snapshot.unservable {
+        return Some(reason.clone());
+    }
+    let with_dv = snapshot.files_with_deletion_vectors();
+    (with_dv > 0).then(|| {
+        format!(
+            "{with_dv} of its data files have deleted rows (deletion vectors), which the Iceberg \
+             catalog does not translate yet; read it through Delta Sharing"
+        )
+    })
+}
 
 /// The snapshot's schema string with the field ids its data files carry written in (see
 /// [`crate::schema::with_file_ids`]): two versions are one schema only if both agree.

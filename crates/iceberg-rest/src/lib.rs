@@ -15,6 +15,6 @@ pub mod wire;
 
 pub use error::{Error, Result};
 pub use generate::{
-    GeneratedFile, GeneratedMetadata, Generator, Layout, VersionFiles, snapshot_id,
+    GeneratedFile, GeneratedMetadata, Generator, Layout, VersionFiles, snapshot_id, unrepresentable,
 };
 pub use schema::FieldIds;

@@ -47,6 +47,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// How many of the live files have rows deleted by a deletion vector: rows a reader that
+    /// ignores the vectors would wrongly return.
+    pub fn files_with_deletion_vectors(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.deletion_vector.is_some())
+            .count()
+    }
+
     /// Puts the files in the order the gateway serves them: by id (then URL, for ids an adapter
     /// failed to keep unique). Paging keys on this order, so every replica must agree on it
     /// whatever order the format's own reader listed the files in. Cheap when already sorted.

@@ -131,11 +131,7 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
 /// would return deleted rows or wrongly named or typed columns, so it must be refused.
 fn parquet_blocker(snapshot: &Snapshot) -> Option<String> {
     let mut features = Vec::new();
-    let with_dv = snapshot
-        .files
-        .iter()
-        .filter(|f| f.deletion_vector.is_some())
-        .count();
+    let with_dv = snapshot.files_with_deletion_vectors();
     if with_dv > 0 {
         features.push(format!(
             "deletion vectors ({with_dv} of its {} files have deleted rows that plain parquet readers would return)",

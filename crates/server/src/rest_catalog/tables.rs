@@ -272,18 +272,7 @@ async fn snapshot(
 
 /// Why a version cannot be served as Iceberg, found before generating anything.
 fn refusal(served: &ServedSnapshot) -> Option<String> {
-    if let Some(reason) = &served.snapshot.unservable {
-        return Some(reason.clone());
-    }
-    let with_dv = served
-        .snapshot
-        .files
-        .iter()
-        .filter(|f| f.deletion_vector.is_some())
-        .count();
-    (with_dv > 0).then(|| format!(
-        "{with_dv} of its data files have deleted rows (deletion vectors), which the Iceberg catalog does not translate yet; read it through Delta Sharing"
-    ))
+    lakeshare_iceberg_rest::unrepresentable(&served.snapshot)
 }
 
 fn generation_error(
