@@ -144,7 +144,15 @@ async fn native_iceberg(delta: &Path, files: usize) -> PathBuf {
     let delta_root = format!("file://{}", delta.display());
     let path_of = |f: &lakeshare_model::DataFile| Ok(f.url.replace(&delta_root, &base));
     let made = generator
-        .version(&snapshot, None, &path_of, &|_| None)
+        .version(
+            &snapshot,
+            None,
+            &lakeshare_iceberg_rest::FileFacts {
+                path_of: &path_of,
+                row_count_of: &|_| None,
+                deleted_rows_of: &|_| None,
+            },
+        )
         .await
         .expect("manifests");
     for file in &made.files {

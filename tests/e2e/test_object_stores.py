@@ -105,6 +105,11 @@ def azure_tables(azurite):
     return {"events": url}
 
 
+#: Where the gateway keeps generated Iceberg metadata: a prefix of the S3 store, from which the
+#: recipients of that store's tables read it with vended credentials.
+CACHE_PREFIX = "lakeshare-cache"
+
+
 def gateway_config(seaweed: SeaweedFS, azurite: Azurite, demo: Path, url_ttl: int) -> str:
     # The gateway reaches the stores at 127.0.0.1; recipients are handed `localhost` URLs: a
     # distinct public endpoint, which the stores accept because it resolves to them.
@@ -157,6 +162,7 @@ shares:
           - {{ name: trips, location: "{demo / 'data' / 'delta' / 'trips'}", history: true }}
 recipients:
   - {{ name: partner, token: "{TOKEN}", shares: [stores] }}
+cache: {{ store: lake, path: {CACHE_PREFIX} }}
 """
 
 
@@ -326,6 +332,15 @@ def test_s3_deletion_vectors_are_signed_and_applied(gateway, seaweed, s3_tables)
     # A parquet-only client would get deleted rows back: refused.
     refused = query(gateway, "s3", "dv", capabilities="responseformat=parquet")
     assert refused.status_code == 400 and "deletion vectors" in refused.json()["message"]
+
+
+def test_s3_deletion_vectors_become_position_deletes_in_the_iceberg_catalog(gateway, s3_tables):
+    # Read from the store by the gateway (the kernel, through the store's credentials) and
+    # written as a position delete file the built-in endpoint serves.
+    loaded = iceberg_catalog(gateway).load_table("s3.dv")
+    assert loaded.current_snapshot().summary["total-position-deletes"] == "2"
+    got = loaded.scan().to_arrow().to_pandas()
+    assert_same_frame(got, polars_deltalake.read_delta(str(DV_FIXTURE)).to_pandas())
 
 
 @pytest.mark.parametrize("version", [None, 3, 9, 10])
@@ -578,18 +593,82 @@ def test_native_iceberg_tables_are_relayed_with_credentials_the_store_vends(gate
     assert "AccessDenied" in str(refused.value)
 
 
-def test_delta_tables_in_stores_read_through_the_built_in_endpoint(gateway, seaweed, s3_tables, tmp_path):
+def vended_client(config: dict):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=config["s3.endpoint"], region_name="us-east-1",
+                        aws_access_key_id=config["s3.access-key-id"],
+                        aws_secret_access_key=config["s3.secret-access-key"],
+                        aws_session_token=config["s3.session-token"])
+
+
+def test_delta_tables_in_sts_stores_are_read_straight_from_the_store(gateway, seaweed, s3_tables, tmp_path):
+    """A Delta table shared with its history in a store that vends credentials, with the cache
+    in that store: the generated metadata is kept there, and the recipient reads it and the
+    data files from the store's public endpoint with credentials its STS vends for the two."""
     loaded = iceberg_catalog(gateway).load_table("s3.events")
-    assert loaded.metadata_location.startswith("s3://lakeshare/tables/stores/s3/events/")
+    assert loaded.metadata_location.startswith(f"s3://{S3_BUCKET}/{CACHE_PREFIX}/"), loaded.metadata_location
+    assert loaded.metadata.location == s3_tables["events"]
+    config = loaded.io.properties
+    assert config["s3.endpoint"] == f"http://localhost:{seaweed.s3_port}"
+    assert config["s3.access-key-id"] != S3_ACCESS_KEY and config["s3.session-token"]
     by_version = {int(s.summary["lakeshare.source-version"]): s for s in loaded.snapshots()}
     assert sorted(by_version) == [0, 1, 2, 3]
     for version, snapshot in by_version.items():
+        assert all(t.file.file_path.startswith(s3_tables["events"] + "/")
+                   for t in loaded.scan(snapshot_id=snapshot.snapshot_id).plan_files())
         # Batch by batch: deltalake wrote the later files with string_view columns, which
         # pyiceberg's to_arrow cannot concatenate with the earlier files' strings.
         reader = loaded.scan(snapshot_id=snapshot.snapshot_id).to_arrow_batch_reader()
         got = pd.concat([b.to_pandas() for b in reader], ignore_index=True)
         want = reference(tmp_path, s3_tables["events"], seaweed.storage_options(), version=version)
         assert_same_frame(got[list(want.columns)], want)
+
+    # The credentials read the table's folder and its generated metadata, nothing else.
+    s3 = vended_client(config)
+    folder = loaded.metadata_location.removeprefix(f"s3://{S3_BUCKET}/").rsplit("/", 1)[0] + "/"
+    assert s3.list_objects_v2(Bucket=S3_BUCKET, Prefix=folder)["KeyCount"] > 0
+    assert s3.list_objects_v2(Bucket=S3_BUCKET, Prefix="sales/events/")["KeyCount"] > 0
+    other = iceberg_catalog(gateway).load_table("s3.checkpointed")
+    other_key = other.metadata_location.removeprefix(f"s3://{S3_BUCKET}/")
+    assert other_key.startswith(f"{CACHE_PREFIX}/") and not other_key.startswith(folder)
+    for key in (other_key, "fixtures/checkpointed/_delta_log/00000000000000000000.json"):
+        with pytest.raises(Exception) as refused:
+            s3.get_object(Bucket=S3_BUCKET, Key=key)
+        assert "AccessDenied" in str(refused.value), key
+    with pytest.raises(Exception) as refused:
+        s3.list_objects_v2(Bucket=S3_BUCKET, Prefix=f"{CACHE_PREFIX}/")
+    assert "AccessDenied" in str(refused.value)
+    with pytest.raises(Exception) as refused:
+        s3.put_object(Bucket=S3_BUCKET, Key=folder + "x.avro", Body=b"x")
+    assert "AccessDenied" in str(refused.value)
+
+    # The refresh endpoint vends for the same two folders.
+    refreshed = requests.get(
+        gateway.endpoint + "/iceberg/v1/shares/stores/namespaces/s3/tables/events/credentials",
+        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+    ).json()["storage-credentials"]
+    assert [c["prefix"] for c in refreshed] == [s3_tables["events"] + "/", f"s3://{S3_BUCKET}/{folder}"]
+
+
+@pytest.mark.parametrize("table", ["trips", "hudi_trips"])
+def test_every_format_in_an_sts_store_reads_from_the_store_as_through_delta_sharing(gateway, table):
+    loaded = iceberg_catalog(gateway).load_table(f"s3.{table}")
+    assert loaded.metadata_location.startswith(f"s3://{S3_BUCKET}/{CACHE_PREFIX}/")
+    # Batch by batch, as deltalake wrote some files with string_view columns (see above).
+    batches = [b.to_pandas() for b in loaded.scan().to_arrow_batch_reader()]
+    got = pd.concat(batches, ignore_index=True).sort_values("trip_id", ignore_index=True)
+    shared = delta_sharing.load_as_pandas(table_url(gateway, "s3", table)).sort_values("trip_id", ignore_index=True)
+    assert len(got) == len(shared) > 0
+    assert got["trip_id"].tolist() == shared["trip_id"].tolist()
+    assert got["fare"].astype(float).tolist() == shared["fare"].astype(float).tolist()
+
+
+def test_tables_not_shared_whole_still_read_through_the_built_in_endpoint(gateway):
+    # Without its history, the table's folder would reveal the past: no store credentials.
+    loaded = iceberg_catalog(gateway).load_table("s3.events_latest")
+    assert loaded.metadata_location.startswith("s3://lakeshare/tables/stores/s3/events_latest/")
+    assert loaded.io.properties["s3.endpoint"] == gateway.endpoint.split("/delta-sharing")[0]
 
 
 def built_in_client(config: dict):
@@ -615,12 +694,12 @@ def refused_with(call) -> int:
 def test_built_in_endpoint_keys_never_climb_out_of_the_table(gateway, s3_tables):
     """Keys are object paths below the table's root, never URLs resolved against it: an
     encoded `..` (which a URL parser would resolve) names nothing."""
-    loaded = iceberg_catalog(gateway).load_table("s3.events")
+    loaded = iceberg_catalog(gateway).load_table("local.trips")
     s3 = built_in_client(loaded.io.properties)
-    inside = "tables/stores/s3/events/files/_delta_log/00000000000000000000.json"
+    inside = "tables/stores/local/trips/files/_delta_log/00000000000000000000.json"
     assert s3.get_object(Bucket="lakeshare", Key=inside)["Body"].read()
     for climb in ("%2e%2e/%2e%2e", ".%2e/%2E.", "%2e%2e/%2e%2e/", "%2E%2E%2F%2E%2E"):
-        key = f"tables/stores/s3/events/files/{climb}/demo/trips/_delta_log/00000000000000000000.json"
+        key = f"tables/stores/local/trips/files/{climb}/hudi/trips/.hoodie/hoodie.properties"
         assert refused_with(lambda: s3.get_object(Bucket="lakeshare", Key=key)) in (403, 404), climb
         assert refused_with(lambda: s3.head_object(Bucket="lakeshare", Key=key)) in (403, 404), climb
 

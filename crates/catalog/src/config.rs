@@ -37,19 +37,30 @@ pub struct Config {
     pub digest_cache: Option<String>,
     /// Where the gateway keeps what it generates for recipients (Iceberg metadata of shared
     /// tables), so restarts and replicas sharing it do not generate it again. Never inside a
-    /// shared table's folder: the gateway writes nothing into a provider's tables.
+    /// shared folder, nor holding one: the gateway writes nothing into a provider's tables, and
+    /// credentials for a shared folder must not reach the generated files of other tables.
     #[serde(default)]
     pub cache: Option<CacheConfig>,
 }
 
-/// A writable folder for generated files, on the gateway's disk.
+/// A writable folder for generated files: on the gateway's disk, or a prefix in a store (whose
+/// credentials must allow writing there). In an S3 store that vends credentials, the Iceberg
+/// metadata generated for that store's tables is read by recipients straight from it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
-    /// The folder; relative paths are taken from the configuration's folder, and it is made
-    /// absolute when the configuration is loaded.
-    #[serde(deserialize_with = "env::string")]
+    /// A local folder (relative paths are taken from the configuration's folder) or a store
+    /// URL; or leave it out and give `store` and `path`. After loading it is always set: an
+    /// absolute path or the canonical store URL.
+    #[serde(default, deserialize_with = "env::string")]
     pub location: String,
+    /// The store, by name, with `path`, instead of `location`. After loading, the store
+    /// `location` is in (None on the gateway's disk).
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub store: Option<String>,
+    /// The prefix inside `store`.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
 }
 
 /// The vocabulary of governance metadata.
@@ -561,6 +572,35 @@ impl Config {
         self.shares
             .iter()
             .flat_map(|share| share.schemas.iter().map(move |schema| (share, schema)))
+    }
+
+    /// Every folder the configuration shares, as `(store, location)`: tables, volumes, model
+    /// versions (and models' own folders) and skills.
+    pub fn shared_locations(&self) -> impl Iterator<Item = (Option<&str>, &str)> {
+        self.schemas().flat_map(|(_, schema)| {
+            let tables = schema
+                .tables
+                .iter()
+                .map(|t| (t.store.as_deref(), t.location.as_str()));
+            let volumes = schema
+                .volumes
+                .iter()
+                .map(|v| (v.store.as_deref(), v.location.as_str()));
+            let models = schema.models.iter().flat_map(|m| {
+                let own =
+                    (!m.location.is_empty()).then_some((m.store.as_deref(), m.location.as_str()));
+                own.into_iter().chain(
+                    m.versions
+                        .iter()
+                        .map(|v| (v.store.as_deref(), v.location.as_str())),
+                )
+            });
+            let skills = schema
+                .skills
+                .iter()
+                .map(|s| (s.store.as_deref(), s.location.as_str()));
+            tables.chain(volumes).chain(models).chain(skills)
+        })
     }
 
     /// All tables with their share and schema, in file order.

@@ -196,34 +196,47 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     validate_cache(config, dir)
 }
 
-/// `cache.location`: a folder on the gateway's disk, made absolute, and not inside any local
-/// table's folder (the gateway writes nothing into a provider's tables).
+/// `cache`: a folder on the gateway's disk (made absolute) or a prefix in a store (as a
+/// canonical URL), not inside a shared folder: the gateway writes nothing into what it
+/// shares, and credentials for a shared folder must not reach the generated files of other
+/// tables. (A cache holding shared folders is fine: each table's files go under its own id.)
 fn validate_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    let stores = config.stores.clone();
     let Some(cache) = config.cache.as_mut() else {
         return Ok(());
     };
-    let at = || "cache.location".to_string();
-    if cache.location.contains("://") {
-        return Err((
-            at(),
-            format!(
-                "'{}' must be a folder on the gateway's disk (caches in object stores are not supported yet)",
-                cache.location
-            ),
-        ));
-    }
-    cache.location = absolute_location(&cache.location, dir).map_err(|r| (at(), r))?;
-    let folder = std::path::PathBuf::from(&cache.location);
-    for (share, schema, table) in config.tables() {
-        if table.store.is_none()
-            && table.catalog.is_none()
-            && folder.starts_with(Path::new(&table.location))
-        {
+    resolve_place(
+        Place {
+            location: &mut cache.location,
+            store: &mut cache.store,
+            path: &cache.path,
+            what: "cache",
+        },
+        &stores,
+        dir,
+        "cache",
+    )?;
+    let cache = config.cache.as_ref().expect("checked above");
+    let folder = cache.location.trim_end_matches('/');
+    for (store, location) in config.shared_locations() {
+        let location = location.trim_end_matches('/');
+        if location.is_empty() {
+            continue;
+        }
+        let inside = match store {
+            None => Path::new(folder).starts_with(Path::new(location)),
+            Some(_) => {
+                folder == location
+                    || folder
+                        .strip_prefix(location)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        };
+        if store == cache.store.as_deref() && inside {
             return Err((
-                at(),
+                "cache.location".into(),
                 format!(
-                    "lies inside the folder of table {}.{}.{}; the gateway never writes into a shared table",
-                    share.name, schema.name, table.name
+                    "lies inside the shared folder {location}; the gateway never writes into what it shares"
                 ),
             ));
         }
@@ -421,6 +434,45 @@ stores:
         format!(
             "{STORES}shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {table}\n"
         )
+    }
+
+    #[test]
+    fn a_cache_is_a_local_folder_or_a_store_prefix_outside_every_shared_folder() {
+        let cache = |cache: &str| {
+            let yaml = format!(
+                "{}cache: {cache}\n",
+                with_table("{ name: t, store: lake, path: sales/orders }")
+            );
+            load(&yaml).map(|c| {
+                let cache = c.cache.unwrap();
+                (cache.location, cache.store)
+            })
+        };
+        assert_eq!(
+            cache("{ location: generated }").unwrap(),
+            ("/cfg/generated".into(), None)
+        );
+        assert_eq!(
+            cache("{ store: lake, path: lakeshare-cache }").unwrap(),
+            ("s3://lake/lakeshare-cache".into(), Some("lake".into()))
+        );
+        assert_eq!(
+            cache("{ location: \"s3://lake/cache/\" }").unwrap(),
+            ("s3://lake/cache".into(), Some("lake".into()))
+        );
+        let inside = cache("{ store: lake, path: sales/orders/cache }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            inside.contains("cache.location") && inside.contains("inside the shared folder"),
+            "{inside}"
+        );
+        // A sibling whose name begins like the table's folder is not inside it.
+        assert!(cache("{ store: lake, path: sales/orders2 }").is_ok());
+        let unknown = cache("{ store: nowhere, path: c }")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("cache.store"), "{unknown}");
     }
 
     #[test]

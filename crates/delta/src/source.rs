@@ -381,6 +381,19 @@ fn physical_names(schema_string: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The kernel's descriptor of a deletion vector the model carries.
+fn kernel_descriptor(
+    dv: &DeletionVector,
+) -> delta_kernel::DeltaResult<delta_kernel::actions::deletion_vector::DeletionVectorDescriptor> {
+    delta_kernel::actions::deletion_vector::DeletionVectorDescriptor::try_new(
+        dv.storage_type.parse()?,
+        dv.path_or_inline_dv.clone(),
+        dv.offset,
+        dv.size_in_bytes,
+        dv.cardinality,
+    )
+}
+
 #[async_trait]
 impl TableSource for DeltaSource {
     fn format(&self) -> TableFormat {
@@ -427,6 +440,48 @@ impl TableSource for DeltaSource {
             .await
             .map_err(|e| self.model_error(e))?;
         timeline.version_at(timestamp, bound)
+    }
+
+    /// Read with the kernel, which checks the vector's framing and checksum; its reader is
+    /// blocking (it waits on the engine's executor), so it runs off the async threads.
+    async fn deleted_rows(&self, file: &DataFile) -> Result<Vec<u64>> {
+        let Some(dv) = &file.deletion_vector else {
+            return Ok(Vec::new());
+        };
+        let corrupt = |reason: String| ModelError::Corrupt {
+            location: file.url.clone(),
+            reason,
+        };
+        let descriptor = kernel_descriptor(dv)
+            .map_err(|e| corrupt(format!("its deletion vector descriptor is not valid: {e}")))?;
+        let storage = self.log_store.engine(None).storage_handler();
+        let parent = self.table_url.clone();
+        let rows = tokio::task::spawn_blocking(move || descriptor.row_indexes(storage, &parent))
+            .await
+            .map_err(|e| ModelError::storage(format!("reading a deletion vector: {e}")))?
+            .map_err(|e| match e {
+                delta_kernel::Error::FileNotFound(_) => {
+                    corrupt(format!("its deletion vector is missing: {e}"))
+                }
+                e => match lakeshare_model::store_fault(&e) {
+                    Some(fault) => ModelError::Storage {
+                        fault,
+                        detail: format!(
+                            "{}: the deletion vector of {}: {e}",
+                            self.location, file.url
+                        ),
+                    },
+                    None => corrupt(format!("its deletion vector cannot be read: {e}")),
+                },
+            })?;
+        if rows.len() as i64 != dv.cardinality {
+            return Err(corrupt(format!(
+                "its deletion vector holds {} rows where the log says {}",
+                rows.len(),
+                dv.cardinality
+            )));
+        }
+        Ok(rows)
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {

@@ -95,3 +95,45 @@ async fn tables_from_other_writers_keep_the_table_source_contract() {
         eprintln!("{name}: versions {versions:?} keep the contract");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_rows_are_read_from_the_deletion_vector_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().canonicalize().unwrap().join("dv");
+    copy_dir(&fixtures().join("delta/table-with-dv-small"), &table);
+    let source = DeltaSource::open(table.to_str().unwrap()).await.unwrap();
+    use lakeshare_model::TableSource;
+    let before = source.snapshot(0).await.unwrap();
+    assert_eq!(
+        source.deleted_rows(&before.files[0]).await.unwrap(),
+        Vec::<u64>::new()
+    );
+    // Version 1 deleted `value IN (0, 9)` from the file written with values 0 to 9 in order.
+    let after = source.snapshot(1).await.unwrap();
+    assert_eq!(
+        source.deleted_rows(&after.files[0]).await.unwrap(),
+        vec![0, 9]
+    );
+
+    // One flipped byte in the stored vector fails its checksum: an error, never other rows.
+    let bin = std::fs::read_dir(&table)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "bin"))
+        .unwrap();
+    let mut bytes = std::fs::read(&bin).unwrap();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x01;
+    std::fs::write(&bin, bytes).unwrap();
+    let err = source.deleted_rows(&after.files[0]).await.unwrap_err();
+    assert!(
+        matches!(err, lakeshare_model::Error::Corrupt { .. }),
+        "a damaged deletion vector is a corrupt table: {err}"
+    );
+    std::fs::remove_file(&bin).unwrap();
+    let err = source.deleted_rows(&after.files[0]).await.unwrap_err();
+    assert!(
+        matches!(err, lakeshare_model::Error::Corrupt { .. }),
+        "a missing deletion vector is a corrupt table: {err}"
+    );
+}

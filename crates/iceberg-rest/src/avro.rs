@@ -1,17 +1,75 @@
 //! Avro object container files made deterministic.
 //!
-//! Writers put two things in a container that vary from run to run for the same records: the
-//! sync marker separating blocks (random), and the order of the header's metadata entries (a
-//! hash map). Either would give two replicas different bytes for the same manifest, and break a
-//! recipient's ranged reads that land on both. So the header entries are sorted by key and the
-//! marker is replaced by one the caller derives from the file's name. Every block ends with the
+//! Writers put three things in a container that vary from run to run for the same records: the
+//! sync marker separating blocks (random), the order of the header's metadata entries (a hash
+//! map), and the order of the entries of a manifest's maps (column bounds, null counts: Iceberg
+//! writes a map as an array of key/value records, and the `iceberg` crate fills it from a hash
+//! map). Any of them would give two replicas different bytes for the same manifest, and break a
+//! recipient's ranged reads that land on both. So [`sorted_maps`] re-encodes the records with
+//! every map's entries in key order, the header entries are sorted by key, and the marker is
+//! replaced by one the caller derives from the file's name. Every block ends with the
 //! marker, so the file's last 16 bytes are it; a random 16-byte marker occurring by chance
 //! inside the data is as likely as guessing it (2^-128 per position). The length never
 //! changes, so manifest lengths recorded elsewhere stay true.
 
+use apache_avro::types::Value;
 use bytes::Bytes;
 
 use crate::{Error, Result};
+
+/// `container` with the entries of every map (an array of `key`/`value` records with integer
+/// keys) in key order: the same records, the same blocks, so the same length.
+pub(crate) fn sorted_maps(container: &[u8]) -> Result<Vec<u8>> {
+    let avro = |e: apache_avro::Error| Error::Internal(format!("re-encoding a manifest: {e}"));
+    let reader = apache_avro::Reader::new(container).map_err(avro)?;
+    let schema = reader.writer_schema().clone();
+    let metadata = reader.user_metadata().clone();
+    let mut writer = apache_avro::Writer::new(&schema, Vec::new());
+    for (key, value) in metadata {
+        if !key.starts_with("avro.") {
+            writer.add_user_metadata(key, value).map_err(avro)?;
+        }
+    }
+    for value in reader {
+        let mut value = value.map_err(avro)?;
+        sort_maps(&mut value);
+        writer.append(value).map_err(avro)?;
+    }
+    let out = writer.into_inner().map_err(avro)?;
+    if out.len() != container.len() {
+        return Err(Error::Internal(format!(
+            "re-encoding a manifest changed its length from {} to {}",
+            container.len(),
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+fn sort_maps(value: &mut Value) {
+    match value {
+        Value::Record(fields) => fields.iter_mut().for_each(|(_, v)| sort_maps(v)),
+        Value::Union(_, inner) => sort_maps(inner),
+        Value::Array(items) => {
+            items.iter_mut().for_each(sort_maps);
+            if items.iter().all(|i| map_key(i).is_some()) {
+                items.sort_by_key(map_key);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The key of a map entry record, if `value` is one.
+fn map_key(value: &Value) -> Option<i32> {
+    match value {
+        Value::Record(fields) => match fields.as_slice() {
+            [(k, Value::Int(key)), (v, _)] if k == "key" && v == "value" => Some(*key),
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 const MAGIC: &[u8; 4] = b"Obj\x01";
 const MARKER_LEN: usize = 16;

@@ -5,20 +5,23 @@
 //! their partition tuples, row counts and the bounds their statistics give exactly. A
 //! `metadata.json` then lists the snapshots of the versions served together. Nothing is
 //! copied: the manifests point at the table's own files, by the paths recipients read them at.
+//! Rows a deletion vector removes become position delete files ([`crate::deletes`]), listed in
+//! delete manifests of the same snapshot, so readers apply them as they read.
 //!
 //! Output is deterministic: a file's name is a digest of everything it is made from, and its
 //! bytes depend only on that (the Avro sync marker, random in the writer, is replaced by one
 //! derived from the name). So any replica that generates a file produces the same bytes under
 //! the same name, and a name never changes meaning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataContentType, DataFileBuilder, DataFileFormat, ManifestFile, ManifestListWriter,
-    ManifestWriterBuilder, MappedField, NameMapping, PartitionSpec, Schema, Transform,
+    DataContentType, DataFile as IcebergFile, DataFileBuilder, DataFileFormat, Datum, ManifestFile,
+    ManifestListWriter, ManifestWriterBuilder, MappedField, NameMapping, PartitionSpec, Schema,
+    SchemaRef, Transform,
 };
 use lakeshare_model::{DataFile, Snapshot, Version};
 use serde_json::{Value, json};
@@ -71,6 +74,17 @@ pub struct GeneratedMetadata {
     pub bytes: Bytes,
     /// The same document, for the `metadata` field of a load-table answer.
     pub value: Value,
+}
+
+/// What the generator learns of a version's data files from elsewhere than the snapshot.
+pub struct FileFacts<'a> {
+    /// The path recipients read a data file at.
+    pub path_of: &'a (dyn Fn(&DataFile) -> Result<String> + Sync),
+    /// The row count of a file whose statistics have none (from its footer, say).
+    pub row_count_of: &'a (dyn Fn(&DataFile) -> Option<u64> + Sync),
+    /// The positions of the rows deleted from a file with a deletion vector, ascending (see
+    /// `TableSource::deleted_rows`); a version with a file this does not know is refused.
+    pub deleted_rows_of: &'a (dyn Fn(&DataFile) -> Option<Arc<[u64]>> + Sync),
 }
 
 /// Generates Iceberg metadata for one table, for the versions it was made for.
@@ -175,7 +189,7 @@ impl Generator {
                 .add_unbound_field(iceberg::spec::UnboundPartitionField {
                     source_id: schema.field_by_name(c).map(|f| f.id).unwrap_or_default(),
                     field_id: Some(self.partition_field_ids[c]),
-                    name: c.to_string(),
+                    name: avro_name(c),
                     transform: Transform::Identity,
                 })
                 .map_err(|e| Error::Invalid(format!("partition column {c}: {e}")))?;
@@ -185,16 +199,19 @@ impl Generator {
             .map_err(|e| Error::Invalid(format!("the partition spec: {e}")))
     }
 
-    /// The manifests and manifest list of one version. `path_of` gives the path recipients
-    /// read a data file at; `row_count_of` the row count of a file whose statistics have none
-    /// (from its footer, say); `parent` is the version served before this one, if any.
+    /// The manifests, delete files and manifest list of one version; `parent` is the version
+    /// served before this one, if any.
     pub async fn version(
         &self,
         snapshot: &Snapshot,
         parent: Option<Version>,
-        path_of: &(dyn Fn(&DataFile) -> Result<String> + Sync),
-        row_count_of: &(dyn Fn(&DataFile) -> Option<u64> + Sync),
+        facts: &FileFacts<'_>,
     ) -> Result<VersionFiles> {
+        let FileFacts {
+            path_of,
+            row_count_of,
+            deleted_rows_of,
+        } = *facts;
         if let Some(reason) = unrepresentable(snapshot) {
             return Err(Error::Unsupported(reason));
         }
@@ -207,6 +224,7 @@ impl Generator {
 
         let string_limit = crate::values::string_bound_limit(&snapshot.metadata.configuration);
         let mut data_files = Vec::with_capacity(snapshot.files.len());
+        let mut deletes = Vec::new();
         let mut records = 0u64;
         for file in snapshot.files.iter() {
             let record_count = file
@@ -222,12 +240,29 @@ impl Generator {
                     ))
                 })?;
             records += record_count;
+            // A file's statistics describe its rows before any are deleted, which is what
+            // Iceberg's do too: delete files are applied after.
             let b = bounds(file, &schema, &converted.stats_keys, string_limit);
+            let path = path_of(file)?;
+            let partition = partition(file, &schema, &columns, &converted.stats_keys)?;
+            if file.deletion_vector.is_some() {
+                let rows = deleted_rows_of(file).ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "the deleted rows of data file {} of version {} are not known",
+                        file.id, snapshot.version
+                    ))
+                })?;
+                deletes.push(PositionDeletes {
+                    data_path: path.clone(),
+                    partition: partition.clone(),
+                    rows,
+                });
+            }
             let data = DataFileBuilder::default()
                 .content(DataContentType::Data)
-                .file_path(path_of(file)?)
+                .file_path(path)
                 .file_format(DataFileFormat::Parquet)
-                .partition(partition(file, &schema, &columns, &converted.stats_keys)?)
+                .partition(partition)
                 .partition_spec_id(spec.spec_id())
                 .record_count(record_count)
                 .file_size_in_bytes(file.size)
@@ -239,33 +274,42 @@ impl Generator {
             data_files.push(data);
         }
 
+        let mut files = Vec::new();
+        let mut delete_files = Vec::with_capacity(deletes.len());
+        let mut deleted = 0u64;
+        for d in &deletes {
+            let (file, entry) = self.position_deletes(d, &spec)?;
+            deleted += d.rows.len() as u64;
+            files.push(file);
+            delete_files.push(entry);
+        }
+
         let version_digest = digest([
             self.fingerprint.as_str(),
             &snapshot.version.to_string(),
             &snapshot.timestamp_ms.to_string(),
             &files_digest(snapshot, path_of)?,
+            &files
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
         ]);
         let short = &version_digest[..16];
         let io = FileIO::new_with_memory();
         let mut manifests: Vec<ManifestFile> = Vec::new();
-        let mut files = Vec::new();
-        for (i, chunk) in data_files.chunks(MANIFEST_ENTRIES).enumerate() {
-            let name = format!("{short}-m{i}.avro");
-            let path = self.path(&name);
-            let output = io.new_output(&path).map_err(iceberg_error)?;
-            let mut writer =
-                ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec.clone())
-                    .build_v2_data();
-            for data in chunk {
-                writer
-                    .add_file(data.clone(), sequence_number)
-                    .map_err(iceberg_error)?;
+        let kinds = [(&data_files, "m"), (&delete_files, "d")];
+        for (entries, kind) in kinds {
+            for (i, chunk) in entries.chunks(MANIFEST_ENTRIES).enumerate() {
+                let name = format!("{short}-{kind}{i}.avro");
+                let manifest = self
+                    .manifest(&io, &name, snapshot_id, (&schema, &spec), chunk)
+                    .await?;
+                let bytes = read_back(&io, &self.path(&name), &name).await?;
+                // The manifest list records each manifest's length, which the marker swap keeps.
+                manifests.push(manifest);
+                files.push(GeneratedFile { name, bytes });
             }
-            let manifest = writer.write_manifest_file().await.map_err(iceberg_error)?;
-            let bytes = read_back(&io, &path, &name).await?;
-            // The manifest list records each manifest's length, which the marker swap keeps.
-            manifests.push(manifest);
-            files.push(GeneratedFile { name, bytes });
         }
 
         let list_name = format!("snap-{snapshot_id}-{short}.avro");
@@ -312,8 +356,16 @@ impl Generator {
                 "total-files-size".to_string(),
                 snapshot.size_bytes().to_string(),
             ),
-            ("total-delete-files".to_string(), "0".to_string()),
-            ("total-position-deletes".to_string(), "0".to_string()),
+            (
+                "total-delete-files".to_string(),
+                delete_files.len().to_string(),
+            ),
+            (
+                "added-delete-files".to_string(),
+                delete_files.len().to_string(),
+            ),
+            ("total-position-deletes".to_string(), deleted.to_string()),
+            ("added-position-deletes".to_string(), deleted.to_string()),
             ("total-equality-deletes".to_string(), "0".to_string()),
         ]);
         if let Some(native) = &snapshot.native_id {
@@ -332,6 +384,89 @@ impl Generator {
 
     fn path(&self, name: &str) -> String {
         format!("{}/{name}", self.layout.metadata_location)
+    }
+
+    /// One manifest of `entries` (all data files, or all delete files), written into `io`.
+    async fn manifest(
+        &self,
+        io: &FileIO,
+        name: &str,
+        snapshot_id: i64,
+        (schema, spec): (&SchemaRef, &PartitionSpec),
+        entries: &[IcebergFile],
+    ) -> Result<ManifestFile> {
+        let output = io.new_output(self.path(name)).map_err(iceberg_error)?;
+        let builder =
+            ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec.clone());
+        let deletes = entries
+            .first()
+            .is_some_and(|e| e.content_type() != DataContentType::Data);
+        let mut writer = if deletes {
+            builder.build_v2_deletes()
+        } else {
+            builder.build_v2_data()
+        };
+        // Every file is added by the snapshot, at its sequence number: a position delete
+        // applies to data files of the same or a lower one.
+        for entry in entries {
+            writer
+                .add_file(entry.clone(), snapshot_id)
+                .map_err(iceberg_error)?;
+        }
+        writer.write_manifest_file().await.map_err(iceberg_error)
+    }
+
+    /// The position delete file of one data file, and its manifest entry.
+    fn position_deletes(
+        &self,
+        d: &PositionDeletes,
+        spec: &PartitionSpec,
+    ) -> Result<(GeneratedFile, IcebergFile)> {
+        let bytes = crate::deletes::position_delete_file(&d.data_path, &d.rows)?;
+        let positions: Vec<u8> = d.rows.iter().flat_map(|r| r.to_le_bytes()).collect();
+        let name = format!(
+            "{}-pos.parquet",
+            &digest([
+                self.fingerprint.as_str(),
+                crate::deletes::WRITER,
+                &d.data_path,
+                &hex::encode(Sha256::digest(&positions)),
+            ])[..32]
+        );
+        let (first, last) = match (d.rows.first(), d.rows.last()) {
+            (Some(&first), Some(&last)) => (first as i64, last as i64),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "the deletion vector of {} deletes no rows",
+                    d.data_path
+                )));
+            }
+        };
+        let path_bound = || Datum::string(d.data_path.clone());
+        let entry = DataFileBuilder::default()
+            .content(DataContentType::PositionDeletes)
+            .file_path(self.path(&name))
+            .file_format(DataFileFormat::Parquet)
+            .partition(d.partition.clone())
+            .partition_spec_id(spec.spec_id())
+            .record_count(d.rows.len() as u64)
+            .file_size_in_bytes(bytes.len() as u64)
+            .lower_bounds(HashMap::from([
+                (crate::deletes::FILE_PATH_ID, path_bound()),
+                (crate::deletes::POS_ID, Datum::long(first)),
+            ]))
+            .upper_bounds(HashMap::from([
+                (crate::deletes::FILE_PATH_ID, path_bound()),
+                (crate::deletes::POS_ID, Datum::long(last)),
+            ]))
+            .null_value_counts(HashMap::from([
+                (crate::deletes::FILE_PATH_ID, 0),
+                (crate::deletes::POS_ID, 0),
+            ]))
+            .referenced_data_file(Some(d.data_path.clone()))
+            .build()
+            .map_err(|e| Error::Invalid(format!("the delete file of {}: {e}", d.data_path)))?;
+        Ok((GeneratedFile { name, bytes }, entry))
     }
 
     /// The `metadata.json` of `versions` (oldest first; the last is current), whose
@@ -489,23 +624,21 @@ impl Generator {
     }
 }
 
+/// The rows deleted from one data file, to be written as its position delete file.
+struct PositionDeletes {
+    data_path: String,
+    partition: iceberg::spec::Struct,
+    rows: Arc<[u64]>,
+}
+
 /// Bumped whenever the generated files change for the same inputs, so that files cached by
 /// an older gateway are not taken for this one's.
-const FORMAT_REVISION: &str = "lakeshare-iceberg-3";
+const FORMAT_REVISION: &str = "lakeshare-iceberg-4";
 
 /// Why `snapshot` cannot be served as Iceberg at all, if it cannot: checked by
 /// [`Generator::version`], and by callers that decide before generating anything.
 pub fn unrepresentable(snapshot: &Snapshot) -> Option<String> {
-    if let Some(reason) = &snapshot.unservable {
-        return Some(reason.clone());
-    }
-    let with_dv = snapshot.files_with_deletion_vectors();
-    (with_dv > 0).then(|| {
-        format!(
-            "{with_dv} of its data files have deleted rows (deletion vectors), which the Iceberg \
-             catalog does not translate yet; read it through Delta Sharing"
-        )
-    })
+    snapshot.unservable.clone()
 }
 
 /// The snapshot's schema string with the field ids its data files carry written in (see
@@ -521,6 +654,27 @@ fn not_prepared(version: Version) -> Error {
     Error::Invalid(format!(
         "version {version} was not among the versions the generator was made for"
     ))
+}
+
+/// A partition field's name: its column's, made a valid Avro name the way Iceberg's Java
+/// library does (`_x20` for a space, `_` before a leading digit). Manifests are Avro records
+/// with a field per partition field, and strict Avro readers (Java's, `apache-avro`) refuse a
+/// name like `Company Very Short`; readers find a partition field by its source column's id,
+/// not by its name.
+fn avro_name(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    for (i, c) in column.chars().enumerate() {
+        match c {
+            'A'..='Z' | 'a'..='z' | '_' => out.push(c),
+            '0'..='9' if i > 0 => out.push(c),
+            '0'..='9' => {
+                out.push('_');
+                out.push(c);
+            }
+            c => out.push_str(&format!("_x{:X}", u32::from(c))),
+        }
+    }
+    out
 }
 
 /// Iceberg needs a UUID; tables whose id is not one get one derived from it.
@@ -567,12 +721,13 @@ fn files_digest(
     let mut h = Sha256::new();
     for f in snapshot.files.iter() {
         let line = format!(
-            "{}\0{}\0{}\0{:?}\0{}\n",
+            "{}\0{}\0{}\0{:?}\0{}\0{:?}\n",
             f.id,
             path_of(f)?,
             f.size,
             f.partition_values,
-            f.stats.as_ref().map_or("", |s| s.json.as_str())
+            f.stats.as_ref().map_or("", |s| s.json.as_str()),
+            f.deletion_vector
         );
         h.update(line.as_bytes());
     }
@@ -590,7 +745,7 @@ async fn read_back(io: &FileIO, path: &str, name: &str) -> Result<Bytes> {
     let marker: [u8; 16] = Sha256::digest(name.as_bytes())[..16]
         .try_into()
         .expect("16 bytes");
-    crate::avro::canonical(&bytes, marker)
+    crate::avro::canonical(&crate::avro::sorted_maps(&bytes)?, marker)
 }
 
 fn iceberg_error(e: iceberg::Error) -> Error {

@@ -7,6 +7,7 @@
 //! generated table holds and why its files are deterministic.
 
 mod avro;
+mod deletes;
 mod error;
 pub mod generate;
 mod schema;
@@ -15,6 +16,7 @@ pub mod wire;
 
 pub use error::{Error, Result};
 pub use generate::{
-    GeneratedFile, GeneratedMetadata, Generator, Layout, VersionFiles, snapshot_id, unrepresentable,
+    FileFacts, GeneratedFile, GeneratedMetadata, Generator, Layout, VersionFiles, snapshot_id,
+    unrepresentable,
 };
 pub use schema::FieldIds;

@@ -8,7 +8,8 @@
 //! twice the same, and an unknown version is `VersionNotFound`; files come sorted by id, ids are
 //! unique within a snapshot and stable across versions (the same URL keeps its id); every file
 //! (and deletion vector) lies under the table's root; `version_at` resolves commit times and
-//! both out-of-range bounds as the trait says; `changes(a, b)` lists exactly the versions
+//! both out-of-range bounds as the trait says; a file's deleted rows are as many as its deletion
+//! vector's cardinality, ascending; `changes(a, b)` lists exactly the versions
 //! `a..=b`, with changed files under the root.
 
 use std::collections::HashMap;
@@ -79,6 +80,7 @@ pub async fn check(source: &dyn TableSource, expect: &Expectations<'_>) -> Vec<V
             "version {version}: the same files in the same order on every call"
         );
         check_files(&snapshot, expect, &mut ids_by_url);
+        check_deleted_rows(source, &snapshot).await;
         assert!(
             snapshot.timestamp_ms >= previous_time,
             "version {version}: commit times do not go back"
@@ -168,6 +170,28 @@ fn file_keys(snapshot: &Snapshot) -> Vec<(&str, &str)> {
         .iter()
         .map(|f| (f.id.as_str(), f.url.as_str()))
         .collect()
+}
+
+/// Every file's deleted rows are as many as its deletion vector says, ascending, unique.
+async fn check_deleted_rows(source: &dyn TableSource, snapshot: &Snapshot) {
+    let version = snapshot.version;
+    for file in snapshot.files.iter() {
+        let rows = source.deleted_rows(file).await.unwrap_or_else(|e| {
+            panic!("version {version}: deleted_rows of {}: {e}", file.id);
+        });
+        let expected = file.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality);
+        assert_eq!(
+            rows.len() as i64,
+            expected,
+            "version {version}: {} has as many deleted rows as its deletion vector's cardinality",
+            file.id
+        );
+        assert!(
+            rows.windows(2).all(|w| w[0] < w[1]),
+            "version {version}: deleted rows of {} ascending and unique",
+            file.id
+        );
+    }
 }
 
 fn check_files(

@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Error, Result, Snapshot, TableFormat, TimestampBound, Version, VersionChanges};
+use crate::{
+    DataFile, Error, Result, Snapshot, TableFormat, TimestampBound, Version, VersionChanges,
+};
 
 /// A table's own metadata document (see [`TableSource::native_metadata`]).
 #[derive(Debug, Clone)]
@@ -64,6 +66,23 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
     /// generate one. The default: none.
     async fn native_metadata(&self) -> Result<Option<NativeMetadata>> {
         Ok(None)
+    }
+
+    /// The positions (0-based row numbers within the file, ascending, each once) of the rows
+    /// deleted from `file`, a file of one of this table's snapshots: those its
+    /// [`crate::DeletionVector`] marks, exactly [`crate::DeletionVector::cardinality`] of them;
+    /// none for a file without one. Outputs that cannot carry a deletion vector as it is (an
+    /// Iceberg position delete file) are written from these. The default suits formats that
+    /// never mark rows deleted in place: it refuses any deletion vector rather than drop it.
+    async fn deleted_rows(&self, file: &DataFile) -> Result<Vec<u64>> {
+        match &file.deletion_vector {
+            None => Ok(Vec::new()),
+            Some(_) => Err(Error::Unsupported(format!(
+                "the {} adapter cannot read the deletion vector of data file {}",
+                self.format(),
+                file.id
+            ))),
+        }
     }
 
     /// The changes of versions `start..=end`, one entry per version, oldest first. Both ends

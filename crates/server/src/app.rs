@@ -200,13 +200,14 @@ impl App {
             })
             .collect();
         let enclosing = enclosing_folders(&config);
+        let stores = Stores::build(&config.stores);
         #[cfg(feature = "iceberg-catalog")]
         let generated = crate::rest_catalog::generated::GeneratedFiles::new(
             config.server.snapshot_cache_mb * 1024 * 1024,
             config
                 .cache
                 .as_ref()
-                .map(|c| std::path::PathBuf::from(&c.location)),
+                .and_then(|c| cache_backing(c, &stores)),
         );
         let s3_signer = signer.clone();
         let make = move |weak: &std::sync::Weak<Inner>| Inner {
@@ -225,7 +226,7 @@ impl App {
             digests: DigestCache::open(config.digest_cache_path()),
             opener: Opener {
                 formats: Arc::new(formats),
-                stores: Stores::build(&config.stores),
+                stores,
                 catalogs: Catalogs::new(&config.catalogs),
                 files_url: format!("{}/files", config.server.public_url()),
                 url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
@@ -525,7 +526,9 @@ impl App {
 
     /// The configured folder on the gateway's disk whose key prefix is `key` (`folders/{id}/`).
     pub(crate) fn local_folder(&self, key: &str) -> Option<String> {
-        crate::folders::configured_locations(&self.inner.config)
+        self.inner
+            .config
+            .shared_locations()
             .filter(|(store, location)| store.is_none() && !location.contains("://"))
             .map(|(_, location)| location)
             .find(|location| crate::folders::folder_key(location) == key)
@@ -625,8 +628,34 @@ fn usable_names(catalog: &str, names: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// Where generated files are kept beyond memory, as configured: a folder on this disk, or a
+/// prefix of a store (none, logged, if that store cannot be built).
+#[cfg(feature = "iceberg-catalog")]
+fn cache_backing(
+    cache: &lakeshare_catalog::CacheConfig,
+    stores: &Stores,
+) -> Option<crate::rest_catalog::generated::Backing> {
+    use crate::rest_catalog::generated::Backing;
+    let Some(name) = cache.store.as_deref() else {
+        return Some(Backing::Folder(std::path::PathBuf::from(&cache.location)));
+    };
+    match stores.get(name) {
+        Ok(store) => Some(Backing::Store {
+            store: store.clone(),
+            location: cache.location.clone(),
+        }),
+        Err(e) => {
+            tracing::error!(
+                "the cache's store '{name}' is not available, generated files are kept in memory only: {e}"
+            );
+            None
+        }
+    }
+}
+
 fn enclosing_folders(config: &Config) -> std::collections::HashSet<(Option<String>, String)> {
-    let folders: Vec<(Option<&str>, &str)> = crate::folders::configured_locations(config)
+    let folders: Vec<(Option<&str>, &str)> = config
+        .shared_locations()
         .map(|(store, location)| (store, location.trim_end_matches('/')))
         .collect();
     folders

@@ -1,37 +1,6 @@
-//! The configured folders of volumes, models and skills (and every configured location, for
-//! working out which folders enclose others).
+//! The configured folders of volumes, models and skills.
 
 use crate::registry::Opener;
-
-/// Every folder the configuration shares, as `(store, location)`: tables, volumes, model
-/// versions (and models' own folders) and skills.
-pub(crate) fn configured_locations(
-    config: &lakeshare_catalog::Config,
-) -> impl Iterator<Item = (Option<&str>, &str)> {
-    config.schemas().flat_map(|(_, schema)| {
-        let tables = schema
-            .tables
-            .iter()
-            .map(|t| (t.store.as_deref(), t.location.as_str()));
-        let volumes = schema
-            .volumes
-            .iter()
-            .map(|v| (v.store.as_deref(), v.location.as_str()));
-        let models = schema.models.iter().flat_map(|m| {
-            let own = (!m.location.is_empty()).then_some((m.store.as_deref(), m.location.as_str()));
-            own.into_iter().chain(
-                m.versions
-                    .iter()
-                    .map(|v| (v.store.as_deref(), v.location.as_str())),
-            )
-        });
-        let skills = schema
-            .skills
-            .iter()
-            .map(|s| (s.store.as_deref(), s.location.as_str()));
-        tables.chain(volumes).chain(models).chain(skills)
-    })
-}
 
 /// The folder at `location`: in store `store`, or on the gateway's disk.
 pub fn open_folder(

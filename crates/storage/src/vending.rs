@@ -1,5 +1,6 @@
 //! Temporary credentials for directory access: an STS `AssumeRole` whose session policy narrows
-//! the role to reading one table's prefix.
+//! the role to reading one table's prefix (and, for an Iceberg table generated from it, the
+//! prefix of its generated metadata).
 //!
 //! The request is signed with the store's own credentials (static or from the provider chain,
 //! as object_store resolved them), so vending needs nothing beyond the `sts:` entry.
@@ -33,6 +34,8 @@ pub struct TemporaryCredentials {
 #[derive(Debug, Clone)]
 pub struct VendRequest<'a> {
     pub table_url: &'a str,
+    /// Further folders of the same store the credentials read (a table's generated metadata).
+    pub also: &'a [String],
     pub recipient: &'a str,
     pub max_duration: Option<Duration>,
 }
@@ -47,7 +50,11 @@ impl Store {
     /// minted for the same table and recipient are handed out again while at least half their
     /// lifetime remains, so a chatty client cannot exhaust the account's STS quota.
     pub async fn vend(&self, request: VendRequest<'_>) -> Result<TemporaryCredentials> {
-        let cache_key = (request.table_url.to_string(), request.recipient.to_string());
+        let folders = std::iter::once(request.table_url)
+            .chain(request.also.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cache_key = (folders, request.recipient.to_string());
         if let Some(cached) = self.vended().get(&cache_key)
             && cached.reusable_at(now_ms())
         {
@@ -69,7 +76,10 @@ impl Store {
         let (Some(s3), Some(sts)) = (self.s3_client(), self.config().sts.as_ref()) else {
             return Err(unsupported());
         };
-        let prefix = self.key_of(request.table_url)?;
+        let mut prefixes = vec![self.key_of(request.table_url)?];
+        for url in request.also {
+            prefixes.push(self.key_of(url)?);
+        }
         let bucket = self.config().bucket.clone().unwrap_or_default();
         let unavailable = |reason: String| Error::Store {
             store: self.name().to_string(),
@@ -96,7 +106,7 @@ impl Store {
             .append_pair("RoleArn", &sts.role_arn)
             .append_pair("RoleSessionName", &session_name(request.recipient))
             .append_pair("DurationSeconds", &duration.to_string())
-            .append_pair("Policy", &read_only_policy(&bucket, &prefix))
+            .append_pair("Policy", &read_only_policy(&bucket, &prefixes))
             .finish();
         let url =
             url::Url::parse(&endpoint).map_err(|e| unavailable(format!("STS endpoint: {e}")))?;
@@ -176,24 +186,31 @@ fn session_name(recipient: &str) -> String {
     format!("lakeshare-{cleaned}").chars().take(64).collect()
 }
 
-/// A session policy allowing reads of the objects under `prefix` and listings of that prefix.
-fn read_only_policy(bucket: &str, prefix: &Path) -> String {
-    let prefix = prefix.as_ref();
+/// A session policy allowing reads of the objects under `prefixes` and listings of them.
+fn read_only_policy(bucket: &str, prefixes: &[Path]) -> String {
+    let objects: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("arn:aws:s3:::{bucket}/{}/*", p.as_ref()))
+        .collect();
+    // `{prefix}/`, never the bare prefix: a listing of `sales/events` would also name the
+    // keys of `sales/events2/`.
+    let listed: Vec<String> = prefixes
+        .iter()
+        .flat_map(|p| [format!("{}/", p.as_ref()), format!("{}/*", p.as_ref())])
+        .collect();
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [format!("arn:aws:s3:::{bucket}/{prefix}/*")],
+                "Resource": objects,
             },
             {
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [format!("arn:aws:s3:::{bucket}")],
-                // `{prefix}/`, never the bare prefix: a listing of `sales/events` would also
-                // name the keys of `sales/events2/`.
-                "Condition": { "StringLike": { "s3:prefix": [format!("{prefix}/"), format!("{prefix}/*")] } },
+                "Condition": { "StringLike": { "s3:prefix": listed } },
             },
         ],
     })
@@ -271,7 +288,7 @@ mod tests {
     #[test]
     fn the_policy_reads_only_the_table() {
         let policy: serde_json::Value =
-            serde_json::from_str(&read_only_policy("lake", &Path::from("sales/orders"))).unwrap();
+            serde_json::from_str(&read_only_policy("lake", &[Path::from("sales/orders")])).unwrap();
         assert_eq!(
             policy["Statement"][0]["Resource"][0],
             "arn:aws:s3:::lake/sales/orders/*"
@@ -280,6 +297,29 @@ mod tests {
         assert_eq!(
             policy["Statement"][1]["Condition"]["StringLike"]["s3:prefix"],
             serde_json::json!(["sales/orders/", "sales/orders/*"])
+        );
+    }
+
+    #[test]
+    fn the_policy_of_a_generated_table_reads_its_metadata_too() {
+        let prefixes = [Path::from("sales/orders"), Path::from("cache/1234")];
+        let policy: serde_json::Value =
+            serde_json::from_str(&read_only_policy("lake", &prefixes)).unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Resource"],
+            serde_json::json!([
+                "arn:aws:s3:::lake/sales/orders/*",
+                "arn:aws:s3:::lake/cache/1234/*"
+            ])
+        );
+        assert_eq!(
+            policy["Statement"][1]["Condition"]["StringLike"]["s3:prefix"],
+            serde_json::json!([
+                "sales/orders/",
+                "sales/orders/*",
+                "cache/1234/",
+                "cache/1234/*"
+            ])
         );
     }
 

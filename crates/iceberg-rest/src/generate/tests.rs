@@ -50,6 +50,24 @@ fn path_of(f: &DataFile) -> Result<String> {
     Ok(f.url.replace("file:///t", "s3://bucket/t"))
 }
 
+type RowCounts<'a> = &'a (dyn Fn(&DataFile) -> Option<u64> + Sync);
+type DeletedRows<'a> = &'a (dyn Fn(&DataFile) -> Option<Arc<[u64]>> + Sync);
+
+/// What the generator is told of the files: their paths by [`path_of`], and the rest as given.
+fn facts<'a>(row_count_of: RowCounts<'a>, deleted_rows_of: DeletedRows<'a>) -> FileFacts<'a> {
+    FileFacts {
+        path_of: &path_of,
+        row_count_of,
+        deleted_rows_of,
+    }
+}
+
+const NOTHING_MORE: FileFacts<'static> = FileFacts {
+    path_of: &path_of,
+    row_count_of: &|_| None,
+    deleted_rows_of: &|_| None,
+};
+
 async fn generate(
     snapshots: &[Snapshot],
 ) -> (Generator, Vec<Arc<VersionFiles>>, GeneratedMetadata) {
@@ -59,10 +77,7 @@ async fn generate(
     let mut parent = None;
     for s in snapshots {
         versions.push(Arc::new(
-            generator
-                .version(s, parent, &path_of, &|_| None)
-                .await
-                .unwrap(),
+            generator.version(s, parent, &NOTHING_MORE).await.unwrap(),
         ));
         parent = Some(s.version);
     }
@@ -165,40 +180,251 @@ async fn the_same_inputs_give_the_same_names_and_bytes() {
 }
 
 #[tokio::test]
-async fn versions_iceberg_cannot_express_are_refused_with_the_reason() {
+async fn bounds_of_many_columns_are_written_in_one_order() {
+    // The writers fill a manifest's maps from hash maps, whose order differs on every call.
     let mut v0 = snapshot(0, &[("a.parquet", Some("sf"), 3)]);
+    v0.metadata.schema_string = r#"{"type":"struct","fields":[
+        {"name":"id","type":"long","nullable":false,"metadata":{}},
+        {"name":"city","type":"string","nullable":true,"metadata":{}},
+        {"name":"a","type":"long","nullable":true,"metadata":{}},
+        {"name":"b","type":"long","nullable":true,"metadata":{}},
+        {"name":"c","type":"string","nullable":true,"metadata":{}}
+    ]}"#
+    .into();
     let mut files = v0.files.to_vec();
-    files[0].deletion_vector = Some(lakeshare_model::DeletionVector {
-        storage_type: "u".into(),
-        path_or_inline_dv: "x".into(),
-        offset: Some(1),
-        size_in_bytes: 10,
-        cardinality: 1,
-        absolute_url: None,
-    });
+    files[0].stats = Some(FileStats::from_json(
+        r#"{"numRecords":3,"minValues":{"id":1,"a":1,"b":2,"c":"x"},"maxValues":{"id":3,"a":5,"b":6,"c":"y"},"nullCount":{"id":0,"a":0,"b":1,"c":2}}"#.into(),
+    ));
     v0.files = files.into();
-    let generator = Generator::new("t", &[&v0], layout()).unwrap();
-    let err = generator
-        .version(&v0, None, &path_of, &|_| None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported(_)));
-    assert!(err.to_string().contains("deletion vectors"), "{err}");
+    let (_, first, _) = generate(std::slice::from_ref(&v0)).await;
+    for _ in 0..8 {
+        let (_, again, _) = generate(std::slice::from_ref(&v0)).await;
+        assert_eq!(first[0].files, again[0].files);
+    }
+}
 
+#[tokio::test]
+async fn versions_iceberg_cannot_express_are_refused_with_the_reason() {
     let mut v1 = snapshot(1, &[("a.parquet", Some("sf"), 3)]);
     let mut files = v1.files.to_vec();
     files[0].stats = None;
     v1.files = files.into();
     let generator = Generator::new("t", &[&v1], layout()).unwrap();
     let err = generator
-        .version(&v1, None, &path_of, &|_| None)
+        .version(&v1, None, &NOTHING_MORE)
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("row count of data file a.parquet"), "{err}");
     let counted = generator
-        .version(&v1, None, &path_of, &|_| Some(3))
+        .version(&v1, None, &facts(&|_| Some(3), &|_| None))
         .await
         .unwrap();
     assert_eq!(counted.summary["total-records"], "3");
+}
+
+fn with_deletion_vector(mut s: Snapshot, file: usize, cardinality: i64) -> Snapshot {
+    let mut files = s.files.to_vec();
+    files[file].deletion_vector = Some(lakeshare_model::DeletionVector {
+        storage_type: "u".into(),
+        path_or_inline_dv: "x".into(),
+        offset: Some(1),
+        size_in_bytes: 10,
+        cardinality,
+        absolute_url: Some("file:///t/deletion_vector_x.bin".into()),
+    });
+    s.files = files.into();
+    s
+}
+
+#[tokio::test]
+async fn deleted_rows_become_a_position_delete_file_of_their_data_file_alone() {
+    let v0 = with_deletion_vector(
+        snapshot(0, &[("a.parquet", Some("sf"), 3), ("b.parquet", None, 5)]),
+        0,
+        2,
+    );
+    let generator = Generator::new("t", &[&v0], layout()).unwrap();
+    let err = generator
+        .version(&v0, None, &NOTHING_MORE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("deleted rows of data file a.parquet"),
+        "{err}"
+    );
+
+    let deleted = |f: &DataFile| (f.id == "a.parquet").then(|| Arc::from(vec![0u64, 2]));
+    let made = generator
+        .version(&v0, None, &facts(&|_| None, &deleted))
+        .await
+        .unwrap();
+    assert_eq!(made.summary["total-delete-files"], "1");
+    assert_eq!(made.summary["total-position-deletes"], "2");
+    let again = generator
+        .version(&v0, None, &facts(&|_| None, &deleted))
+        .await
+        .unwrap();
+    assert_eq!(made.files, again.files, "the same deletes, the same files");
+
+    let metadata = generator.metadata(&v0, &[Arc::new(made.clone())]).unwrap();
+    let metadata: TableMetadata = serde_json::from_value(metadata.value).unwrap();
+    let io = file_io(&[Arc::new(made.clone())]).await;
+    let snap = metadata.snapshot_by_id(snapshot_id(0)).unwrap();
+    let list_bytes = io
+        .new_input(snap.manifest_list())
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    let list = iceberg::spec::ManifestList::parse_with_version(
+        &list_bytes,
+        iceberg::spec::FormatVersion::V2,
+    )
+    .unwrap();
+    let mut delete_entries = Vec::new();
+    let mut data_paths = Vec::new();
+    for manifest in list.entries() {
+        let loaded = manifest.load_manifest(&io).await.unwrap();
+        for entry in loaded.entries() {
+            let file = entry.data_file();
+            match file.content_type() {
+                DataContentType::Data => data_paths.push(file.file_path().to_string()),
+                DataContentType::PositionDeletes => {
+                    assert_eq!(
+                        manifest.content,
+                        iceberg::spec::ManifestContentType::Deletes
+                    );
+                    assert_eq!(entry.sequence_number(), Some(snapshot_id(0)));
+                    delete_entries.push(file.clone());
+                }
+                other => panic!("unexpected content {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        data_paths,
+        ["s3://bucket/t/a.parquet", "s3://bucket/t/b.parquet"]
+    );
+    let [delete] = &delete_entries[..] else {
+        panic!("one delete file: {delete_entries:?}")
+    };
+    assert_eq!(delete.record_count(), 2);
+    assert_eq!(delete.partition()[0], Some(Literal::string("sf")));
+    assert!(
+        delete.file_path().ends_with("-pos.parquet"),
+        "{}",
+        delete.file_path()
+    );
+
+    // The file holds exactly the deleted positions of its data file.
+    let bytes = io
+        .new_input(delete.file_path())
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    assert_eq!(bytes.len() as u64, delete.file_size_in_bytes());
+    let batches: Vec<arrow_array::RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+    let rows: Vec<(String, i64)> = batches
+        .iter()
+        .flat_map(|b| {
+            let paths = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap();
+            let pos = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap();
+            (0..b.num_rows())
+                .map(|i| (paths.value(i).to_string(), pos.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("s3://bucket/t/a.parquet".to_string(), 0),
+            ("s3://bucket/t/a.parquet".to_string(), 2)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_delete_file_bounds_name_its_data_file() {
+    let v0 = with_deletion_vector(snapshot(0, &[("a.parquet", Some("sf"), 3)]), 0, 1);
+    let generator = Generator::new("t", &[&v0], layout()).unwrap();
+    let deleted = |_: &DataFile| Some(Arc::from(vec![1u64]));
+    let made = generator
+        .version(&v0, None, &facts(&|_| None, &deleted))
+        .await
+        .unwrap();
+    let (_, entry) = generator
+        .position_deletes(
+            &PositionDeletes {
+                data_path: "s3://bucket/t/a.parquet".into(),
+                partition: iceberg::spec::Struct::from_iter([Some(Literal::string("sf"))]),
+                rows: Arc::from(vec![1u64]),
+            },
+            &generator
+                .spec(
+                    &generator.schema(&v0).unwrap().1.schema,
+                    &v0.metadata.partition_columns,
+                )
+                .unwrap(),
+        )
+        .unwrap();
+    let path = Datum::string("s3://bucket/t/a.parquet");
+    assert_eq!(entry.lower_bounds()[&crate::deletes::FILE_PATH_ID], path);
+    assert_eq!(entry.upper_bounds()[&crate::deletes::FILE_PATH_ID], path);
+    assert_eq!(
+        entry.referenced_data_file().as_deref(),
+        Some("s3://bucket/t/a.parquet")
+    );
+    assert!(
+        made.files
+            .iter()
+            .any(|f| entry.file_path().ends_with(&f.name)),
+        "the entry names the generated file"
+    );
+}
+
+#[test]
+fn partition_field_names_are_valid_avro_names() {
+    assert_eq!(avro_name("city"), "city");
+    assert_eq!(avro_name("Company Very Short"), "Company_x20Very_x20Short");
+    assert_eq!(avro_name("2nd-col"), "_2nd_x2Dcol");
+    assert_eq!(avro_name("été"), "_xE9t_xE9");
+}
+
+#[tokio::test]
+async fn a_partition_column_avro_cannot_name_still_gives_readable_manifests() {
+    let mut v0 = snapshot(0, &[("a.parquet", Some("sf"), 3)]);
+    v0.metadata.schema_string = SCHEMA.replace("\"city\"", "\"home city\"");
+    v0.metadata.partition_columns = vec!["home city".into()];
+    let mut files = v0.files.to_vec();
+    files[0].partition_values = [("home city".to_string(), Some("sf".to_string()))].into();
+    v0.files = files.into();
+    let (_, versions, metadata) = generate(std::slice::from_ref(&v0)).await;
+    let spec = &metadata.value["partition-specs"][0]["fields"][0];
+    assert_eq!(spec["name"], "home_x20city");
+    for f in versions[0]
+        .files
+        .iter()
+        .filter(|f| f.name.ends_with(".avro"))
+    {
+        let reader = apache_avro::Reader::new(&f.bytes[..]).unwrap();
+        assert!(reader.count() > 0, "{} has records", f.name);
+    }
 }

@@ -341,7 +341,8 @@ async fn generated(
         return Ok(Some(bytes));
     }
     // Only a name the generator could have made is worth generating the table's metadata for.
-    if !(name.ends_with(".avro") || name.ends_with(".metadata.json")) || name.contains('/') {
+    let generatable = [".avro", ".metadata.json", "-pos.parquet"];
+    if !generatable.iter().any(|end| name.ends_with(end)) || name.contains('/') {
         return Ok(None);
     }
     if crate::rest_catalog::tables::load(app, handle)

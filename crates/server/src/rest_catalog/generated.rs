@@ -1,6 +1,8 @@
 //! Generated Iceberg files, kept once made: in memory (bounded in bytes) and, where the
-//! provider configured a `cache:` folder, on disk, so a restart or another replica sharing the
-//! folder does not generate them again.
+//! provider configured a `cache:`, in its folder on disk or its prefix in a store, so a restart
+//! or another replica sharing it does not generate them again. A store prefix is more: the
+//! tables of that store whose recipients get vended credentials read their generated metadata
+//! from it, so a file is in memory only once it is in the store.
 //!
 //! Names are content addresses (see `lakeshare_iceberg_rest::generate`): a name never changes
 //! meaning, so nothing here is ever invalidated, and a file found on disk is the file wanted.
@@ -12,7 +14,20 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use lakeshare_iceberg_rest::{GeneratedFile, VersionFiles};
 use lakeshare_model::Version;
+use lakeshare_storage::Store;
 use moka::future::Cache;
+use object_store::ObjectStoreExt;
+
+/// Where generated files are kept beyond memory.
+#[derive(Clone, Debug)]
+pub enum Backing {
+    /// A folder on the gateway's disk: a second level of cache (a write that fails is logged,
+    /// and memory serves).
+    Folder(PathBuf),
+    /// A prefix of a store (`location`, its canonical URL): where recipients of that store's
+    /// vended tables read from, so a write that fails fails the load.
+    Store { store: Arc<Store>, location: String },
+}
 
 /// A generated version's cache key: table id, generator fingerprint, version, parent version.
 type VersionKey = (Arc<str>, Arc<str>, Version, Option<Version>);
@@ -23,7 +38,7 @@ type VersionKey = (Arc<str>, Arc<str>, Version, Option<Version>);
 pub struct GeneratedFiles {
     files: Cache<(Arc<str>, Arc<str>), Bytes>,
     versions: Cache<VersionKey, Arc<VersionFiles>>,
-    folder: Option<PathBuf>,
+    backing: Option<Backing>,
     /// Row counts read from footers, for files whose statistics lack them.
     pub row_counts: super::row_counts::RowCounts,
     /// Per table, the data files (paths below its root) of the versions its latest load
@@ -48,7 +63,7 @@ impl std::fmt::Debug for GeneratedFiles {
 }
 
 impl GeneratedFiles {
-    pub fn new(max_bytes: u64, folder: Option<PathBuf>) -> Self {
+    pub fn new(max_bytes: u64, backing: Option<Backing>) -> Self {
         Self {
             files: Cache::builder()
                 .max_capacity(max_bytes)
@@ -63,7 +78,7 @@ impl GeneratedFiles {
                     u32::try_from(bytes + 256).unwrap_or(u32::MAX)
                 })
                 .build(),
-            folder,
+            backing,
             row_counts: super::row_counts::RowCounts::new(1_000_000),
             served_files: Arc::default(),
         }
@@ -86,6 +101,17 @@ impl GeneratedFiles {
             .insert(Arc::from(table_id), files);
     }
 
+    /// The folder (URL) where the generated files of `table_id` are kept in `store`, if the
+    /// cache is a prefix of that store.
+    pub fn store_folder(&self, store: &str, table_id: &str) -> Option<String> {
+        match &self.backing {
+            Some(Backing::Store { store: s, location }) if s.name() == store && safe(table_id) => {
+                Some(format!("{}/{table_id}", location.trim_end_matches('/')))
+            }
+            _ => None,
+        }
+    }
+
     /// The generated version (whose snapshot's parent is `parent`'s), generating it with
     /// `make` the first time.
     pub async fn version<F, E>(
@@ -100,46 +126,78 @@ impl GeneratedFiles {
         E: Send + Sync + 'static,
     {
         let key = (Arc::from(table_id), Arc::from(fingerprint), version, parent);
-        let made = self
-            .versions
+        self.versions
             .try_get_with(key, async { make.await.map(Arc::new) })
-            .await?;
-        // The files cache may have evicted a file the version still names (it holds every
-        // `metadata.json` too): what a load answers must be readable.
-        for f in &made.files {
-            let file_key = (Arc::from(table_id), Arc::from(f.name.as_str()));
-            if !self.files.contains_key(&file_key) {
-                self.put(table_id, f).await;
-            }
-        }
-        Ok(made)
+            .await
     }
 
-    /// Keeps one file.
-    pub async fn put(&self, table_id: &str, file: &GeneratedFile) {
+    /// Keeps each of `files` not kept yet: the files cache may have evicted one a version
+    /// still names (it holds every `metadata.json` too), and what a load answers must be
+    /// readable.
+    pub async fn keep_all(&self, table_id: &str, files: &[GeneratedFile]) -> Result<(), String> {
+        for f in files {
+            let file_key = (Arc::from(table_id), Arc::from(f.name.as_str()));
+            if !self.files.contains_key(&file_key) {
+                self.put(table_id, f).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps one file: in a store cache first (failing if that fails), then in memory.
+    pub async fn put(&self, table_id: &str, file: &GeneratedFile) -> Result<(), String> {
+        if let (Some(Backing::Store { store, .. }), Some(url)) =
+            (&self.backing, self.backing_url(table_id, &file.name))
+        {
+            let key = store.key_of(&url).map_err(|e| e.to_string())?;
+            store
+                .object_store()
+                .put(&key, file.bytes.clone().into())
+                .await
+                .map_err(|e| format!("keeping {} in the cache's store: {e}", file.name))?;
+        }
         self.files
             .insert(
                 (Arc::from(table_id), Arc::from(file.name.as_str())),
                 file.bytes.clone(),
             )
             .await;
-        if let Some(path) = self.disk_path(table_id, &file.name) {
+        if let (Some(Backing::Folder(_)), Some(path)) =
+            (&self.backing, self.backing_url(table_id, &file.name))
+        {
             let bytes = file.bytes.clone();
+            let path = PathBuf::from(path);
             let written = tokio::task::spawn_blocking(move || write_once(&path, &bytes)).await;
             if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
                 tracing::warn!("could not keep a generated Iceberg file in the cache folder: {e}");
             }
         }
+        Ok(())
     }
 
-    /// A file kept before, in memory or in the cache folder.
+    /// A file kept before, in memory or in the cache.
     pub async fn get(&self, table_id: &str, name: &str) -> Option<Bytes> {
         let key = (Arc::from(table_id), Arc::from(name));
         if let Some(bytes) = self.files.get(&key).await {
             return Some(bytes);
         }
-        let path = self.disk_path(table_id, name)?;
-        let bytes = Bytes::from(tokio::fs::read(path).await.ok()?);
+        let at = self.backing_url(table_id, name)?;
+        let bytes = match self.backing.as_ref()? {
+            Backing::Folder(_) => Bytes::from(tokio::fs::read(at).await.ok()?),
+            Backing::Store { store, .. } => {
+                let key = store.key_of(&at).ok()?;
+                match store.object_store().get(&key).await {
+                    Ok(found) => found.bytes().await.ok()?,
+                    Err(object_store::Error::NotFound { .. }) => return None,
+                    Err(e) => {
+                        tracing::warn!(
+                            "reading a generated Iceberg file from the cache's store: {e}"
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
         self.files.insert(key, bytes.clone()).await;
         Some(bytes)
     }
@@ -156,16 +214,34 @@ impl GeneratedFiles {
         names
     }
 
-    fn disk_path(&self, table_id: &str, name: &str) -> Option<PathBuf> {
-        let safe = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                && !s.starts_with('.')
-        };
-        (safe(table_id) && safe(name))
-            .then(|| self.folder.as_ref().map(|f| f.join(table_id).join(name)))?
+    /// Where `name` of `table_id` is kept beyond memory: a path in the cache folder, or a URL
+    /// in the cache's store.
+    fn backing_url(&self, table_id: &str, name: &str) -> Option<String> {
+        if !(safe(table_id) && safe(name)) {
+            return None;
+        }
+        match self.backing.as_ref()? {
+            Backing::Folder(folder) => Some(
+                folder
+                    .join(table_id)
+                    .join(name)
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            Backing::Store { location, .. } => Some(format!(
+                "{}/{table_id}/{name}",
+                location.trim_end_matches('/')
+            )),
+        }
     }
+}
+
+/// A name that is one plain path segment.
+fn safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !s.starts_with('.')
 }
 
 /// Writes `bytes` at `path` unless a file is there already (content addressing: it is the

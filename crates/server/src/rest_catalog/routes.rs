@@ -206,7 +206,7 @@ pub async fn load_table(
     let recipient = recipient(&app, &headers)?;
     let handle = table(&app, &recipient, &path).await?;
     let loaded = load(&app, &handle).await?;
-    let credential = storage_credential(&app, &recipient, &handle, &loaded.access).await?;
+    let credentials = storage_credentials(&app, &recipient, &handle, &loaded.access).await?;
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,
@@ -214,7 +214,7 @@ pub async fn load_table(
         "iceberg loadTable"
     );
     // Java's FileIO refreshes its credentials here before they expire (long jobs).
-    let mut config = credential.config.clone();
+    let mut config = credentials[0].config.clone();
     let (share, namespace, table) = &path;
     config.insert(
         "client.refresh-credentials-endpoint".to_string(),
@@ -228,7 +228,7 @@ pub async fn load_table(
         metadata_location: loaded.metadata_location,
         metadata: loaded.metadata,
         config,
-        storage_credentials: vec![credential],
+        storage_credentials: credentials,
     })
     .into_response())
 }
@@ -254,7 +254,7 @@ pub async fn credentials(
     let handle = table(&app, &recipient, &path).await?;
     let access = super::tables::access(&app, &handle).await?;
     Ok(Json(LoadCredentialsResponse {
-        storage_credentials: vec![storage_credential(&app, &recipient, &handle, &access).await?],
+        storage_credentials: storage_credentials(&app, &recipient, &handle, &access).await?,
     })
     .into_response())
 }
@@ -270,15 +270,21 @@ pub async fn metrics(
 }
 
 /// Read-only credentials for the table's files as Iceberg FileIO properties, expiring with the
-/// recipient's own token at the latest: vended by its store, or for the built-in S3 endpoint.
-async fn storage_credential(
+/// recipient's own token at the latest: vended by its store (one entry per folder they read,
+/// the table's first, the same credentials in each), or for the built-in S3 endpoint.
+async fn storage_credentials(
     app: &App,
     recipient: &Recipient,
     handle: &TableHandle,
     access: &Access,
-) -> IcebergResult<StorageCredential> {
-    if let Access::Vended { store, location } = access {
-        return vended_credential(recipient, handle, store, location).await;
+) -> IcebergResult<Vec<StorageCredential>> {
+    if let Access::Vended {
+        store,
+        location,
+        also,
+    } = access
+    {
+        return vended_credentials(recipient, handle, store, (location, also)).await;
     }
     let endpoint = app.s3_endpoint();
     let prefix = key_prefix(handle);
@@ -312,23 +318,23 @@ async fn storage_credential(
         ("client.region".to_string(), S3_REGION.to_string()),
         ("s3.path-style-access".to_string(), "true".to_string()),
     ]);
-    Ok(StorageCredential {
+    Ok(vec![StorageCredential {
         prefix: format!("s3://{}/{prefix}", endpoint.bucket()),
         config,
-    })
+    }])
 }
 
-async fn vended_credential(
+async fn vended_credentials(
     recipient: &Recipient,
     handle: &TableHandle,
     store: &lakeshare_storage::Store,
-    location: &str,
-) -> IcebergResult<StorageCredential> {
+    (location, also): (&str, &[String]),
+) -> IcebergResult<Vec<StorageCredential>> {
     use secrecy::ExposeSecret;
     let name = handle.qualified_name();
     let vended = crate::routes::vend(
         store,
-        location,
+        (location, also),
         recipient,
         &format!("table '{name}'"),
         "the Delta Sharing query API",
@@ -368,10 +374,13 @@ async fn vended_credential(
             options.path_style.unwrap_or(true).to_string(),
         );
     }
-    Ok(StorageCredential {
-        prefix: format!("{}/", location.trim_end_matches('/')),
-        config,
-    })
+    Ok(std::iter::once(location)
+        .chain(also.iter().map(String::as_str))
+        .map(|folder| StorageCredential {
+            prefix: format!("{}/", folder.trim_end_matches('/')),
+            config: config.clone(),
+        })
+        .collect())
 }
 
 /// The region clients sign for; the endpoint accepts any, but clients insist on one.

@@ -2,14 +2,22 @@
 //! paths recipients read its files at.
 //!
 //! Every table, whatever its format, is served from Iceberg metadata the gateway generates
-//! from its snapshots (`lakeshare_iceberg_rest`): the recipient reads it, and the table's own
-//! data files, through the built-in S3 endpoint under `s3://{bucket}/tables/{share}/{schema}/{table}/`,
-//! with credentials scoped to that prefix. `files/` under it are the table's own files (by
-//! their path below the table's root), `iceberg/` the generated ones.
+//! from its snapshots (`lakeshare_iceberg_rest`), unless it is relayed (below). Where the
+//! recipient reads it:
+//! - a table shared with its history in an S3 store that vends credentials, when the `cache:`
+//!   is a prefix of that store: straight from the store, the metadata under
+//!   `{cache}/{table id}/`, with credentials its STS vends for the table's folder and that one;
+//! - any other: through the built-in S3 endpoint under
+//!   `s3://{bucket}/tables/{share}/{schema}/{table}/`, with credentials scoped to that prefix.
+//!   `files/` under it are the table's own files (by their path below the table's root),
+//!   `iceberg/` the generated ones.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use lakeshare_iceberg_rest::{Generator, Layout};
+use futures::{StreamExt, TryStreamExt};
+
+use lakeshare_iceberg_rest::{FileFacts, Generator, Layout};
 use lakeshare_model::{DataFile, Root, Version};
 
 use super::error::{IcebergError, IcebergResult, Missing};
@@ -31,11 +39,23 @@ pub(crate) struct LoadedTable {
 pub(crate) enum Access {
     /// Through the built-in S3 endpoint, under the table's key prefix.
     BuiltIn,
-    /// Straight from the table's store, with credentials its STS vends for the table's folder.
+    /// Straight from the table's store, with credentials its STS vends for the table's folder
+    /// and the folders `also` (its generated metadata).
     Vended {
         store: Arc<lakeshare_storage::Store>,
         location: String,
+        also: Vec<String>,
     },
+}
+
+/// Where the generated metadata of a table read straight from its store is kept (see the
+/// module's documentation), if it is such a table.
+fn in_store(app: &App, handle: &TableHandle) -> Option<(Arc<lakeshare_storage::Store>, String)> {
+    let store = app.vending_store(handle)?;
+    let folder = app
+        .generated()
+        .store_folder(handle.entry.store.as_deref()?, &handle.id)?;
+    Some((store.clone(), folder))
 }
 
 /// The table's own Iceberg metadata, where it can be relayed as it is: a native Iceberg table,
@@ -66,6 +86,7 @@ async fn relayable(
     let access = Access::Vended {
         store: store.clone(),
         location: handle.entry.location.clone(),
+        also: Vec::new(),
     };
     Ok(Some((native, access)))
 }
@@ -76,9 +97,17 @@ pub(crate) async fn access(app: &App, handle: &TableHandle) -> IcebergResult<Acc
         .open_table(handle)
         .await
         .map_err(|e| IcebergError::from_api(e, Missing::Table))?;
-    Ok(relayable(app, handle, opened)
-        .await?
-        .map_or(Access::BuiltIn, |(_, access)| access))
+    if let Some((_, access)) = relayable(app, handle, opened).await? {
+        return Ok(access);
+    }
+    Ok(match in_store(app, handle) {
+        Some((store, folder)) => Access::Vended {
+            store,
+            location: handle.entry.location.clone(),
+            also: vec![folder],
+        },
+        None => Access::BuiltIn,
+    })
 }
 
 /// The path of a data file below the table's root, as its key under `files/`.
@@ -164,28 +193,19 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     }
     served.push(current.clone());
 
-    let endpoint = app.s3_endpoint();
-    let prefix = key_prefix(handle);
-    let base = format!("s3://{}/{prefix}", endpoint.bucket());
-    let layout = Layout {
-        location: base.trim_end_matches('/').to_string(),
-        metadata_location: format!("{base}{}", GENERATED.trim_end_matches('/')),
-    };
+    let placement = Placement::of(app, handle);
     let snapshots: Vec<&lakeshare_model::Snapshot> = served.iter().map(|s| &s.snapshot).collect();
-    let generator = Generator::new(&current.snapshot.metadata.id, &snapshots, layout)
-        .map_err(|e| generation_error(&table, latest, e))?;
+    let generator = Generator::new(
+        &current.snapshot.metadata.id,
+        &snapshots,
+        placement.layout(),
+    )
+    .map_err(|e| generation_error(&table, latest, e))?;
     let root = opened.root.clone();
-    let path_of = |file: &DataFile| -> lakeshare_iceberg_rest::Result<String> {
-        relative_path(&root, &file.url)
-            .map(|rel| format!("{base}{FILES}{rel}"))
-            .ok_or_else(|| {
-                lakeshare_iceberg_rest::Error::Invalid(format!(
-                    "data file {} lies outside the table",
-                    file.id
-                ))
-            })
-    };
-    remember_served_files(app, handle, &root, latest, &served);
+    let path_of = |file: &DataFile| placement.path_of(&root, file);
+    if let Placement::BuiltIn { .. } = placement {
+        remember_served_files(app, handle, &root, latest, &served);
+    }
     let mut files = Vec::with_capacity(served.len());
     let mut parent = None;
     for s in &served {
@@ -196,16 +216,23 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
                 .row_counts
                 .missing(opened, &s.snapshot.files)
                 .await?;
-            let count_of = |f: &DataFile| counts.get(&f.id).copied();
-            generator
-                .version(&s.snapshot, parent, &path_of, &count_of)
-                .await
+            let deleted = deleted_rows(opened, &s.snapshot).await?;
+            let facts = FileFacts {
+                path_of: &path_of,
+                row_count_of: &|f| counts.get(&f.id).copied(),
+                deleted_rows_of: &|f| deleted.get(&f.id).cloned(),
+            };
+            generator.version(&s.snapshot, parent, &facts).await
         };
         let made = app
             .generated()
             .version(&handle.id, generator.fingerprint(), (version, parent), make)
             .await
             .map_err(|e| generation_error(&table, version, Arc::unwrap_or_clone(e)))?;
+        app.generated()
+            .keep_all(&handle.id, &made.files)
+            .await
+            .map_err(|e| unkept(&table, version, e))?;
         files.push(made);
         parent = Some(version);
     }
@@ -221,12 +248,103 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
                 bytes: metadata.bytes.clone(),
             },
         )
-        .await;
+        .await
+        .map_err(|e| unkept(&table, latest, e))?;
     Ok(LoadedTable {
         metadata_location: location,
         metadata: metadata.value,
-        access: Access::BuiltIn,
+        access: placement.access(handle),
     })
+}
+
+/// Where a generated table's files are, as the recipient addresses them.
+enum Placement {
+    /// Under the table's prefix of the built-in endpoint (`base`, `s3://lakeshare/tables/…/`).
+    BuiltIn { base: String },
+    /// In the table's store: data files where they are, generated ones in `folder`.
+    Store {
+        store: Arc<lakeshare_storage::Store>,
+        location: String,
+        folder: String,
+    },
+}
+
+impl Placement {
+    fn of(app: &App, handle: &TableHandle) -> Self {
+        if let Some((store, folder)) = in_store(app, handle) {
+            return Placement::Store {
+                store,
+                location: handle.entry.location.trim_end_matches('/').to_string(),
+                folder,
+            };
+        }
+        let bucket = app.s3_endpoint().bucket().to_string();
+        Placement::BuiltIn {
+            base: format!("s3://{bucket}/{}", key_prefix(handle)),
+        }
+    }
+
+    fn layout(&self) -> Layout {
+        match self {
+            Placement::BuiltIn { base } => Layout {
+                location: base.trim_end_matches('/').to_string(),
+                metadata_location: format!("{base}{}", GENERATED.trim_end_matches('/')),
+            },
+            Placement::Store {
+                location, folder, ..
+            } => Layout {
+                location: location.clone(),
+                metadata_location: folder.clone(),
+            },
+        }
+    }
+
+    /// The path a recipient reads `file` at: below the built-in prefix by its path below the
+    /// table's root, or its own key in the store (decoded, as S3 names it).
+    fn path_of(&self, root: &Root, file: &DataFile) -> lakeshare_iceberg_rest::Result<String> {
+        let outside = || {
+            lakeshare_iceberg_rest::Error::Invalid(format!(
+                "data file {} lies outside the table",
+                file.id
+            ))
+        };
+        match self {
+            Placement::BuiltIn { base } => relative_path(root, &file.url)
+                .map(|rel| format!("{base}{FILES}{rel}"))
+                .ok_or_else(outside),
+            Placement::Store {
+                store, location, ..
+            } => {
+                let table = store.key_of(location).map_err(|_| outside())?;
+                let key = store.key_of(&file.url).map_err(|_| outside())?;
+                if !key.prefix_matches(&table) || key == table {
+                    return Err(outside());
+                }
+                let bucket = store.config().bucket.clone().unwrap_or_default();
+                Ok(format!("s3://{bucket}/{key}"))
+            }
+        }
+    }
+
+    fn access(&self, handle: &TableHandle) -> Access {
+        match self {
+            Placement::BuiltIn { .. } => Access::BuiltIn,
+            Placement::Store { store, folder, .. } => Access::Vended {
+                store: store.clone(),
+                location: handle.entry.location.clone(),
+                also: vec![folder.clone()],
+            },
+        }
+    }
+}
+
+/// A generated file that could not be kept where the recipient will read it.
+fn unkept(table: &str, version: Version, detail: String) -> IcebergError {
+    generation_error(
+        table,
+        version,
+        lakeshare_iceberg_rest::Error::Unavailable(detail),
+    )
 }
 
 /// For a table the built-in endpoint does not serve whole (see
@@ -259,6 +377,47 @@ fn remember_served_files(
             paths: Arc::new(paths),
         },
     );
+}
+
+/// Deletion vectors read at once per generated version.
+const CONCURRENT_DELETION_VECTORS: usize = 16;
+
+/// The deleted rows of every file of `snapshot` with a deletion vector, by file id, read by
+/// the table's adapter. What is read stays in the generated version (cached), not here.
+async fn deleted_rows(
+    opened: &OpenedTable,
+    snapshot: &lakeshare_model::Snapshot,
+) -> lakeshare_iceberg_rest::Result<HashMap<String, Arc<[u64]>>> {
+    let with_deletes: Vec<DataFile> = snapshot
+        .files
+        .iter()
+        .filter(|f| f.deletion_vector.is_some())
+        .cloned()
+        .collect();
+    let reads: Vec<_> = with_deletes
+        .into_iter()
+        .map(|f| deleted_rows_of(opened, f))
+        .collect();
+    futures::stream::iter(reads)
+        .buffer_unordered(CONCURRENT_DELETION_VECTORS)
+        .try_collect()
+        .await
+}
+
+async fn deleted_rows_of(
+    opened: &OpenedTable,
+    file: DataFile,
+) -> lakeshare_iceberg_rest::Result<(String, Arc<[u64]>)> {
+    use lakeshare_iceberg_rest::Error;
+    let rows = opened.source.deleted_rows(&file).await.map_err(|e| {
+        let detail = format!("the deletion vector of data file {}: {e}", file.id);
+        match e {
+            lakeshare_model::Error::Unsupported(reason) => Error::Unsupported(reason),
+            lakeshare_model::Error::Storage { .. } => Error::Unavailable(detail),
+            _ => Error::Internal(detail),
+        }
+    })?;
+    Ok((file.id, Arc::from(rows)))
 }
 
 async fn snapshot(

@@ -286,7 +286,7 @@ pub(crate) async fn credentials(
             .map_err(refused)?;
         let vended = super::credentials::vend(
             store,
-            target.location,
+            (target.location, &[]),
             recipient,
             &target.label,
             "the file endpoints",

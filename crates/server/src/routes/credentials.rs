@@ -67,7 +67,7 @@ pub async fn temporary_table_credentials(
         };
         let credentials = vend(
             store,
-            &location,
+            (&location, &[]),
             &recipient,
             &format!("table '{name}'"),
             "the query API",
@@ -103,12 +103,13 @@ pub async fn temporary_table_credentials(
         .into_response())
 }
 
-/// Vends read-only credentials for the folder at `location` to `recipient`, never outliving the
-/// recipient's own access. `what` names the folder's asset and `fallback` the way to read it
-/// without credentials, for the message when the store's STS fails.
+/// Vends read-only credentials for the folder at `location` (and the folders `also`, of the
+/// same store) to `recipient`, never outliving the recipient's own access. `what` names the
+/// folder's asset and `fallback` the way to read it without credentials, for the message when
+/// the store's STS fails.
 pub(crate) async fn vend(
     store: &lakeshare_storage::Store,
-    location: &str,
+    (location, also): (&str, &[String]),
     recipient: &Recipient,
     what: &str,
     fallback: &str,
@@ -118,6 +119,7 @@ pub(crate) async fn vend(
     });
     let request = VendRequest {
         table_url: location,
+        also,
         recipient: &recipient.name,
         max_duration,
     };

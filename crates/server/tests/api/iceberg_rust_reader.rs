@@ -91,6 +91,35 @@ fn iceberg_fingerprint(batches: &[arrow58::RecordBatch]) -> Fingerprint {
     f
 }
 
+/// The gateway configured by `yaml` on `listener`, and iceberg-rust's catalog of `share` in it.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    yaml: &str,
+    base: &std::path::Path,
+    share: &str,
+) -> (tokio::task::JoinHandle<()>, impl Catalog) {
+    let port = listener.local_addr().unwrap().port();
+    let config = Config::from_yaml(yaml, base).unwrap();
+    let app = App::new(config, lakeshare_formats::enabled());
+    let server = tokio::spawn(async move { axum::serve(listener, app.router()).await.unwrap() });
+    let catalog = RestCatalogBuilder::default()
+        .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
+        .load(
+            share,
+            HashMap::from([
+                (
+                    "uri".to_string(),
+                    format!("http://127.0.0.1:{port}/delta-sharing/iceberg"),
+                ),
+                ("warehouse".to_string(), share.to_string()),
+                ("token".to_string(), TOKEN.to_string()),
+            ]),
+        )
+        .await
+        .unwrap();
+    (server, catalog)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake() {
     let (dir, tables, schemas) = super::demo_trips().await;
@@ -101,25 +130,7 @@ async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake()
         "server: {{ listen: \"127.0.0.1:{port}\" }}\nshares:\n  - name: demo\n    schemas:\n{schemas}\
          recipients:\n  - {{ name: r, token: \"{TOKEN}\", shares: [demo] }}\n"
     );
-    let config = Config::from_yaml(&yaml, dir.path()).unwrap();
-    let app = App::new(config, lakeshare_formats::enabled());
-    let server = tokio::spawn(async move { axum::serve(listener, app.router()).await.unwrap() });
-
-    let catalog = RestCatalogBuilder::default()
-        .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
-        .load(
-            "demo",
-            HashMap::from([
-                (
-                    "uri".to_string(),
-                    format!("http://127.0.0.1:{port}/delta-sharing/iceberg"),
-                ),
-                ("warehouse".to_string(), "demo".to_string()),
-                ("token".to_string(), TOKEN.to_string()),
-            ]),
-        )
-        .await
-        .unwrap();
+    let (server, catalog) = serve(listener, &yaml, dir.path(), "demo").await;
     let mut namespaces: Vec<String> = catalog
         .list_namespaces(None)
         .await
@@ -168,5 +179,85 @@ async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake()
             );
         }
     }
+    server.abort();
+}
+
+/// `$LAKESHARE_FIXTURES`, or `shared/fixtures` beside the project (where CI puts it).
+fn fixtures() -> std::path::PathBuf {
+    let dir = std::env::var_os("LAKESHARE_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
+    assert!(
+        dir.join("delta").is_dir(),
+        "the shared fixtures are missing at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().canonicalize().unwrap().join("dv");
+    copy_dir(&fixtures().join("delta/table-with-dv-small"), &table);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let yaml = format!(
+        "server: {{ listen: \"127.0.0.1:{port}\" }}\nshares:\n  - name: f\n    schemas:\n      \
+         - name: delta\n        tables:\n          - {{ name: dv, location: \"{}\", history: true }}\n\
+         recipients:\n  - {{ name: r, token: \"{TOKEN}\", shares: [f] }}\n",
+        table.display()
+    );
+    let (server, catalog) = serve(listener, &yaml, dir.path(), "f").await;
+    let loaded = catalog
+        .load_table(&TableIdent::from_strs(["delta", "dv"]).unwrap())
+        .await
+        .unwrap();
+    let mut snapshots: Vec<_> = loaded.metadata().snapshots().cloned().collect();
+    snapshots.sort_by_key(|s| s.sequence_number());
+    let mut values_at = Vec::new();
+    for snapshot in &snapshots {
+        let batches: Vec<arrow58::RecordBatch> = loaded
+            .scan()
+            .snapshot_id(snapshot.snapshot_id())
+            .build()
+            .unwrap()
+            .to_arrow()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut values: Vec<i32> = batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column_by_name("value").unwrap();
+                let ints = column
+                    .as_any()
+                    .downcast_ref::<arrow58::Int32Array>()
+                    .unwrap();
+                ints.iter().flatten().collect::<Vec<_>>()
+            })
+            .collect();
+        values.sort();
+        values_at.push(values);
+    }
+    // Version 1 of the fixture deleted the values 0 and 9 with a deletion vector.
+    assert_eq!(values_at, [(0..10).collect::<Vec<_>>(), (1..9).collect()]);
     server.abort();
 }
