@@ -1,7 +1,7 @@
 //! The `TableSource` contract (`lakeshare_model::conformance`) on Delta tables: the demo's trips,
 //! and the shared fixtures written by other writers (Spark, Databricks, delta-rs).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lakeshare_delta::DeltaSource;
@@ -20,30 +20,10 @@ fn confined_to(root: &Path) -> impl Fn(&str) -> bool {
     move |url| signer.check(url).is_ok()
 }
 
-/// `$LAKESHARE_FIXTURES`, or `shared/fixtures` beside the project (where CI puts it).
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("LAKESHARE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
-    assert!(
-        dir.join("delta").is_dir(),
-        "the shared fixtures are missing at {} (set LAKESHARE_FIXTURES)",
-        dir.display()
-    );
-    dir
-}
+use lakeshare_demo::fixtures::shared as fixtures;
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    lakeshare_demo::fixtures::copy_dir(from, to).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

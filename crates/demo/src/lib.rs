@@ -11,6 +11,7 @@
 
 pub mod assets;
 pub mod delta;
+pub mod fixtures;
 #[cfg(feature = "hudi")]
 pub mod hudi;
 #[cfg(feature = "iceberg")]

@@ -621,20 +621,14 @@ async fn base_file_footers_are_read_once_per_writer_instant() {
     assert!(fresh.snapshot(latest).await.is_err());
 }
 
-/// The shared fixture tables (Hudi tables written by Spark, zipped), or `None` where the
-/// project's shared folder is absent.
-/// `$LAKESHARE_FIXTURES/hudi/sample_table`, or the shared fixtures beside the project (where CI
-/// puts them). Their absence fails the test: a suite that silently checks nothing is no check.
+/// The shared fixture tables (Hudi tables written by Spark, zipped).
 fn fixtures() -> std::path::PathBuf {
-    let root = std::env::var_os("LAKESHARE_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let tables = root.join("hudi").join("sample_table");
+    let tables = lakeshare_demo::fixtures::shared()
+        .join("hudi")
+        .join("sample_table");
     assert!(
         tables.is_dir(),
-        "the shared Hudi fixtures are missing at {} (set LAKESHARE_FIXTURES)",
+        "the shared Hudi fixtures are missing at {}",
         tables.display()
     );
     tables

@@ -103,6 +103,12 @@ async fn file_io(versions: &[Arc<VersionFiles>]) -> FileIO {
     io
 }
 
+async fn manifest_list(io: &FileIO, path: &str) -> iceberg::spec::ManifestList {
+    let bytes = io.new_input(path).unwrap().read().await.unwrap();
+    iceberg::spec::ManifestList::parse_with_version(&bytes, iceberg::spec::FormatVersion::V2)
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_version_reads_back_as_an_iceberg_snapshot_of_its_files() {
     let v0 = snapshot(0, &[("a.parquet", Some("sf"), 3)]);
@@ -130,17 +136,7 @@ async fn every_version_reads_back_as_an_iceberg_snapshot_of_its_files() {
             snap.summary().additional_properties["lakeshare.source-version"],
             version.to_string()
         );
-        let bytes = io
-            .new_input(snap.manifest_list())
-            .unwrap()
-            .read()
-            .await
-            .unwrap();
-        let list = iceberg::spec::ManifestList::parse_with_version(
-            &bytes,
-            iceberg::spec::FormatVersion::V2,
-        )
-        .unwrap();
+        let list = manifest_list(&io, snap.manifest_list()).await;
         let mut seen = Vec::new();
         for manifest in list.entries() {
             for entry in manifest.load_manifest(&io).await.unwrap().entries() {
@@ -273,17 +269,7 @@ async fn deleted_rows_become_a_position_delete_file_of_their_data_file_alone() {
     let metadata: TableMetadata = serde_json::from_value(metadata.value).unwrap();
     let io = file_io(&[Arc::new(made.clone())]).await;
     let snap = metadata.snapshot_by_id(snapshot_id(0)).unwrap();
-    let list_bytes = io
-        .new_input(snap.manifest_list())
-        .unwrap()
-        .read()
-        .await
-        .unwrap();
-    let list = iceberg::spec::ManifestList::parse_with_version(
-        &list_bytes,
-        iceberg::spec::FormatVersion::V2,
-    )
-    .unwrap();
+    let list = manifest_list(&io, snap.manifest_list()).await;
     let mut delete_entries = Vec::new();
     let mut data_paths = Vec::new();
     for manifest in list.entries() {

@@ -91,6 +91,21 @@ fn iceberg_fingerprint(batches: &[arrow58::RecordBatch]) -> Fingerprint {
     f
 }
 
+/// Every row of `table` at `snapshot_id`, as iceberg-rust reads it.
+async fn scan(table: &iceberg::table::Table, snapshot_id: i64) -> Vec<arrow58::RecordBatch> {
+    table
+        .scan()
+        .snapshot_id(snapshot_id)
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
 /// The gateway configured by `yaml` on `listener`, and iceberg-rust's catalog of `share` in it.
 async fn serve(
     listener: tokio::net::TcpListener,
@@ -160,17 +175,7 @@ async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake()
         snapshots.sort_by_key(|s| s.sequence_number());
         assert_eq!(snapshots.len(), 4, "{}: one snapshot per version", t.format);
         for (delta_version, snapshot) in snapshots.iter().enumerate() {
-            let batches: Vec<_> = table
-                .scan()
-                .snapshot_id(snapshot.snapshot_id())
-                .build()
-                .unwrap()
-                .to_arrow()
-                .await
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
+            let batches = scan(&table, snapshot.snapshot_id()).await;
             assert_eq!(
                 iceberg_fingerprint(&batches),
                 expected[delta_version],
@@ -182,39 +187,12 @@ async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake()
     server.abort();
 }
 
-/// `$LAKESHARE_FIXTURES`, or `shared/fixtures` beside the project (where CI puts it).
-fn fixtures() -> std::path::PathBuf {
-    let dir = std::env::var_os("LAKESHARE_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    assert!(
-        dir.join("delta").is_dir(),
-        "the shared fixtures are missing at {}",
-        dir.display()
-    );
-    dir
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().canonicalize().unwrap().join("dv");
-    copy_dir(&fixtures().join("delta/table-with-dv-small"), &table);
+    let fixture = lakeshare_demo::fixtures::shared().join("delta/table-with-dv-small");
+    lakeshare_demo::fixtures::copy_dir(&fixture, &table).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let yaml = format!(
@@ -232,17 +210,7 @@ async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector()
     snapshots.sort_by_key(|s| s.sequence_number());
     let mut values_at = Vec::new();
     for snapshot in &snapshots {
-        let batches: Vec<arrow58::RecordBatch> = loaded
-            .scan()
-            .snapshot_id(snapshot.snapshot_id())
-            .build()
-            .unwrap()
-            .to_arrow()
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let batches = scan(&loaded, snapshot.snapshot_id()).await;
         let mut values: Vec<i32> = batches
             .iter()
             .flat_map(|b| {
