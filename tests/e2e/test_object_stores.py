@@ -664,6 +664,35 @@ def test_every_format_in_an_sts_store_reads_from_the_store_as_through_delta_shar
     assert got["fare"].astype(float).tolist() == shared["fare"].astype(float).tolist()
 
 
+def test_a_cache_store_refusing_writes_fails_no_table_read_through_the_gateway(seaweed, demo, tmp_path):
+    """The store cache is where store-read tables' recipients read from; for a table read
+    through the gateway it is only a second level of cache, so a write it refuses is logged."""
+    trips = demo / "data" / "delta" / "trips"
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+stores:
+  - {{ name: refusing, kind: s3, bucket: {S3_BUCKET}, endpoint: {seaweed.endpoint}, access_key_id: nobody, secret_access_key: wrong-secret, timeout_seconds: {STORE_TIMEOUT} }}
+shares:
+  - name: stores
+    schemas:
+      - name: local
+        tables:
+          - {{ name: trips, location: "{trips}", history: true }}
+recipients:
+  - {{ name: partner, token: "{TOKEN}", shares: [stores] }}
+cache: {{ store: refusing, path: {CACHE_PREFIX} }}
+"""
+    gw = Gateway(tmp_path / "refusing-cache", config)
+    try:
+        loaded = iceberg_catalog(gw).load_table("local.trips")
+        assert loaded.metadata_location.startswith("s3://lakeshare/tables/stores/local/trips/")
+        assert len(loaded.scan().to_arrow()) == len(DeltaTable(str(trips)).to_pyarrow_table())
+        assert "in the cache's store" in gw.log.read_text()
+        assert "wrong-secret" not in gw.log.read_text()
+    finally:
+        gw.stop()
+
+
 def test_tables_not_shared_whole_still_read_through_the_built_in_endpoint(gateway):
     # Without its history, the table's folder would reveal the past: no store credentials.
     loaded = iceberg_catalog(gateway).load_table("s3.events_latest")

@@ -232,7 +232,9 @@ fn validate_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                         .is_some_and(|rest| rest.starts_with('/'))
             }
         };
-        if store == cache.store.as_deref() && inside {
+        // Store folders compare by their canonical URLs, whichever store entry names them: two
+        // entries may reach one bucket (one to read shares with, one to write the cache).
+        if store.is_some() == cache.store.is_some() && inside {
             return Err((
                 "cache.location".into(),
                 format!(
@@ -473,6 +475,13 @@ stores:
             .unwrap_err()
             .to_string();
         assert!(unknown.contains("cache.store"), "{unknown}");
+        // Another store entry on the same bucket does not make the table's folder another one.
+        let yaml = format!(
+            "{}\n  - {{ name: writer, kind: s3, bucket: lake }}\nshares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {{ name: t, store: lake, path: sales/orders }}\ncache: {{ store: writer, path: sales/orders/cache }}\n",
+            STORES.trim_end()
+        );
+        let err = load(&yaml).unwrap_err().to_string();
+        assert!(err.contains("inside the shared folder"), "{err}");
     }
 
     #[test]

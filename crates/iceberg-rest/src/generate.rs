@@ -183,7 +183,26 @@ impl Generator {
             .position(|s| s == columns)
             .ok_or_else(|| Error::Invalid("the partition columns were not prepared".into()))?;
         let mut builder = PartitionSpec::builder(schema.clone()).with_spec_id(spec_id as i32);
-        for c in partition_columns(schema, columns)? {
+        let partitioned = partition_columns(schema, columns)?;
+        for c in &partitioned {
+            let name = avro_name(c);
+            let clash = partitioned
+                .iter()
+                .find(|other| *other != c && avro_name(other) == name)
+                .copied()
+                .or_else(|| {
+                    (name != *c)
+                        .then(|| schema.field_by_name(&name).map(|f| f.name.as_str()))
+                        .flatten()
+                });
+            if let Some(other) = clash {
+                return Err(Error::Unsupported(format!(
+                    "partition columns '{c}' and '{other}' would both be named '{name}' in Iceberg \
+                     manifests (Avro names allow only letters, digits and '_')"
+                )));
+            }
+        }
+        for c in partitioned {
             let _ = self.partition_field_ids[c];
             builder = builder
                 .add_unbound_field(iceberg::spec::UnboundPartitionField {
@@ -252,11 +271,14 @@ impl Generator {
                         file.id, snapshot.version
                     ))
                 })?;
-                deletes.push(PositionDeletes {
-                    data_path: path.clone(),
-                    partition: partition.clone(),
-                    rows,
-                });
+                // A vector that deletes nothing needs no delete file.
+                if !rows.is_empty() {
+                    deletes.push(PositionDeletes {
+                        data_path: path.clone(),
+                        partition: partition.clone(),
+                        rows,
+                    });
+                }
             }
             let data = DataFileBuilder::default()
                 .content(DataContentType::Data)
@@ -727,7 +749,14 @@ fn files_digest(
             f.size,
             f.partition_values,
             f.stats.as_ref().map_or("", |s| s.json.as_str()),
-            f.deletion_vector
+            // The descriptor, not where the gateway found the vector (a server path).
+            f.deletion_vector.as_ref().map(|dv| (
+                &dv.storage_type,
+                &dv.path_or_inline_dv,
+                dv.offset,
+                dv.size_in_bytes,
+                dv.cardinality
+            ))
         );
         h.update(line.as_bytes());
     }

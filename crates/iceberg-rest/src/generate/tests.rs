@@ -219,6 +219,17 @@ async fn versions_iceberg_cannot_express_are_refused_with_the_reason() {
     assert_eq!(counted.summary["total-records"], "3");
 }
 
+/// Why the generator refuses `version`, told nothing beyond the snapshot: a refusal, never a fault.
+async fn refusal(version: &Snapshot) -> Error {
+    let generator = Generator::new("t", &[version], layout()).unwrap();
+    let err = generator
+        .version(version, None, &NOTHING_MORE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    err
+}
+
 fn with_deletion_vector(mut s: Snapshot, file: usize, cardinality: i64) -> Snapshot {
     let mut files = s.files.to_vec();
     files[file].deletion_vector = Some(lakeshare_model::DeletionVector {
@@ -240,12 +251,8 @@ async fn deleted_rows_become_a_position_delete_file_of_their_data_file_alone() {
         0,
         2,
     );
+    let err = refusal(&v0).await;
     let generator = Generator::new("t", &[&v0], layout()).unwrap();
-    let err = generator
-        .version(&v0, None, &NOTHING_MORE)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert!(
         err.to_string()
             .contains("deleted rows of data file a.parquet"),
@@ -413,4 +420,36 @@ async fn a_partition_column_avro_cannot_name_still_gives_readable_manifests() {
         let reader = apache_avro::Reader::new(&f.bytes[..]).unwrap();
         assert!(reader.count() > 0, "{} has records", f.name);
     }
+}
+
+#[tokio::test]
+async fn partition_columns_avro_would_name_alike_are_refused_by_name() {
+    let mut v0 = snapshot(0, &[("a.parquet", Some("sf"), 3)]);
+    v0.metadata.schema_string = r#"{"type":"struct","fields":[
+        {"name":"id","type":"long","nullable":false,"metadata":{}},
+        {"name":"a b","type":"string","nullable":true,"metadata":{}},
+        {"name":"a_x20b","type":"string","nullable":true,"metadata":{}}
+    ]}"#
+    .into();
+    v0.metadata.partition_columns = vec!["a b".into()];
+    let mut files = v0.files.to_vec();
+    files[0].partition_values = [("a b".to_string(), Some("x".to_string()))].into();
+    v0.files = files.into();
+    let err = refusal(&v0).await;
+    assert!(err.to_string().contains("'a b' and 'a_x20b'"), "{err}");
+}
+
+#[tokio::test]
+async fn a_deletion_vector_that_deletes_nothing_needs_no_delete_file() {
+    let v0 = with_deletion_vector(snapshot(0, &[("a.parquet", Some("sf"), 3)]), 0, 0);
+    let generator = Generator::new("t", &[&v0], layout()).unwrap();
+    let made = generator
+        .version(
+            &v0,
+            None,
+            &facts(&|_| None, &|_| Some(Arc::from(Vec::new()))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(made.summary["total-delete-files"], "0");
 }

@@ -337,7 +337,11 @@ async fn generated(
     handle: &TableHandle,
     name: &str,
 ) -> Result<Option<bytes::Bytes>, ObjectError> {
-    if let Some(bytes) = app.generated().get(&handle.id, name).await {
+    if let Some(bytes) = app
+        .generated()
+        .get(&crate::rest_catalog::generated::table_key(handle), name)
+        .await
+    {
         return Ok(Some(bytes));
     }
     // Only a name the generator could have made is worth generating the table's metadata for.
@@ -351,7 +355,10 @@ async fn generated(
     {
         return Ok(None);
     }
-    Ok(app.generated().get(&handle.id, name).await)
+    Ok(app
+        .generated()
+        .get(&crate::rest_catalog::generated::table_key(handle), name)
+        .await)
 }
 
 /// Without the Iceberg catalog nothing is generated.
@@ -394,12 +401,15 @@ async fn served_files(
     app: &App,
     handle: &TableHandle,
 ) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
-    if let Some(known) = app.generated().served_files(&handle.id) {
+    if let Some(known) = app
+        .generated()
+        .served_files(&crate::rest_catalog::generated::table_key(handle))
+    {
         return Some(known.paths);
     }
     crate::rest_catalog::tables::load(app, handle).await.ok()?;
     app.generated()
-        .served_files(&handle.id)
+        .served_files(&crate::rest_catalog::generated::table_key(handle))
         .map(|known| known.paths)
 }
 
@@ -415,7 +425,8 @@ async fn served_files(
 /// Names of the files generated for a table so far (for listings).
 #[cfg(feature = "iceberg-catalog")]
 fn generated_names(app: &App, handle: &TableHandle) -> Vec<String> {
-    app.generated().names(&handle.id)
+    app.generated()
+        .names(&crate::rest_catalog::generated::table_key(handle))
 }
 
 #[cfg(not(feature = "iceberg-catalog"))]

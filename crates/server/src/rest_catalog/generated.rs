@@ -41,6 +41,8 @@ pub struct GeneratedFiles {
     backing: Option<Backing>,
     /// Row counts read from footers, for files whose statistics lack them.
     pub row_counts: super::row_counts::RowCounts,
+    /// Deleted rows read from deletion vectors, by file and vector (bounded in bytes).
+    pub deleted_rows: moka::sync::Cache<String, Arc<[u64]>>,
     /// Per table, the data files (paths below its root) of the versions its latest load
     /// served: what the built-in endpoint serves of a table not shared whole.
     served_files: Arc<Mutex<HashMap<Arc<str>, ServedFiles>>>,
@@ -80,6 +82,12 @@ impl GeneratedFiles {
                 .build(),
             backing,
             row_counts: super::row_counts::RowCounts::new(1_000_000),
+            deleted_rows: moka::sync::Cache::builder()
+                .max_capacity(max_bytes / 4)
+                .weigher(|k: &String, v: &Arc<[u64]>| {
+                    u32::try_from(k.len() + v.len() * 8).unwrap_or(u32::MAX)
+                })
+                .build(),
             served_files: Arc::default(),
         }
     }
@@ -134,27 +142,45 @@ impl GeneratedFiles {
     /// Keeps each of `files` not kept yet: the files cache may have evicted one a version
     /// still names (it holds every `metadata.json` too), and what a load answers must be
     /// readable.
-    pub async fn keep_all(&self, table_id: &str, files: &[GeneratedFile]) -> Result<(), String> {
+    /// `required`: see [`GeneratedFiles::put`].
+    pub async fn keep_all(
+        &self,
+        table_id: &str,
+        files: &[GeneratedFile],
+        required: bool,
+    ) -> Result<(), String> {
         for f in files {
             let file_key = (Arc::from(table_id), Arc::from(f.name.as_str()));
             if !self.files.contains_key(&file_key) {
-                self.put(table_id, f).await?;
+                self.put(table_id, f, required).await?;
             }
         }
         Ok(())
     }
 
-    /// Keeps one file: in a store cache first (failing if that fails), then in memory.
-    pub async fn put(&self, table_id: &str, file: &GeneratedFile) -> Result<(), String> {
+    /// Keeps one file: in a store cache first, then in memory. A store write that fails is an
+    /// error when the file is `required` there (its recipient reads it from the store; nothing
+    /// is kept then, so the next load writes it again), and otherwise logged.
+    pub async fn put(
+        &self,
+        table_id: &str,
+        file: &GeneratedFile,
+        required: bool,
+    ) -> Result<(), String> {
         if let (Some(Backing::Store { store, .. }), Some(url)) =
             (&self.backing, self.backing_url(table_id, &file.name))
         {
             let key = store.key_of(&url).map_err(|e| e.to_string())?;
-            store
+            let written = store
                 .object_store()
                 .put(&key, file.bytes.clone().into())
                 .await
-                .map_err(|e| format!("keeping {} in the cache's store: {e}", file.name))?;
+                .map_err(|e| format!("keeping {} in the cache's store: {e}", file.name));
+            match written {
+                Err(e) if required => return Err(e),
+                Err(e) => tracing::warn!("{e}"),
+                Ok(_) => {}
+            }
         }
         self.files
             .insert(
@@ -234,6 +260,20 @@ impl GeneratedFiles {
             )),
         }
     }
+}
+
+/// The key generated files of `handle` are kept under (in memory and in the cache): its id and
+/// a digest of where it is, so a table pointed at another folder never finds, or reveals to
+/// its new recipients, what was generated for the old one.
+pub(crate) fn table_key(handle: &crate::registry::TableHandle) -> String {
+    use sha2::{Digest, Sha256};
+    let place = format!(
+        "{}\n{}",
+        handle.entry.store.as_deref().unwrap_or_default(),
+        handle.entry.location
+    );
+    let digest = hex::encode(Sha256::digest(place.as_bytes()));
+    format!("{}-{}", handle.id, &digest[..12])
 }
 
 /// A name that is one plain path segment.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use lakeshare_iceberg_rest::{FileFacts, Generator, Layout};
+use lakeshare_iceberg_rest::{Error as IcebergRestError, FileFacts, Generator, Layout};
 use lakeshare_model::{DataFile, Root, Version};
 
 use super::error::{IcebergError, IcebergResult, Missing};
@@ -52,9 +52,10 @@ pub(crate) enum Access {
 /// module's documentation), if it is such a table.
 fn in_store(app: &App, handle: &TableHandle) -> Option<(Arc<lakeshare_storage::Store>, String)> {
     let store = app.vending_store(handle)?;
-    let folder = app
-        .generated()
-        .store_folder(handle.entry.store.as_deref()?, &handle.id)?;
+    let folder = app.generated().store_folder(
+        handle.entry.store.as_deref()?,
+        &super::generated::table_key(handle),
+    )?;
     Some((store.clone(), folder))
 }
 
@@ -194,6 +195,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     served.push(current.clone());
 
     let placement = Placement::of(app, handle);
+    let key = super::generated::table_key(handle);
     let snapshots: Vec<&lakeshare_model::Snapshot> = served.iter().map(|s| &s.snapshot).collect();
     let generator = Generator::new(
         &current.snapshot.metadata.id,
@@ -216,7 +218,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
                 .row_counts
                 .missing(opened, &s.snapshot.files)
                 .await?;
-            let deleted = deleted_rows(opened, &s.snapshot).await?;
+            let deleted = deleted_rows(app, opened, &s.snapshot).await?;
             let facts = FileFacts {
                 path_of: &path_of,
                 row_count_of: &|f| counts.get(&f.id).copied(),
@@ -224,13 +226,23 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
             };
             generator.version(&s.snapshot, parent, &facts).await
         };
-        let made = app
+        let made = match app
             .generated()
-            .version(&handle.id, generator.fingerprint(), (version, parent), make)
+            .version(&key, generator.fingerprint(), (version, parent), make)
             .await
-            .map_err(|e| generation_error(&table, version, Arc::unwrap_or_clone(e)))?;
+        {
+            Ok(made) => made,
+            // A past version whose files cannot be expressed (a deletion vector vacuumed
+            // since, say) is left out of the history, as versions Iceberg cannot express are;
+            // a passing storage failure fails the load, as it does above.
+            Err(e) if version != latest && !matches!(*e, IcebergRestError::Unavailable(_)) => {
+                tracing::warn!(table = %table, version, "left out of the Iceberg history: {e}");
+                continue;
+            }
+            Err(e) => return Err(generation_error(&table, version, Arc::unwrap_or_clone(e))),
+        };
         app.generated()
-            .keep_all(&handle.id, &made.files)
+            .keep_all(&key, &made.files, placement.reads_cache())
             .await
             .map_err(|e| unkept(&table, version, e))?;
         files.push(made);
@@ -242,11 +254,12 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     let location = format!("{}/{}", generator.layout().metadata_location, metadata.name);
     app.generated()
         .put(
-            &handle.id,
+            &key,
             &lakeshare_iceberg_rest::GeneratedFile {
                 name: metadata.name.clone(),
                 bytes: metadata.bytes.clone(),
             },
+            placement.reads_cache(),
         )
         .await
         .map_err(|e| unkept(&table, latest, e))?;
@@ -326,6 +339,12 @@ impl Placement {
         }
     }
 
+    /// Whether the recipient reads the generated files from the cache (so they must be in it
+    /// before the answer), rather than through the gateway (which can serve them from memory).
+    fn reads_cache(&self) -> bool {
+        matches!(self, Placement::Store { .. })
+    }
+
     fn access(&self, handle: &TableHandle) -> Access {
         match self {
             Placement::BuiltIn { .. } => Access::BuiltIn,
@@ -360,7 +379,7 @@ fn remember_served_files(
     if app.whole_folder_shared(handle)
         || app
             .generated()
-            .served_files(&handle.id)
+            .served_files(&super::generated::table_key(handle))
             .is_some_and(|known| known.latest == latest)
     {
         return;
@@ -371,7 +390,7 @@ fn remember_served_files(
         .filter_map(|f| relative_path(root, &f.url))
         .collect();
     app.generated().set_served_files(
-        &handle.id,
+        &super::generated::table_key(handle),
         super::generated::ServedFiles {
             latest,
             paths: Arc::new(paths),
@@ -383,11 +402,13 @@ fn remember_served_files(
 const CONCURRENT_DELETION_VECTORS: usize = 16;
 
 /// The deleted rows of every file of `snapshot` with a deletion vector, by file id, read by
-/// the table's adapter. What is read stays in the generated version (cached), not here.
+/// the table's adapter once per vector (a vector stays live over many versions).
 async fn deleted_rows(
+    app: &App,
     opened: &OpenedTable,
     snapshot: &lakeshare_model::Snapshot,
 ) -> lakeshare_iceberg_rest::Result<HashMap<String, Arc<[u64]>>> {
+    let cache = &app.generated().deleted_rows;
     let with_deletes: Vec<DataFile> = snapshot
         .files
         .iter()
@@ -396,7 +417,7 @@ async fn deleted_rows(
         .collect();
     let reads: Vec<_> = with_deletes
         .into_iter()
-        .map(|f| deleted_rows_of(opened, f))
+        .map(|f| deleted_rows_of(opened, cache, f))
         .collect();
     futures::stream::iter(reads)
         .buffer_unordered(CONCURRENT_DELETION_VECTORS)
@@ -406,18 +427,34 @@ async fn deleted_rows(
 
 async fn deleted_rows_of(
     opened: &OpenedTable,
+    cache: &moka::sync::Cache<String, Arc<[u64]>>,
     file: DataFile,
 ) -> lakeshare_iceberg_rest::Result<(String, Arc<[u64]>)> {
     use lakeshare_iceberg_rest::Error;
+    // A deletion vector's rows never change under its descriptor; the file is in the key too,
+    // as inline vectors of two files may be alike.
+    let descriptor = format!("{}\0{:?}", file.url, file.deletion_vector);
+    if let Some(known) = cache.get(&descriptor) {
+        return Ok((file.id, known));
+    }
     let rows = opened.source.deleted_rows(&file).await.map_err(|e| {
+        use lakeshare_model::StorageFault;
         let detail = format!("the deletion vector of data file {}: {e}", file.id);
         match e {
             lakeshare_model::Error::Unsupported(reason) => Error::Unsupported(reason),
+            // As for any read of the table: a refused or misconfigured store will not heal by
+            // itself (500); anything else may pass (503).
+            lakeshare_model::Error::Storage {
+                fault: StorageFault::AccessDenied | StorageFault::Misconfigured,
+                ..
+            } => Error::Internal(detail),
             lakeshare_model::Error::Storage { .. } => Error::Unavailable(detail),
             _ => Error::Internal(detail),
         }
     })?;
-    Ok((file.id, Arc::from(rows)))
+    let rows: Arc<[u64]> = Arc::from(rows);
+    cache.insert(descriptor, rows.clone());
+    Ok((file.id, rows))
 }
 
 async fn snapshot(

@@ -187,12 +187,19 @@ async fn iceberg_rust_reads_every_shared_snapshot_of_every_format_as_deltalake()
     server.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector() {
-    let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().canonicalize().unwrap().join("dv");
+/// A copy of the shared Delta table with a deletion vector, in `dir`.
+fn dv_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let table = dir.canonicalize().unwrap().join("dv");
     let fixture = lakeshare_demo::fixtures::shared().join("delta/table-with-dv-small");
     lakeshare_demo::fixtures::copy_dir(&fixture, &table).unwrap();
+    table
+}
+
+/// The Delta table at `table` shared with its history as `f.delta.dv`, loaded by iceberg-rust.
+async fn load_shared(
+    table: &std::path::Path,
+    base: &std::path::Path,
+) -> (tokio::task::JoinHandle<()>, iceberg::table::Table) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let yaml = format!(
@@ -201,11 +208,19 @@ async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector()
          recipients:\n  - {{ name: r, token: \"{TOKEN}\", shares: [f] }}\n",
         table.display()
     );
-    let (server, catalog) = serve(listener, &yaml, dir.path(), "f").await;
+    let (server, catalog) = serve(listener, &yaml, base, "f").await;
     let loaded = catalog
         .load_table(&TableIdent::from_strs(["delta", "dv"]).unwrap())
         .await
         .unwrap();
+    (server, loaded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dv_fixture(dir.path());
+    let (server, loaded) = load_shared(&table, dir.path()).await;
     let mut snapshots: Vec<_> = loaded.metadata().snapshots().cloned().collect();
     snapshots.sort_by_key(|s| s.sequence_number());
     let mut values_at = Vec::new();
@@ -227,5 +242,55 @@ async fn iceberg_rust_applies_the_position_deletes_made_from_a_deletion_vector()
     }
     // Version 1 of the fixture deleted the values 0 and 9 with a deletion vector.
     assert_eq!(values_at, [(0..10).collect::<Vec<_>>(), (1..9).collect()]);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_past_version_whose_deletion_vector_is_gone_is_left_out_of_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dv_fixture(dir.path());
+    // Version 2 puts the file back without its deletion vector, which a vacuum then removes:
+    // version 1 can no longer be read as it was.
+    let log = table.join("_delta_log");
+    let action = |commit: &str, kind: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(log.join(commit)).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v.get(kind).is_some())
+            .unwrap()[kind]
+            .clone()
+    };
+    let with_dv = action("00000000000000000001.json", "add");
+    let remove = serde_json::json!({"remove": {
+        "path": with_dv["path"], "deletionTimestamp": 1677811200000i64, "dataChange": true,
+        "deletionVector": with_dv["deletionVector"],
+    }});
+    let add = serde_json::json!({"add": action("00000000000000000000.json", "add")});
+    std::fs::write(
+        log.join("00000000000000000002.json"),
+        format!("{remove}\n{add}\n"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(&table).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "bin") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let (server, loaded) = load_shared(&table, dir.path()).await;
+    let mut versions: Vec<String> = loaded
+        .metadata()
+        .snapshots()
+        .map(|s| s.summary().additional_properties["lakeshare.source-version"].clone())
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["0", "2"]);
+    let current = loaded.metadata().current_snapshot().unwrap().snapshot_id();
+    let rows: usize = scan(&loaded, current)
+        .await
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 10);
     server.abort();
 }
