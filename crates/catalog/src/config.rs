@@ -101,6 +101,10 @@ pub struct ServerConfig {
     /// one once its tokens have expired (3 days for page tokens).
     #[serde(default, deserialize_with = "env::secrets")]
     pub signing_secrets: Vec<SecretString>,
+    /// Lifetime of the access tokens the OAuth token endpoint issues to recipients with
+    /// client credentials.
+    #[serde(default = "default_access_token_ttl")]
+    pub access_token_ttl_seconds: u64,
     /// Memory bound of the snapshot cache.
     #[serde(default = "default_cache_mb")]
     pub snapshot_cache_mb: u64,
@@ -123,6 +127,10 @@ fn default_request_timeout() -> u64 {
     120
 }
 
+fn default_access_token_ttl() -> u64 {
+    3600
+}
+
 fn default_header_timeout() -> u64 {
     10
 }
@@ -142,6 +150,7 @@ impl Default for ServerConfig {
             public_url: None,
             prefix: default_prefix(),
             url_ttl_seconds: default_url_ttl(),
+            access_token_ttl_seconds: default_access_token_ttl(),
             signing_secret: None,
             signing_secrets: Vec::new(),
             snapshot_cache_mb: default_cache_mb(),
@@ -179,6 +188,11 @@ impl ServerConfig {
     /// The endpoint recipients put in their profile.
     pub fn endpoint(&self) -> String {
         format!("{}{}", self.public_url(), self.prefix)
+    }
+
+    /// Where recipients with client credentials get access tokens (OAuth 2.0).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth/token", self.endpoint())
     }
 }
 
@@ -475,24 +489,49 @@ pub struct Recipient {
     /// After this instant (RFC 3339) the token is refused.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// OAuth 2.0 client credentials, instead of (or beside) a bearer token: the recipient gets
+    /// short-lived access tokens from the token endpoint (`client_credentials` grant).
+    #[serde(default)]
+    pub oauth: Option<OAuthClientConfig>,
     #[serde(skip)]
     pub(crate) resolved: Option<ResolvedRecipient>,
 }
 
+/// A recipient's OAuth 2.0 client: its id, and the SHA-256 of its secret (so the file never
+/// holds the secret; `lakeshare token` makes both halves).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientConfig {
+    #[serde(deserialize_with = "env::string")]
+    pub client_id: String,
+    #[serde(deserialize_with = "env::string")]
+    pub client_secret_sha256: String,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ResolvedRecipient {
-    pub(crate) token_hash: TokenHash,
+    pub(crate) token_hash: Option<TokenHash>,
+    pub(crate) client_secret_hash: Option<TokenHash>,
     pub(crate) expires_at_ms: Option<i64>,
 }
 
 impl Recipient {
-    /// SHA-256 of the recipient's bearer token.
-    pub fn token_hash(&self) -> &TokenHash {
-        &self
-            .resolved
+    /// SHA-256 of the recipient's bearer token, if it has one.
+    pub fn token_hash(&self) -> Option<&TokenHash> {
+        self.resolved
             .as_ref()
             .expect("validated at load")
             .token_hash
+            .as_ref()
+    }
+
+    /// The recipient's OAuth client id and the SHA-256 of its secret, if it has a client.
+    pub fn oauth_client(&self) -> Option<(&str, &TokenHash)> {
+        let resolved = self.resolved.as_ref().expect("validated at load");
+        Some((
+            self.oauth.as_ref()?.client_id.as_str(),
+            resolved.client_secret_hash.as_ref()?,
+        ))
     }
 
     /// Expiry of the token, epoch milliseconds.

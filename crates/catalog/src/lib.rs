@@ -31,8 +31,8 @@ mod validate;
 pub use assets::check_skill_name;
 pub use config::{
     CacheConfig, Config, FormatName, GovernanceConfig, IncludeConfig, ModelEntry,
-    ModelVersionEntry, ModelVersionStatus, Recipient, Schema, ServerConfig, Share, SkillEntry,
-    TableEntry, TokenHash, VolumeEntry,
+    ModelVersionEntry, ModelVersionStatus, OAuthClientConfig, Recipient, Schema, ServerConfig,
+    Share, SkillEntry, TableEntry, TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{

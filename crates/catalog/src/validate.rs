@@ -125,6 +125,7 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
 
     let mut recipient_names = HashSet::new();
     let mut token_hashes = HashSet::new();
+    let mut client_ids = HashSet::new();
     for (i, recipient) in config.recipients.iter_mut().enumerate() {
         let at = format!("recipients[{i}]");
         if recipient.name.trim().is_empty() {
@@ -140,12 +141,13 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
             (Some(_), Some(_)) => {
                 return Err((at, "give either token or token_sha256, not both".into()));
             }
-            (None, None) => {
+            (None, None) if recipient.oauth.is_none() => {
                 return Err((
                     at,
-                    "needs token (e.g. ${ACME_TOKEN}) or token_sha256".into(),
+                    "needs token (e.g. ${ACME_TOKEN}), token_sha256 or oauth".into(),
                 ));
             }
+            (None, None) => None,
             (Some(token), None) => {
                 if token.expose_secret().len() < 16 {
                     return Err((
@@ -153,15 +155,40 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                         "is shorter than 16 characters; use `lakeshare token` to make one".into(),
                     ));
                 }
-                TokenHash::of(token.expose_secret())
+                Some(TokenHash::of(token.expose_secret()))
             }
             (None, Some(hex)) => {
-                parse_sha256(hex).map_err(|r| (format!("{at}.token_sha256"), r))?
+                Some(parse_sha256(hex).map_err(|r| (format!("{at}.token_sha256"), r))?)
             }
         };
-        if !token_hashes.insert(token_hash) {
+        if let Some(hash) = token_hash
+            && !token_hashes.insert(hash)
+        {
             return Err((at, "has the same token as another recipient".into()));
         }
+        let client_secret_hash = match &recipient.oauth {
+            None => None,
+            Some(client) => {
+                let id = &client.client_id;
+                let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+                if id.is_empty() || id.len() > 128 || !id.chars().all(plain) {
+                    return Err((
+                        format!("{at}.oauth.client_id"),
+                        format!("'{id}' must be 1 to 128 letters, digits, '-', '_' or '.'"),
+                    ));
+                }
+                unique(
+                    &mut client_ids,
+                    id,
+                    &format!("{at}.oauth.client_id"),
+                    "OAuth client",
+                )?;
+                Some(
+                    parse_sha256(&client.client_secret_sha256)
+                        .map_err(|r| (format!("{at}.oauth.client_secret_sha256"), r))?,
+                )
+            }
+        };
         for (j, share) in recipient.shares.iter().enumerate() {
             if !config
                 .shares
@@ -190,6 +217,7 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
             .transpose()?;
         recipient.resolved = Some(ResolvedRecipient {
             token_hash,
+            client_secret_hash,
             expires_at_ms,
         });
     }
@@ -349,7 +377,7 @@ recipients:
         assert_eq!(table.location, "/cfg/data/orders");
         assert!(table.history);
         assert_eq!(table.format, None);
-        assert_eq!(config.recipients[0].token_hash().to_hex(), HASH);
+        assert_eq!(config.recipients[0].token_hash().unwrap().to_hex(), HASH);
         assert_eq!(
             config.recipients[0].expires_at_ms(),
             Some(1_893_456_000_000)
@@ -436,6 +464,44 @@ stores:
         format!(
             "{STORES}shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {table}\n"
         )
+    }
+
+    #[test]
+    fn recipients_may_have_oauth_clients_instead_of_tokens() {
+        let with = |recipients: &str| {
+            load(&format!(
+                "shares: [{{ name: s }}]\nrecipients:\n{recipients}"
+            ))
+        };
+        let config = with(&format!(
+            "  - {{ name: app, oauth: {{ client_id: app-1, client_secret_sha256: \"{HASH}\" }}, shares: [s] }}\n"
+        ))
+        .unwrap();
+        let app = &config.recipients[0];
+        assert!(app.token_hash().is_none());
+        assert_eq!(app.oauth_client().unwrap().0, "app-1");
+        let bad_id = with(&format!(
+            "  - {{ name: app, oauth: {{ client_id: \"a b\", client_secret_sha256: \"{HASH}\" }} }}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(bad_id.contains("recipients[0].oauth.client_id"), "{bad_id}");
+        let twice = with(&format!(
+            "  - {{ name: a, oauth: {{ client_id: x, client_secret_sha256: \"{HASH}\" }} }}\n  - {{ name: b, oauth: {{ client_id: X, client_secret_sha256: \"{HASH}\" }} }}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(twice.contains("recipients[1].oauth.client_id"), "{twice}");
+        let no_hash = with("  - { name: a, oauth: { client_id: x, client_secret_sha256: abc } }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(no_hash.contains("client_secret_sha256"), "{no_hash}");
+        let nothing = with("  - { name: a }\n").unwrap_err().to_string();
+        assert!(nothing.contains("or oauth"), "{nothing}");
+        assert!(
+            message("server: { access_token_ttl_seconds: 1 }")
+                .contains("server.access_token_ttl_seconds")
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use lakeshare_catalog::{Config, TokenHash};
 use lakeshare_model::TableSource;
-use lakeshare_protocol::profile::Profile;
+use lakeshare_protocol::profile::{OAuthProfile, Profile};
 use lakeshare_server::{Catalogs, Opener, Stores};
 use lakeshare_storage::Signer;
 
@@ -49,13 +49,22 @@ enum Command {
     },
     /// Print a new random bearer token and the SHA-256 to put in the configuration.
     Token,
-    /// Write a recipient profile file for a token.
+    /// Write a recipient profile file for a bearer token, or (with --oauth) for OAuth client
+    /// credentials.
     Profile {
         #[arg(long, short, env = "LAKESHARE_CONFIG")]
         config: PathBuf,
         /// The recipient's bearer token (checked against the configuration).
-        #[arg(long, env = "LAKESHARE_TOKEN")]
-        token: String,
+        #[arg(long, env = "LAKESHARE_TOKEN", required_unless_present = "oauth")]
+        token: Option<String>,
+        /// Write a version 2 `oauth_client_credentials` profile for the client `--client-id`
+        /// with secret `--client-secret` (checked against the configuration).
+        #[arg(long, conflicts_with = "token", requires_all = ["client_id", "client_secret"])]
+        oauth: bool,
+        #[arg(long)]
+        client_id: Option<String>,
+        #[arg(long, env = "LAKESHARE_CLIENT_SECRET")]
+        client_secret: Option<String>,
         /// Where to write the profile; standard output if omitted.
         #[arg(long, short)]
         out: Option<PathBuf>,
@@ -116,13 +125,52 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("token_sha256: {}", TokenHash::of(&token).to_hex());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Profile { config, token, out } => {
+        Command::Profile {
+            config,
+            token,
+            oauth,
+            client_id,
+            client_secret,
+            out,
+        } => {
             let config = Config::load(&config)?;
-            let hash = TokenHash::of(&token);
-            let Some(recipient) = config.recipients.iter().find(|r| *r.token_hash() == hash) else {
-                bail!("no recipient in the configuration has this token");
+            let (recipient, profile) = match (token, oauth, client_id, client_secret) {
+                (Some(token), false, _, _) => {
+                    let hash = TokenHash::of(&token);
+                    let Some(recipient) = config
+                        .recipients
+                        .iter()
+                        .find(|r| r.token_hash() == Some(&hash))
+                    else {
+                        bail!("no recipient in the configuration has this token");
+                    };
+                    let profile = crate::profile(config.server.endpoint(), token);
+                    (recipient, profile.to_file_contents())
+                }
+                (None, true, Some(id), Some(secret)) => {
+                    let hash = TokenHash::of(&secret);
+                    let Some(recipient) = config
+                        .recipients
+                        .iter()
+                        .find(|r| r.oauth_client() == Some((id.as_str(), &hash)))
+                    else {
+                        bail!("no recipient in the configuration has this client id and secret");
+                    };
+                    let profile = OAuthProfile::client_credentials(
+                        config.server.endpoint(),
+                        config.server.token_endpoint(),
+                        id,
+                        secret,
+                    );
+                    let profile = if cfg!(feature = "iceberg-catalog") {
+                        profile.with_iceberg_catalog()
+                    } else {
+                        profile
+                    };
+                    (recipient, profile.to_file_contents())
+                }
+                _ => bail!("give --token, or --oauth with --client-id and --client-secret"),
             };
-            let profile = crate::profile(config.server.endpoint(), token).to_file_contents();
             match out {
                 Some(path) => {
                     write_private(&path, &profile)?;

@@ -220,7 +220,11 @@ impl App {
             ),
             enclosing,
             includes,
-            recipients: Recipients::from_config(&config.recipients),
+            recipients: Recipients::from_config(
+                &config.recipients,
+                signer.clone(),
+                Duration::from_secs(config.server.access_token_ttl_seconds),
+            ),
             file_tokens: FileTokens::new(signer.clone()),
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
             digests: DigestCache::open(config.digest_cache_path()),

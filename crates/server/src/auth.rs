@@ -1,4 +1,9 @@
-//! Bearer tokens → recipients.
+//! Credentials → recipients: static bearer tokens, and the access tokens the OAuth 2.0 token
+//! endpoint issues to recipients with client credentials (`routes/oauth.rs`).
+//!
+//! An access token is a sealed token ([`Purpose::AccessToken`]) naming the recipient, its
+//! client id and the expiry: stateless, so any replica with the signing secrets accepts it, and
+//! no longer accepted once the recipient's client is gone from the configuration.
 
 use std::sync::Arc;
 
@@ -6,6 +11,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use lakeshare_catalog::TokenHash;
+use lakeshare_storage::{Purpose, Signer};
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
@@ -17,7 +24,8 @@ pub struct Recipient {
     pub name: Arc<str>,
     /// Lower-cased names of the granted shares.
     pub shares: Arc<[String]>,
-    /// When the recipient's token stops working, epoch milliseconds.
+    /// When the credential the request came with stops working, epoch milliseconds: the
+    /// recipient's `expires_at`, or an access token's expiry if sooner.
     pub expires_at_ms: Option<i64>,
 }
 
@@ -27,49 +35,152 @@ impl Recipient {
     }
 }
 
-/// The recipients known to the server, by token hash.
+/// One configured recipient and how it may authenticate.
+#[derive(Debug)]
+struct Entry {
+    token_hash: Option<TokenHash>,
+    client: Option<(String, TokenHash)>,
+    expires_at_ms: Option<i64>,
+    recipient: Recipient,
+}
+
+/// What an access token seals.
+#[derive(Serialize, Deserialize)]
+struct AccessClaims {
+    /// The recipient.
+    r: String,
+    /// The client id it was issued to.
+    c: String,
+    /// Expiry, epoch milliseconds.
+    e: i64,
+}
+
+/// Why the token endpoint issued nothing (RFC 6749 §5.2: a wrong client id and a wrong
+/// secret are the same `invalid_client`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientRefused {
+    InvalidClient,
+}
+
+/// The recipients known to the server, and the signer of their access tokens.
 #[derive(Debug)]
 pub struct Recipients {
-    entries: Vec<(TokenHash, Option<i64>, Recipient)>,
+    entries: Vec<Entry>,
+    signer: Signer,
+    access_token_ttl_ms: i64,
 }
 
 impl Recipients {
-    pub fn from_config(recipients: &[lakeshare_catalog::Recipient]) -> Self {
+    pub fn from_config(
+        recipients: &[lakeshare_catalog::Recipient],
+        signer: Signer,
+        access_token_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             entries: recipients
                 .iter()
-                .map(|r| {
-                    (
-                        *r.token_hash(),
-                        r.expires_at_ms(),
-                        Recipient {
-                            name: r.name.as_str().into(),
-                            shares: r.shares.iter().map(|s| s.to_lowercase()).collect(),
-                            expires_at_ms: r.expires_at_ms(),
-                        },
-                    )
+                .map(|r| Entry {
+                    token_hash: r.token_hash().copied(),
+                    client: r.oauth_client().map(|(id, hash)| (id.to_string(), *hash)),
+                    expires_at_ms: r.expires_at_ms(),
+                    recipient: Recipient {
+                        name: r.name.as_str().into(),
+                        shares: r.shares.iter().map(|s| s.to_lowercase()).collect(),
+                        expires_at_ms: r.expires_at_ms(),
+                    },
                 })
                 .collect(),
+            signer,
+            access_token_ttl_ms: i64::try_from(access_token_ttl.as_millis()).unwrap_or(i64::MAX),
         }
     }
 
-    /// The recipient holding `token`. Every entry is compared, each in constant time, so the
-    /// time taken says nothing about which token (or how much of one) matched.
-    pub fn authenticate(&self, token: &str, now_ms: i64) -> Result<&Recipient, ApiError> {
+    /// The recipient holding `token`: a static bearer token, or an access token issued here.
+    /// Every static token is compared, each in constant time, so the time taken says nothing
+    /// about which token (or how much of one) matched.
+    pub fn authenticate(&self, token: &str, now_ms: i64) -> Result<Recipient, ApiError> {
         let presented = TokenHash::of(token);
         let mut found = None;
-        for (hash, expires, recipient) in &self.entries {
-            if bool::from(hash.0.ct_eq(&presented.0)) {
-                found = Some((expires, recipient));
+        for entry in &self.entries {
+            if let Some(hash) = &entry.token_hash
+                && bool::from(hash.0.ct_eq(&presented.0))
+            {
+                found = Some(entry);
             }
         }
-        match found {
-            Some((Some(expires), _)) if now_ms >= *expires => {
-                Err(ApiError::unauthenticated("the bearer token has expired"))
-            }
-            Some((_, recipient)) => Ok(recipient),
-            None => Err(ApiError::unauthenticated("the bearer token is not valid")),
+        if let Some(entry) = found {
+            return match entry.expires_at_ms {
+                Some(expires) if now_ms >= expires => {
+                    Err(ApiError::unauthenticated("the bearer token has expired"))
+                }
+                _ => Ok(entry.recipient.clone()),
+            };
         }
+        let Ok(sealed) = self.signer.verify(Purpose::AccessToken, token) else {
+            return Err(ApiError::unauthenticated("the bearer token is not valid"));
+        };
+        let claims: AccessClaims = serde_json::from_slice(&sealed)
+            .map_err(|_| ApiError::unauthenticated("the bearer token is not valid"))?;
+        // The client must still be configured for that recipient: removing it revokes every
+        // access token it was issued.
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| {
+                *e.recipient.name == *claims.r
+                    && e.client.as_ref().is_some_and(|(id, _)| *id == claims.c)
+            })
+            .ok_or_else(|| ApiError::unauthenticated("the bearer token is not valid"))?;
+        if now_ms >= claims.e {
+            return Err(ApiError::unauthenticated(
+                "the access token has expired; get a new one from the token endpoint",
+            ));
+        }
+        if entry.expires_at_ms.is_some_and(|expires| now_ms >= expires) {
+            return Err(ApiError::unauthenticated(
+                "the recipient's access has expired",
+            ));
+        }
+        let mut recipient = entry.recipient.clone();
+        recipient.expires_at_ms = Some(entry.expires_at_ms.map_or(claims.e, |r| r.min(claims.e)));
+        Ok(recipient)
+    }
+
+    /// An access token for the client `client_id` holding `secret`, and its lifetime in
+    /// seconds. Every client's secret is compared in constant time.
+    pub fn issue(
+        &self,
+        client_id: &str,
+        secret: &str,
+        now_ms: i64,
+    ) -> Result<(String, u64), ClientRefused> {
+        let presented = TokenHash::of(secret);
+        let mut found = None;
+        for entry in &self.entries {
+            if let Some((id, hash)) = &entry.client {
+                let secret_matches = bool::from(hash.0.ct_eq(&presented.0));
+                if secret_matches && id == client_id {
+                    found = Some(entry);
+                }
+            }
+        }
+        let entry = found.ok_or(ClientRefused::InvalidClient)?;
+        let mut expires = now_ms.saturating_add(self.access_token_ttl_ms);
+        if let Some(recipient_expires) = entry.expires_at_ms {
+            if now_ms >= recipient_expires {
+                return Err(ClientRefused::InvalidClient);
+            }
+            expires = expires.min(recipient_expires);
+        }
+        let claims = AccessClaims {
+            r: entry.recipient.name.to_string(),
+            c: client_id.to_string(),
+            e: expires,
+        };
+        let payload = serde_json::to_vec(&claims).expect("claims always serialise");
+        let token = self.signer.sign(Purpose::AccessToken, &payload);
+        let seconds = u64::try_from((expires - now_ms) / 1000).unwrap_or(0);
+        Ok((token, seconds))
     }
 }
 
@@ -80,7 +191,6 @@ impl FromRequestParts<App> for Recipient {
         let token = bearer_token(&parts.headers)?;
         app.recipients()
             .authenticate(token, lakeshare_storage::now_ms())
-            .cloned()
     }
 }
 
@@ -106,18 +216,30 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiE
 mod tests {
     use super::*;
 
-    fn recipients() -> Recipients {
-        let config = lakeshare_catalog::Config::from_yaml(
-            r#"
-shares: [{ name: a }, { name: b }]
+    const SECRET_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn config() -> lakeshare_catalog::Config {
+        lakeshare_catalog::Config::from_yaml(
+            &format!(
+                r#"
+shares: [{{ name: a }}, {{ name: b }}]
 recipients:
-  - { name: one, token: "token-one-0123456789", shares: [A] }
-  - { name: two, token: "token-two-0123456789", shares: [b], expires_at: "2001-01-01T00:00:00Z" }
-"#,
+  - {{ name: one, token: "token-one-0123456789", shares: [A] }}
+  - {{ name: two, token: "token-two-0123456789", shares: [b], expires_at: "2001-01-01T00:00:00Z" }}
+  - {{ name: app, oauth: {{ client_id: app-1, client_secret_sha256: "{SECRET_HASH}" }}, shares: [a] }}
+"#
+            ),
             std::path::Path::new("/"),
         )
-        .unwrap();
-        Recipients::from_config(&config.recipients)
+        .unwrap()
+    }
+
+    fn recipients() -> Recipients {
+        Recipients::from_config(
+            &config().recipients,
+            Signer::from_secret("a signing secret for tests"),
+            std::time::Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -140,5 +262,50 @@ recipients:
             r.authenticate("token-two-0123456789", 978_307_199_999)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn client_credentials_get_access_tokens_that_expire() {
+        let r = recipients();
+        // SECRET_HASH is the SHA-256 of "test".
+        let (token, seconds) = r.issue("app-1", "test", 1_000).unwrap();
+        assert_eq!(seconds, 60);
+        let app = r.authenticate(&token, 1_000).unwrap();
+        assert_eq!(&*app.name, "app");
+        assert_eq!(app.expires_at_ms, Some(61_000));
+        let expired = r.authenticate(&token, 61_000).unwrap_err();
+        assert!(expired.message.contains("expired"), "{}", expired.message);
+        assert_eq!(
+            r.issue("app-1", "wrong", 0),
+            Err(ClientRefused::InvalidClient)
+        );
+        assert_eq!(
+            r.issue("app-2", "test", 0),
+            Err(ClientRefused::InvalidClient)
+        );
+    }
+
+    #[test]
+    fn access_tokens_die_with_their_client_and_their_signing_secret() {
+        let (token, _) = recipients().issue("app-1", "test", 0).unwrap();
+        let mut without_client = config();
+        without_client.recipients.retain(|r| r.name != "app");
+        let revoked = Recipients::from_config(
+            &without_client.recipients,
+            Signer::from_secret("a signing secret for tests"),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(revoked.authenticate(&token, 0).is_err());
+        let other_secret = Recipients::from_config(
+            &config().recipients,
+            Signer::from_secret("another secret"),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(other_secret.authenticate(&token, 0).is_err());
+        // A token sealed for another purpose is not an access token.
+        let signer = Signer::from_secret("a signing secret for tests");
+        let other_purpose =
+            signer.sign(Purpose::Refresh, br#"{"r":"app","c":"app-1","e":99999999}"#);
+        assert!(recipients().authenticate(&other_purpose, 0).is_err());
     }
 }

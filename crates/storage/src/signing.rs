@@ -36,6 +36,9 @@ pub enum Purpose {
     /// (readable key prefixes, expiry) and the credential's secret access key, so any replica
     /// holding the signing secrets can check a request's SigV4 signature without shared state.
     S3Credential,
+    /// An OAuth 2.0 access token issued to a recipient's client: it seals the recipient, the
+    /// client and the expiry, so any replica holding the signing secrets accepts it.
+    AccessToken,
 }
 
 impl Purpose {
@@ -47,6 +50,7 @@ impl Purpose {
             Purpose::ChangePage => b"lakeshare/change-page/v2",
             Purpose::Refresh => b"lakeshare/refresh/v2",
             Purpose::S3Credential => b"lakeshare/s3-credential/v2",
+            Purpose::AccessToken => b"lakeshare/access-token/v2",
         }
     }
 }

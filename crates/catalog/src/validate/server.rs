@@ -38,6 +38,12 @@ pub(super) fn validate_server(config: &Config) -> Result<(), Problem> {
             "must be between 1 and 604800 (7 days)".into(),
         ));
     }
+    if server.access_token_ttl_seconds < 5 || server.access_token_ttl_seconds > 24 * 3600 {
+        return Err((
+            "server.access_token_ttl_seconds".into(),
+            "must be between 5 and 86400 (a day)".into(),
+        ));
+    }
     if server.snapshot_cache_mb == 0 {
         return Err((
             "server.snapshot_cache_mb".into(),

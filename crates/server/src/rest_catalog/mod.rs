@@ -33,6 +33,8 @@ pub(crate) fn router() -> Router<App> {
         .route(&table, get(routes::load_table).head(routes::head_table))
         .route(&format!("{table}/credentials"), get(routes::credentials))
         .route(&format!("{table}/metrics"), post(routes::metrics))
+        // Iceberg clients given a `credential` (client_id:client_secret) get tokens here.
+        .route("/oauth/tokens", post(crate::routes::oauth::token))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(error::iceberg_errors))

@@ -27,7 +27,6 @@ fn recipient(app: &App, headers: &HeaderMap) -> IcebergResult<Recipient> {
     let token = bearer_token(headers).map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
     app.recipients()
         .authenticate(token, lakeshare_storage::now_ms())
-        .cloned()
         .map_err(|e| IcebergError::from_api(e, Missing::Namespace))
 }
 

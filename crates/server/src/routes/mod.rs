@@ -10,6 +10,7 @@ mod files;
 mod folder_assets;
 pub(crate) mod lists;
 mod models;
+pub(crate) mod oauth;
 mod skills;
 mod tables;
 mod volumes;
@@ -41,7 +42,8 @@ pub fn router(app: App) -> Router {
         .route(
             &format!("{table}/temporary-table-credentials"),
             post(credentials::temporary_table_credentials),
-        );
+        )
+        .route("/oauth/token", post(oauth::token));
     let api = api.merge(asset_routes());
     #[cfg(feature = "iceberg-catalog")]
     let api = api.nest("/iceberg/v1", crate::rest_catalog::router());
