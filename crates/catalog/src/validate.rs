@@ -183,10 +183,16 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
                     &format!("{at}.oauth.client_id"),
                     "OAuth client",
                 )?;
-                Some(
-                    parse_sha256(&client.client_secret_sha256)
-                        .map_err(|r| (format!("{at}.oauth.client_secret_sha256"), r))?,
-                )
+                let hash = parse_sha256(&client.client_secret_sha256)
+                    .map_err(|r| (format!("{at}.oauth.client_secret_sha256"), r))?;
+                // A secret that is also a bearer token would read as that token's recipient.
+                if !token_hashes.insert(hash) {
+                    return Err((
+                        format!("{at}.oauth.client_secret_sha256"),
+                        "is the hash of a bearer token or of another client's secret; give each its own".into(),
+                    ));
+                }
+                Some(hash)
             }
         };
         for (j, share) in recipient.shares.iter().enumerate() {
@@ -496,6 +502,15 @@ stores:
             .unwrap_err()
             .to_string();
         assert!(no_hash.contains("client_secret_sha256"), "{no_hash}");
+        let shared = with(&format!(
+            "  - {{ name: a, token_sha256: \"{HASH}\" }}\n  - {{ name: b, oauth: {{ client_id: x, client_secret_sha256: \"{HASH}\" }} }}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            shared.contains("recipients[1].oauth.client_secret_sha256"),
+            "{shared}"
+        );
         let nothing = with("  - { name: a }\n").unwrap_err().to_string();
         assert!(nothing.contains("or oauth"), "{nothing}");
         assert!(

@@ -24,8 +24,7 @@ pub struct Recipient {
     pub name: Arc<str>,
     /// Lower-cased names of the granted shares.
     pub shares: Arc<[String]>,
-    /// When the credential the request came with stops working, epoch milliseconds: the
-    /// recipient's `expires_at`, or an access token's expiry if sooner.
+    /// When the recipient's access ends (its `expires_at`), epoch milliseconds.
     pub expires_at_ms: Option<i64>,
 }
 
@@ -53,6 +52,13 @@ struct AccessClaims {
     c: String,
     /// Expiry, epoch milliseconds.
     e: i64,
+    /// A fingerprint of the client's secret hash: a new secret revokes the old one's tokens.
+    s: String,
+}
+
+/// The first bytes of a secret's hash, hex: enough to tell a replaced secret from the current.
+fn fingerprint(hash: &TokenHash) -> String {
+    hash.to_hex()[..16].to_string()
 }
 
 /// Why the token endpoint issued nothing (RFC 6749 §5.2: a wrong client id and a wrong
@@ -128,7 +134,9 @@ impl Recipients {
             .iter()
             .find(|e| {
                 *e.recipient.name == *claims.r
-                    && e.client.as_ref().is_some_and(|(id, _)| *id == claims.c)
+                    && e.client
+                        .as_ref()
+                        .is_some_and(|(id, hash)| *id == claims.c && fingerprint(hash) == claims.s)
             })
             .ok_or_else(|| ApiError::unauthenticated("the bearer token is not valid"))?;
         if now_ms >= claims.e {
@@ -141,9 +149,10 @@ impl Recipients {
                 "the recipient's access has expired",
             ));
         }
-        let mut recipient = entry.recipient.clone();
-        recipient.expires_at_ms = Some(entry.expires_at_ms.map_or(claims.e, |r| r.min(claims.e)));
-        Ok(recipient)
+        // The recipient's own expiry, not the token's: credentials minted for a request (S3,
+        // STS) last as long as they would for a bearer token, and a client renews its token
+        // without being asked to fetch them again.
+        Ok(entry.recipient.clone())
     }
 
     /// An access token for the client `client_id` holding `secret`, and its lifetime in
@@ -165,6 +174,7 @@ impl Recipients {
             }
         }
         let entry = found.ok_or(ClientRefused::InvalidClient)?;
+        let (_, secret_hash) = entry.client.as_ref().expect("found by its client");
         let mut expires = now_ms.saturating_add(self.access_token_ttl_ms);
         if let Some(recipient_expires) = entry.expires_at_ms {
             if now_ms >= recipient_expires {
@@ -176,6 +186,7 @@ impl Recipients {
             r: entry.recipient.name.to_string(),
             c: client_id.to_string(),
             e: expires,
+            s: fingerprint(secret_hash),
         };
         let payload = serde_json::to_vec(&claims).expect("claims always serialise");
         let token = self.signer.sign(Purpose::AccessToken, &payload);
@@ -272,7 +283,6 @@ recipients:
         assert_eq!(seconds, 60);
         let app = r.authenticate(&token, 1_000).unwrap();
         assert_eq!(&*app.name, "app");
-        assert_eq!(app.expires_at_ms, Some(61_000));
         let expired = r.authenticate(&token, 61_000).unwrap_err();
         assert!(expired.message.contains("expired"), "{}", expired.message);
         assert_eq!(
@@ -296,6 +306,22 @@ recipients:
             std::time::Duration::from_secs(60),
         );
         assert!(revoked.authenticate(&token, 0).is_err());
+        let mut new_secret = config();
+        let yaml = "shares: [{ name: a }]\nrecipients:\n  - { name: app, oauth: { client_id: app-1, client_secret_sha256: \"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\" }, shares: [a] }\n";
+        new_secret.recipients =
+            lakeshare_catalog::Config::from_yaml(yaml, std::path::Path::new("/"))
+                .unwrap()
+                .recipients;
+        let rotated = Recipients::from_config(
+            &new_secret.recipients,
+            Signer::from_secret("a signing secret for tests"),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(
+            rotated.authenticate(&token, 0).is_err(),
+            "a new secret revokes old tokens"
+        );
+        assert!(rotated.issue("app-1", "hello", 0).is_ok());
         let other_secret = Recipients::from_config(
             &config().recipients,
             Signer::from_secret("another secret"),

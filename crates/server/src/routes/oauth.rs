@@ -15,7 +15,6 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::app::App;
-use crate::auth::ClientRefused;
 
 /// RFC 6749 §5.2 error codes this endpoint answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,12 +24,10 @@ enum OAuthError {
     UnsupportedGrantType,
 }
 
-/// A refusal: its code, what was wrong, and whether the client authenticated with HTTP Basic
-/// (whose refusal must name the scheme in `WWW-Authenticate`).
+/// A refusal: its code and what was wrong.
 struct Refusal {
     error: OAuthError,
     description: String,
-    basic: bool,
 }
 
 impl Refusal {
@@ -38,7 +35,6 @@ impl Refusal {
         Self {
             error,
             description: description.into(),
-            basic: false,
         }
     }
 }
@@ -53,14 +49,10 @@ impl IntoResponse for Refusal {
         let body = json!({"error": code, "error_description": self.description});
         let mut response = (status, no_store(), axum::Json(body)).into_response();
         if self.error == OAuthError::InvalidClient {
-            let challenge = if self.basic {
-                "Basic realm=\"lakeshare\""
-            } else {
-                "Bearer realm=\"lakeshare\""
-            };
+            // The scheme this endpoint takes (RFC 6749 §5.2), whichever the client tried.
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
+                HeaderValue::from_static("Basic realm=\"lakeshare\""),
             );
         }
         response
@@ -108,25 +100,31 @@ fn issue(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusa
             ));
         }
         Some("client_credentials") => {}
-        Some(other) => {
+        Some(_) => {
             return Err(Refusal::new(
                 OAuthError::UnsupportedGrantType,
-                format!("grant_type '{other}' is not supported; use client_credentials"),
+                "only grant_type=client_credentials is supported",
             ));
         }
     }
-    let basic = basic_credentials(headers)?;
     let in_body = (params.get("client_id")?, params.get("client_secret")?);
-    let used_basic = basic.is_some();
-    let (client_id, secret) = match (basic, in_body) {
-        (Some(_), (Some(_), _) | (_, Some(_))) => {
+    // Each candidate is a (client id, secret) to try: HTTP Basic parts are form-encoded
+    // (RFC 6749 §2.3.1), but some clients (the Python connector) send them as they are.
+    let candidates: Vec<(String, String)> = match (basic_credentials(headers)?, in_body) {
+        (Some(_), (_, Some(_))) => {
             return Err(Refusal::new(
                 OAuthError::InvalidRequest,
                 "the client authenticated twice (HTTP Basic and the request body); use one",
             ));
         }
-        (Some((id, secret)), _) => (id, secret),
-        (None, (Some(id), Some(secret))) => (id.to_string(), secret.to_string()),
+        (Some(basic), (Some(id), None)) if basic.iter().all(|(b, _)| b != id) => {
+            return Err(Refusal::new(
+                OAuthError::InvalidRequest,
+                "client_id in the body is not the client of the Authorization header",
+            ));
+        }
+        (Some(basic), _) => basic,
+        (None, (Some(id), Some(secret))) => vec![(id.to_string(), secret.to_string())],
         (None, _) => {
             return Err(Refusal::new(
                 OAuthError::InvalidClient,
@@ -134,13 +132,18 @@ fn issue(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusa
             ));
         }
     };
-    let (token, expires_in) = app
-        .recipients()
-        .issue(&client_id, &secret, lakeshare_storage::now_ms())
-        .map_err(|ClientRefused::InvalidClient| Refusal {
-            error: OAuthError::InvalidClient,
-            description: "unknown client or wrong client secret".into(),
-            basic: used_basic,
+    let now = lakeshare_storage::now_ms();
+    let (client_id, (token, expires_in)) = candidates
+        .iter()
+        .find_map(|(id, secret)| {
+            let issued = app.recipients().issue(id, secret, now).ok()?;
+            Some((id.clone(), issued))
+        })
+        .ok_or_else(|| {
+            Refusal::new(
+                OAuthError::InvalidClient,
+                "unknown client or wrong client secret",
+            )
         })?;
     tracing::info!(target: "lakeshare::audit", client_id = %client_id, "oauth access token issued");
     let body = json!({
@@ -177,25 +180,29 @@ impl Params {
     }
 }
 
-/// `Authorization: Basic base64(client_id:client_secret)`, each part form-encoded (RFC 6749
-/// §2.3.1), if the request has one.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+/// `Authorization: Basic base64(client_id:client_secret)`, if the request has one: the parts
+/// form-decoded (RFC 6749 §2.3.1), then as sent if that differs. Another scheme is no client
+/// authentication (pyiceberg renews its token on a session that still sends the old one).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<Vec<(String, String)>>, Refusal> {
+    let Some(text) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(None);
     };
-    let bad = || Refusal {
-        error: OAuthError::InvalidClient,
-        description: "the Authorization header must be `Basic base64(client_id:client_secret)`"
-            .into(),
-        basic: true,
+    let Some(encoded) = text
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, encoded)| encoded)
+    else {
+        return Ok(None);
     };
-    let text = value.to_str().map_err(|_| bad())?;
-    let Some((scheme, encoded)) = text.split_once(' ') else {
-        return Err(bad());
+    let bad = || {
+        Refusal::new(
+            OAuthError::InvalidClient,
+            "the Authorization header must be `Basic base64(client_id:client_secret)`",
+        )
     };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(bad());
-    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|_| bad())?;
@@ -207,5 +214,11 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Re
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
-    Ok(Some((form_decode(id), form_decode(secret))))
+    let decoded = (form_decode(id), form_decode(secret));
+    let raw = (id.to_string(), secret.to_string());
+    Ok(Some(if decoded == raw {
+        vec![decoded]
+    } else {
+        vec![decoded, raw]
+    }))
 }
