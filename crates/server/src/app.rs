@@ -73,6 +73,7 @@ pub(crate) struct Inner {
     recipients: Recipients,
     file_tokens: FileTokens,
     cache: SnapshotCache,
+    metrics: crate::metrics::Metrics,
     digests: DigestCache,
     opener: Opener,
     readiness: Mutex<Readiness>,
@@ -227,6 +228,7 @@ impl App {
             ),
             file_tokens: FileTokens::new(signer.clone()),
             cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
+            metrics: crate::metrics::Metrics::default(),
             digests: DigestCache::open(config.digest_cache_path()),
             opener: Opener {
                 formats: Arc::new(formats),
@@ -361,6 +363,10 @@ impl App {
 
     pub(crate) fn cache(&self) -> &SnapshotCache {
         &self.inner.cache
+    }
+
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub(crate) fn tables(&self) -> &[Arc<TableHandle>] {

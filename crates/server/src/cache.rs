@@ -62,15 +62,32 @@ impl SnapshotCache {
         signer: &dyn UrlSigner,
         governance: &Governance,
     ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
-        self.inner
+        let counters = &crate::metrics::COUNTERS;
+        let loaded = std::sync::atomic::AtomicBool::new(false);
+        let found = self
+            .inner
             .try_get_with((Arc::from(table_id), version), async {
+                loaded.store(true, std::sync::atomic::Ordering::Relaxed);
                 let mut snapshot = source.snapshot(version).await?;
                 // Page tokens key on this order: it must not depend on the adapter or process.
                 snapshot.sort_files();
                 with_governance(&mut snapshot, governance);
                 vet(snapshot, signer).map(Arc::new)
             })
-            .await
+            .await;
+        if loaded.load(std::sync::atomic::Ordering::Relaxed) {
+            counters.snapshot_misses.inc();
+        } else {
+            counters.snapshot_hits.inc();
+        }
+        found
+    }
+
+    /// Entries and estimated bytes held now (after the cache's pending bookkeeping, which
+    /// otherwise lags the inserts).
+    pub async fn size(&self) -> (u64, u64) {
+        self.inner.run_pending_tasks().await;
+        (self.inner.entry_count(), self.inner.weighted_size())
     }
 }
 

@@ -288,7 +288,14 @@ async fn render_chunk<L: BodyLines>(
         for i in chunk.clone() {
             lines.urls(i, &mut urls);
         }
-        signer.sign_all(&urls).await?
+        let signed = signer.sign_all(&urls).await?;
+        crate::metrics::COUNTERS
+            .urls_signed
+            .inc_by(urls.len() as u64);
+        crate::metrics::COUNTERS
+            .files_served
+            .inc_by(chunk.len() as u64);
+        signed
     };
     if let Some(min) = signed.iter().map(|s| s.expires_at_ms).min() {
         earliest.fetch_min(min, Ordering::Relaxed);

@@ -101,6 +101,7 @@ impl ApiError {
             }
             M::Storage { fault, .. } => {
                 tracing::error!(table, "{error}");
+                crate::metrics::store_error(*fault);
                 // Transient faults get a 503 so clients retry; a refused credential will not
                 // heal by itself, but it is still the provider's fault, not the recipient's.
                 let (status, advice) = match fault {

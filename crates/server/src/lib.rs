@@ -27,6 +27,7 @@ mod error;
 mod etag;
 mod folders;
 mod limits;
+mod metrics;
 mod pages;
 mod registry;
 #[cfg(feature = "iceberg-catalog")]

@@ -50,8 +50,10 @@ pub(crate) fn mint(
     if let Some(limit) = recipient.expires_at_ms {
         expires_at_ms = expires_at_ms.min(limit);
     }
-    app.s3_endpoint().mint(&lakeshare_s3_endpoint::Grant {
+    let minted = app.s3_endpoint().mint(&lakeshare_s3_endpoint::Grant {
         prefixes: vec![prefix.to_string()],
         expires_at_ms,
-    })
+    })?;
+    crate::metrics::credentials_issued("builtin");
+    Ok(minted)
 }

@@ -123,7 +123,11 @@ pub(crate) async fn vend(
         recipient: &recipient.name,
         max_duration,
     };
-    store.vend(request).await.map_err(|e| {
+    let vended = store.vend(request).await;
+    if vended.is_ok() {
+        crate::metrics::credentials_issued("sts");
+    }
+    vended.map_err(|e| {
         tracing::error!(asset = %what, "vending credentials: {e}");
         let (status, reason) = match e {
             lakeshare_storage::Error::Refused { .. } => (

@@ -40,7 +40,18 @@ pub async fn serve(
         Err(_) => return ApiError::forbidden("this signed URL is not valid").into_response(),
     };
     match ServeFile::new(path).oneshot(request).await {
-        Ok(response) => response.map(Body::new),
+        Ok(response) => {
+            let length = response
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if response.status().is_success() {
+                crate::metrics::COUNTERS
+                    .bytes_served
+                    .inc_by(length.unwrap_or(0));
+            }
+            response.map(Body::new)
+        }
         Err(e) => ApiError::internal("serving a file", e).into_response(),
     }
 }

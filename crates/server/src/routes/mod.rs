@@ -44,17 +44,24 @@ pub fn router(app: App) -> Router {
             post(credentials::temporary_table_credentials),
         )
         .route("/oauth/token", post(oauth::token));
-    let api = api.merge(asset_routes());
+    // Counted per route template: a route layer runs once the route matched, so it knows it.
+    let counted = || axum::middleware::from_fn(crate::metrics::record);
+    let api = api.merge(asset_routes()).route_layer(counted());
     #[cfg(feature = "iceberg-catalog")]
-    let api = api.nest("/iceberg/v1", crate::rest_catalog::router());
+    let api = api.nest(
+        "/iceberg/v1",
+        crate::rest_catalog::router().route_layer(counted()),
+    );
     let bucket = format!("/{}", crate::app::S3_BUCKET);
     Router::new()
-        .nest(&app.config().server.prefix, api)
         .route(&bucket, axum::routing::any(s3))
         .route(&format!("{bucket}/{{*key}}"), axum::routing::any(s3))
         .route("/files/{token}", get(files::serve))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::serve))
+        .route_layer(counted())
+        .nest(&app.config().server.prefix, api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
