@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import delta_sharing
+import deltalake
 import pytest
 import requests
 
@@ -56,6 +57,8 @@ scrape_configs:
                 pass
             assert process.poll() is None, (work / "prometheus.log").read_text()
             time.sleep(0.5)
+        else:
+            raise AssertionError("prometheus did not become ready in 60 s:\n" + (work / "prometheus.log").read_text())
         yield url
     finally:
         process.terminate()
@@ -80,15 +83,32 @@ def eventually(prometheus: str, promql: str, at_least: float, timeout: float = 6
     raise AssertionError(f"{promql} = {value}, wanted at least {at_least}")
 
 
+def scraped(demo, name: str) -> float:
+    """The gateway's own value of `name` now (summed over its labels)."""
+    base = demo_endpoint(demo).rsplit("/delta-sharing", 1)[0]
+    total = 0.0
+    for line in requests.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def test_prometheus_scrapes_the_counters_of_a_connector_read(demo, prometheus):
-    table = delta_sharing.load_as_pandas(f"{demo / 'demo.share'}#demo.delta.trips")
     route = "/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/query"
-    eventually(prometheus, f'lakeshare_requests_total{{route="{route}",status="200"}}', 1)
-    eventually(prometheus, "lakeshare_files_served_total", 1)
-    eventually(prometheus, "lakeshare_urls_signed_total", 1)
-    eventually(prometheus, "lakeshare_snapshot_cache_misses_total", 1)
+    queries = f'lakeshare_requests_total{{route="{route}",status="200"}}'
+    files_before = scraped(demo, "lakeshare_files_served_total")
+    queries_before = eventually(prometheus, queries, 0)
+    shared = f"{demo / 'demo.share'}#demo.delta.trips"
+    table = delta_sharing.load_as_pandas(shared)
+    files = len(deltalake.DeltaTable(str(demo / "data" / "delta" / "trips")).file_uris())
+    # The gateway counted this read's files exactly (other tests of the session share it, but
+    # none runs concurrently), and Prometheus, scraping every second, sees the query.
+    assert scraped(demo, "lakeshare_files_served_total") - files_before == files
+    eventually(prometheus, queries, queries_before + 1)
+    eventually(prometheus, "lakeshare_files_served_total", files_before + files)
+    eventually(prometheus, "lakeshare_urls_signed_total", files)
     eventually(prometheus, "lakeshare_snapshot_cache_entries", 1)
-    eventually(prometheus, f'lakeshare_request_duration_seconds_count{{route="{route}"}}', 1)
+    eventually(prometheus, f'lakeshare_request_duration_seconds_count{{route="{route}"}}', queries_before + 1)
     assert len(table) > 0
     up = query(prometheus, 'up{job="lakeshare"}')
     assert up and up[0]["value"][1] == "1"
@@ -102,4 +122,7 @@ def test_metrics_name_route_templates_never_request_values(demo):
     assert "lakeshare_requests_total" in text
     assert 'route="/delta-sharing/shares/{share}/all-tables"' in text
     assert profile["bearerToken"] not in text
-    assert "trips" not in text
+    assert "/shares/demo" not in text and "trips" not in text
+    # A method no client sends is one label value, whatever its name.
+    requests.request("FROBNICATE", base + "/lakeshare/x", timeout=10)
+    assert "FROBNICATE" not in requests.get(base + "/metrics", timeout=10).text

@@ -75,9 +75,11 @@ impl SnapshotCache {
                 vet(snapshot, signer).map(Arc::new)
             })
             .await;
+        // A caller that waited on another's load counts as a hit when that load succeeded, and
+        // as neither when it failed (nothing was read for it, nothing was found).
         if loaded.load(std::sync::atomic::Ordering::Relaxed) {
             counters.snapshot_misses.inc();
-        } else {
+        } else if found.is_ok() {
             counters.snapshot_hits.inc();
         }
         found

@@ -212,6 +212,13 @@ pub trait BodyLines: Send + Sync + 'static {
 
     /// Writes item `i`'s line with its URLs, signed, taken from `signed`.
     fn write(&self, buf: &mut Vec<u8>, i: usize, signed: &mut dyn Iterator<Item = SignedUrl>);
+
+    /// Whether item `i` is a file's line (rather than a commit's protocol or metadata), for
+    /// the files-served count.
+    fn is_file(&self, i: usize) -> bool {
+        let _ = i;
+        true
+    }
 }
 
 /// How many items go into one chunk of a streamed body.
@@ -289,12 +296,11 @@ async fn render_chunk<L: BodyLines>(
             lines.urls(i, &mut urls);
         }
         let signed = signer.sign_all(&urls).await?;
+        let files = chunk.clone().filter(|&i| lines.is_file(i)).count();
         crate::metrics::COUNTERS
             .urls_signed
             .inc_by(urls.len() as u64);
-        crate::metrics::COUNTERS
-            .files_served
-            .inc_by(chunk.len() as u64);
+        crate::metrics::COUNTERS.files_served.inc_by(files as u64);
         signed
     };
     if let Some(min) = signed.iter().map(|s| s.expires_at_ms).min() {

@@ -212,22 +212,57 @@ pub async fn record(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
-    let started = Instant::now();
+    let mut pending = Pending {
+        route,
+        method: method_label(request.method()),
+        started: Instant::now(),
+        status: None,
+    };
     let response = next.run(request).await;
-    COUNTERS
-        .latency
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    COUNTERS
-        .requests
-        .get_or_create(&RequestLabels {
-            route,
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
+    pending.status = Some(response.status().as_u16());
     response
+}
+
+/// A request being answered; counted when dropped, so a request whose answer never came (the
+/// request deadline cut it, the client went away) is counted too, with status 0.
+struct Pending {
+    route: String,
+    method: &'static str,
+    started: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        COUNTERS
+            .latency
+            .get_or_create(&RouteLabels {
+                route: self.route.clone(),
+            })
+            .observe(self.started.elapsed().as_secs_f64());
+        COUNTERS
+            .requests
+            .get_or_create(&RequestLabels {
+                route: std::mem::take(&mut self.route),
+                method: self.method.to_string(),
+                status: self.status.unwrap_or(0),
+            })
+            .inc();
+    }
+}
+
+/// The method as a label: the standard ones by name, anything else as `other` (a client may
+/// send any token as a method; labels must not grow with what clients send).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }

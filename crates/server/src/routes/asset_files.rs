@@ -216,6 +216,9 @@ pub(crate) async fn file_urls(
         .sign(&paths, ttl)
         .await
         .map_err(|e| ApiError::from_asset(&target.label, &e.into()))?;
+    crate::metrics::COUNTERS
+        .urls_signed
+        .inc_by(paths.len() as u64);
     tracing::info!(
         target: "lakeshare::audit",
         recipient = %recipient.name,

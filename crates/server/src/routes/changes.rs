@@ -391,6 +391,10 @@ struct ChangeLines {
 }
 
 impl encode::BodyLines for ChangeLines {
+    fn is_file(&self, i: usize) -> bool {
+        matches!(self.items[i], Item::File { .. })
+    }
+
     fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
         if let Item::File { commit, file } = self.items[i] {
             encode::push_urls(&self.commits[commit].files[file].file, out);

@@ -39,13 +39,14 @@ pub async fn serve(
         }
         Err(_) => return ApiError::forbidden("this signed URL is not valid").into_response(),
     };
+    let head = request.method() == axum::http::Method::HEAD;
     match ServeFile::new(path).oneshot(request).await {
         Ok(response) => {
             let length = response
                 .headers()
                 .get(axum::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            if response.status().is_success() {
+            if response.status().is_success() && !head {
                 crate::metrics::COUNTERS
                     .bytes_served
                     .inc_by(length.unwrap_or(0));
