@@ -672,7 +672,10 @@ fn enclosing_folders(config: &Config) -> std::collections::HashSet<(Option<Strin
         .iter()
         .filter(|(store, root)| {
             folders.iter().any(|(other_store, other)| {
-                other_store == store
+                // Store folders compare by canonical URL, whichever store entry names them:
+                // two entries may reach one bucket, and credentials for the outer folder would
+                // reach the inner one through either.
+                other_store.is_some() == store.is_some()
                     && other
                         .strip_prefix(root)
                         .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
@@ -680,4 +683,33 @@ fn enclosing_folders(config: &Config) -> std::collections::HashSet<(Option<Strin
         })
         .map(|(store, root)| (store.map(str::to_string), root.to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_enclosing_others_are_found_across_store_entries_of_one_bucket() {
+        let config = Config::from_yaml(
+            r#"
+stores:
+  - { name: reader, kind: s3, bucket: lake, endpoint: "http://127.0.0.1:1" }
+  - { name: other, kind: s3, bucket: lake, endpoint: "http://127.0.0.1:1" }
+shares:
+  - name: s
+    schemas:
+      - name: x
+        tables:
+          - { name: outer, store: reader, path: sales }
+          - { name: inner, store: other, path: sales/orders }
+          - { name: sibling, store: reader, path: sales2 }
+"#,
+            std::path::Path::new("/cfg"),
+        )
+        .unwrap();
+        let enclosing = enclosing_folders(&config);
+        assert!(enclosing.contains(&(Some("reader".into()), "s3://lake/sales".into())));
+        assert_eq!(enclosing.len(), 1, "{enclosing:?}");
+    }
 }
