@@ -245,6 +245,8 @@ impl Generator {
         let mut data_files = Vec::with_capacity(snapshot.files.len());
         let mut deletes = Vec::new();
         let mut records = 0u64;
+        // What the version is made of, file by file, for its digest (and so its names).
+        let mut inputs = Sha256::new();
         for file in snapshot.files.iter() {
             let record_count = file
                 .stats
@@ -263,6 +265,7 @@ impl Generator {
             // Iceberg's do too: delete files are applied after.
             let b = bounds(file, &schema, &converted.stats_keys, string_limit);
             let path = path_of(file)?;
+            inputs.update(file_line(file, &path).as_bytes());
             let partition = partition(file, &schema, &columns, &converted.stats_keys)?;
             if file.deletion_vector.is_some() {
                 let rows = deleted_rows_of(file).ok_or_else(|| {
@@ -310,7 +313,7 @@ impl Generator {
             self.fingerprint.as_str(),
             &snapshot.version.to_string(),
             &snapshot.timestamp_ms.to_string(),
-            &files_digest(snapshot, path_of)?,
+            &hex::encode(inputs.finalize()),
             &files
                 .iter()
                 .map(|f| f.name.as_str())
@@ -736,31 +739,25 @@ fn digest<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     hex::encode(h.finalize())
 }
 
-fn files_digest(
-    snapshot: &Snapshot,
-    path_of: &(dyn Fn(&DataFile) -> Result<String> + Sync),
-) -> Result<String> {
-    let mut h = Sha256::new();
-    for f in snapshot.files.iter() {
-        let line = format!(
-            "{}\0{}\0{}\0{:?}\0{}\0{:?}\n",
-            f.id,
-            path_of(f)?,
-            f.size,
-            f.partition_values,
-            f.stats.as_ref().map_or("", |s| s.json.as_str()),
-            // The descriptor, not where the gateway found the vector (a server path).
-            f.deletion_vector.as_ref().map(|dv| (
-                &dv.storage_type,
-                &dv.path_or_inline_dv,
-                dv.offset,
-                dv.size_in_bytes,
-                dv.cardinality
-            ))
-        );
-        h.update(line.as_bytes());
-    }
-    Ok(hex::encode(h.finalize()))
+/// What of a data file goes into its version's digest: everything its manifest entry is
+/// made from, with `path`, the path recipients read it at.
+fn file_line(f: &DataFile, path: &str) -> String {
+    format!(
+        "{}\0{}\0{}\0{:?}\0{}\0{:?}\n",
+        f.id,
+        path,
+        f.size,
+        f.partition_values,
+        f.stats.as_ref().map_or("", |s| s.json.as_str()),
+        // The descriptor, not where the gateway found the vector (a server path).
+        f.deletion_vector.as_ref().map(|dv| (
+            &dv.storage_type,
+            &dv.path_or_inline_dv,
+            dv.offset,
+            dv.size_in_bytes,
+            dv.cardinality
+        ))
+    )
 }
 
 /// Reads a file the writers put in memory back, made deterministic (see [`crate::avro`]).

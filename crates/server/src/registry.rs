@@ -35,16 +35,34 @@ pub struct TableHandle {
     pub entry: TableEntry,
     /// Stable id of the table in listings: derived from its coordinates.
     pub id: String,
+    /// The key what is generated for the table (Iceberg metadata) is kept under, in memory and
+    /// in the cache: its id and a digest of where it is, so a table pointed at another folder
+    /// never finds, or reveals to its new recipients, what was generated for the old one.
+    pub cache_key: String,
     opened: OnceCell<OpenedTable>,
+}
+
+/// See [`TableHandle::cache_key`].
+fn cache_key(id: &str, entry: &TableEntry) -> String {
+    use sha2::{Digest, Sha256};
+    let place = format!(
+        "{}\n{}",
+        entry.store.as_deref().unwrap_or_default(),
+        entry.location
+    );
+    let digest = hex::encode(Sha256::digest(place.as_bytes()));
+    format!("{id}-{}", &digest[..12])
 }
 
 impl TableHandle {
     pub fn new(share: &str, schema: &str, entry: TableEntry) -> Self {
+        let id = stable_uuid(&format!("{share}.{schema}.{}", entry.name).to_lowercase());
         Self {
             share: share.to_string(),
             schema: schema.to_string(),
             name: entry.name.clone(),
-            id: stable_uuid(&format!("{share}.{schema}.{}", entry.name).to_lowercase()),
+            cache_key: cache_key(&id, &entry),
+            id,
             entry,
             opened: OnceCell::new(),
         }

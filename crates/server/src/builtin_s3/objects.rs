@@ -337,11 +337,7 @@ async fn generated(
     handle: &TableHandle,
     name: &str,
 ) -> Result<Option<bytes::Bytes>, ObjectError> {
-    if let Some(bytes) = app
-        .generated()
-        .get(&crate::rest_catalog::generated::table_key(handle), name)
-        .await
-    {
+    if let Some(bytes) = app.generated().get(&handle.cache_key, name).await {
         return Ok(Some(bytes));
     }
     // Only a name the generator could have made is worth generating the table's metadata for.
@@ -355,10 +351,7 @@ async fn generated(
     {
         return Ok(None);
     }
-    Ok(app
-        .generated()
-        .get(&crate::rest_catalog::generated::table_key(handle), name)
-        .await)
+    Ok(app.generated().get(&handle.cache_key, name).await)
 }
 
 /// Without the Iceberg catalog nothing is generated.
@@ -401,15 +394,12 @@ async fn served_files(
     app: &App,
     handle: &TableHandle,
 ) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
-    if let Some(known) = app
-        .generated()
-        .served_files(&crate::rest_catalog::generated::table_key(handle))
-    {
+    if let Some(known) = app.generated().served_files(&handle.cache_key) {
         return Some(known.paths);
     }
     crate::rest_catalog::tables::load(app, handle).await.ok()?;
     app.generated()
-        .served_files(&crate::rest_catalog::generated::table_key(handle))
+        .served_files(&handle.cache_key)
         .map(|known| known.paths)
 }
 
@@ -425,8 +415,7 @@ async fn served_files(
 /// Names of the files generated for a table so far (for listings).
 #[cfg(feature = "iceberg-catalog")]
 fn generated_names(app: &App, handle: &TableHandle) -> Vec<String> {
-    app.generated()
-        .names(&crate::rest_catalog::generated::table_key(handle))
+    app.generated().names(&handle.cache_key)
 }
 
 #[cfg(not(feature = "iceberg-catalog"))]

@@ -114,7 +114,7 @@ impl GeneratedFiles {
     pub fn store_folder(&self, store: &str, table_id: &str) -> Option<String> {
         match &self.backing {
             Some(Backing::Store { store: s, location }) if s.name() == store && safe(table_id) => {
-                Some(format!("{}/{table_id}", location.trim_end_matches('/')))
+                Some(table_folder(location, table_id))
             }
             _ => None,
         }
@@ -254,26 +254,16 @@ impl GeneratedFiles {
                     .to_string_lossy()
                     .into_owned(),
             ),
-            Backing::Store { location, .. } => Some(format!(
-                "{}/{table_id}/{name}",
-                location.trim_end_matches('/')
-            )),
+            Backing::Store { location, .. } => {
+                Some(format!("{}/{name}", table_folder(location, table_id)))
+            }
         }
     }
 }
 
-/// The key generated files of `handle` are kept under (in memory and in the cache): its id and
-/// a digest of where it is, so a table pointed at another folder never finds, or reveals to
-/// its new recipients, what was generated for the old one.
-pub(crate) fn table_key(handle: &crate::registry::TableHandle) -> String {
-    use sha2::{Digest, Sha256};
-    let place = format!(
-        "{}\n{}",
-        handle.entry.store.as_deref().unwrap_or_default(),
-        handle.entry.location
-    );
-    let digest = hex::encode(Sha256::digest(place.as_bytes()));
-    format!("{}-{}", handle.id, &digest[..12])
+/// The folder of one table's files in the cache's store at `location`.
+fn table_folder(location: &str, table_id: &str) -> String {
+    format!("{}/{table_id}", location.trim_end_matches('/'))
 }
 
 /// A name that is one plain path segment.

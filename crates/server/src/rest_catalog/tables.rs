@@ -48,17 +48,6 @@ pub(crate) enum Access {
     },
 }
 
-/// Where the generated metadata of a table read straight from its store is kept (see the
-/// module's documentation), if it is such a table.
-fn in_store(app: &App, handle: &TableHandle) -> Option<(Arc<lakeshare_storage::Store>, String)> {
-    let store = app.vending_store(handle)?;
-    let folder = app.generated().store_folder(
-        handle.entry.store.as_deref()?,
-        &super::generated::table_key(handle),
-    )?;
-    Some((store.clone(), folder))
-}
-
 /// The table's own Iceberg metadata, where it can be relayed as it is: a native Iceberg table,
 /// shared with its history, in a store that vends credentials for its folder (the metadata's
 /// paths are then readable as they are; a table on the gateway's disk would reveal its paths),
@@ -101,14 +90,7 @@ pub(crate) async fn access(app: &App, handle: &TableHandle) -> IcebergResult<Acc
     if let Some((_, access)) = relayable(app, handle, opened).await? {
         return Ok(access);
     }
-    Ok(match in_store(app, handle) {
-        Some((store, folder)) => Access::Vended {
-            store,
-            location: handle.entry.location.clone(),
-            also: vec![folder],
-        },
-        None => Access::BuiltIn,
-    })
+    Ok(Placement::of(app, handle).access(handle))
 }
 
 /// The path of a data file below the table's root, as its key under `files/`.
@@ -195,7 +177,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     served.push(current.clone());
 
     let placement = Placement::of(app, handle);
-    let key = super::generated::table_key(handle);
+    let key = &handle.cache_key;
     let snapshots: Vec<&lakeshare_model::Snapshot> = served.iter().map(|s| &s.snapshot).collect();
     let generator = Generator::new(
         &current.snapshot.metadata.id,
@@ -228,7 +210,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
         };
         let made = match app
             .generated()
-            .version(&key, generator.fingerprint(), (version, parent), make)
+            .version(key, generator.fingerprint(), (version, parent), make)
             .await
         {
             Ok(made) => made,
@@ -242,7 +224,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
             Err(e) => return Err(generation_error(&table, version, Arc::unwrap_or_clone(e))),
         };
         app.generated()
-            .keep_all(&key, &made.files, placement.reads_cache())
+            .keep_all(key, &made.files, placement.reads_cache())
             .await
             .map_err(|e| unkept(&table, version, e))?;
         files.push(made);
@@ -254,7 +236,7 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
     let location = format!("{}/{}", generator.layout().metadata_location, metadata.name);
     app.generated()
         .put(
-            &key,
+            key,
             &lakeshare_iceberg_rest::GeneratedFile {
                 name: metadata.name.clone(),
                 bytes: metadata.bytes.clone(),
@@ -274,20 +256,31 @@ pub(crate) async fn load(app: &App, handle: &TableHandle) -> IcebergResult<Loade
 enum Placement {
     /// Under the table's prefix of the built-in endpoint (`base`, `s3://lakeshare/tables/…/`).
     BuiltIn { base: String },
-    /// In the table's store: data files where they are, generated ones in `folder`.
+    /// In the table's store (see the module's documentation): data files where they are
+    /// (`table` is the key of the table's folder), generated ones in `folder`.
     Store {
         store: Arc<lakeshare_storage::Store>,
         location: String,
+        table: object_store::path::Path,
         folder: String,
     },
 }
 
 impl Placement {
     fn of(app: &App, handle: &TableHandle) -> Self {
-        if let Some((store, folder)) = in_store(app, handle) {
+        let in_store = || {
+            let store = app.vending_store(handle)?;
+            let folder = app
+                .generated()
+                .store_folder(handle.entry.store.as_deref()?, &handle.cache_key)?;
+            let table = store.key_of(&handle.entry.location).ok()?;
+            Some((store.clone(), table, folder))
+        };
+        if let Some((store, table, folder)) = in_store() {
             return Placement::Store {
                 store,
                 location: handle.entry.location.trim_end_matches('/').to_string(),
+                table,
                 folder,
             };
         }
@@ -325,12 +318,9 @@ impl Placement {
             Placement::BuiltIn { base } => relative_path(root, &file.url)
                 .map(|rel| format!("{base}{FILES}{rel}"))
                 .ok_or_else(outside),
-            Placement::Store {
-                store, location, ..
-            } => {
-                let table = store.key_of(location).map_err(|_| outside())?;
+            Placement::Store { store, table, .. } => {
                 let key = store.key_of(&file.url).map_err(|_| outside())?;
-                if !key.prefix_matches(&table) || key == table {
+                if !key.prefix_matches(table) || key == *table {
                     return Err(outside());
                 }
                 let bucket = store.config().bucket.clone().unwrap_or_default();
@@ -379,7 +369,7 @@ fn remember_served_files(
     if app.whole_folder_shared(handle)
         || app
             .generated()
-            .served_files(&super::generated::table_key(handle))
+            .served_files(&handle.cache_key)
             .is_some_and(|known| known.latest == latest)
     {
         return;
@@ -390,7 +380,7 @@ fn remember_served_files(
         .filter_map(|f| relative_path(root, &f.url))
         .collect();
     app.generated().set_served_files(
-        &super::generated::table_key(handle),
+        &handle.cache_key,
         super::generated::ServedFiles {
             latest,
             paths: Arc::new(paths),
