@@ -121,6 +121,12 @@ pub struct ServerConfig {
     /// Requests worked on at once; further ones wait (within the request timeout) for a slot.
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    /// Addresses (CIDR blocks) of the proxies in front, e.g. a load balancer: from them the
+    /// client address is read from `X-Forwarded-For`, for `allow_ips` and the logs.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    #[serde(skip)]
+    pub(crate) trusted_blocks: Vec<IpBlock>,
 }
 
 fn default_request_timeout() -> u64 {
@@ -158,6 +164,8 @@ impl Default for ServerConfig {
             header_timeout_seconds: default_header_timeout(),
             max_connections: default_max_connections(),
             max_concurrent_requests: default_max_concurrent_requests(),
+            trusted_proxies: Vec::new(),
+            trusted_blocks: Vec::new(),
         }
     }
 }
@@ -188,6 +196,11 @@ impl ServerConfig {
     /// The endpoint recipients put in their profile.
     pub fn endpoint(&self) -> String {
         format!("{}{}", self.public_url(), self.prefix)
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[IpBlock] {
+        &self.trusted_blocks
     }
 
     /// Where recipients with client credentials get access tokens (OAuth 2.0).
@@ -493,6 +506,21 @@ pub struct Recipient {
     /// short-lived access tokens from the token endpoint (`client_credentials` grant).
     #[serde(default)]
     pub oauth: Option<OAuthClientConfig>,
+    /// Further bearer tokens, each with its own expiry: rotation with a grace window (the
+    /// old token expires a while after the new one is handed over; `lakeshare token rotate`).
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Federation: the recipient's own identity provider signs JWTs the gateway accepts.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+    /// Client addresses (CIDR blocks, or single addresses) the recipient may call from;
+    /// anything else is refused with 403. Empty: any address.
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
+    /// Requests per second the recipient may make, per gateway process; over it, 429 with
+    /// `Retry-After`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
     #[serde(skip)]
     pub(crate) resolved: Option<ResolvedRecipient>,
 }
@@ -508,21 +536,148 @@ pub struct OAuthClientConfig {
     pub client_secret_sha256: String,
 }
 
+/// One more bearer token of a recipient.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The token itself, normally `${VAR}`. Exactly one of `token` and `token_sha256`.
+    #[serde(default, deserialize_with = "env::opt_secret")]
+    pub token: Option<SecretString>,
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub token_sha256: Option<String>,
+    /// After this instant (RFC 3339) this token is refused; the recipient's own `expires_at`
+    /// still bounds it.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// The identity provider a recipient federates with (OpenID Connect): JWTs its issuer signs
+/// (RS256 or ES256, keys from the issuer's JWKS) for one of `audiences`, whose claim
+/// `subject_claim` is `subject`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL, exactly as the tokens' `iss` claim gives it; its discovery document is
+    /// at `{issuer}/.well-known/openid-configuration`. HTTPS (plain HTTP only on loopback).
+    #[serde(deserialize_with = "env::string")]
+    pub issuer: String,
+    /// Accepted `aud` values: a token must name at least one.
+    pub audiences: Vec<String>,
+    /// The claim naming the caller.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim's value that is this recipient.
+    #[serde(deserialize_with = "env::string")]
+    pub subject: String,
+}
+
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+/// A token bucket: `requests_per_second` on average, bursts up to `burst`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub requests_per_second: f64,
+    /// Requests allowed at once after a quiet spell; default: one second's worth (at least 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// A bearer token of a recipient, as the gateway compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BearerToken {
+    pub hash: TokenHash,
+    /// The earlier of the token's and the recipient's expiry, epoch milliseconds.
+    pub expires_at_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ResolvedRecipient {
-    pub(crate) token_hash: Option<TokenHash>,
+    pub(crate) tokens: Vec<BearerToken>,
     pub(crate) client_secret_hash: Option<TokenHash>,
     pub(crate) expires_at_ms: Option<i64>,
+    pub(crate) allow_ips: Vec<IpBlock>,
+}
+
+/// A CIDR block of client addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBlock {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpBlock {
+    /// Parses `10.0.0.0/8`, `2001:db8::/32` or a single address.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network: std::net::IpAddr = address
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{text}' is not an IP address or CIDR block"))?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("'{text}': the prefix length must be 0 to {bits}"))?,
+        };
+        let block = Self { network, prefix };
+        if block.masked(network) != network {
+            return Err(format!(
+                "'{text}' has bits set past its prefix; did you mean {}/{prefix}?",
+                block.masked(network)
+            ));
+        }
+        Ok(block)
+    }
+
+    fn masked(&self, address: std::net::IpAddr) -> std::net::IpAddr {
+        use std::net::IpAddr;
+        match address {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        }
+    }
+
+    /// Whether `address` is in the block (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        let address = address.to_canonical();
+        address.is_ipv4() == self.network.is_ipv4() && self.masked(address) == self.network
+    }
 }
 
 impl Recipient {
-    /// SHA-256 of the recipient's bearer token, if it has one.
-    pub fn token_hash(&self) -> Option<&TokenHash> {
-        self.resolved
-            .as_ref()
-            .expect("validated at load")
-            .token_hash
-            .as_ref()
+    /// The recipient's bearer tokens (`token` and `tokens`), each with its expiry.
+    pub fn bearer_tokens(&self) -> &[BearerToken] {
+        &self.resolved.as_ref().expect("validated at load").tokens
+    }
+
+    /// Whether `token` is one of the recipient's bearer tokens (expired or not).
+    pub fn has_token(&self, token: &TokenHash) -> bool {
+        self.bearer_tokens().iter().any(|t| t.hash == *token)
+    }
+
+    /// The client addresses the recipient may call from; empty: any.
+    pub fn allow_ips(&self) -> &[IpBlock] {
+        &self.resolved.as_ref().expect("validated at load").allow_ips
     }
 
     /// The recipient's OAuth client id and the SHA-256 of its secret, if it has a client.

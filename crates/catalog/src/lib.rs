@@ -30,11 +30,13 @@ mod validate;
 
 pub use assets::check_skill_name;
 pub use config::{
-    CacheConfig, Config, FormatName, GovernanceConfig, IncludeConfig, ModelEntry,
-    ModelVersionEntry, ModelVersionStatus, OAuthClientConfig, Recipient, Schema, ServerConfig,
-    Share, SkillEntry, TableEntry, TokenHash, VolumeEntry,
+    BearerToken, CacheConfig, Config, FormatName, GovernanceConfig, IncludeConfig, IpBlock,
+    ModelEntry, ModelVersionEntry, ModelVersionStatus, OAuthClientConfig, OidcConfig,
+    RateLimitConfig, Recipient, Schema, ServerConfig, Share, SkillEntry, TableEntry, TokenConfig,
+    TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{
     AZURITE_ACCOUNT, CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl, StsConfig,
 };
+pub use validate::issuer_scheme_allowed;

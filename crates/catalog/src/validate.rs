@@ -3,22 +3,22 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use secrecy::ExposeSecret;
-
 use crate::assets::{Rules, check_governance, validate_assets};
 use crate::config::FormatName;
-use crate::config::{Config, ResolvedRecipient, TableEntry, TokenHash};
+use crate::config::{Config, TableEntry, TokenHash};
 use crate::stores::{CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl};
 
 /// `(field path, reason)` of the first problem found.
 mod catalogs;
 mod place;
+mod recipients;
 mod server;
 mod stores;
 
 use catalogs::{resolve_catalog_table, validate_catalogs};
 pub(crate) use place::{Place, resolve_place};
 use place::{absolute_location, resolve_location};
+pub use recipients::issuer_scheme_allowed;
 use server::validate_server;
 use stores::validate_stores;
 
@@ -123,110 +123,7 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
         }
     }
 
-    let mut recipient_names = HashSet::new();
-    let mut token_hashes = HashSet::new();
-    let mut client_ids = HashSet::new();
-    for (i, recipient) in config.recipients.iter_mut().enumerate() {
-        let at = format!("recipients[{i}]");
-        if recipient.name.trim().is_empty() {
-            return Err((format!("{at}.name"), "must not be empty".into()));
-        }
-        unique(
-            &mut recipient_names,
-            &recipient.name,
-            &format!("{at}.name"),
-            "recipient",
-        )?;
-        let token_hash = match (&recipient.token, &recipient.token_sha256) {
-            (Some(_), Some(_)) => {
-                return Err((at, "give either token or token_sha256, not both".into()));
-            }
-            (None, None) if recipient.oauth.is_none() => {
-                return Err((
-                    at,
-                    "needs token (e.g. ${ACME_TOKEN}), token_sha256 or oauth".into(),
-                ));
-            }
-            (None, None) => None,
-            (Some(token), None) => {
-                if token.expose_secret().len() < 16 {
-                    return Err((
-                        format!("{at}.token"),
-                        "is shorter than 16 characters; use `lakeshare token` to make one".into(),
-                    ));
-                }
-                Some(TokenHash::of(token.expose_secret()))
-            }
-            (None, Some(hex)) => {
-                Some(parse_sha256(hex).map_err(|r| (format!("{at}.token_sha256"), r))?)
-            }
-        };
-        if let Some(hash) = token_hash
-            && !token_hashes.insert(hash)
-        {
-            return Err((at, "has the same token as another recipient".into()));
-        }
-        let client_secret_hash = match &recipient.oauth {
-            None => None,
-            Some(client) => {
-                let id = &client.client_id;
-                let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-                if id.is_empty() || id.len() > 128 || !id.chars().all(plain) {
-                    return Err((
-                        format!("{at}.oauth.client_id"),
-                        format!("'{id}' must be 1 to 128 letters, digits, '-', '_' or '.'"),
-                    ));
-                }
-                unique(
-                    &mut client_ids,
-                    id,
-                    &format!("{at}.oauth.client_id"),
-                    "OAuth client",
-                )?;
-                let hash = parse_sha256(&client.client_secret_sha256)
-                    .map_err(|r| (format!("{at}.oauth.client_secret_sha256"), r))?;
-                // A secret that is also a bearer token would read as that token's recipient.
-                if !token_hashes.insert(hash) {
-                    return Err((
-                        format!("{at}.oauth.client_secret_sha256"),
-                        "is the hash of a bearer token or of another client's secret; give each its own".into(),
-                    ));
-                }
-                Some(hash)
-            }
-        };
-        for (j, share) in recipient.shares.iter().enumerate() {
-            if !config
-                .shares
-                .iter()
-                .any(|s| s.name.eq_ignore_ascii_case(share))
-            {
-                return Err((
-                    format!("{at}.shares[{j}]"),
-                    format!("no share named '{share}'"),
-                ));
-            }
-        }
-        let expires_at_ms = recipient
-            .expires_at
-            .as_deref()
-            .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|t| t.timestamp_millis())
-                    .map_err(|e| {
-                        (
-                            format!("{at}.expires_at"),
-                            format!("'{t}' is not an RFC 3339 time: {e}"),
-                        )
-                    })
-            })
-            .transpose()?;
-        recipient.resolved = Some(ResolvedRecipient {
-            token_hash,
-            client_secret_hash,
-            expires_at_ms,
-        });
-    }
+    recipients::validate_recipients(config)?;
     validate_cache(config, dir)
 }
 
@@ -335,7 +232,7 @@ pub(crate) fn unique(
     Ok(())
 }
 
-fn parse_sha256(hex_digest: &str) -> Result<TokenHash, String> {
+pub(crate) fn parse_sha256(hex_digest: &str) -> Result<TokenHash, String> {
     let bytes =
         hex::decode(hex_digest.trim()).map_err(|_| format!("'{hex_digest}' is not hexadecimal"))?;
     let bytes: [u8; 32] = bytes
@@ -383,7 +280,7 @@ recipients:
         assert_eq!(table.location, "/cfg/data/orders");
         assert!(table.history);
         assert_eq!(table.format, None);
-        assert_eq!(config.recipients[0].token_hash().unwrap().to_hex(), HASH);
+        assert_eq!(config.recipients[0].bearer_tokens()[0].hash.to_hex(), HASH);
         assert_eq!(
             config.recipients[0].expires_at_ms(),
             Some(1_893_456_000_000)
@@ -484,7 +381,7 @@ stores:
         ))
         .unwrap();
         let app = &config.recipients[0];
-        assert!(app.token_hash().is_none());
+        assert!(app.bearer_tokens().is_empty());
         assert_eq!(app.oauth_client().unwrap().0, "app-1");
         let bad_id = with(&format!(
             "  - {{ name: app, oauth: {{ client_id: \"a b\", client_secret_sha256: \"{HASH}\" }} }}\n"

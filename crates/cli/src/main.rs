@@ -2,6 +2,7 @@
 
 mod assets;
 mod demo;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,8 +48,13 @@ enum Command {
         #[arg(long, short, env = "LAKESHARE_CONFIG")]
         config: PathBuf,
     },
-    /// Print a new random bearer token and the SHA-256 to put in the configuration.
-    Token,
+    /// Print a new random bearer token and the SHA-256 to put in the configuration; with
+    /// `rotate`, a new token for a recipient and its `tokens:` lines, the old ones expiring
+    /// after a grace window.
+    Token {
+        #[command(subcommand)]
+        action: Option<TokenAction>,
+    },
     /// Write a recipient profile file for a bearer token, or (with --oauth) for OAuth client
     /// credentials.
     Profile {
@@ -68,6 +74,21 @@ enum Command {
         /// Where to write the profile; standard output if omitted.
         #[arg(long, short)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// A new token for `--recipient`, with the configuration lines that add it and let the
+    /// recipient's current tokens expire after `--grace-hours`.
+    Rotate {
+        #[arg(long, short, env = "LAKESHARE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        recipient: String,
+        /// How long the current tokens stay valid, so the recipient can switch.
+        #[arg(long, default_value_t = 72)]
+        grace_hours: u32,
     },
 }
 
@@ -119,10 +140,26 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Check { config } => check(&config).await,
         Command::Digest { config } => assets::digest(&config).await,
-        Command::Token => {
+        Command::Token { action: None } => {
             let token = new_token();
             println!("token:        {token}");
             println!("token_sha256: {}", TokenHash::of(&token).to_hex());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            action:
+                Some(TokenAction::Rotate {
+                    config,
+                    recipient,
+                    grace_hours,
+                }),
+        } => {
+            let config = Config::load(&config)?;
+            let token = new_token();
+            print!(
+                "{}",
+                tokens::rotation(&config, &recipient, &token, grace_hours, chrono::Utc::now())?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile {
@@ -137,10 +174,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let (recipient, profile) = match (token, oauth, client_id, client_secret) {
                 (Some(token), false, _, _) => {
                     let hash = TokenHash::of(&token);
-                    let Some(recipient) = config
-                        .recipients
-                        .iter()
-                        .find(|r| r.token_hash() == Some(&hash))
+                    let Some(recipient) = config.recipients.iter().find(|r| r.has_token(&hash))
                     else {
                         bail!("no recipient in the configuration has this token");
                     };

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 413: the request body is over the server's limit.
     RequestTooLarge,
+    /// 429: the recipient is over its request rate limit; `Retry-After` says when to retry.
+    ResourceExhausted,
 }
 
 /// The JSON body of every error response: `{"errorCode": …, "message": …}`.

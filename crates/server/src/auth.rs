@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use lakeshare_catalog::TokenHash;
+use lakeshare_catalog::{BearerToken, IpBlock, TokenHash};
 use lakeshare_storage::{Purpose, Signer};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -26,6 +26,8 @@ pub struct Recipient {
     pub shares: Arc<[String]>,
     /// When the recipient's access ends (its `expires_at`), epoch milliseconds.
     pub expires_at_ms: Option<i64>,
+    /// Index of the recipient's entry, for its address list and rate limit.
+    entry: usize,
 }
 
 impl Recipient {
@@ -37,9 +39,12 @@ impl Recipient {
 /// One configured recipient and how it may authenticate.
 #[derive(Debug)]
 struct Entry {
-    token_hash: Option<TokenHash>,
+    tokens: Vec<BearerToken>,
     client: Option<(String, TokenHash)>,
+    oidc: Option<lakeshare_catalog::OidcConfig>,
     expires_at_ms: Option<i64>,
+    allow_ips: Vec<IpBlock>,
+    rate: Option<crate::rate::Bucket>,
     recipient: Recipient,
 }
 
@@ -74,6 +79,7 @@ pub struct Recipients {
     entries: Vec<Entry>,
     signer: Signer,
     access_token_ttl_ms: i64,
+    federation: crate::oidc::Federation,
 }
 
 impl Recipients {
@@ -82,50 +88,106 @@ impl Recipients {
         signer: Signer,
         access_token_ttl: std::time::Duration,
     ) -> Self {
+        let federation = crate::oidc::Federation::new(
+            recipients
+                .iter()
+                .filter_map(|r| Some(r.oidc.as_ref()?.issuer.as_str())),
+        );
         Self {
             entries: recipients
                 .iter()
-                .map(|r| Entry {
-                    token_hash: r.token_hash().copied(),
+                .enumerate()
+                .map(|(i, r)| Entry {
+                    tokens: r.bearer_tokens().to_vec(),
                     client: r.oauth_client().map(|(id, hash)| (id.to_string(), *hash)),
+                    oidc: r.oidc.clone(),
                     expires_at_ms: r.expires_at_ms(),
+                    allow_ips: r.allow_ips().to_vec(),
+                    rate: r.rate_limit.map(crate::rate::Bucket::new),
                     recipient: Recipient {
                         name: r.name.as_str().into(),
                         shares: r.shares.iter().map(|s| s.to_lowercase()).collect(),
                         expires_at_ms: r.expires_at_ms(),
+                        entry: i,
                     },
                 })
                 .collect(),
             signer,
             access_token_ttl_ms: i64::try_from(access_token_ttl.as_millis()).unwrap_or(i64::MAX),
+            federation,
         }
     }
 
-    /// The recipient holding `token`: a static bearer token, or an access token issued here.
-    /// Every static token is compared, each in constant time, so the time taken says nothing
-    /// about which token (or how much of one) matched.
-    pub fn authenticate(&self, token: &str, now_ms: i64) -> Result<Recipient, ApiError> {
+    /// The recipient holding `token`, if it may call from `client` now: authenticated, then
+    /// checked against its address allow list (403) and its rate limit (429).
+    pub async fn admit(
+        &self,
+        token: &str,
+        client: Option<std::net::IpAddr>,
+        now_ms: i64,
+    ) -> Result<Recipient, ApiError> {
+        let recipient = self.authenticate(token, now_ms).await?;
+        let entry = &self.entries[recipient.entry];
+        if !entry.allow_ips.is_empty() {
+            let allowed = client.is_some_and(|a| entry.allow_ips.iter().any(|b| b.contains(a)));
+            if !allowed {
+                let shown =
+                    client.map_or_else(|| "unknown".to_string(), |a| a.to_canonical().to_string());
+                return Err(ApiError::forbidden(format!(
+                    "recipient '{}' may not call from address {shown}",
+                    recipient.name
+                )));
+            }
+        }
+        if let Some(bucket) = &entry.rate
+            && let Err(wait) = bucket.take()
+        {
+            return Err(ApiError::too_many_requests(
+                format!(
+                    "recipient '{}' is over its request rate limit; retry in {} s",
+                    recipient.name,
+                    crate::error::whole_seconds(wait)
+                ),
+                wait,
+            ));
+        }
+        Ok(recipient)
+    }
+
+    /// The recipient holding `token`: a static bearer token, an access token issued here, or
+    /// a JWT of a federated identity provider. Every static token is compared, each in
+    /// constant time, so the time taken says nothing about which token (or how much of one)
+    /// matched.
+    pub async fn authenticate(&self, token: &str, now_ms: i64) -> Result<Recipient, ApiError> {
         let presented = TokenHash::of(token);
         let mut found = None;
         for entry in &self.entries {
-            if let Some(hash) = &entry.token_hash
-                && bool::from(hash.0.ct_eq(&presented.0))
-            {
-                found = Some(entry);
+            for bearer in &entry.tokens {
+                if bool::from(bearer.hash.0.ct_eq(&presented.0)) {
+                    found = Some((entry, bearer));
+                }
             }
         }
-        if let Some(entry) = found {
-            return match entry.expires_at_ms {
+        if let Some((entry, bearer)) = found {
+            return match bearer.expires_at_ms {
                 Some(expires) if now_ms >= expires => {
                     Err(ApiError::unauthenticated("the bearer token has expired"))
                 }
                 _ => Ok(entry.recipient.clone()),
             };
         }
-        let Ok(sealed) = self.signer.verify(Purpose::AccessToken, token) else {
-            return Err(ApiError::unauthenticated("the bearer token is not valid"));
-        };
-        let claims: AccessClaims = serde_json::from_slice(&sealed)
+        if let Ok(sealed) = self.signer.verify(Purpose::AccessToken, token) {
+            return self.access_token_recipient(&sealed, now_ms);
+        }
+        if !self.federation.is_empty() {
+            return self.federated_recipient(token, now_ms).await;
+        }
+        Err(ApiError::unauthenticated("the bearer token is not valid"))
+    }
+
+    /// The recipient of an access token this gateway sealed.
+    fn access_token_recipient(&self, sealed: &[u8], now_ms: i64) -> Result<Recipient, ApiError> {
+        let claims: AccessClaims = serde_json::from_slice(sealed)
             .map_err(|_| ApiError::unauthenticated("the bearer token is not valid"))?;
         // The client must still be configured for that recipient: removing it revokes every
         // access token it was issued.
@@ -152,6 +214,46 @@ impl Recipients {
         // The recipient's own expiry, not the token's: credentials minted for a request (S3,
         // STS) last as long as they would for a bearer token, and a client renews its token
         // without being asked to fetch them again.
+        Ok(entry.recipient.clone())
+    }
+
+    /// The recipient a federated JWT names: its issuer, an audience and its subject claim.
+    async fn federated_recipient(&self, token: &str, now_ms: i64) -> Result<Recipient, ApiError> {
+        use crate::oidc::Refused;
+        let verified = match self.federation.verify(token).await {
+            Ok(v) => v,
+            Err(Refused::NotFederated) => {
+                return Err(ApiError::unauthenticated("the bearer token is not valid"));
+            }
+            Err(Refused::Invalid(reason)) => return Err(ApiError::unauthenticated(reason)),
+            Err(e @ Refused::Unavailable) => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    lakeshare_protocol::ErrorCode::InternalError,
+                    e.to_string(),
+                ));
+            }
+        };
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| {
+                e.oidc.as_ref().is_some_and(|o| {
+                    o.issuer == verified.issuer
+                        && verified.has_audience(&o.audiences)
+                        && verified.claim(&o.subject_claim).as_deref() == Some(o.subject.as_str())
+                })
+            })
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "no recipient is federated with this token's audience and subject",
+                )
+            })?;
+        if entry.expires_at_ms.is_some_and(|expires| now_ms >= expires) {
+            return Err(ApiError::unauthenticated(
+                "the recipient's access has expired",
+            ));
+        }
         Ok(entry.recipient.clone())
     }
 
@@ -200,8 +302,10 @@ impl FromRequestParts<App> for Recipient {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
+        let client = crate::client::address(parts, app.config());
         app.recipients()
-            .authenticate(token, lakeshare_storage::now_ms())
+            .admit(token, client, lakeshare_storage::now_ms())
+            .await
     }
 }
 
@@ -253,37 +357,39 @@ recipients:
         )
     }
 
-    #[test]
-    fn finds_the_recipient_of_a_token() {
+    #[tokio::test]
+    async fn finds_the_recipient_of_a_token() {
         let r = recipients();
-        let one = r.authenticate("token-one-0123456789", 0).unwrap();
+        let one = r.authenticate("token-one-0123456789", 0).await.unwrap();
         assert_eq!(&*one.name, "one");
         assert!(one.may_read("a") && one.may_read("A") && !one.may_read("b"));
     }
 
-    #[test]
-    fn unknown_and_expired_tokens_are_refused() {
+    #[tokio::test]
+    async fn unknown_and_expired_tokens_are_refused() {
         let r = recipients();
-        assert!(r.authenticate("token-one-012345678", 0).is_err());
+        assert!(r.authenticate("token-one-012345678", 0).await.is_err());
         let expired = r
             .authenticate("token-two-0123456789", 978_307_200_000)
+            .await
             .unwrap_err();
         assert!(expired.message.contains("expired"));
         assert!(
             r.authenticate("token-two-0123456789", 978_307_199_999)
+                .await
                 .is_ok()
         );
     }
 
-    #[test]
-    fn client_credentials_get_access_tokens_that_expire() {
+    #[tokio::test]
+    async fn client_credentials_get_access_tokens_that_expire() {
         let r = recipients();
         // SECRET_HASH is the SHA-256 of "test".
         let (token, seconds) = r.issue("app-1", "test", 1_000).unwrap();
         assert_eq!(seconds, 60);
-        let app = r.authenticate(&token, 1_000).unwrap();
+        let app = r.authenticate(&token, 1_000).await.unwrap();
         assert_eq!(&*app.name, "app");
-        let expired = r.authenticate(&token, 61_000).unwrap_err();
+        let expired = r.authenticate(&token, 61_000).await.unwrap_err();
         assert!(expired.message.contains("expired"), "{}", expired.message);
         assert_eq!(
             r.issue("app-1", "wrong", 0),
@@ -295,8 +401,8 @@ recipients:
         );
     }
 
-    #[test]
-    fn access_tokens_die_with_their_client_and_their_signing_secret() {
+    #[tokio::test]
+    async fn access_tokens_die_with_their_client_and_their_signing_secret() {
         let (token, _) = recipients().issue("app-1", "test", 0).unwrap();
         let mut without_client = config();
         without_client.recipients.retain(|r| r.name != "app");
@@ -305,7 +411,7 @@ recipients:
             Signer::from_secret("a signing secret for tests"),
             std::time::Duration::from_secs(60),
         );
-        assert!(revoked.authenticate(&token, 0).is_err());
+        assert!(revoked.authenticate(&token, 0).await.is_err());
         let mut new_secret = config();
         let yaml = "shares: [{ name: a }]\nrecipients:\n  - { name: app, oauth: { client_id: app-1, client_secret_sha256: \"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\" }, shares: [a] }\n";
         new_secret.recipients =
@@ -318,7 +424,7 @@ recipients:
             std::time::Duration::from_secs(60),
         );
         assert!(
-            rotated.authenticate(&token, 0).is_err(),
+            rotated.authenticate(&token, 0).await.is_err(),
             "a new secret revokes old tokens"
         );
         assert!(rotated.issue("app-1", "hello", 0).is_ok());
@@ -327,11 +433,71 @@ recipients:
             Signer::from_secret("another secret"),
             std::time::Duration::from_secs(60),
         );
-        assert!(other_secret.authenticate(&token, 0).is_err());
+        assert!(other_secret.authenticate(&token, 0).await.is_err());
         // A token sealed for another purpose is not an access token.
         let signer = Signer::from_secret("a signing secret for tests");
         let other_purpose =
             signer.sign(Purpose::Refresh, br#"{"r":"app","c":"app-1","e":99999999}"#);
-        assert!(recipients().authenticate(&other_purpose, 0).is_err());
+        assert!(recipients().authenticate(&other_purpose, 0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn each_token_has_its_own_expiry_and_addresses_and_rates_are_enforced() {
+        let yaml = r#"
+shares: [{ name: a }]
+recipients:
+  - name: rotating
+    shares: [a]
+    tokens:
+      - { token: "new-token-0123456789" }
+      - { token: "old-token-0123456789", expires_at: "2001-01-01T00:00:00Z" }
+    allow_ips: ["10.0.0.0/8"]
+  - { name: limited, token: "limited-token-0123456789", shares: [a], rate_limit: { requests_per_second: 0.001, burst: 2 } }
+"#;
+        let config = lakeshare_catalog::Config::from_yaml(yaml, std::path::Path::new("/")).unwrap();
+        let r = Recipients::from_config(
+            &config.recipients,
+            Signer::from_secret("s"),
+            std::time::Duration::from_secs(60),
+        );
+        let before = 978_307_199_999;
+        let inside = Some("10.1.2.3".parse().unwrap());
+        assert!(
+            r.admit("old-token-0123456789", inside, before)
+                .await
+                .is_ok()
+        );
+        assert!(
+            r.admit("old-token-0123456789", inside, before + 1)
+                .await
+                .is_err()
+        );
+        assert!(
+            r.admit("new-token-0123456789", inside, before + 1)
+                .await
+                .is_ok()
+        );
+        let outside = r
+            .admit(
+                "new-token-0123456789",
+                Some("192.0.2.1".parse().unwrap()),
+                0,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(outside.status, axum::http::StatusCode::FORBIDDEN);
+        assert!(outside.message.contains("192.0.2.1"), "{}", outside.message);
+        assert!(r.admit("new-token-0123456789", None, 0).await.is_err());
+        for _ in 0..2 {
+            assert!(r.admit("limited-token-0123456789", None, 0).await.is_ok());
+        }
+        let limited = r
+            .admit("limited-token-0123456789", None, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(limited.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(limited.retry_after.is_some_and(|w| w.as_secs() > 100));
+        // Another recipient is not held up by that one's limit.
+        assert!(r.admit("new-token-0123456789", inside, 0).await.is_ok());
     }
 }

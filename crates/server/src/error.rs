@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// For a 429: when the client may try again (`Retry-After`, whole seconds).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -20,6 +22,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: over a rate limit, to retry after `wait`.
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::ResourceExhausted,
+                message,
+            )
         }
     }
 
@@ -244,11 +259,24 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(wait) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, retry_after(wait));
+        }
         response
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Retry-After` for `wait`.
+pub(crate) fn retry_after(wait: std::time::Duration) -> HeaderValue {
+    HeaderValue::from(whole_seconds(wait))
+}
+
+/// `wait` in whole seconds, rounded up, at least 1 (`Retry-After` has no fractions).
+pub(crate) fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@ mod app;
 mod auth;
 mod builtin_s3;
 mod cache;
+mod client;
 mod cursor;
 mod encode;
 mod error;
@@ -28,7 +29,9 @@ mod etag;
 mod folders;
 mod limits;
 mod metrics;
+mod oidc;
 mod pages;
+mod rate;
 mod registry;
 #[cfg(feature = "iceberg-catalog")]
 mod rest_catalog;
@@ -36,6 +39,7 @@ mod routes;
 mod serve;
 
 pub use app::App;
+pub use client::Peer;
 pub use error::ApiError;
 pub use folders::{SharedFolder, open_folder, shared_folders};
 pub use registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle, open_table};

@@ -4,7 +4,17 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
-pub(super) fn validate_server(config: &Config) -> Result<(), Problem> {
+pub(super) fn validate_server(config: &mut Config) -> Result<(), Problem> {
+    config.server.trusted_blocks = config
+        .server
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .map(|(i, block)| {
+            crate::config::IpBlock::parse(block)
+                .map_err(|r| (format!("server.trusted_proxies[{i}]"), r))
+        })
+        .collect::<Result<_, _>>()?;
     let server = &config.server;
     server.listen.parse::<std::net::SocketAddr>().map_err(|_| {
         (

@@ -13,6 +13,8 @@ pub struct IcebergError {
     /// Iceberg's exception name (`NoSuchTableException`, …), which Java maps to its own.
     pub kind: &'static str,
     pub message: String,
+    /// For a 429: `Retry-After`.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Which kind of object a 404 is about: Iceberg names the missing thing in the exception.
@@ -28,6 +30,7 @@ impl IcebergError {
             status,
             kind,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -49,7 +52,10 @@ impl IcebergError {
         if error.status == StatusCode::NOT_FOUND {
             return Self::no_such(missing, error.message);
         }
-        Self::new(error.status, kind_for(error.status), error.message)
+        Self {
+            retry_after: error.retry_after,
+            ..Self::new(error.status, kind_for(error.status), error.message)
+        }
     }
 }
 
@@ -60,6 +66,7 @@ fn kind_for(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => "NotAuthorizedException",
         StatusCode::FORBIDDEN => "ForbiddenException",
         StatusCode::METHOD_NOT_ALLOWED => "UnsupportedOperationException",
+        StatusCode::TOO_MANY_REQUESTS => "TooManyRequestsException",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableException",
         s if s.is_server_error() => "ServerErrorException",
         _ => "BadRequestException",
@@ -94,6 +101,11 @@ impl IntoResponse for IcebergError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, crate::error::retry_after(wait));
+        }
         response
     }
 }

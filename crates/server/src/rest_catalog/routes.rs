@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lakeshare_iceberg_rest::wire::{
     ConfigResponse, ENDPOINTS, GetNamespaceResponse, ListNamespacesResponse, ListTablesResponse,
@@ -15,7 +15,7 @@ use lakeshare_iceberg_rest::wire::{
 use super::error::{IcebergError, IcebergResult, Missing};
 use super::tables::{Access, load};
 use crate::app::App;
-use crate::auth::{Recipient, bearer_token};
+use crate::auth::Recipient;
 use crate::builtin_s3::key_prefix;
 use crate::pages::{Params, paginate};
 use crate::registry::TableHandle;
@@ -23,20 +23,29 @@ use crate::registry::TableHandle;
 /// Iceberg's separator of namespace levels in a path segment.
 const LEVEL_SEPARATOR: char = '\u{1f}';
 
-fn recipient(app: &App, headers: &HeaderMap) -> IcebergResult<Recipient> {
-    let token = bearer_token(headers).map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
-    app.recipients()
-        .authenticate(token, lakeshare_storage::now_ms())
-        .map_err(|e| IcebergError::from_api(e, Missing::Namespace))
+/// The recipient of a catalog request, refused in Iceberg's error shape.
+pub struct IcebergRecipient(pub Recipient);
+
+impl axum::extract::FromRequestParts<App> for IcebergRecipient {
+    type Rejection = IcebergError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<Self, Self::Rejection> {
+        Recipient::from_request_parts(parts, app)
+            .await
+            .map(Self)
+            .map_err(|e| IcebergError::from_api(e, Missing::Namespace))
+    }
 }
 
 /// `GET /v1/config?warehouse={share}`.
 pub async fn config(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     params: Params,
 ) -> IcebergResult<Response> {
-    let recipient = recipient(&app, &headers)?;
     let warehouse = params
         .get("warehouse")
         .filter(|w| !w.is_empty())
@@ -72,11 +81,10 @@ fn namespace_name(namespace: &str) -> IcebergResult<&str> {
 /// `GET /v1/shares/{share}/namespaces`: the share's schemas; no namespace has children.
 pub async fn list_namespaces(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     Path(share): Path<String>,
     params: Params,
 ) -> IcebergResult<Response> {
-    let recipient = recipient(&app, &headers)?;
     let found = app
         .share(&recipient, &share)
         .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
@@ -123,10 +131,9 @@ fn page<T>(
 /// `GET|HEAD /v1/shares/{share}/namespaces/{namespace}`.
 pub async fn get_namespace(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     Path((share, namespace)): Path<(String, String)>,
 ) -> IcebergResult<Response> {
-    let recipient = recipient(&app, &headers)?;
     let schema = app
         .schema(&recipient, &share, namespace_name(&namespace)?)
         .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
@@ -139,10 +146,10 @@ pub async fn get_namespace(
 
 pub async fn head_namespace(
     state: State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     path: Path<(String, String)>,
 ) -> IcebergResult<StatusCode> {
-    get_namespace(state, headers, path)
+    get_namespace(state, IcebergRecipient(recipient), path)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }
@@ -150,11 +157,10 @@ pub async fn head_namespace(
 /// `GET /v1/shares/{share}/namespaces/{namespace}/tables`.
 pub async fn list_tables(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     Path((share, namespace)): Path<(String, String)>,
     params: Params,
 ) -> IcebergResult<Response> {
-    let recipient = recipient(&app, &headers)?;
     let schema = app
         .schema(&recipient, &share, namespace_name(&namespace)?)
         .map_err(|e| IcebergError::from_api(e, Missing::Namespace))?;
@@ -199,10 +205,9 @@ async fn table(
 /// `GET /v1/shares/{share}/namespaces/{namespace}/tables/{table}`.
 pub async fn load_table(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     Path(path): TablePath,
 ) -> IcebergResult<Response> {
-    let recipient = recipient(&app, &headers)?;
     let handle = table(&app, &recipient, &path).await?;
     let loaded = load(&app, &handle).await?;
     let credentials = storage_credentials(&app, &recipient, &handle, &loaded.access).await?;
@@ -235,10 +240,9 @@ pub async fn load_table(
 /// `HEAD …/tables/{table}`: whether it exists (for this recipient), without loading it.
 pub async fn head_table(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     Path(path): TablePath,
 ) -> IcebergResult<StatusCode> {
-    let recipient = recipient(&app, &headers)?;
     table(&app, &recipient, &path).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -246,10 +250,9 @@ pub async fn head_table(
 /// `GET …/tables/{table}/credentials`: fresh credentials for a table loaded before.
 pub async fn credentials(
     State(app): State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     Path(path): TablePath,
 ) -> IcebergResult<Response> {
-    let recipient = recipient(&app, &headers)?;
     let handle = table(&app, &recipient, &path).await?;
     let access = super::tables::access(&app, &handle).await?;
     Ok(Json(LoadCredentialsResponse {
@@ -262,10 +265,10 @@ pub async fn credentials(
 /// table's `HEAD`: 204 for a table the recipient may read).
 pub async fn metrics(
     state: State<App>,
-    headers: HeaderMap,
+    IcebergRecipient(recipient): IcebergRecipient,
     path: TablePath,
 ) -> IcebergResult<StatusCode> {
-    head_table(state, headers, path).await
+    head_table(state, IcebergRecipient(recipient), path).await
 }
 
 /// Read-only credentials for the table's files as Iceberg FileIO properties, expiring with the

@@ -130,11 +130,14 @@ async fn ready(
         "tables": app.tables().len(),
         "unavailable": unavailable.len(),
     });
-    let recipient = crate::auth::bearer_token(&headers).ok().and_then(|token| {
-        app.recipients()
+    let recipient = match crate::auth::bearer_token(&headers) {
+        Ok(token) => app
+            .recipients()
             .authenticate(token, lakeshare_storage::now_ms())
-            .ok()
-    });
+            .await
+            .ok(),
+        Err(_) => None,
+    };
     if let Some(recipient) = recipient {
         let names: Vec<String> = unavailable
             .iter()

@@ -1,0 +1,89 @@
+//! Where a request comes from: the peer address of its connection or, when that peer is a
+//! trusted proxy (`server.trusted_proxies`), the address the proxies name in
+//! `X-Forwarded-For`.
+//!
+//! The header is read from the right: each trusted proxy appends the address it received the
+//! request from, so the first address from the right that is not a trusted proxy is the
+//! client. Anything further left was written by the client itself and proves nothing.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::request::Parts;
+use lakeshare_catalog::{Config, IpBlock};
+
+/// The peer address of a request's connection, put in its extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// The client address of the request in `parts`, if the listener recorded its peer.
+pub fn address(parts: &Parts, config: &Config) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<Peer>()?.0.ip().to_canonical();
+    Some(client_of(
+        peer,
+        &parts.headers,
+        config.server.trusted_proxies(),
+    ))
+}
+
+fn client_of(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpBlock]) -> IpAddr {
+    let is_trusted = |a: IpAddr| trusted.iter().any(|b| b.contains(a));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in forwarded.iter().rev() {
+        let Ok(address) = hop.parse::<IpAddr>() else {
+            // A hop we cannot read: the chain is broken here, so the last proxy's view stands.
+            break;
+        };
+        client = address.to_canonical();
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let trusted = [IpBlock::parse("10.0.0.0/8").unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        // From a proxy: the rightmost address that is not a proxy.
+        assert_eq!(
+            client_of(proxy, &headers("1.2.3.4, 203.0.113.9, 10.0.0.7"), &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // Not from a proxy: the header is the client's own claim and is ignored.
+        assert_eq!(
+            client_of(stranger, &headers("203.0.113.9"), &trusted),
+            stranger
+        );
+        // No header from a proxy: the proxy itself.
+        assert_eq!(
+            client_of(proxy, &axum::http::HeaderMap::new(), &trusted),
+            proxy
+        );
+        assert_eq!(
+            client_of(proxy, &headers("garbage, 10.0.0.9"), &trusted),
+            "10.0.0.9".parse::<IpAddr>().unwrap()
+        );
+    }
+}
