@@ -216,8 +216,8 @@ def test_a_rotated_key_is_fetched_when_a_token_names_it(gateway, idp):
     assert shares(gateway, idp.token()).status_code == 200
     fetches = idp.jwks_fetches
     idp.add_key("rsa-2", "RS256")
-    # Refreshes for unknown key ids are at most one a second.
-    time.sleep(1.2)
+    # Fetches of the keys are at most one per 5 s.
+    time.sleep(5.2)
     answer = shares(gateway, idp.token("rsa-2"))
     assert answer.status_code == 200, answer.text
     assert idp.jwks_fetches == fetches + 1
@@ -228,7 +228,7 @@ def test_a_rotated_key_is_fetched_when_a_token_names_it(gateway, idp):
 
 
 def test_made_up_key_ids_do_not_hammer_the_provider(gateway, idp):
-    time.sleep(1.2)
+    time.sleep(5.2)
     fetches = idp.jwks_fetches
     for i in range(20):
         assert shares(gateway, idp.token(f"made-up-{i}", signer="rogue")).status_code == 401

@@ -10,10 +10,29 @@ use serde::Deserialize;
 use crate::stores::{CatalogConfig, StoreConfig};
 use crate::{Error, Result, env, validate};
 
+/// See [`Config::storage_fingerprint`].
+fn storage_fingerprint(text: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let value: serde_norway::Value = serde_norway::from_str(text).unwrap_or_default();
+    let mut digest = sha2::Sha256::new();
+    for section in ["server", "stores", "catalogs", "cache", "digest_cache"] {
+        digest.update(section.as_bytes());
+        let written = value
+            .get(section)
+            .map(|v| serde_norway::to_string(v).unwrap_or_default())
+            .unwrap_or_default();
+        digest.update(written.len().to_le_bytes());
+        digest.update(written.as_bytes());
+    }
+    digest.finalize().into()
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    #[serde(skip)]
+    storage_fingerprint: [u8; 32],
     #[serde(default)]
     pub server: ServerConfig,
     /// Object stores tables live in; tables on the gateway's own disk need none.
@@ -629,6 +648,15 @@ impl IpBlock {
                 .filter(|p| *p <= bits)
                 .ok_or_else(|| format!("'{text}': the prefix length must be 0 to {bits}"))?,
         };
+        // An IPv4-mapped block (`::ffff:10.0.0.0/104`) is its IPv4 block: addresses are
+        // compared in their canonical form.
+        let (network, prefix) = match network {
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() && prefix >= 96 => (
+                std::net::IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+                prefix - 96,
+            ),
+            _ => (network, prefix),
+        };
         let block = Self { network, prefix };
         if block.masked(network) != network {
             return Err(format!(
@@ -743,12 +771,20 @@ impl Config {
                 reason: e.into_inner().to_string(),
             }
         })?;
-        validate::validate(&mut config, dir).map_err(|(field, reason)| Error::Invalid {
+        validate::validate(&mut config, dir).map_err(|problems| Error::Invalid {
             file: file.to_string(),
-            field,
-            reason,
+            problems,
         })?;
+        config.storage_fingerprint = storage_fingerprint(text);
         Ok(config)
+    }
+
+    /// A digest of the sections that decide how tables are opened and read (`server`, `stores`,
+    /// `catalogs`, `cache`, `digest_cache`) as written, `${VAR}` references and all, so that a
+    /// new secret shows as a change although no `Debug` output shows secrets. A reload with
+    /// the same fingerprint may keep open tables and cached snapshots.
+    pub fn storage_fingerprint(&self) -> [u8; 32] {
+        self.storage_fingerprint
     }
 
     /// The store named `name`.

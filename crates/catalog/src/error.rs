@@ -17,13 +17,27 @@ pub enum Error {
         reason: String,
     },
 
-    /// The file parses but says something contradictory or unusable.
-    #[error("{file}: {field}: {reason}")]
+    /// The file parses but says something contradictory or unusable: every problem found,
+    /// `(field, reason)`, one per broken item, in file order (at least one).
+    #[error("{}", list(file, problems))]
     Invalid {
         file: String,
-        field: String,
-        reason: String,
+        problems: Vec<(String, String)>,
     },
+}
+
+/// One problem on one line (`file: field: reason`); several as a count and one per line.
+fn list(file: &str, problems: &[(String, String)]) -> String {
+    match problems {
+        [(field, reason)] => format!("{file}: {field}: {reason}"),
+        _ => {
+            let mut text = format!("{file}: {} problems:", problems.len());
+            for (field, reason) in problems {
+                text.push_str(&format!("\n  {field}: {reason}"));
+            }
+            text
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -24,27 +24,61 @@ use stores::validate_stores;
 
 pub(crate) type Problem = (String, String);
 
-pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
-    validate_server(config)?;
-    validate_stores(config, dir)?;
-    validate_catalogs(config, dir)?;
-    validate_digest_cache(config, dir)?;
+/// Every problem found, one per broken item (a share, a table, a recipient…), in file order;
+/// problems of `server`, `stores` and `catalogs` stop the check there, as what follows resolves
+/// through them.
+pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Vec<Problem>> {
+    let mut problems = Problems::default();
+    problems.check(validate_server(config));
+    problems.check(validate_stores(config, dir));
+    problems.check(validate_catalogs(config, dir));
+    problems.check(validate_digest_cache(config, dir));
+    problems.done()?;
+    validate_shares(config, dir, &mut problems);
+    recipients::validate_recipients(config, &mut problems);
+    problems.check(validate_cache(config, dir));
+    problems.done()
+}
+
+/// The problems found so far.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    pub(crate) fn check(&mut self, result: Result<(), Problem>) {
+        if let Err(problem) = result {
+            self.0.push(problem);
+        }
+    }
+
+    fn done(&mut self) -> Result<(), Vec<Problem>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(std::mem::take(&mut self.0))
+        }
+    }
+}
+
+fn validate_shares(config: &mut Config, dir: &Path, problems: &mut Problems) {
     let stores = config.stores.clone();
     let catalogs = config.catalogs.clone();
     let risk_labels = config.governance.risk_labels.clone();
     for label in risk_labels.keys() {
-        check_name(label, false).map_err(|r| (format!("governance.risk_labels.{label}"), r))?;
+        problems.check(
+            check_name(label, false).map_err(|r| (format!("governance.risk_labels.{label}"), r)),
+        );
     }
     let mut share_names = HashSet::new();
     for (i, share) in config.shares.iter_mut().enumerate() {
         let at = format!("shares[{i}]");
-        check_name(&share.name, false).map_err(|r| (format!("{at}.name"), r))?;
-        unique(
+        problems.check(check_name(&share.name, false).map_err(|r| (format!("{at}.name"), r)));
+        problems.check(unique(
             &mut share_names,
             &share.name,
             &format!("{at}.name"),
             "share",
-        )?;
+        ));
         let rules = Rules {
             share: &share.name,
             require: &share.require,
@@ -53,78 +87,100 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Problem> {
         let mut schema_names = HashSet::new();
         for (j, schema) in share.schemas.iter_mut().enumerate() {
             let at = format!("{at}.schemas[{j}]");
-            check_name(&schema.name, true).map_err(|r| (format!("{at}.name"), r))?;
-            unique(
+            problems.check(check_name(&schema.name, true).map_err(|r| (format!("{at}.name"), r)));
+            problems.check(unique(
                 &mut schema_names,
                 &schema.name,
                 &format!("{at}.name"),
                 "schema",
-            )?;
+            ));
             for (k, include) in schema.include.iter().enumerate() {
                 let at = format!("{at}.include[{k}]");
-                if !catalogs.iter().any(|c| c.name == include.catalog) {
-                    return Err((
-                        format!("{at}.catalog"),
-                        format!("no catalog named '{}' under catalogs:", include.catalog),
-                    ));
-                }
-                if include.namespace.split('.').any(str::is_empty) {
-                    return Err((
-                        format!("{at}.namespace"),
-                        format!("'{}' is not a namespace", include.namespace),
-                    ));
-                }
-                let asset = format!(
-                    "the tables of namespace '{}' in catalog '{}'",
-                    include.namespace, include.catalog
-                );
-                check_governance(&include.governance, &rules, &asset, &at)?;
+                problems.check(validate_include(include, &catalogs, &rules, &at));
             }
             let mut table_names = HashSet::new();
             for (k, table) in schema.tables.iter_mut().enumerate() {
                 let at = format!("{at}.tables[{k}]");
-                check_name(&table.name, true).map_err(|r| (format!("{at}.name"), r))?;
-                unique(
+                let asset = format!("table '{}.{}.{}'", share.name, schema.name, table.name);
+                problems.check(unique(
                     &mut table_names,
                     &table.name,
                     &format!("{at}.name"),
                     "table",
-                )?;
-                if table.catalog.is_some() {
-                    resolve_catalog_table(table, &catalogs, &at)?;
-                } else {
-                    if table.table.is_some() {
-                        return Err((
-                            format!("{at}.table"),
-                            "needs catalog: (the catalog the table is registered in)".into(),
-                        ));
-                    }
-                    resolve_location(table, &stores, dir, &at)?;
-                }
-                if let Some(description) = table.description.take() {
-                    if table.governance.description.is_some() {
-                        return Err((
-                            format!("{at}.description"),
-                            "give either description or governance.description, not both".into(),
-                        ));
-                    }
-                    table.governance.description = Some(description);
-                }
-                let asset = format!("table '{}.{}.{}'", share.name, schema.name, table.name);
-                check_governance(&table.governance, &rules, &asset, &at)?;
-                if table.hudi.is_some() && table.format.is_some_and(|f| f != FormatName::Hudi) {
-                    return Err((
-                        format!("{at}.hudi"),
-                        "applies to Hudi tables only, and this table is declared with another format".into(),
-                    ));
-                }
+                ));
+                problems.check(validate_table(
+                    table, &stores, &catalogs, &rules, dir, &asset, &at,
+                ));
             }
-            validate_assets(schema, &rules, &stores, dir, &at)?;
+            problems.check(validate_assets(schema, &rules, &stores, dir, &at));
         }
     }
+}
 
-    recipients::validate_recipients(config)?;
-    validate_cache(config, dir)
+fn validate_include(
+    include: &crate::config::IncludeConfig,
+    catalogs: &[CatalogConfig],
+    rules: &Rules,
+    at: &str,
+) -> Result<(), Problem> {
+    if !catalogs.iter().any(|c| c.name == include.catalog) {
+        return Err((
+            format!("{at}.catalog"),
+            format!("no catalog named '{}' under catalogs:", include.catalog),
+        ));
+    }
+    if include.namespace.split('.').any(str::is_empty) {
+        return Err((
+            format!("{at}.namespace"),
+            format!("'{}' is not a namespace", include.namespace),
+        ));
+    }
+    let asset = format!(
+        "the tables of namespace '{}' in catalog '{}'",
+        include.namespace, include.catalog
+    );
+    check_governance(&include.governance, rules, &asset, at)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn validate_table(
+    table: &mut TableEntry,
+    stores: &[StoreConfig],
+    catalogs: &[CatalogConfig],
+    rules: &Rules,
+    dir: &Path,
+    asset: &str,
+    at: &str,
+) -> Result<(), Problem> {
+    check_name(&table.name, true).map_err(|r| (format!("{at}.name"), r))?;
+    if table.catalog.is_some() {
+        resolve_catalog_table(table, catalogs, at)?;
+    } else {
+        if table.table.is_some() {
+            return Err((
+                format!("{at}.table"),
+                "needs catalog: (the catalog the table is registered in)".into(),
+            ));
+        }
+        resolve_location(table, stores, dir, at)?;
+    }
+    if let Some(description) = table.description.take() {
+        if table.governance.description.is_some() {
+            return Err((
+                format!("{at}.description"),
+                "give either description or governance.description, not both".into(),
+            ));
+        }
+        table.governance.description = Some(description);
+    }
+    check_governance(&table.governance, rules, asset, at)?;
+    if table.hudi.is_some() && table.format.is_some_and(|f| f != FormatName::Hudi) {
+        return Err((
+            format!("{at}.hudi"),
+            "applies to Hudi tables only, and this table is declared with another format".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `cache`: a folder on the gateway's disk (made absolute) or a prefix in a store (as a
@@ -254,6 +310,22 @@ mod tests {
 
     fn message(yaml: &str) -> String {
         load(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_broken_item_is_reported_at_once() {
+        let text = message(&format!(
+            "shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {{ name: t, location: /a, format: delta, hudi: {{}} }}\n          - {{ name: t, location: /b }}\nrecipients:\n  - {{ name: a, token_sha256: \"{HASH}\", shares: [nope] }}\n  - {{ name: b }}\n"
+        ));
+        assert!(text.contains("4 problems:"), "{text}");
+        for part in [
+            "shares[0].schemas[0].tables[0].hudi",
+            "shares[0].schemas[0].tables[1].name: another table",
+            "recipients[0].shares[0]: no share named 'nope'",
+            "recipients[1]: needs token",
+        ] {
+            assert!(text.contains(part), "{part} missing from {text}");
+        }
     }
 
     #[test]
@@ -409,7 +481,7 @@ stores:
             "{shared}"
         );
         let nothing = with("  - { name: a }\n").unwrap_err().to_string();
-        assert!(nothing.contains("or oauth"), "{nothing}");
+        assert!(nothing.contains("oauth or oidc"), "{nothing}");
         assert!(
             message("server: { access_token_ttl_seconds: 1 }")
                 .contains("server.access_token_ttl_seconds")

@@ -145,7 +145,7 @@ Press Ctrl-C to stop.
         rows = lakeshare_demo::trips::ROWS - lakeshare_demo::trips::rows_without_passengers(),
         deleted = lakeshare_demo::trips::rows_without_passengers(),
     );
-    crate::serve(config).await
+    crate::serve(config, None).await
 }
 
 /// A random secret kept in `file` (created 0600 on first use).

@@ -87,7 +87,7 @@ enum TokenAction {
         #[arg(long)]
         recipient: String,
         /// How long the current tokens stay valid, so the recipient can switch.
-        #[arg(long, default_value_t = 72)]
+        #[arg(long, default_value_t = 72, value_parser = clap::value_parser!(u32).range(0..=8760))]
         grace_hours: u32,
     },
 }
@@ -118,6 +118,8 @@ fn main() -> ExitCode {
                 .add_directive("s3s=off".parse().expect("a valid directive")),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -133,8 +135,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { config } => {
-            let config = Config::load(&config)?;
-            serve(config).await?;
+            let loaded = Config::load(&config)?;
+            serve(loaded, Some(config)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -225,25 +227,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 const TABLE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
-pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+/// Serves `config` until SIGINT or SIGTERM; read from `path`, it is reloaded on SIGHUP and
+/// when the file changes.
+pub(crate) async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let listen = config.server.listen_addr();
     let endpoint = config.server.endpoint();
     let app = lakeshare_server::App::new(config, lakeshare_formats::enabled());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let limits = app.connection_limits();
     // /health answers at once; /ready once every table has been tried, which goes on in the
     // background (and again every 30 s for those that could not be opened).
-    let checks = app.spawn_table_checks(TABLE_CHECK_INTERVAL);
+    let live = lakeshare_server::Live::new(app, TABLE_CHECK_INTERVAL);
+    let watcher = path.map(|path| live.watch(path));
     tracing::info!(%endpoint, "lakeshare is serving");
-    lakeshare_server::serve(
-        listener,
-        app.router(),
-        app.connection_limits(),
-        shutdown_signal(),
-    )
-    .await;
-    checks.abort();
+    lakeshare_server::serve(listener, live, limits, shutdown_signal()).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     Ok(())
 }
 

@@ -24,8 +24,8 @@ pub fn rotation(
     };
     let grace_end = now + Duration::hours(i64::from(grace_hours));
     let now_ms = now.timestamp_millis();
-    let mut lines = vec![format!(
-        "      - {{ token_sha256: \"{}\" }}",
+    let mut entries = vec![format!(
+        "{{ token_sha256: \"{}\" }}",
         TokenHash::of(token).to_hex()
     )];
     for old in entry.bearer_tokens() {
@@ -36,21 +36,26 @@ pub fn rotation(
             .expires_at_ms
             .and_then(DateTime::<Utc>::from_timestamp_millis)
             .map_or(grace_end, |e| e.min(grace_end));
-        lines.push(format!(
-            "      - {{ token_sha256: \"{}\", expires_at: \"{}\" }}",
+        entries.push(format!(
+            "{{ token_sha256: \"{}\", expires_at: \"{}\" }}",
             old.hash.to_hex(),
             expires.to_rfc3339_opts(SecondsFormat::Secs, true)
         ));
     }
+    let block: Vec<String> = entries.iter().map(|e| format!("      - {e}")).collect();
     Ok(format!(
         "token:        {token}\n\
          token_sha256: {}\n\
          \n\
          # Give the token to recipient '{name}'. In its entry, replace token, token_sha256 and\n\
          # tokens with these lines; its current tokens keep working until {end}:\n\
-         \x20   tokens:\n{}\n",
+         \x20   tokens:\n{}\n\
+         \n\
+         # or, in a one-line entry `- {{ name: ..., ... }}`:\n\
+         #   tokens: [{}]\n",
         TokenHash::of(token).to_hex(),
-        lines.join("\n"),
+        block.join("\n"),
+        entries.join(", "),
         name = entry.name,
         end = grace_end.to_rfc3339_opts(SecondsFormat::Secs, true),
     ))
@@ -89,8 +94,18 @@ mod tests {
         let yaml_lines: String = text
             .lines()
             .skip_while(|l| !l.trim_start().starts_with("tokens:"))
+            .take_while(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("\n");
+        let flow = text.lines().find_map(|l| l.strip_prefix("#   ")).unwrap();
+        let one_line = Config::from_yaml(
+            &format!(
+                "shares: [{{ name: s }}]\nrecipients:\n  - {{ name: acme, shares: [s], {flow} }}\n"
+            ),
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(one_line.recipients[0].bearer_tokens().len(), 2);
         let rotated = Config::from_yaml(
             &format!("shares: [{{ name: s }}]\nrecipients:\n  - name: acme\n    shares: [s]\n{yaml_lines}\n"),
             std::path::Path::new("/"),

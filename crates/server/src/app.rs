@@ -157,8 +157,39 @@ impl App {
     /// Builds the state without touching any table. `formats` are the table formats and
     /// catalog kinds this build reads (the binary's choice, by cargo feature).
     pub fn new(config: Config, formats: Formats) -> Self {
+        Self::build(config, Arc::new(formats), None)
+    }
+
+    /// The state for a reloaded configuration. When the sections that decide how tables are
+    /// opened (`server`, `stores`, `catalogs`, `cache`) are unchanged, tables whose entries are
+    /// unchanged stay open, and the snapshot cache, generated Iceberg files and digests are
+    /// kept (their keys name everything that decides their content); otherwise everything
+    /// starts afresh. Requests already running finish on `self`.
+    pub fn reloaded(&self, config: Config) -> Self {
+        Self::build(config, self.inner.opener.formats.clone(), Some(self))
+    }
+
+    /// How many of `self`'s tables are the very handles of `previous` (kept open by a reload).
+    pub fn tables_kept_from(&self, previous: &App) -> usize {
+        self.inner
+            .tables
+            .iter()
+            .filter(|t| previous.inner.tables.iter().any(|p| Arc::ptr_eq(p, t)))
+            .count()
+    }
+
+    fn build(config: Config, formats: Arc<Formats>, previous: Option<&App>) -> Self {
+        let kept = previous
+            .map(|p| &p.inner)
+            .filter(|p| p.config.storage_fingerprint() == config.storage_fingerprint());
         let secrets = config.server.signing_secrets();
-        let signer = if secrets.is_empty() {
+        let kept_signer = previous
+            .filter(|p| secrets.is_empty() && p.config().server.signing_secrets().is_empty())
+            .map(|p| p.inner.opener.signer.clone());
+        let signer = if let Some(signer) = kept_signer {
+            // The random secret of this process: a reload must not void its URLs and tokens.
+            signer
+        } else if secrets.is_empty() {
             tracing::warn!(
                 "no server.signing_secrets: signed URLs and page tokens are valid for this process only, \
                  so replicas cannot serve each other's"
@@ -179,11 +210,15 @@ impl App {
                 ),
                 tables.len(),
             );
-            tables.push(Arc::new(TableHandle::new(
-                &share.name,
-                &schema.name,
-                entry.clone(),
-            )));
+            let unchanged = kept.and_then(|p| {
+                let handle = p.tables.iter().find(|t| {
+                    t.share == share.name && t.schema == schema.name && t.entry_is(entry)
+                })?;
+                Some(handle.clone())
+            });
+            tables.push(unchanged.unwrap_or_else(|| {
+                Arc::new(TableHandle::new(&share.name, &schema.name, entry.clone()))
+            }));
         }
         let includes = config
             .shares
@@ -203,13 +238,44 @@ impl App {
         let enclosing = enclosing_folders(&config);
         let stores = Stores::build(&config.stores);
         #[cfg(feature = "iceberg-catalog")]
-        let generated = crate::rest_catalog::generated::GeneratedFiles::new(
-            config.server.snapshot_cache_mb * 1024 * 1024,
-            config
-                .cache
-                .as_ref()
-                .and_then(|c| cache_backing(c, &stores)),
+        let generated = match kept {
+            Some(p) => p.generated.clone(),
+            None => crate::rest_catalog::generated::GeneratedFiles::new(
+                config.server.snapshot_cache_mb * 1024 * 1024,
+                config
+                    .cache
+                    .as_ref()
+                    .and_then(|c| cache_backing(c, &stores)),
+            ),
+        };
+        let cache = kept.map_or_else(
+            || SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
+            |p| p.cache.clone(),
         );
+        let digests = kept.map_or_else(
+            || DigestCache::open(config.digest_cache_path()),
+            |p| p.digests.clone(),
+        );
+        // A reload keeps the gateway ready: the tables it could not open stay listed until
+        // the next check (run at once by the reloader) says otherwise.
+        let readiness = match previous {
+            Some(p) => {
+                let before = p.inner.readiness.lock().expect("not poisoned");
+                let unavailable = before
+                    .unavailable
+                    .iter()
+                    .filter_map(|&i| {
+                        let old = &p.inner.tables[i];
+                        tables.iter().position(|t| Arc::ptr_eq(t, old))
+                    })
+                    .collect();
+                Readiness {
+                    checked: before.checked,
+                    unavailable,
+                }
+            }
+            None => Readiness::default(),
+        };
         let s3_signer = signer.clone();
         let make = move |weak: &std::sync::Weak<Inner>| Inner {
             #[cfg(feature = "iceberg-catalog")]
@@ -227,11 +293,11 @@ impl App {
                 Duration::from_secs(config.server.access_token_ttl_seconds),
             ),
             file_tokens: FileTokens::new(signer.clone()),
-            cache: SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
+            cache,
             metrics: crate::metrics::Metrics::default(),
-            digests: DigestCache::open(config.digest_cache_path()),
+            digests,
             opener: Opener {
-                formats: Arc::new(formats),
+                formats,
                 stores,
                 catalogs: Catalogs::new(&config.catalogs),
                 files_url: format!("{}/files", config.server.public_url()),
@@ -240,7 +306,7 @@ impl App {
             },
             tables,
             index,
-            readiness: Mutex::new(Readiness::default()),
+            readiness: Mutex::new(readiness),
             request_limits: crate::limits::RequestLimits::new(
                 Duration::from_secs(config.server.request_timeout_seconds),
                 config.server.max_concurrent_requests,
@@ -265,7 +331,7 @@ impl App {
     ) -> Result<Arc<crate::cache::ServedSnapshot>, Arc<lakeshare_model::Error>> {
         self.cache()
             .get(
-                &handle.id,
+                &handle.snapshot_key,
                 version,
                 &*opened.source,
                 &*opened.signer,

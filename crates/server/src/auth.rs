@@ -234,21 +234,30 @@ impl Recipients {
                 ));
             }
         };
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| {
-                e.oidc.as_ref().is_some_and(|o| {
-                    o.issuer == verified.issuer
-                        && verified.has_audience(&o.audiences)
-                        && verified.claim(&o.subject_claim).as_deref() == Some(o.subject.as_str())
-                })
+        let mut matching = self.entries.iter().filter(|e| {
+            e.oidc.as_ref().is_some_and(|o| {
+                o.issuer == verified.issuer
+                    && verified.has_audience(&o.audiences)
+                    && verified.claim(&o.subject_claim).as_deref() == Some(o.subject.as_str())
             })
-            .ok_or_else(|| {
-                ApiError::unauthenticated(
-                    "no recipient is federated with this token's audience and subject",
-                )
-            })?;
+        });
+        let entry = matching.next().ok_or_else(|| {
+            ApiError::unauthenticated(
+                "no recipient is federated with this token's audience and subject",
+            )
+        })?;
+        // Recipients naming callers by different claims can both match one token; which one
+        // it is must not depend on their order in the file.
+        if let Some(other) = matching.next() {
+            tracing::warn!(
+                first = %entry.recipient.name,
+                second = %other.recipient.name,
+                "a federated token matches two recipients; refused"
+            );
+            return Err(ApiError::unauthenticated(
+                "this token matches more than one recipient; the provider must make their subjects distinct",
+            ));
+        }
         if entry.expires_at_ms.is_some_and(|expires| now_ms >= expires) {
             return Err(ApiError::unauthenticated(
                 "the recipient's access has expired",

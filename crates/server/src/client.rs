@@ -18,17 +18,16 @@ pub struct Peer(pub SocketAddr);
 /// The client address of the request in `parts`, if the listener recorded its peer.
 pub fn address(parts: &Parts, config: &Config) -> Option<IpAddr> {
     let peer = parts.extensions.get::<Peer>()?.0.ip().to_canonical();
-    Some(client_of(
-        peer,
-        &parts.headers,
-        config.server.trusted_proxies(),
-    ))
+    client_of(peer, &parts.headers, config.server.trusted_proxies())
 }
 
-fn client_of(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpBlock]) -> IpAddr {
+/// The client behind `peer`; `None` when a trusted proxy forwarded a hop that cannot be read
+/// (the client is then unknown, and refused by any allow list, rather than taken to be the
+/// proxy, whose address an allow list for the proxies' network would admit).
+fn client_of(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpBlock]) -> Option<IpAddr> {
     let is_trusted = |a: IpAddr| trusted.iter().any(|b| b.contains(a));
     if !is_trusted(peer) {
-        return peer;
+        return Some(peer);
     }
     let forwarded = headers
         .get_all("x-forwarded-for")
@@ -39,16 +38,22 @@ fn client_of(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpBlock])
         .collect::<Vec<_>>();
     let mut client = peer;
     for hop in forwarded.iter().rev() {
-        let Ok(address) = hop.parse::<IpAddr>() else {
-            // A hop we cannot read: the chain is broken here, so the last proxy's view stands.
-            break;
-        };
-        client = address.to_canonical();
+        client = parse_hop(hop)?;
         if !is_trusted(client) {
             break;
         }
     }
-    client
+    Some(client)
+}
+
+/// An `X-Forwarded-For` hop: an address, with or without a port (`1.2.3.4:80`, `[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(address) = hop.parse::<IpAddr>() {
+        return Some(address.to_canonical());
+    }
+    hop.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|s| s.ip().to_canonical())
 }
 
 #[cfg(test)]
@@ -66,24 +71,36 @@ mod tests {
         let trusted = [IpBlock::parse("10.0.0.0/8").unwrap()];
         let proxy: IpAddr = "10.0.0.5".parse().unwrap();
         let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        let ip = |a: &str| Some(a.parse::<IpAddr>().unwrap());
         // From a proxy: the rightmost address that is not a proxy.
         assert_eq!(
             client_of(proxy, &headers("1.2.3.4, 203.0.113.9, 10.0.0.7"), &trusted),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
+            ip("203.0.113.9")
         );
         // Not from a proxy: the header is the client's own claim and is ignored.
         assert_eq!(
             client_of(stranger, &headers("203.0.113.9"), &trusted),
-            stranger
+            Some(stranger)
         );
-        // No header from a proxy: the proxy itself.
+        // No header from a proxy: the proxy itself is the client.
         assert_eq!(
             client_of(proxy, &axum::http::HeaderMap::new(), &trusted),
-            proxy
+            Some(proxy)
         );
+        // A hop that cannot be read: unknown, not the proxy.
         assert_eq!(
             client_of(proxy, &headers("garbage, 10.0.0.9"), &trusted),
-            "10.0.0.9".parse::<IpAddr>().unwrap()
+            None
+        );
+        assert_eq!(client_of(proxy, &headers("unknown"), &trusted), None);
+        // Ports are not part of the address.
+        assert_eq!(
+            client_of(proxy, &headers("203.0.113.9:5123"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_of(proxy, &headers("[2001:db8::1]:443"), &trusted),
+            ip("2001:db8::1")
         );
     }
 }

@@ -33,6 +33,7 @@ mod oidc;
 mod pages;
 mod rate;
 mod registry;
+mod reload;
 #[cfg(feature = "iceberg-catalog")]
 mod rest_catalog;
 mod routes;
@@ -43,4 +44,5 @@ pub use client::Peer;
 pub use error::ApiError;
 pub use folders::{SharedFolder, open_folder, shared_folders};
 pub use registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle, open_table};
+pub use reload::{Live, Reloaded, Routes};
 pub use serve::{Limits, serve};

@@ -62,6 +62,12 @@ pub(crate) struct Counters {
     pub snapshot_hits: Counter,
     pub snapshot_misses: Counter,
     store_errors: Family<FaultLabels, Counter>,
+    config_reloads: Family<ReloadLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
 }
 
 pub(crate) static COUNTERS: LazyLock<Counters> = LazyLock::new(|| Counters {
@@ -75,7 +81,16 @@ pub(crate) static COUNTERS: LazyLock<Counters> = LazyLock::new(|| Counters {
     snapshot_hits: Counter::default(),
     snapshot_misses: Counter::default(),
     store_errors: Family::default(),
+    config_reloads: Family::default(),
 });
+
+/// Counts a configuration reload: `applied` or `refused`.
+pub(crate) fn config_reload(result: &'static str) {
+    COUNTERS
+        .config_reloads
+        .get_or_create(&ReloadLabels { result })
+        .inc();
+}
 
 /// Counts a store failure of kind `fault`.
 pub(crate) fn store_error(fault: StorageFault) {
@@ -152,6 +167,11 @@ impl Default for Metrics {
             "store_errors",
             "Store failures met while answering, by kind",
             c.store_errors.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads, by result (applied, refused)",
+            c.config_reloads.clone(),
         );
         let snapshot_entries = Gauge::default();
         registry.register(

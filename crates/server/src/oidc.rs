@@ -21,7 +21,10 @@ use serde_json::{Map, Value};
 /// How long a fetched key set is used before it is fetched again.
 pub const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// The least time between two fetches of an issuer's keys for unknown key ids.
-pub const MIN_REFRESH: Duration = Duration::from_secs(1);
+pub const MIN_REFRESH: Duration = Duration::from_secs(5);
+/// Past this age, keys fetched before are not used while the provider cannot be reached: a key
+/// it withdrew must not stay trusted for as long as it is down.
+pub const MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 /// Clock skew allowed on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 60;
 /// Largest discovery document or key set read.
@@ -109,8 +112,8 @@ impl Federation {
     /// The issuers named by `issuers` (duplicates are one issuer).
     pub fn new<'a>(issuers: impl IntoIterator<Item = &'a str>) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(3))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client builds");
@@ -226,13 +229,17 @@ impl Issuer {
         if usable(&current) {
             return Ok(current);
         }
-        let stale = current.fetched_at.is_none_or(|t| t.elapsed() >= KEYS_TTL);
-        let may_fetch = stale
-            || current
-                .attempted_at
-                .is_none_or(|t| t.elapsed() >= MIN_REFRESH);
-        if !may_fetch {
-            return Ok(current);
+        // Whatever the reason (stale keys, an unknown key id, a failed fetch), at most one
+        // fetch per MIN_REFRESH: tokens naming a federated issuer cost the provider nothing more.
+        if current
+            .attempted_at
+            .is_some_and(|t| t.elapsed() < MIN_REFRESH)
+        {
+            return if current.keys.is_empty() {
+                Err(Refused::Unavailable)
+            } else {
+                Ok(current)
+            };
         }
         let now = Instant::now();
         match self.fetch(http).await {
@@ -248,9 +255,15 @@ impl Issuer {
             Err(e) => {
                 tracing::warn!(issuer = %self.url, "fetching the identity provider's keys failed: {e}");
                 // Keep what was fetched before (a provider down for a while does not lock its
-                // recipients out while their keys are known), but wait before asking again.
+                // recipients out while their keys are known), up to MAX_STALE, but wait before
+                // asking again.
+                let fresh_enough = current.fetched_at.is_some_and(|t| t.elapsed() < MAX_STALE);
                 let set = Arc::new(KeySet {
-                    keys: current.keys.iter().map(Key::clone_key).collect(),
+                    keys: if fresh_enough {
+                        current.keys.iter().map(Key::clone_key).collect()
+                    } else {
+                        Vec::new()
+                    },
                     fetched_at: current.fetched_at,
                     attempted_at: Some(now),
                 });
@@ -286,7 +299,12 @@ impl Issuer {
             .and_then(Value::as_str)
             .ok_or("the discovery document has no jwks_uri")?;
         let parsed = url::Url::parse(jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
-        if !lakeshare_catalog::issuer_scheme_allowed(&parsed) {
+        // Plain http only where the issuer itself is a loopback test provider: an https
+        // issuer's document cannot send the gateway to a cleartext endpoint.
+        let issuer_is_https = self.url.starts_with("https://");
+        if parsed.scheme() != "https"
+            && (issuer_is_https || !lakeshare_catalog::issuer_scheme_allowed(&parsed))
+        {
             return Err("jwks_uri must be https".into());
         }
         let set = get_json(http, jwks_uri).await?;
@@ -358,12 +376,18 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
     {
         return Err(format!("GET {url}: over {MAX_DOCUMENT_BYTES} bytes"));
     }
-    let body = response
-        .bytes()
+    // Read in chunks up to the bound: a chunked answer has no length to refuse up front.
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if body.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("GET {url}: over {MAX_DOCUMENT_BYTES} bytes"));
+        .map_err(|e| format!("GET {url}: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("GET {url}: over {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))
 }

@@ -45,7 +45,10 @@ impl Bucket {
 
     fn take_at(&self, now: Instant) -> Result<(), Duration> {
         let mut state = self.state.lock().expect("not poisoned");
-        let elapsed = now.saturating_duration_since(state.at).as_secs_f64();
+        // `now` was read before the lock: under contention an earlier reading may come later,
+        // and must not move the bucket's clock back (which would refill it twice).
+        let now = now.max(state.at);
+        let elapsed = now.duration_since(state.at).as_secs_f64();
         state.tokens = (state.tokens + elapsed * self.rate).min(self.capacity);
         state.at = now;
         if state.tokens >= 1.0 {

@@ -39,6 +39,10 @@ pub struct TableHandle {
     /// in the cache: its id and a digest of where it is, so a table pointed at another folder
     /// never finds, or reveals to its new recipients, what was generated for the old one.
     pub cache_key: String,
+    /// The key of the table's snapshots in the snapshot cache, which outlives configuration
+    /// reloads: its id and a digest of its whole entry (location, format, governance, …), so
+    /// a table changed by a reload never meets the snapshots of what it was.
+    pub snapshot_key: String,
     opened: OnceCell<OpenedTable>,
 }
 
@@ -54,6 +58,14 @@ fn cache_key(id: &str, entry: &TableEntry) -> String {
     format!("{id}-{}", &digest[..12])
 }
 
+/// See [`TableHandle::snapshot_key`]. The entry's `Debug` form names every field, and entries
+/// hold no secrets (those are in stores).
+fn snapshot_key(id: &str, entry: &TableEntry) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(format!("{entry:?}").as_bytes()));
+    format!("{id}-{}", &digest[..16])
+}
+
 impl TableHandle {
     pub fn new(share: &str, schema: &str, entry: TableEntry) -> Self {
         let id = stable_uuid(&format!("{share}.{schema}.{}", entry.name).to_lowercase());
@@ -62,10 +74,16 @@ impl TableHandle {
             schema: schema.to_string(),
             name: entry.name.clone(),
             cache_key: cache_key(&id, &entry),
+            snapshot_key: snapshot_key(&id, &entry),
             id,
             entry,
             opened: OnceCell::new(),
         }
+    }
+
+    /// Whether the table is configured exactly as `entry` (so a reload may keep it open).
+    pub fn entry_is(&self, entry: &TableEntry) -> bool {
+        format!("{:?}", self.entry) == format!("{entry:?}")
     }
 
     /// `share.schema.table`, for messages and logs.

@@ -14,12 +14,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use crate::reload::Routes;
 use tower::ServiceExt;
 
 /// Bounds on connections; per-request bounds are in [`crate::limits`].
@@ -43,11 +44,11 @@ impl Default for Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// Serves `routes` on `listener` until `shutdown` completes, then lets in-flight requests finish
 /// for up to [`Limits::shutdown_grace`].
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: impl Routes,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -76,11 +77,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // Every request learns its connection's peer, for allow lists and the audit log.
-        let service = router.clone().map_request(
+        // Every request learns its connection's peer, for allow lists and the audit log, and
+        // is routed by the router current when it arrives: a reload applies from a
+        // connection's next request.
+        let routes = routes.clone();
+        let service = tower::service_fn(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(crate::client::Peer(peer));
-                request
+                routes.current().oneshot(request)
             },
         );
         let connection =

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Problem, parse_sha256, unique};
+use super::{Problem, Problems, parse_sha256, unique};
 use crate::config::{
     BearerToken, Config, IpBlock, OidcConfig, RateLimitConfig, Recipient, ResolvedRecipient,
     TokenHash,
@@ -21,15 +21,16 @@ struct Seen {
     identities: HashSet<(String, String, String)>,
 }
 
-pub(crate) fn validate_recipients(config: &mut Config) -> Result<(), Problem> {
+pub(crate) fn validate_recipients(config: &mut Config, problems: &mut Problems) {
     let mut seen = Seen::default();
     let shares: Vec<String> = config.shares.iter().map(|s| s.name.clone()).collect();
     for (i, recipient) in config.recipients.iter_mut().enumerate() {
         let at = format!("recipients[{i}]");
-        let resolved = validate_recipient(recipient, &shares, &mut seen, &at)?;
-        recipient.resolved = Some(resolved);
+        match validate_recipient(recipient, &shares, &mut seen, &at) {
+            Ok(resolved) => recipient.resolved = Some(resolved),
+            Err(problem) => problems.check(Err(problem)),
+        }
     }
-    Ok(())
 }
 
 fn validate_recipient(
@@ -256,10 +257,10 @@ pub fn issuer_scheme_allowed(url: &url::Url) -> bool {
 }
 
 fn validate_rate_limit(limit: &RateLimitConfig, at: &str) -> Result<(), Problem> {
-    if !(limit.requests_per_second.is_finite() && limit.requests_per_second > 0.0) {
+    if !(limit.requests_per_second.is_finite() && limit.requests_per_second >= 0.001) {
         return Err((
             format!("{at}.requests_per_second"),
-            "must be a positive number".into(),
+            "must be a number of at least 0.001 (one request in 1000 s)".into(),
         ));
     }
     if limit.burst == Some(0) {
@@ -296,6 +297,9 @@ mod tests {
                 .contains("10.1.0.0/16")
         );
         assert!(IpBlock::parse("10.0.0.0/33").is_err());
+        let mapped = IpBlock::parse("::ffff:10.0.0.0/104").unwrap();
+        assert!(mapped.contains("10.9.9.9".parse().unwrap()));
+        assert!(mapped.contains("::ffff:10.9.9.9".parse().unwrap()));
         assert!(IpBlock::parse("nope").is_err());
     }
 }

@@ -121,8 +121,9 @@ async fn health() -> axum::Json<serde_json::Value> {
 /// only the tables of its shares.
 async fn ready(
     axum::extract::State(app): axum::extract::State<App>,
-    headers: axum::http::HeaderMap,
+    request: axum::extract::Request,
 ) -> axum::response::Response {
+    let (parts, _) = request.into_parts();
     use axum::response::IntoResponse;
     let (ready, unavailable) = app.readiness();
     let mut body = serde_json::json!({
@@ -130,10 +131,14 @@ async fn ready(
         "tables": app.tables().len(),
         "unavailable": unavailable.len(),
     });
-    let recipient = match crate::auth::bearer_token(&headers) {
+    let recipient = match crate::auth::bearer_token(&parts.headers) {
         Ok(token) => app
             .recipients()
-            .authenticate(token, lakeshare_storage::now_ms())
+            .admit(
+                token,
+                crate::client::address(&parts, app.config()),
+                lakeshare_storage::now_ms(),
+            )
             .await
             .ok(),
         Err(_) => None,
