@@ -60,6 +60,27 @@ pub struct Config {
     /// credentials for a shared folder must not reach the generated files of other tables.
     #[serde(default)]
     pub cache: Option<CacheConfig>,
+    /// Where the audit log goes: one JSON line per data access.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+}
+
+/// The audit log's sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub sink: AuditSink,
+    /// For `sink: file`: the file lines are appended to, relative to the configuration's
+    /// folder; absolute after loading.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSink {
+    Stdout,
+    File,
 }
 
 /// A writable folder for generated files: on the gateway's disk, or a prefix in a store (whose

@@ -30,10 +30,10 @@ mod validate;
 
 pub use assets::check_skill_name;
 pub use config::{
-    BearerToken, CacheConfig, Config, FormatName, GovernanceConfig, IncludeConfig, IpBlock,
-    ModelEntry, ModelVersionEntry, ModelVersionStatus, OAuthClientConfig, OidcConfig,
-    RateLimitConfig, Recipient, Schema, ServerConfig, Share, SkillEntry, TableEntry, TokenConfig,
-    TokenHash, VolumeEntry,
+    AuditConfig, AuditSink, BearerToken, CacheConfig, Config, FormatName, GovernanceConfig,
+    IncludeConfig, IpBlock, ModelEntry, ModelVersionEntry, ModelVersionStatus, OAuthClientConfig,
+    OidcConfig, RateLimitConfig, Recipient, Schema, ServerConfig, Share, SkillEntry, TableEntry,
+    TokenConfig, TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{

@@ -37,7 +37,42 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Vec<Proble
     validate_shares(config, dir, &mut problems);
     recipients::validate_recipients(config, &mut problems);
     problems.check(validate_cache(config, dir));
+    problems.check(validate_audit(config, dir));
     problems.done()
+}
+
+/// `audit`: a file sink names a file in an existing folder (made absolute).
+fn validate_audit(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    use crate::config::AuditSink;
+    let Some(audit) = config.audit.as_mut() else {
+        return Ok(());
+    };
+    match (audit.sink, audit.path.as_deref()) {
+        (AuditSink::Stdout, None) => Ok(()),
+        (AuditSink::Stdout, Some(_)) => Err((
+            "audit.path".into(),
+            "is for sink: file; sink: stdout writes to standard output".into(),
+        )),
+        (AuditSink::File, None) => Err((
+            "audit.path".into(),
+            "sink: file needs the path of the file to append to".into(),
+        )),
+        (AuditSink::File, Some(path)) => {
+            let absolute = dir.join(path);
+            let parent = absolute.parent().unwrap_or(dir);
+            if !parent.is_dir() {
+                return Err((
+                    "audit.path".into(),
+                    format!("the folder of '{path}' does not exist"),
+                ));
+            }
+            if absolute.is_dir() {
+                return Err(("audit.path".into(), format!("'{path}' is a folder")));
+            }
+            audit.path = Some(absolute.display().to_string());
+            Ok(())
+        }
+    }
 }
 
 /// The problems found so far.

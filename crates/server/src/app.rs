@@ -74,6 +74,7 @@ pub(crate) struct Inner {
     file_tokens: FileTokens,
     cache: SnapshotCache,
     metrics: crate::metrics::Metrics,
+    audit: crate::audit::Audit,
     digests: DigestCache,
     opener: Opener,
     readiness: Mutex<Readiness>,
@@ -295,6 +296,7 @@ impl App {
             file_tokens: FileTokens::new(signer.clone()),
             cache,
             metrics: crate::metrics::Metrics::default(),
+            audit: crate::audit::Audit::open(config.audit.as_ref()),
             digests,
             opener: Opener {
                 formats,
@@ -429,6 +431,10 @@ impl App {
 
     pub(crate) fn cache(&self) -> &SnapshotCache {
         &self.inner.cache
+    }
+
+    pub(crate) fn audit(&self) -> &crate::audit::Audit {
+        &self.inner.audit
     }
 
     pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {

@@ -28,9 +28,22 @@ pub struct Recipient {
     pub expires_at_ms: Option<i64>,
     /// Index of the recipient's entry, for its address list and rate limit.
     entry: usize,
+    /// Where this request came from, if known.
+    pub client: Option<std::net::IpAddr>,
+    /// This request's id (see `audit.rs`).
+    pub request_id: Arc<str>,
 }
 
 impl Recipient {
+    /// The recipient as the audit log names it.
+    pub fn caller(&self) -> crate::audit::Caller<'_> {
+        crate::audit::Caller {
+            recipient: Some(&self.name),
+            client: self.client,
+            request_id: &self.request_id,
+        }
+    }
+
     pub fn may_read(&self, share: &str) -> bool {
         self.shares.iter().any(|s| s.eq_ignore_ascii_case(share))
     }
@@ -109,6 +122,8 @@ impl Recipients {
                         shares: r.shares.iter().map(|s| s.to_lowercase()).collect(),
                         expires_at_ms: r.expires_at_ms(),
                         entry: i,
+                        client: None,
+                        request_id: Arc::from(""),
                     },
                 })
                 .collect(),
@@ -126,7 +141,8 @@ impl Recipients {
         client: Option<std::net::IpAddr>,
         now_ms: i64,
     ) -> Result<Recipient, ApiError> {
-        let recipient = self.authenticate(token, now_ms).await?;
+        let mut recipient = self.authenticate(token, now_ms).await?;
+        recipient.client = client;
         let entry = &self.entries[recipient.entry];
         if !entry.allow_ips.is_empty() {
             let allowed = client.is_some_and(|a| entry.allow_ips.iter().any(|b| b.contains(a)));
@@ -266,14 +282,14 @@ impl Recipients {
         Ok(entry.recipient.clone())
     }
 
-    /// An access token for the client `client_id` holding `secret`, and its lifetime in
-    /// seconds. Every client's secret is compared in constant time.
+    /// An access token for the client `client_id` holding `secret`, its lifetime in seconds
+    /// and the recipient it is for. Every client's secret is compared in constant time.
     pub fn issue(
         &self,
         client_id: &str,
         secret: &str,
         now_ms: i64,
-    ) -> Result<(String, u64), ClientRefused> {
+    ) -> Result<(String, u64, Arc<str>), ClientRefused> {
         let presented = TokenHash::of(secret);
         let mut found = None;
         for entry in &self.entries {
@@ -302,7 +318,7 @@ impl Recipients {
         let payload = serde_json::to_vec(&claims).expect("claims always serialise");
         let token = self.signer.sign(Purpose::AccessToken, &payload);
         let seconds = u64::try_from((expires - now_ms) / 1000).unwrap_or(0);
-        Ok((token, seconds))
+        Ok((token, seconds, entry.recipient.name.clone()))
     }
 }
 
@@ -312,9 +328,12 @@ impl FromRequestParts<App> for Recipient {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
         let client = crate::client::address(parts, app.config());
-        app.recipients()
+        let mut recipient = app
+            .recipients()
             .admit(token, client, lakeshare_storage::now_ms())
-            .await
+            .await?;
+        recipient.request_id = crate::audit::request_id(&parts.extensions);
+        Ok(recipient)
     }
 }
 
@@ -394,7 +413,8 @@ recipients:
     async fn client_credentials_get_access_tokens_that_expire() {
         let r = recipients();
         // SECRET_HASH is the SHA-256 of "test".
-        let (token, seconds) = r.issue("app-1", "test", 1_000).unwrap();
+        let (token, seconds, recipient) = r.issue("app-1", "test", 1_000).unwrap();
+        assert_eq!(&*recipient, "app");
         assert_eq!(seconds, 60);
         let app = r.authenticate(&token, 1_000).await.unwrap();
         assert_eq!(&*app.name, "app");
@@ -412,7 +432,7 @@ recipients:
 
     #[tokio::test]
     async fn access_tokens_die_with_their_client_and_their_signing_secret() {
-        let (token, _) = recipients().issue("app-1", "test", 0).unwrap();
+        let (token, _, _) = recipients().issue("app-1", "test", 0).unwrap();
         let mut without_client = config();
         without_client.recipients.retain(|r| r.name != "app");
         let revoked = Recipients::from_config(

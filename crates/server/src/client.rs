@@ -17,8 +17,17 @@ pub struct Peer(pub SocketAddr);
 
 /// The client address of the request in `parts`, if the listener recorded its peer.
 pub fn address(parts: &Parts, config: &Config) -> Option<IpAddr> {
-    let peer = parts.extensions.get::<Peer>()?.0.ip().to_canonical();
-    client_of(peer, &parts.headers, config.server.trusted_proxies())
+    address_of(&parts.extensions, &parts.headers, config)
+}
+
+/// [`address`] from a request's extensions and headers.
+pub fn address_of(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+    config: &Config,
+) -> Option<IpAddr> {
+    let peer = extensions.get::<Peer>()?.0.ip().to_canonical();
+    client_of(peer, headers, config.server.trusted_proxies())
 }
 
 /// The client behind `peer`; `None` when a trusted proxy forwarded a hop that cannot be read

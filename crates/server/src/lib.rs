@@ -18,6 +18,7 @@
 //! ```
 
 mod app;
+mod audit;
 mod auth;
 mod builtin_s3;
 mod cache;

@@ -63,6 +63,7 @@ pub(crate) struct Counters {
     pub snapshot_misses: Counter,
     store_errors: Family<FaultLabels, Counter>,
     config_reloads: Family<ReloadLabels, Counter>,
+    audit_write_errors: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,7 +83,13 @@ pub(crate) static COUNTERS: LazyLock<Counters> = LazyLock::new(|| Counters {
     snapshot_misses: Counter::default(),
     store_errors: Family::default(),
     config_reloads: Family::default(),
+    audit_write_errors: Counter::default(),
 });
+
+/// Counts an audit line that could not be written.
+pub(crate) fn audit_write_failed() {
+    COUNTERS.audit_write_errors.inc();
+}
 
 /// Counts a configuration reload: `applied` or `refused`.
 pub(crate) fn config_reload(result: &'static str) {
@@ -172,6 +179,11 @@ impl Default for Metrics {
             "config_reloads",
             "Configuration reloads, by result (applied, refused)",
             c.config_reloads.clone(),
+        );
+        registry.register(
+            "audit_write_errors",
+            "Audit lines that could not be written to the sink",
+            c.audit_write_errors.clone(),
         );
         let snapshot_entries = Gauge::default();
         registry.register(

@@ -221,9 +221,24 @@ impl Folder {
 
     /// URLs a recipient can GET (Range included) each of `paths` from, valid for `ttl`.
     pub async fn sign(&self, paths: &[&str], ttl: Duration) -> Result<Vec<SignedUrl>> {
+        self.sign_for(paths, ttl, None).await
+    }
+
+    /// [`Folder::sign`] for `(recipient, object)`, sealed into the gateway's own file URLs so
+    /// that their downloads are audited as that recipient's.
+    pub async fn sign_for(
+        &self,
+        paths: &[&str],
+        ttl: Duration,
+        audience: Option<(&str, &str)>,
+    ) -> Result<Vec<SignedUrl>> {
         match &self.backend {
             Backend::Local { root, signer } => {
-                let signer = signer.with_ttl(ttl);
+                let signer = match audience {
+                    Some((recipient, object)) => signer.for_audience(recipient, object),
+                    None => signer.clone(),
+                }
+                .with_ttl(ttl);
                 paths
                     .iter()
                     .map(|path| {

@@ -38,7 +38,7 @@ mod vending;
 
 pub use error::{Error, Result};
 pub use folder::{Folder, FolderFile};
-pub use local::{FileTokens, LocalUrlSigner, PRESIGNED_MARKER};
+pub use local::{FileTokens, GrantedFile, LocalUrlSigner, PRESIGNED_MARKER};
 pub use options::{AZURITE_ACCOUNT, StoreKind, StoreOptions, StsOptions};
 pub use signing::{Purpose, Signer};
 pub use store::{Store, StoreUrlSigner};
@@ -66,6 +66,17 @@ pub trait UrlSigner: Send + Sync + std::fmt::Debug {
     /// Whether [`UrlSigner::sign_all`] would accept `file_url`, without signing it. Used to vet a
     /// whole snapshot before a response starts, when an error can still become a status code.
     fn check(&self, file_url: &str) -> Result<()>;
+
+    /// This signer for URLs handed to `recipient` for `object`, where the URLs come back to
+    /// the gateway (its own file route), so their downloads are audited as that recipient's;
+    /// `None` where they go straight to a store, which the gateway does not see.
+    fn for_recipient(
+        &self,
+        _recipient: &str,
+        _object: &str,
+    ) -> Option<std::sync::Arc<dyn UrlSigner>> {
+        None
+    }
 }
 
 /// Milliseconds since the epoch, the unit of every expiry on the wire.

@@ -1,6 +1,7 @@
 //! Signed URLs to the gateway's own file route, for tables on its local filesystem.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,23 @@ struct FileClaim {
     p: String,
     /// Expiry, epoch milliseconds.
     e: i64,
+    /// The recipient the URL was signed for, for the audit of its downloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    u: Option<String>,
+    /// The shared object (`share.schema.table`, an asset) the file belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    o: Option<String>,
+}
+
+/// A file a token grants, with who it was signed for.
+#[derive(Debug, Clone)]
+pub struct GrantedFile {
+    /// The file on disk, every symlink resolved.
+    pub path: PathBuf,
+    /// Its path below the shared folder's root, `/`-separated: what a log may name.
+    pub relative: String,
+    pub recipient: Option<String>,
+    pub object: Option<String>,
 }
 
 /// Query string appended to every signed URL. The token in the path is what grants access; this
@@ -35,6 +53,8 @@ pub struct LocalUrlSigner {
     base_url: String,
     root: PathBuf,
     ttl: Duration,
+    /// Recipient and object sealed into every token (see [`UrlSigner::for_recipient`]).
+    audience: Option<(String, String)>,
 }
 
 impl LocalUrlSigner {
@@ -56,6 +76,7 @@ impl LocalUrlSigner {
             base_url: base_url.trim_end_matches('/').to_string(),
             root,
             ttl,
+            audience: None,
         })
     }
 
@@ -63,6 +84,14 @@ impl LocalUrlSigner {
     pub fn with_ttl(&self, ttl: Duration) -> Self {
         Self {
             ttl,
+            ..self.clone()
+        }
+    }
+
+    /// The same signer, sealing `recipient` and `object` into its tokens.
+    pub fn for_audience(&self, recipient: &str, object: &str) -> Self {
+        Self {
+            audience: Some((recipient.to_string(), object.to_string())),
             ..self.clone()
         }
     }
@@ -113,6 +142,8 @@ impl LocalUrlSigner {
             r: self.root.to_string_lossy().into_owned(),
             p: relative,
             e: expires_at_ms,
+            u: self.audience.as_ref().map(|(u, _)| u.clone()),
+            o: self.audience.as_ref().map(|(_, o)| o.clone()),
         };
         let token = self.tokens.issue(&claim);
         Ok(SignedUrl {
@@ -130,6 +161,10 @@ impl UrlSigner for LocalUrlSigner {
 
     fn check(&self, file_url: &str) -> Result<()> {
         self.relative_path(file_url).map(drop)
+    }
+
+    fn for_recipient(&self, recipient: &str, object: &str) -> Option<Arc<dyn UrlSigner>> {
+        Some(Arc::new(self.for_audience(recipient, object)))
     }
 }
 
@@ -152,6 +187,11 @@ impl FileTokens {
     /// The file a token grants, checked in this order: signature, expiry (against `now_ms`),
     /// then confinement: the path, with every symlink resolved, must still lie inside the root.
     pub fn resolve(&self, token: &str, now_ms: i64) -> Result<PathBuf> {
+        self.grant(token, now_ms).map(|granted| granted.path)
+    }
+
+    /// [`FileTokens::resolve`], with the recipient and object the token was signed for.
+    pub fn grant(&self, token: &str, now_ms: i64) -> Result<GrantedFile> {
         let payload = self.signer.verify(Purpose::LocalFile, token)?;
         let claim: FileClaim = serde_json::from_slice(&payload).map_err(|_| Error::InvalidToken)?;
         if now_ms >= claim.e {
@@ -189,7 +229,12 @@ impl FileTokens {
                 root: claim.r,
             });
         }
-        Ok(resolved)
+        Ok(GrantedFile {
+            path: resolved,
+            relative: claim.p,
+            recipient: claim.u,
+            object: claim.o,
+        })
     }
 }
 
@@ -270,6 +315,40 @@ mod tests {
     }
 
     #[test]
+    fn tokens_name_whom_they_were_signed_for() {
+        let (dir, signer) = setup();
+        let url = url::Url::from_file_path(
+            dir.path()
+                .canonicalize()
+                .unwrap()
+                .join("table/p=1/a.parquet"),
+        )
+        .unwrap();
+        let plain = signer.sign(url.as_str()).unwrap();
+        let token = |signed: &SignedUrl| {
+            signed
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .split('?')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let granted = signer.tokens().grant(&token(&plain), now_ms()).unwrap();
+        assert_eq!((granted.recipient, granted.object), (None, None));
+        assert_eq!(granted.relative, "p=1/a.parquet");
+        let sealed = signer
+            .for_audience("acme", "s.x.t")
+            .sign(url.as_str())
+            .unwrap();
+        let granted = signer.tokens().grant(&token(&sealed), now_ms()).unwrap();
+        assert_eq!(granted.recipient.as_deref(), Some("acme"));
+        assert_eq!(granted.object.as_deref(), Some("s.x.t"));
+    }
+
+    #[test]
     fn a_forged_claim_cannot_escape_the_root() {
         let (dir, signer) = setup();
         let root = dir.path().canonicalize().unwrap();
@@ -279,6 +358,8 @@ mod tests {
                 r: root.join("table").to_string_lossy().into_owned(),
                 p: p.into(),
                 e: now_ms() + 10_000,
+                u: None,
+                o: None,
             });
             let err = signer.tokens().resolve(&token, now_ms()).unwrap_err();
             assert!(matches!(err, Error::OutsideRoot { .. }), "{p}: {err}");

@@ -211,11 +211,15 @@ pub async fn load_table(
     let handle = table(&app, &recipient, &path).await?;
     let loaded = load(&app, &handle).await?;
     let credentials = storage_credentials(&app, &recipient, &handle, &loaded.access).await?;
-    tracing::info!(
-        target: "lakeshare::audit",
-        recipient = %recipient.name,
-        table = %handle.qualified_name(),
-        "iceberg loadTable"
+    app.audit().record(
+        "iceberg_load_table",
+        recipient.caller(),
+        serde_json::json!({
+            "share": handle.share,
+            "schema": handle.schema,
+            "table": handle.name,
+            "credentials": credentials.len(),
+        }),
     );
     // Java's FileIO refreshes its credentials here before they expire (long jobs).
     let mut config = credentials[0].config.clone();
@@ -255,8 +259,18 @@ pub async fn credentials(
 ) -> IcebergResult<Response> {
     let handle = table(&app, &recipient, &path).await?;
     let access = super::tables::access(&app, &handle).await?;
+    let storage_credentials = storage_credentials(&app, &recipient, &handle, &access).await?;
+    app.audit().record(
+        "credentials",
+        recipient.caller(),
+        serde_json::json!({
+            "object": handle.qualified_name(),
+            "kind": "iceberg",
+            "credentials": storage_credentials.len(),
+        }),
+    );
     Ok(Json(LoadCredentialsResponse {
-        storage_credentials: storage_credentials(&app, &recipient, &handle, &access).await?,
+        storage_credentials,
     })
     .into_response())
 }

@@ -213,18 +213,16 @@ pub(crate) async fn file_urls(
     let paths: Vec<&str> = chosen.iter().map(|f| f.path.as_str()).collect();
     let ttl = std::time::Duration::from_millis(app.url_ttl_ms() as u64);
     let signed = folder
-        .sign(&paths, ttl)
+        .sign_for(&paths, ttl, Some((&recipient.name, &target.label)))
         .await
         .map_err(|e| ApiError::from_asset(&target.label, &e.into()))?;
     crate::metrics::COUNTERS
         .urls_signed
         .inc_by(paths.len() as u64);
-    tracing::info!(
-        target: "lakeshare::audit",
-        recipient = %recipient.name,
-        asset = %target.label,
-        files = paths.len(),
-        "file-urls"
+    app.audit().record(
+        "file_urls",
+        recipient.caller(),
+        serde_json::json!({ "object": target.label, "files": paths.len(), "paths": paths }),
     );
     let items: Vec<FileUrl> = chosen
         .into_iter()
@@ -306,12 +304,10 @@ pub(crate) async fn credentials(
             storage_location: None,
         }
     };
-    tracing::info!(
-        target: "lakeshare::audit",
-        recipient = %recipient.name,
-        asset = %target.label,
-        expires_at_ms = body.expiration_time,
-        "temporary-credentials"
+    app.audit().record(
+        "credentials",
+        recipient.caller(),
+        serde_json::json!({ "object": target.label, "expires_at_ms": body.expiration_time }),
     );
     Ok((
         [(header::CONTENT_TYPE, lakeshare_protocol::JSON_CONTENT_TYPE)],

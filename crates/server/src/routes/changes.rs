@@ -169,15 +169,32 @@ pub async fn changes(
             (last > first).then(|| now + app.url_ttl_ms()),
         )
     });
-    tracing::info!(
-        target: "lakeshare::audit",
-        recipient = %recipient.name,
-        table = %name,
-        start,
-        end,
-        lines = last - first,
-        "changes"
+    let page_files = || {
+        items[first..last].iter().filter_map(|item| match *item {
+            Item::File { commit, file } => Some(&commits[commit].files[file].file),
+            _ => None,
+        })
+    };
+    app.audit().record(
+        "changes",
+        recipient.caller(),
+        crate::audit::with(
+            crate::audit::file_ids(page_files().map(|f| f.id.as_str())),
+            serde_json::json!({
+                "share": handle.share,
+                "schema": handle.schema,
+                "table": handle.name,
+                "start_version": start,
+                "end_version": end,
+                "bytes": page_files().map(|f| f.size).sum::<u64>(),
+                "lines": last - first,
+            }),
+        ),
     );
+    let signer = opened
+        .signer
+        .for_recipient(&recipient.name, &name)
+        .unwrap_or_else(|| opened.signer.clone());
     let stream = stream_changes(
         at_end,
         Arc::new(commits),
@@ -185,7 +202,7 @@ pub async fn changes(
         first..last,
         start,
         format,
-        opened.signer.clone(),
+        signer,
         end_stream,
     )
     .await

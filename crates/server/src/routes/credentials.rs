@@ -81,13 +81,14 @@ pub async fn temporary_table_credentials(
         };
         (aws, credentials.expires_at_ms)
     };
-    tracing::info!(
-        target: "lakeshare::audit",
-        recipient = %recipient.name,
-        table = %name,
-        expires_at_ms,
-        builtin_endpoint = builtin,
-        "temporary-table-credentials"
+    app.audit().record(
+        "credentials",
+        recipient.caller(),
+        serde_json::json!({
+            "object": name,
+            "kind": if builtin { "builtin" } else { "sts" },
+            "expires_at_ms": expires_at_ms,
+        }),
     );
     let body = TemporaryTableCredentialsResponse {
         credentials: TableCredentials {

@@ -18,11 +18,8 @@ pub async fn serve(
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
-    let path = match app
-        .file_tokens()
-        .resolve(&token, lakeshare_storage::now_ms())
-    {
-        Ok(path) => path,
+    let granted = match app.file_tokens().grant(&token, lakeshare_storage::now_ms()) {
+        Ok(granted) => granted,
         Err(StorageError::Expired { .. }) => {
             return ApiError::forbidden(
                 "this signed URL has expired; query the table again for a fresh one",
@@ -40,7 +37,14 @@ pub async fn serve(
         Err(_) => return ApiError::forbidden("this signed URL is not valid").into_response(),
     };
     let head = request.method() == axum::http::Method::HEAD;
-    match ServeFile::new(path).oneshot(request).await {
+    let client = crate::client::address_of(request.extensions(), request.headers(), app.config());
+    let request_id = crate::audit::request_id(request.extensions());
+    let range = request
+        .headers()
+        .get(axum::http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match ServeFile::new(&granted.path).oneshot(request).await {
         Ok(response) => {
             let length = response
                 .headers()
@@ -50,6 +54,21 @@ pub async fn serve(
                 crate::metrics::COUNTERS
                     .bytes_served
                     .inc_by(length.unwrap_or(0));
+                app.audit().record(
+                    "file_download",
+                    crate::audit::Caller {
+                        recipient: granted.recipient.as_deref(),
+                        client,
+                        request_id: &request_id,
+                    },
+                    serde_json::json!({
+                        "object": granted.object,
+                        "file": granted.relative,
+                        "bytes": length,
+                        "status": response.status().as_u16(),
+                        "range": range,
+                    }),
+                );
             }
             response.map(Body::new)
         }

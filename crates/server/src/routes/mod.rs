@@ -77,6 +77,7 @@ pub fn router(app: App) -> Router {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             },
         ))
+        .layer(axum::middleware::from_fn(crate::audit::assign_request_id))
         .with_state(app)
 }
 

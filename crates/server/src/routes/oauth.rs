@@ -68,14 +68,24 @@ fn no_store() -> [(header::HeaderName, &'static str); 2] {
 }
 
 /// `POST {prefix}/oauth/token` and `POST {prefix}/iceberg/v1/oauth/tokens`.
-pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    match issue(&app, &headers, &body) {
+pub async fn token(
+    State(app): State<App>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match issue(&app, &extensions, &headers, &body) {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
 }
 
-fn issue(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusal> {
+fn issue(
+    app: &App,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Refusal> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -133,7 +143,7 @@ fn issue(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusa
         }
     };
     let now = lakeshare_storage::now_ms();
-    let (client_id, (token, expires_in)) = candidates
+    let (client_id, (token, expires_in, recipient)) = candidates
         .iter()
         .find_map(|(id, secret)| {
             let issued = app.recipients().issue(id, secret, now).ok()?;
@@ -145,7 +155,15 @@ fn issue(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusa
                 "unknown client or wrong client secret",
             )
         })?;
-    tracing::info!(target: "lakeshare::audit", client_id = %client_id, "oauth access token issued");
+    app.audit().record(
+        "token_issued",
+        crate::audit::Caller {
+            recipient: Some(&recipient),
+            client: crate::client::address_of(extensions, headers, app.config()),
+            request_id: &crate::audit::request_id(extensions),
+        },
+        json!({ "client_id": client_id, "expires_in": expires_in }),
+    );
     let body = json!({
         "access_token": token,
         "token_type": "Bearer",

@@ -209,19 +209,31 @@ pub async fn query(
                 (end > start).then(|| now + app.url_ttl_ms()),
             )
         });
-    tracing::info!(
-        target: "lakeshare::audit",
-        recipient = %recipient.name,
-        table = %handle.qualified_name(),
-        version,
-        files = end - start,
-        first_file = start,
-        pruned = served.snapshot.files.len() - selected,
-        "query"
+    let page_files = || selection[start..end].iter().map(|&i| &files[i as usize]);
+    app.audit().record(
+        "query",
+        recipient.caller(),
+        crate::audit::with(
+            crate::audit::file_ids(page_files().map(|f| f.id.as_str())),
+            serde_json::json!({
+                "share": handle.share,
+                "schema": handle.schema,
+                "table": handle.name,
+                "version": version,
+                "bytes": page_files().map(|f| f.size).sum::<u64>(),
+                "first_file": start,
+                "pruned": served.snapshot.files.len() - selected,
+            }),
+        ),
     );
+    // Downloads through the gateway's own file route are audited as this recipient's.
+    let signer = opened
+        .signer
+        .for_recipient(&recipient.name, &handle.qualified_name())
+        .unwrap_or_else(|| opened.signer.clone());
     let stream = stream_files(
         served,
-        opened.signer.clone(),
+        signer,
         format,
         selection,
         start..end,
