@@ -167,6 +167,20 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     #[serde(skip)]
     pub(crate) trusted_blocks: Vec<IpBlock>,
+    /// Serve HTTPS with this certificate chain and key (PEM files, relative to the
+    /// configuration's folder; absolute after loading). Read again on every reload.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The listener's certificate: a PEM chain (leaf first) and its PEM private key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    #[serde(deserialize_with = "env::string")]
+    pub cert: String,
+    #[serde(deserialize_with = "env::string")]
+    pub key: String,
 }
 
 fn default_request_timeout() -> u64 {
@@ -206,6 +220,7 @@ impl Default for ServerConfig {
             max_concurrent_requests: default_max_concurrent_requests(),
             trusted_proxies: Vec::new(),
             trusted_blocks: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -220,6 +235,7 @@ impl ServerConfig {
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
+            None if self.tls.is_some() => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
         }
     }

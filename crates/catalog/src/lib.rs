@@ -33,7 +33,7 @@ pub use config::{
     AuditConfig, AuditSink, BearerToken, CacheConfig, Config, FormatName, GovernanceConfig,
     IncludeConfig, IpBlock, ModelEntry, ModelVersionEntry, ModelVersionStatus, OAuthClientConfig,
     OidcConfig, RateLimitConfig, Recipient, Schema, ServerConfig, Share, SkillEntry, TableEntry,
-    TokenConfig, TokenHash, VolumeEntry,
+    TlsConfig, TokenConfig, TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{

@@ -30,6 +30,7 @@ pub(crate) type Problem = (String, String);
 pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Vec<Problem>> {
     let mut problems = Problems::default();
     problems.check(validate_server(config));
+    problems.check(validate_tls(config, dir));
     problems.check(validate_stores(config, dir));
     problems.check(validate_catalogs(config, dir));
     problems.check(validate_digest_cache(config, dir));
@@ -39,6 +40,25 @@ pub(crate) fn validate(config: &mut Config, dir: &Path) -> Result<(), Vec<Proble
     problems.check(validate_cache(config, dir));
     problems.check(validate_audit(config, dir));
     problems.done()
+}
+
+/// `server.tls`: both files exist (made absolute); their contents are read by the listener,
+/// at start and on every reload.
+fn validate_tls(config: &mut Config, dir: &Path) -> Result<(), Problem> {
+    let Some(tls) = config.server.tls.as_mut() else {
+        return Ok(());
+    };
+    for (field, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
+        let absolute = dir.join(&*path);
+        if !absolute.is_file() {
+            return Err((
+                format!("server.tls.{field}"),
+                format!("'{path}' is not a file"),
+            ));
+        }
+        *path = absolute.display().to_string();
+    }
+    Ok(())
 }
 
 /// `audit`: a file sink names a file in an existing folder (made absolute).

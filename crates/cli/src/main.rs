@@ -239,7 +239,8 @@ pub(crate) async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Resu
     let limits = app.connection_limits();
     // /health answers at once; /ready once every table has been tried, which goes on in the
     // background (and again every 30 s for those that could not be opened).
-    let live = lakeshare_server::Live::new(app, TABLE_CHECK_INTERVAL);
+    let live =
+        lakeshare_server::Live::new(app, TABLE_CHECK_INTERVAL).map_err(anyhow::Error::msg)?;
     let watcher = path.map(|path| live.watch(path));
     tracing::info!(%endpoint, "lakeshare is serving");
     lakeshare_server::serve(listener, live, limits, shutdown_signal()).await;
@@ -276,6 +277,15 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
     );
     let opener = opener(&config);
     let mut failures = 0;
+    if let Some(tls) = &config.server.tls {
+        match lakeshare_server::load_tls(tls) {
+            Ok(_) => println!("ok    server.tls  certificate and key"),
+            Err(e) => {
+                failures += 1;
+                println!("FAIL  {e}");
+            }
+        }
+    }
     for (name, store) in opener.stores.all() {
         let checks = match store {
             Ok(store) => store.check().await,

@@ -39,6 +39,7 @@ mod reload;
 mod rest_catalog;
 mod routes;
 mod serve;
+mod tls;
 
 pub use app::App;
 pub use client::Peer;
@@ -47,3 +48,4 @@ pub use folders::{SharedFolder, open_folder, shared_folders};
 pub use registry::{Catalogs, OpenedTable, Opener, Stores, TableHandle, open_table};
 pub use reload::{Live, Reloaded, Routes};
 pub use serve::{Limits, serve};
+pub use tls::load as load_tls;

@@ -37,6 +37,8 @@ pub struct Live {
 struct Current {
     app: App,
     router: Router,
+    /// The listener's TLS, read from `server.tls` with the configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What [`Live::reload`] did.
@@ -49,18 +51,27 @@ pub enum Reloaded {
 }
 
 impl Live {
-    /// Serves `app`, checking its tables every `table_checks` (see [`App::spawn_table_checks`]).
-    pub fn new(app: App, table_checks: Duration) -> Self {
+    /// Serves `app`, checking its tables every `table_checks` (see [`App::spawn_table_checks`]);
+    /// fails if its `server.tls` files cannot be used.
+    pub fn new(app: App, table_checks: Duration) -> Result<Self, String> {
+        let tls = app
+            .config()
+            .server
+            .tls
+            .as_ref()
+            .map(crate::tls::load)
+            .transpose()?;
         let live = Self {
             current: Arc::new(ArcSwap::from_pointee(Current {
                 router: app.router(),
                 app: app.clone(),
+                tls,
             })),
             table_checks,
             checker: Arc::default(),
         };
         live.restart_checks(&app);
-        live
+        Ok(live)
     }
 
     /// The state serving now.
@@ -75,16 +86,25 @@ impl Live {
 
     /// Loads `path` and, if it is valid, serves it from the next request on.
     pub fn reload(&self, path: &Path) -> Reloaded {
-        let config = match Config::load(path) {
-            Ok(config) => config,
+        let loaded = Config::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|config| {
+                let tls = config
+                    .server
+                    .tls
+                    .as_ref()
+                    .map(crate::tls::load)
+                    .transpose()?;
+                Ok((config, tls))
+            });
+        let (config, tls) = match loaded {
+            Ok(loaded) => loaded,
             Err(e) => {
                 crate::metrics::config_reload("refused");
                 // The file by its name: where it lives on the server is not the log's business.
                 let shown = match path.file_name() {
-                    Some(name) => e
-                        .to_string()
-                        .replace(&path.display().to_string(), &name.to_string_lossy()),
-                    None => e.to_string(),
+                    Some(name) => e.replace(&path.display().to_string(), &name.to_string_lossy()),
+                    None => e,
                 };
                 tracing::error!(
                     "configuration reload refused, the running configuration stays: {shown}"
@@ -92,11 +112,11 @@ impl Live {
                 return Reloaded::Refused(shown);
             }
         };
-        self.apply(config)
+        self.apply(config, tls)
     }
 
-    /// Serves `config` from the next request on.
-    pub fn apply(&self, config: Config) -> Reloaded {
+    /// Serves `config` (with `tls`, read from its `server.tls`) from the next request on.
+    pub fn apply(&self, config: Config, tls: Option<Arc<rustls::ServerConfig>>) -> Reloaded {
         let previous = self.app();
         let server = &previous.config().server;
         if config.server.listen != server.listen
@@ -111,9 +131,13 @@ impl Live {
         let app = previous.reloaded(config);
         let kept_open = app.tables_kept_from(&previous);
         let tables = app.config().tables().count();
+        if tls.is_some() != self.current.load().tls.is_some() {
+            tracing::warn!("server.tls switched on or off: new connections are served accordingly");
+        }
         self.current.store(Arc::new(Current {
             router: app.router(),
             app: app.clone(),
+            tls,
         }));
         self.restart_checks(&app);
         crate::metrics::config_reload("applied");
@@ -139,7 +163,7 @@ impl Live {
     pub fn watch(&self, path: PathBuf) -> tokio::task::JoinHandle<()> {
         let live = self.clone();
         tokio::spawn(async move {
-            let mut seen = read_digest(&path);
+            let mut seen = watched_digest(&path, &live);
             #[cfg(unix)]
             let mut hangup =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -157,7 +181,7 @@ impl Live {
                     got = signalled => got,
                     () = tokio::time::sleep(POLL_INTERVAL) => false,
                 };
-                let now = read_digest(&path);
+                let now = watched_digest(&path, &live);
                 if forced {
                     tracing::info!("SIGHUP: reloading the configuration");
                 } else if now == seen {
@@ -175,17 +199,29 @@ impl Live {
     }
 }
 
-/// A digest of the file's bytes, or `None` while it cannot be read (mid-replace, say).
-fn read_digest(path: &Path) -> Option<[u8; 32]> {
+/// A digest of the file's bytes and of the running configuration's TLS files (a renewed
+/// certificate is a change too), or `None` while the file cannot be read (mid-replace, say).
+fn watched_digest(path: &Path, live: &Live) -> Option<[u8; 32]> {
     use sha2::Digest;
-    std::fs::read(path)
-        .ok()
-        .map(|bytes| sha2::Sha256::digest(&bytes).into())
+    let bytes = std::fs::read(path).ok()?;
+    let mut digest = sha2::Sha256::new();
+    digest.update(&bytes);
+    if let Some(tls) = &live.app().config().server.tls {
+        for file in [&tls.cert, &tls.key] {
+            digest.update(std::fs::read(file).unwrap_or_default());
+        }
+    }
+    Some(digest.finalize().into())
 }
 
 /// What [`crate::serve`] serves: a fixed router, or the live one.
 pub trait Routes: Clone + Send + Sync + 'static {
     fn current(&self) -> Router;
+
+    /// TLS for a connection accepted now; `None`: plain HTTP.
+    fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        None
+    }
 }
 
 impl Routes for Router {
@@ -197,5 +233,9 @@ impl Routes for Router {
 impl Routes for Live {
     fn current(&self) -> Router {
         self.router()
+    }
+
+    fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.current.load().tls.clone()
     }
 }

@@ -6,8 +6,9 @@
 //! within [`Limits::header_read_timeout`], at most [`Limits::max_connections`] are open at once
 //! (the rest wait in the kernel's backlog), and on shutdown in-flight requests finish first.
 //!
-//! Connections speak HTTP/1.1: every Delta Sharing client does, and a TLS-terminating proxy in
-//! front speaks it to its backends. (Cleartext HTTP/2 would need protocol detection before the
+//! Connections speak HTTP/1.1 (over TLS when `server.tls` is set, the handshake bounded by the
+//! header timeout): every Delta Sharing client does, and a TLS-terminating proxy in front
+//! speaks it to its backends. (Cleartext HTTP/2 would need protocol detection before the
 //! header timer starts, which is exactly where a silent client could hang on.)
 
 use std::future::Future;
@@ -80,6 +81,7 @@ pub async fn serve(
         // Every request learns its connection's peer, for allow lists and the audit log, and
         // is routed by the router current when it arrives: a reload applies from a
         // connection's next request.
+        let tls = routes.tls();
         let routes = routes.clone();
         let service = tower::service_fn(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
@@ -87,12 +89,27 @@ pub async fn serve(
                 routes.current().oneshot(request)
             },
         );
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(service);
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended with an error: {e}");
+            match tls {
+                None => {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    finish(watcher.watch(connection)).await;
+                }
+                // The handshake is bounded like the headers: a client that opens a connection
+                // and says nothing holds its slot no longer over TLS.
+                Some(config) => {
+                    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                        Ok(Ok(tls)) => {
+                            let connection = http.serve_connection(TokioIo::new(tls), service);
+                            finish(watcher.watch(connection)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
             drop(slot);
         });
@@ -103,5 +120,12 @@ pub async fn serve(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("shutting down with requests still in flight after {:?}", limits.shutdown_grace);
         }
+    }
+}
+
+/// Runs a connection to its end.
+async fn finish<E: std::fmt::Display>(connection: impl Future<Output = Result<(), E>>) {
+    if let Err(e) = connection.await {
+        tracing::debug!("connection ended with an error: {e}");
     }
 }
