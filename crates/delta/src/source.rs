@@ -14,7 +14,6 @@ use lakeshare_model::{
     Snapshot, TableFormat, TableMetadata, TableProtocol, TableSource, TimestampBound, Version,
     VersionChanges,
 };
-use md5::{Digest, Md5};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -169,10 +168,12 @@ impl DeltaSource {
 
     fn data_file(&self, view: &LogicalFileView) -> DataFile {
         let path = view.path();
+        // The reference server's default id: MD5 of the path in the log.
+        let (id, sha256_id) = lakeshare_model::path_ids(&path);
         DataFile {
             url: self.file_url(&path),
-            // The reference server's default id: MD5 of the path in the log.
-            id: hex::encode(Md5::digest(path.as_bytes())),
+            id,
+            sha256_id: Some(sha256_id),
             size: view.size().max(0) as u64,
             partition_values: view.partition_values_map().into_iter().collect(),
             stats: view.stats().map(FileStats::from_json),
@@ -232,9 +233,11 @@ impl DeltaSource {
         partition_values: HashMap<String, Option<String>>,
         modification_time_ms: i64,
     ) -> DataFile {
+        let (id, sha256_id) = lakeshare_model::path_ids(path);
         DataFile {
             url: self.file_url(path),
-            id: hex::encode(Md5::digest(path.as_bytes())),
+            id,
+            sha256_id: Some(sha256_id),
             size: size.max(0) as u64,
             partition_values: partition_values.into_iter().collect(),
             stats: None,

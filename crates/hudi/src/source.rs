@@ -16,7 +16,6 @@ use lakeshare_model::{
     TableFormat, TableMetadata, TableProtocol, TableSource, TimestampBound, Version,
     VersionChanges,
 };
-use md5::{Digest, Md5};
 use url::Url;
 
 use crate::Error;
@@ -361,7 +360,7 @@ impl HudiSource {
             .record_counts
             .get(&(group, base.commit_timestamp.clone()))
             .copied();
-        let mut file = DataFile::new(url, hex::encode(Md5::digest(relative.as_bytes())), size);
+        let mut file = DataFile::at_path(url, &relative, size);
         file.partition_values = loaded.layout.values(&slice.partition_path)?;
         file.stats = stats
             .column_stats

@@ -8,7 +8,6 @@ use iceberg::spec::{
     Schema, Transform, Type,
 };
 use lakeshare_model::{DataFile, FileStats};
-use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
 /// The identity-partitioned source columns of `spec` whose values Delta Sharing can carry as
@@ -52,11 +51,7 @@ pub(crate) fn data_file(
     modification_time_ms: i64,
 ) -> DataFile {
     let path = file.file_path();
-    let mut out = DataFile::new(
-        file_url(path),
-        hex::encode(Md5::digest(path.as_bytes())),
-        file.file_size_in_bytes(),
-    );
+    let mut out = DataFile::at_path(file_url(path), path, file.file_size_in_bytes());
     let tuple = file.partition().fields();
     out.partition_values = partition_columns
         .iter()

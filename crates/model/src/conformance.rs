@@ -233,5 +233,21 @@ fn check_files(
                 file.url
             );
         }
+        // Both ids come from one path (`path_ids`): a client asking for `fileidhash: delta`
+        // gets ids as stable as the default ones.
+        let sha = file.sha256_id.as_deref().unwrap_or_else(|| {
+            panic!("version {version}: {} has no fileidhash=delta id", file.url)
+        });
+        assert!(
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+            "version {version}: {} has a SHA-256 hex id",
+            file.url
+        );
     }
+    let mut sha_ids: Vec<_> = snapshot.files.iter().map(|f| &f.sha256_id).collect();
+    sha_ids.sort();
+    assert!(
+        sha_ids.windows(2).all(|w| w[0] != w[1]),
+        "version {version}: fileidhash=delta ids unique"
+    );
 }

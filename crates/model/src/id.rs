@@ -19,6 +19,18 @@ pub fn stable_uuid(name: &str) -> String {
     )
 }
 
+/// The ids of a data file its table's log names by `log_path`: MD5 hex, the id every adapter
+/// gives (the reference server's default, and `fileidhash: parquet`), and SHA-256 hex (what
+/// `fileidhash: delta` asks for).
+pub fn path_ids(log_path: &str) -> (String, String) {
+    use md5::Md5;
+    use sha2::{Digest, Sha256};
+    (
+        hex::encode(Md5::digest(log_path.as_bytes())),
+        hex::encode(Sha256::digest(log_path.as_bytes())),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,7 +41,7 @@ pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
 pub use fault::{fault_of, store_fault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
-pub use id::stable_uuid;
+pub use id::{path_ids, stable_uuid};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };

@@ -176,6 +176,10 @@ pub struct DataFile {
     pub url: String,
     /// Stable id of the file, the same in every version and every response (see [`crate::TableSource`]).
     pub id: String,
+    /// The file's id under `fileidhash: delta` (SHA-256 hex of the path its log names it by,
+    /// where `id` is the MD5 hex of it; see [`crate::path_ids`]); `None` where the adapter
+    /// derives ids otherwise, and such a table refuses that header.
+    pub sha256_id: Option<String>,
     pub size: u64,
     /// Partition column → value in the Delta Sharing string encoding; `None` is a null value.
     pub partition_values: BTreeMap<String, Option<String>>,
@@ -187,11 +191,22 @@ pub struct DataFile {
 }
 
 impl DataFile {
+    /// A file the table's log names by `log_path`, with both of its ids (see
+    /// [`crate::path_ids`]).
+    pub fn at_path(url: impl Into<String>, log_path: &str, size: u64) -> Self {
+        let (id, sha256_id) = crate::path_ids(log_path);
+        Self {
+            sha256_id: Some(sha256_id),
+            ..Self::new(url, id, size)
+        }
+    }
+
     /// A file with no partition values, stats or deletes.
     pub fn new(url: impl Into<String>, id: impl Into<String>, size: u64) -> Self {
         Self {
             url: url.into(),
             id: id.into(),
+            sha256_id: None,
             size,
             partition_values: BTreeMap::new(),
             stats: None,

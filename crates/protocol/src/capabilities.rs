@@ -27,6 +27,8 @@ pub struct Capabilities {
     /// Delta reader features the client supports, lower case.
     pub reader_features: Vec<String>,
     pub include_end_stream_action: bool,
+    /// `asyncquery=true`: the client can take a query id and poll for the answer.
+    pub async_query: bool,
 }
 
 impl Default for Capabilities {
@@ -36,6 +38,7 @@ impl Default for Capabilities {
             response_formats: vec![ResponseFormat::Parquet],
             reader_features: Vec::new(),
             include_end_stream_action: false,
+            async_query: false,
         }
     }
 }
@@ -70,6 +73,7 @@ impl Capabilities {
                 "includeendstreamaction" => {
                     caps.include_end_stream_action = values.into_iter().any(|v| v == "true")
                 }
+                "asyncquery" => caps.async_query = values.into_iter().any(|v| v == "true"),
                 _ => {}
             }
         }

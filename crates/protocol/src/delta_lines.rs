@@ -275,6 +275,12 @@ impl<'a> DeltaFileLine<'a> {
             },
         }
     }
+
+    /// The same line with the file's id in another scheme (see [`crate::FileIdHash`]).
+    pub fn with_id(mut self, id: &'a str) -> Self {
+        self.file.id = id;
+        self
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod assets;
 pub mod capabilities;
 pub mod delta_lines;
 pub mod error;
+pub mod file_ids;
 pub mod lines;
 pub mod lists;
 pub mod profile;
@@ -24,6 +25,7 @@ pub mod time;
 
 pub use capabilities::{Capabilities, ResponseFormat};
 pub use error::{ErrorBody, ErrorCode};
+pub use file_ids::{FILE_ID_HASH_HEADER, FileIdHash};
 
 /// The header carrying the table version on version, metadata, query and changes responses.
 pub const TABLE_VERSION_HEADER: &str = "delta-table-version";

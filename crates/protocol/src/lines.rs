@@ -152,6 +152,12 @@ impl<'a> FileLine<'a> {
             },
         }
     }
+
+    /// The same line with the file's id in another scheme (see [`crate::FileIdHash`]).
+    pub fn with_id(mut self, id: &'a str) -> Self {
+        self.file.id = id;
+        self
+    }
 }
 
 /// `{"add"|"cdf"|"remove":{…}}`: one file of a change read in the parquet format. Every line
@@ -207,6 +213,16 @@ impl<'a> ChangeLine<'a> {
             ChangeKind::Removed => ChangeLine::Remove(body),
         }
     }
+
+    /// The same line with the file's id in another scheme (see [`crate::FileIdHash`]).
+    pub fn with_id(mut self, id: &'a str) -> Self {
+        match &mut self {
+            ChangeLine::Add(body) | ChangeLine::Cdf(body) | ChangeLine::Remove(body) => {
+                body.id = id
+            }
+        }
+        self
+    }
 }
 
 /// `{"endStreamAction":{…}}`: the last line of a read, sent only to clients that asked for it
@@ -226,6 +242,13 @@ struct EndStreamAction {
     next_page_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min_url_expiration_timestamp: Option<i64>,
+    /// A failure after the answer began: the client must fail the read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    /// The status the failure would have had, had it come before the answer (as the
+    /// reference server and the Scala client have it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status_error_code: Option<u16>,
 }
 
 impl EndStreamLine {
@@ -245,6 +268,19 @@ impl EndStreamLine {
                 refresh_token,
                 next_page_token,
                 min_url_expiration_timestamp,
+                ..EndStreamAction::default()
+            },
+        }
+    }
+
+    /// The last line of a read that failed after it began: no tokens (nothing after it may be
+    /// read), `message` and the status the failure maps to.
+    pub fn failed(message: impl Into<String>, status: u16) -> Self {
+        Self {
+            action: EndStreamAction {
+                error_message: Some(message.into()),
+                http_status_error_code: Some(status),
+                ..EndStreamAction::default()
             },
         }
     }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 /// Every field is optional and an empty body `{}` is a valid request. Unknown fields are ignored
 /// so newer clients keep working; fields of the wrong type are a malformed request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryRequest {
     /// Legacy SQL predicates, AND-ed; best effort.
@@ -22,6 +22,21 @@ pub struct QueryRequest {
     pub refresh_token: Option<String>,
     #[serde(alias = "idempotency_key")]
     pub idempotency_key: Option<String>,
+}
+
+/// `{"queryStatus":{"queryId":…,"status":"pending"}}`: an asynchronous query's answer until
+/// its files are ready; the client polls `POST …/queries/{queryId}`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStatusLine<'a> {
+    pub query_status: QueryStatus<'a>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStatus<'a> {
+    pub query_id: &'a str,
+    pub status: &'a str,
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     cache: SnapshotCache,
     metrics: crate::metrics::Metrics,
     audit: crate::audit::Audit,
+    /// Asynchronous query ids by recipient, table, idempotency key and parameters.
+    async_queries: moka::sync::Cache<String, Arc<str>>,
     digests: DigestCache,
     opener: Opener,
     readiness: Mutex<Readiness>,
@@ -297,6 +299,12 @@ impl App {
             cache,
             metrics: crate::metrics::Metrics::default(),
             audit: crate::audit::Audit::open(config.audit.as_ref()),
+            async_queries: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_millis(
+                    crate::routes::ASYNC_QUERY_TTL_MS as u64,
+                ))
+                .build(),
             digests,
             opener: Opener {
                 formats,
@@ -431,6 +439,10 @@ impl App {
 
     pub(crate) fn cache(&self) -> &SnapshotCache {
         &self.inner.cache
+    }
+
+    pub(crate) fn async_queries(&self) -> &moka::sync::Cache<String, Arc<str>> {
+        &self.inner.async_queries
     }
 
     pub(crate) fn audit(&self) -> &crate::audit::Audit {

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::body::Bytes;
 use futures::StreamExt;
 use lakeshare_model::{ChangeFile, ChangeKind, DataFile, Snapshot, TableMetadata, TableProtocol};
-use lakeshare_protocol::ResponseFormat;
 use lakeshare_protocol::delta_lines::{
     DeltaAction, DeltaFileContext, DeltaFileLine, DeltaMetadataLine, DeltaProtocolLine,
 };
 use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_protocol::lines::{ChangeLine, FileLine, MetadataLine, ProtocolLine};
 use lakeshare_protocol::write_ndjson_line;
+use lakeshare_protocol::{FileIdHash, ResponseFormat};
 use lakeshare_storage::{SignedUrl, UrlSigner};
 
 /// What the metadata line says about the snapshot beyond the table's metadata.
@@ -96,13 +96,16 @@ impl SignedFile {
     }
 }
 
-/// One `file` line of a snapshot read, with the URLs [`push_urls`] listed, signed.
+/// One `file` line of a snapshot read, with the URLs [`push_urls`] listed, signed, and the
+/// file's id in the scheme the client asked for.
 pub fn write_file(
     buf: &mut Vec<u8>,
     format: ResponseFormat,
     file: &DataFile,
+    ids: FileIdHash,
     signed: &mut dyn Iterator<Item = SignedUrl>,
 ) {
+    let id = ids.id_of(file).unwrap_or(&file.id);
     let signed = SignedFile::take(file, signed);
     let expiration = signed.expires_at_ms();
     let dv_url = signed.deletion_vector.as_ref().map(|s| s.url.as_str());
@@ -111,7 +114,7 @@ pub fn write_file(
         ResponseFormat::Parquet => {
             write_ndjson_line(
                 buf,
-                &FileLine::parquet(file, &signed.url, signed.expires_at_ms, None),
+                &FileLine::parquet(file, &signed.url, signed.expires_at_ms, None).with_id(id),
             );
         }
         ResponseFormat::Delta => {
@@ -126,7 +129,8 @@ pub fn write_file(
                         deletion_vector_url: dv_url,
                         version_and_timestamp: None,
                     },
-                ),
+                )
+                .with_id(id),
             );
         }
     }
@@ -163,9 +167,11 @@ pub fn write_change(
     change: &ChangeFile,
     version: u64,
     timestamp_ms: i64,
+    ids: FileIdHash,
     signed: &mut dyn Iterator<Item = SignedUrl>,
 ) {
     let file = &change.file;
+    let id = ids.id_of(file).unwrap_or(&file.id);
     let signed = SignedFile::take(file, signed);
     let expiration = signed.expires_at_ms();
     let dv_url = signed.deletion_vector.as_ref().map(|s| s.url.as_str());
@@ -180,7 +186,8 @@ pub fn write_change(
                 signed.expires_at_ms,
                 version,
                 timestamp_ms,
-            ),
+            )
+            .with_id(id),
         ),
         ResponseFormat::Delta => {
             let action = match change.kind {
@@ -199,7 +206,8 @@ pub fn write_change(
                         deletion_vector_url: dv_url,
                         version_and_timestamp: Some((version, timestamp_ms)),
                     },
-                ),
+                )
+                .with_id(id),
             );
         }
     }
@@ -224,6 +232,18 @@ pub trait BodyLines: Send + Sync + 'static {
 /// How many items go into one chunk of a streamed body.
 const ITEMS_PER_CHUNK: usize = 256;
 
+/// How a streamed read ends.
+#[derive(Debug, Default)]
+pub struct Ending {
+    /// The end-of-stream line the client asked for (explicitly, or by paging).
+    pub line: Option<EndStreamLine>,
+    /// Whether a failure after the head is reported in-band, as an end-of-stream line with
+    /// `errorMessage`: only for clients that declared `includeendstreamaction`, which check
+    /// for it. Others only see the connection cut, as they cannot tell a short answer from a
+    /// whole one otherwise.
+    pub report_failures: bool,
+}
+
 /// A streamed NDJSON body: `head`, then the lines of `items` (signing the URLs of each chunk
 /// as it is produced, in one batch, so a response of 100k files is never held in memory whole),
 /// then the end-of-stream line if the client asked for one, its `minUrlExpirationTimestamp` the
@@ -231,12 +251,13 @@ const ITEMS_PER_CHUNK: usize = 256;
 ///
 /// The first chunk is signed before this returns, so a store that cannot sign at all (its
 /// credentials gone) becomes an error status rather than an empty 200. A failure after that is
-/// a race with the store: the connection is cut so the client cannot mistake a partial answer
-/// for a whole one.
+/// a race with the store: it ends the body with an `errorMessage` line where the client reads
+/// one ([`Ending::report_failures`]), else the connection is cut so the client cannot mistake a
+/// partial answer for a whole one.
 pub async fn stream_body<L: BodyLines>(
     head: Vec<u8>,
     items: std::ops::Range<usize>,
-    end_stream: Option<EndStreamLine>,
+    ending: Ending,
     lines: Arc<L>,
     signer: Arc<dyn UrlSigner>,
 ) -> lakeshare_storage::Result<
@@ -259,24 +280,43 @@ pub async fn stream_body<L: BodyLines>(
         let lines = lines.clone();
         let signer = signer.clone();
         let earliest = earliest.clone();
-        async move {
-            render_chunk(&*lines, &*signer, start, end, &earliest)
-                .await
-                .map_err(|e| {
-                    tracing::error!("signing failed mid-stream, cutting the response: {e}");
-                    std::io::Error::other(e)
-                })
-        }
+        async move { render_chunk(&*lines, &*signer, start, end, &earliest).await }
     });
-    let tail = futures::stream::iter(end_stream.map(move |line| {
-        let earliest = seen.load(Ordering::Relaxed);
-        let line = if earliest == i64::MAX {
-            line
-        } else {
-            line.with_min_url_expiration(earliest)
-        };
-        Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))
-    }));
+    let report = ending.report_failures;
+    // After a failure nothing more is sent: neither chunks nor the normal last line.
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop, ended) = (failed.clone(), failed.clone());
+    let chunks = chunks
+        .take_while(move |_| futures::future::ready(!stop.load(Ordering::Relaxed)))
+        .map(move |chunk| match chunk {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => {
+                failed.store(true, Ordering::Relaxed);
+                tracing::error!("signing failed mid-stream: {e}");
+                if report {
+                    let line = EndStreamLine::failed(
+                        "the storage failed while the answer was being sent; read the table again",
+                        503,
+                    );
+                    Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))
+                } else {
+                    Err(std::io::Error::other(e))
+                }
+            }
+        });
+    // The last line is made when it is reached: by then every chunk's URLs are signed.
+    let tail = futures::stream::once(async move { ending.line }).filter_map(move |line| {
+        let show = line.filter(|_| !ended.load(Ordering::Relaxed));
+        futures::future::ready(show.map(|line| {
+            let earliest = seen.load(Ordering::Relaxed);
+            let line = if earliest == i64::MAX {
+                line
+            } else {
+                line.with_min_url_expiration(earliest)
+            };
+            Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))
+        }))
+    });
     Ok(head.chain(chunks).chain(tail))
 }
 
@@ -312,4 +352,110 @@ async fn render_chunk<L: BodyLines>(
         lines.write(&mut buf, i, &mut signed);
     }
     Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Items whose lines are their index; URLs `u{i}`.
+    struct Numbers(Vec<String>);
+
+    impl BodyLines for Numbers {
+        fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
+            out.push(&self.0[i]);
+        }
+
+        fn write(&self, buf: &mut Vec<u8>, i: usize, signed: &mut dyn Iterator<Item = SignedUrl>) {
+            let url = signed.next().unwrap().url;
+            buf.extend_from_slice(format!("{{\"n\":{i},\"u\":\"{url}\"}}\n").as_bytes());
+        }
+    }
+
+    /// Signs its first batch and fails every later one, like a store whose credentials were
+    /// revoked during an answer.
+    #[derive(Debug, Default)]
+    struct FailsAfterOneBatch(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl UrlSigner for FailsAfterOneBatch {
+        async fn sign_all(&self, urls: &[&str]) -> lakeshare_storage::Result<Vec<SignedUrl>> {
+            if self.0.fetch_add(1, Ordering::Relaxed) > 0 {
+                return Err(lakeshare_storage::Error::InvalidToken);
+            }
+            Ok(urls
+                .iter()
+                .map(|u| SignedUrl {
+                    url: u.to_string(),
+                    expires_at_ms: 1,
+                })
+                .collect())
+        }
+
+        fn check(&self, _: &str) -> lakeshare_storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn body(report_failures: bool) -> Vec<Result<Bytes, std::io::Error>> {
+        let n = ITEMS_PER_CHUNK * 2 + 10;
+        let lines = Arc::new(Numbers((0..n).map(|i| format!("u{i}")).collect()));
+        let ending = Ending {
+            line: Some(EndStreamLine::new(Some("next".into()), None, None)),
+            report_failures,
+        };
+        let signer: Arc<dyn UrlSigner> = Arc::new(FailsAfterOneBatch::default());
+        let stream = stream_body(b"head\n".to_vec(), 0..n, ending, lines, signer)
+            .await
+            .unwrap();
+        stream.collect().await
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_stream_ends_with_an_error_line_for_clients_that_read_one() {
+        let parts = body(true).await;
+        assert!(parts.iter().all(Result::is_ok));
+        let text: String = parts
+            .into_iter()
+            .map(|p| String::from_utf8(p.unwrap().to_vec()).unwrap())
+            .collect();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1 + ITEMS_PER_CHUNK + 1,
+            "head, the first chunk, the error"
+        );
+        let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        let action = &last["endStreamAction"];
+        assert!(
+            action["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("read the table again")
+        );
+        assert_eq!(action["httpStatusErrorCode"], 503);
+        assert!(
+            action.get("nextPageToken").is_none(),
+            "no token after a failure"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_stream_cuts_the_body_for_other_clients() {
+        let parts = body(false).await;
+        assert!(parts.last().unwrap().is_err());
+        let sent: usize = parts
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(Bytes::len)
+            .sum();
+        let text_ok: Vec<String> = parts
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect();
+        assert!(sent > 0 && !text_ok.concat().contains("endStreamAction"));
+    }
 }

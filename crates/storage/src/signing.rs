@@ -39,6 +39,9 @@ pub enum Purpose {
     /// An OAuth 2.0 access token issued to a recipient's client: it seals the recipient, the
     /// client and the expiry, so any replica holding the signing secrets accepts it.
     AccessToken,
+    /// The id of an asynchronous query: it seals the query, its table, recipient and pinned
+    /// version, so any replica answers the polls.
+    AsyncQuery,
 }
 
 impl Purpose {
@@ -51,6 +54,7 @@ impl Purpose {
             Purpose::Refresh => b"lakeshare/refresh/v2",
             Purpose::S3Credential => b"lakeshare/s3-credential/v2",
             Purpose::AccessToken => b"lakeshare/access-token/v2",
+            Purpose::AsyncQuery => b"lakeshare/async-query/v2",
         }
     }
 }

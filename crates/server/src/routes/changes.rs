@@ -15,8 +15,8 @@ use lakeshare_protocol::time::parse_timestamp;
 use lakeshare_storage::{Purpose, UrlSigner};
 
 use super::common::{
-    TablePath, capabilities, choose_format, load_snapshot, ndjson_response, require_history,
-    require_servable,
+    TablePath, capabilities, check_file_ids, choose_format, echo_file_id_hash, file_id_hash,
+    load_snapshot, ndjson_response, require_history, require_servable,
 };
 use crate::app::App;
 use crate::auth::Recipient;
@@ -175,6 +175,10 @@ pub async fn changes(
             _ => None,
         })
     };
+    let ids = file_id_hash(&headers)?;
+    if let Some(ids) = ids {
+        check_file_ids(&name, ids, page_files())?;
+    }
     app.audit().record(
         "changes",
         recipient.caller(),
@@ -195,19 +199,22 @@ pub async fn changes(
         .signer
         .for_recipient(&recipient.name, &name)
         .unwrap_or_else(|| opened.signer.clone());
-    let stream = stream_changes(
-        at_end,
-        Arc::new(commits),
-        Arc::new(items),
-        first..last,
-        start,
+    let lines = ChangeLines {
+        commits: Arc::new(commits),
+        items: Arc::new(items),
         format,
-        signer,
-        end_stream,
-    )
-    .await
-    .map_err(|e| ApiError::from_signing(&name, &e))?;
-    Ok(ndjson_response(start, format, Body::from_stream(stream)))
+        ids: ids.unwrap_or_default(),
+    };
+    let ending = encode::Ending {
+        line: end_stream,
+        report_failures: caps.include_end_stream_action,
+    };
+    let stream = stream_changes(at_end, lines, first..last, start, signer, ending)
+        .await
+        .map_err(|e| ApiError::from_signing(&name, &e))?;
+    let mut response = ndjson_response(start, format, Body::from_stream(stream));
+    echo_file_id_hash(&mut response, ids);
+    Ok(response)
 }
 
 enum RangeError {
@@ -372,16 +379,13 @@ fn first_at(items: &[Item], commits: &[VersionChanges], version: Version, index:
     items.len()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn stream_changes(
     head_snapshot: Arc<ServedSnapshot>,
-    commits: Arc<Vec<VersionChanges>>,
-    items: Arc<Vec<Item>>,
+    lines: ChangeLines,
     range: std::ops::Range<usize>,
     start: Version,
-    format: ResponseFormat,
     signer: Arc<dyn UrlSigner>,
-    end_stream: Option<EndStreamLine>,
+    ending: encode::Ending,
 ) -> lakeshare_storage::Result<
     impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
 > {
@@ -391,13 +395,8 @@ async fn stream_changes(
         version: Some(start),
         ..MetadataExtras::default()
     };
-    encode::write_head(&mut head, format, &head_snapshot.snapshot, extras);
-    let lines = ChangeLines {
-        commits,
-        items,
-        format,
-    };
-    encode::stream_body(head, range, end_stream, Arc::new(lines), signer).await
+    encode::write_head(&mut head, lines.format, &head_snapshot.snapshot, extras);
+    encode::stream_body(head, range, ending, Arc::new(lines), signer).await
 }
 
 /// The lines of a change read after its head.
@@ -405,6 +404,7 @@ struct ChangeLines {
     commits: Arc<Vec<VersionChanges>>,
     items: Arc<Vec<Item>>,
     format: ResponseFormat,
+    ids: lakeshare_protocol::FileIdHash,
 }
 
 impl encode::BodyLines for ChangeLines {
@@ -450,6 +450,7 @@ impl encode::BodyLines for ChangeLines {
                     &c.files[file],
                     c.version,
                     c.timestamp_ms,
+                    self.ids,
                     signed,
                 );
             }

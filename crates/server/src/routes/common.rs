@@ -146,6 +146,50 @@ pub(super) fn version_header(version: Version) -> [(&'static str, HeaderValue); 
     [(TABLE_VERSION_HEADER, HeaderValue::from(version))]
 }
 
+/// The file id scheme a read's `fileidhash` header asks for (`None` without one); 400 for a
+/// scheme there is not.
+pub(super) fn file_id_hash(
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<Option<lakeshare_protocol::FileIdHash>> {
+    let Some(value) = headers.get(lakeshare_protocol::FILE_ID_HASH_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("the fileidhash header is not text"))?;
+    lakeshare_protocol::FileIdHash::parse(text)
+        .map(Some)
+        .map_err(ApiError::invalid)
+}
+
+/// Refuses `ids` for table `table` if one of `files` has no id in that scheme.
+pub(super) fn check_file_ids<'a>(
+    table: &str,
+    ids: lakeshare_protocol::FileIdHash,
+    mut files: impl Iterator<Item = &'a lakeshare_model::DataFile>,
+) -> ApiResult<()> {
+    if files.any(|f| ids.id_of(f).is_none()) {
+        return Err(ApiError::unsupported(format!(
+            "table '{table}' cannot name its files in the fileidhash={} scheme",
+            ids.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Echoes the `fileidhash` the client sent, lowercase, as it must.
+pub(super) fn echo_file_id_hash(
+    response: &mut Response,
+    ids: Option<lakeshare_protocol::FileIdHash>,
+) {
+    if let Some(ids) = ids {
+        response.headers_mut().insert(
+            lakeshare_protocol::FILE_ID_HASH_HEADER,
+            HeaderValue::from_static(ids.as_str()),
+        );
+    }
+}
+
 pub(super) fn ndjson_response(version: Version, format: ResponseFormat, body: Body) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();

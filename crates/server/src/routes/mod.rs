@@ -1,6 +1,7 @@
 //! The router: the sharing API under the configured prefix, signed files, health.
 
 mod asset_files;
+mod async_query;
 mod changes;
 mod common;
 mod credentials;
@@ -23,6 +24,8 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::limits;
 
+pub(crate) use async_query::QUERY_TTL_MS as ASYNC_QUERY_TTL_MS;
+
 pub fn router(app: App) -> Router {
     let table = "/shares/{share}/schemas/{schema}/tables/{table}";
     let api = Router::new()
@@ -38,6 +41,10 @@ pub fn router(app: App) -> Router {
         .route(&format!("{table}/version"), get(tables::version))
         .route(&format!("{table}/metadata"), get(tables::metadata))
         .route(&format!("{table}/query"), post(tables::query))
+        .route(
+            &format!("{table}/queries/{{query_id}}"),
+            post(async_query::poll),
+        )
         .route(&format!("{table}/changes"), get(changes::changes))
         .route(
             &format!("{table}/temporary-table-credentials"),

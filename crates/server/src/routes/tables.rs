@@ -12,8 +12,9 @@ use lakeshare_protocol::time::parse_timestamp;
 use lakeshare_protocol::{CAPABILITIES_HEADER, Capabilities, ResponseFormat};
 
 use super::common::{
-    TablePath, capabilities, choose_format, latest_version, load_snapshot, ndjson_response,
-    require_history, require_servable, version_header,
+    TablePath, capabilities, check_file_ids, choose_format, echo_file_id_hash, file_id_hash,
+    latest_version, load_snapshot, ndjson_response, require_history, require_servable,
+    version_header,
 };
 use crate::app::App;
 use crate::auth::Recipient;
@@ -112,7 +113,8 @@ pub async fn metadata(
     Ok(ndjson_response(snapshot.version, format, Body::from(body)))
 }
 
-/// `POST …/query`: the files of a snapshot, streamed as NDJSON.
+/// `POST …/query`: the files of a snapshot, streamed as NDJSON; with `asyncquery=true`, an
+/// asynchronous query's id (see `async_query.rs`).
 pub async fn query(
     State(app): State<App>,
     recipient: Recipient,
@@ -121,11 +123,41 @@ pub async fn query(
     body: Bytes,
 ) -> ApiResult<Response> {
     let handle = app.table(&recipient, &share, &schema, &table).await?;
-    let handle = &handle;
     let request = parse_query(&body)?;
+    answer(
+        &app,
+        &recipient,
+        &handle,
+        request,
+        &headers,
+        Arrival::Direct,
+    )
+    .await
+}
+
+/// How a query arrived.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Arrival {
+    /// On `…/query`: an asynchronous one is only submitted there.
+    Direct,
+    /// As the poll of an asynchronous query, whose version was pinned when it was submitted.
+    Polled { version: Version },
+}
+
+/// The answer to `request` for `handle`.
+pub(super) async fn answer(
+    app: &App,
+    recipient: &Recipient,
+    handle: &Arc<TableHandle>,
+    request: QueryRequest,
+    headers: &HeaderMap,
+    arrival: Arrival,
+) -> ApiResult<Response> {
+    let app = app.clone();
     let spec = validate_query(handle, &request)?;
     let opened = app.open_table(handle).await?;
-    let caps = capabilities(&headers);
+    let caps = capabilities(headers);
+    let ids = file_id_hash(headers)?;
     let now = lakeshare_storage::now_ms();
     let params = cursor::params_hash(&(
         &request.predicate_hints,
@@ -154,14 +186,26 @@ pub async fn query(
         binding,
         now,
     )?;
+    let submitted = match arrival {
+        Arrival::Polled { version } => Some(VersionSpec::Version(version)),
+        Arrival::Direct => None,
+    };
     let pinned = page
         .as_ref()
         .or(refresh.as_ref())
-        .map(|c| VersionSpec::Version(c.v));
+        .map(|c| VersionSpec::Version(c.v))
+        .or(submitted);
     let served = load_snapshot(&app, handle, opened, pinned.unwrap_or(spec)).await?;
     require_servable(handle, &served)?;
     let format = choose_format(handle, &served, &caps)?;
     let version = served.snapshot.version;
+    if matches!(arrival, Arrival::Direct)
+        && caps.async_query
+        && let Some(submitted) =
+            super::async_query::submit(&app, recipient, handle, &request, version, format)?
+    {
+        return Ok(submitted);
+    }
 
     let selection: Arc<[u32]> = select_files(handle, &served, &request)?.into();
     let selected = selection.len();
@@ -210,6 +254,9 @@ pub async fn query(
             )
         });
     let page_files = || selection[start..end].iter().map(|&i| &files[i as usize]);
+    if let Some(ids) = ids {
+        check_file_ids(&handle.qualified_name(), ids, page_files())?;
+    }
     app.audit().record(
         "query",
         recipient.caller(),
@@ -231,18 +278,27 @@ pub async fn query(
         .signer
         .for_recipient(&recipient.name, &handle.qualified_name())
         .unwrap_or_else(|| opened.signer.clone());
-    let stream = stream_files(
+    let lines = QueryLines {
         served,
-        signer,
         format,
         selection,
+        ids: ids.unwrap_or_default(),
+    };
+    let ending = encode::Ending {
+        line: end_stream,
+        report_failures: caps.include_end_stream_action,
+    };
+    let stream = stream_files(
+        lines,
+        signer,
         start..end,
         spec != VersionSpec::Latest,
-        end_stream,
+        ending,
     )
     .await
     .map_err(|e| ApiError::from_signing(&handle.qualified_name(), &e))?;
     let mut response = ndjson_response(version, format, Body::from_stream(stream));
+    echo_file_id_hash(&mut response, ids);
     if caps.include_end_stream_action {
         response.headers_mut().insert(
             CAPABILITIES_HEADER,
@@ -256,7 +312,7 @@ pub async fn query(
     Ok(response)
 }
 
-fn parse_query(body: &[u8]) -> ApiResult<QueryRequest> {
+pub(super) fn parse_query(body: &[u8]) -> ApiResult<QueryRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(QueryRequest::default());
     }
@@ -412,28 +468,21 @@ fn select_files(
 /// The query body: protocol and metadata lines, one line per selected file in `page`, and the
 /// end-of-stream line if the client asked for one.
 async fn stream_files(
-    served: Arc<ServedSnapshot>,
+    lines: QueryLines,
     signer: Arc<dyn lakeshare_storage::UrlSigner>,
-    format: ResponseFormat,
-    selection: Arc<[u32]>,
     page: std::ops::Range<usize>,
     time_travel: bool,
-    end_stream: Option<EndStreamLine>,
+    ending: encode::Ending,
 ) -> lakeshare_storage::Result<
     impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
 > {
     let mut head = Vec::with_capacity(1024);
     let extras = MetadataExtras {
-        version: time_travel.then_some(served.snapshot.version),
+        version: time_travel.then_some(lines.served.snapshot.version),
         ..MetadataExtras::default()
     };
-    encode::write_head(&mut head, format, &served.snapshot, extras);
-    let lines = QueryLines {
-        served,
-        format,
-        selection,
-    };
-    encode::stream_body(head, page, end_stream, Arc::new(lines), signer).await
+    encode::write_head(&mut head, lines.format, &lines.served.snapshot, extras);
+    encode::stream_body(head, page, ending, Arc::new(lines), signer).await
 }
 
 /// The file lines of a query: the selected files of a snapshot.
@@ -441,6 +490,7 @@ struct QueryLines {
     served: Arc<ServedSnapshot>,
     format: ResponseFormat,
     selection: Arc<[u32]>,
+    ids: lakeshare_protocol::FileIdHash,
 }
 
 impl QueryLines {
@@ -460,6 +510,6 @@ impl encode::BodyLines for QueryLines {
         i: usize,
         signed: &mut dyn Iterator<Item = lakeshare_storage::SignedUrl>,
     ) {
-        encode::write_file(buf, self.format, self.file(i), signed);
+        encode::write_file(buf, self.format, self.file(i), self.ids, signed);
     }
 }
