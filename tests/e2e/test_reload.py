@@ -5,6 +5,7 @@ its end, SIGHUP reloads too, and the snapshots of unchanged tables stay cached."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,13 +23,15 @@ KEEP = "keep-token-0123456789abcdef"
 REVOKE = "revoke-token-0123456789abcdef"
 
 
-def config(demo, *, tables: list[str], recipients: list[str]) -> str:
-    """`tables` are names: `trips` (the demo's Delta trips) or `trips_<format>`."""
+def config(demo, *, tables: list[str], recipients: list[str], volume=None) -> str:
+    """`tables` are names: `trips` (the demo's Delta trips) or `trips_<format>`; `volume` a
+    folder shared as volume `big`."""
     def location(name: str):
         kind = name.split("_", 1)[1] if "_" in name else "delta"
         return demo / "data" / kind / "trips"
     rows = "\n".join(f'          - {{ name: {t}, location: "{location(t)}" }}' for t in tables)
     people = "\n".join(recipients)
+    volumes = f'        volumes: [{{ name: big, location: "{volume}" }}]' if volume else ""
     return f"""
 server: {{ listen: "127.0.0.1:{{port}}", signing_secret: "a-signing-secret-for-reload-tests" }}
 shares:
@@ -37,6 +40,7 @@ shares:
       - name: delta
         tables:
 {rows}
+{volumes}
 recipients:
 {people}
 """
@@ -160,3 +164,30 @@ def test_sighup_reloads_and_unchanged_tables_keep_their_snapshots(gateway, demo,
     assert sorted(got["trip_id"]) == sorted(want["trip_id"])
     assert metric(gateway, "lakeshare_snapshot_cache_misses_total") == misses
     assert metric(gateway, "lakeshare_snapshot_cache_hits_total") > hits
+
+
+def test_a_download_running_across_a_reload_completes(demo, tmp_path):
+    """A response far larger than the socket buffers is still being written when the reload
+    lands (the client reads a little, then waits): it finishes on the configuration it
+    started with, byte for byte, though the new one no longer shares the volume."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    payload = os.urandom(64 * 1024 * 1024)
+    (folder / "blob.bin").write_bytes(payload)
+    gw = Gateway(tmp_path / "gw", config(demo, tables=["trips"], recipients=[KEEPER, REVOKED], volume=folder))
+    try:
+        signed = requests.post(gw.endpoint + "/shares/demo/schemas/delta/volumes/big/file-urls",
+                               headers={"Authorization": f"Bearer {REVOKE}"}, json={"paths": ["blob.bin"]},
+                               timeout=30).json()["items"][0]
+        download = requests.get(signed["url"], stream=True, timeout=60)
+        assert download.status_code == 200
+        chunks = download.iter_content(chunk_size=1 << 16)
+        got = bytearray(next(chunks))
+        rewrite(gw, config(demo, tables=["trips"], recipients=[KEEPER]))
+        wait_for(lambda: get(gw, "/shares", REVOKE).status_code == 401, "the token is revoked")
+        assert get(gw, "/shares/demo/schemas/delta/volumes/big", KEEP).status_code == 404
+        for chunk in chunks:
+            got += chunk
+        assert len(got) == len(payload) and hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+    finally:
+        gw.stop()

@@ -41,10 +41,15 @@ class Nginx:
         self.port = port
         work.mkdir(parents=True, exist_ok=True)
         site = (ROOT / "deploy" / "nginx" / "lakeshare.conf").read_text()
-        assert "listen 8080;" in site
-        (work / "lakeshare.conf").write_text(site.replace("listen 8080;", f"listen 127.0.0.1:{self.port};"))
+        # The shipped site, with a loopback port and the debugging header that names the
+        # replica that answered turned on.
+        upstream_header = "# add_header X-Lakeshare-Upstream $upstream_addr always;"
+        assert "listen 8080;" in site and upstream_header in site
+        site = site.replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
+        site = site.replace(upstream_header, upstream_header.lstrip("# "))
+        (work / "lakeshare.conf").write_text(site)
         (work / "lakeshare-upstreams.conf").write_text(
-            "".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=30s;\n" for p in ports))
+            "".join(f"server 127.0.0.1:{p} max_fails=3 fail_timeout=30s;\n" for p in ports))
         temp = "".join(f"{kind}_temp_path {work / kind};\n" for kind in
                        ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
         (work / "nginx.conf").write_text(f"""

@@ -61,38 +61,61 @@ fn validate_tls(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     Ok(())
 }
 
-/// `audit`: a file sink names a file in an existing folder (made absolute).
+/// `audit`: a file sink names a file in an existing folder (made absolute), outside every
+/// shared folder.
 fn validate_audit(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     use crate::config::AuditSink;
-    let Some(audit) = config.audit.as_mut() else {
+    let Some(audit) = config.audit.clone() else {
         return Ok(());
     };
-    match (audit.sink, audit.path.as_deref()) {
-        (AuditSink::Stdout, None) => Ok(()),
-        (AuditSink::Stdout, Some(_)) => Err((
-            "audit.path".into(),
-            "is for sink: file; sink: stdout writes to standard output".into(),
-        )),
-        (AuditSink::File, None) => Err((
-            "audit.path".into(),
-            "sink: file needs the path of the file to append to".into(),
-        )),
-        (AuditSink::File, Some(path)) => {
-            let absolute = dir.join(path);
-            let parent = absolute.parent().unwrap_or(dir);
-            if !parent.is_dir() {
-                return Err((
-                    "audit.path".into(),
-                    format!("the folder of '{path}' does not exist"),
-                ));
-            }
-            if absolute.is_dir() {
-                return Err(("audit.path".into(), format!("'{path}' is a folder")));
-            }
-            audit.path = Some(absolute.display().to_string());
-            Ok(())
+    let path = match (audit.sink, audit.path.as_deref()) {
+        (AuditSink::Stdout, None) => return Ok(()),
+        (AuditSink::Stdout, Some(_)) => {
+            return Err((
+                "audit.path".into(),
+                "is for sink: file; sink: stdout writes to standard output".into(),
+            ));
         }
+        (AuditSink::File, None) => {
+            return Err((
+                "audit.path".into(),
+                "sink: file needs the path of the file to append to".into(),
+            ));
+        }
+        (AuditSink::File, Some(path)) => path.to_string(),
+    };
+    let absolute = dir.join(&path);
+    let parent = absolute.parent().unwrap_or(dir);
+    if !parent.is_dir() {
+        return Err((
+            "audit.path".into(),
+            format!("the folder of '{path}' does not exist"),
+        ));
     }
+    if absolute.is_dir() {
+        return Err(("audit.path".into(), format!("'{path}' is a folder")));
+    }
+    // Recipients must not be able to read who else read what.
+    let folder = parent
+        .canonicalize()
+        .unwrap_or_else(|_| parent.to_path_buf());
+    let inside = config.shared_locations().any(|(store, location)| {
+        store.is_none()
+            && !location.contains("://")
+            && Path::new(location)
+                .canonicalize()
+                .is_ok_and(|shared| folder.starts_with(shared))
+    });
+    if inside {
+        return Err((
+            "audit.path".into(),
+            format!("'{path}' is inside a shared folder, where recipients could read it"),
+        ));
+    }
+    if let Some(audit) = config.audit.as_mut() {
+        audit.path = Some(absolute.display().to_string());
+    }
+    Ok(())
 }
 
 /// The problems found so far.

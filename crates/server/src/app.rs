@@ -279,6 +279,31 @@ impl App {
             }
             None => Readiness::default(),
         };
+        let (timeout, max_concurrent) = (
+            Duration::from_secs(config.server.request_timeout_seconds),
+            config.server.max_concurrent_requests,
+        );
+        let request_limits = previous
+            .map(|p| p.inner.request_limits.clone())
+            .filter(|limits| limits.are(timeout, max_concurrent))
+            .unwrap_or_else(|| crate::limits::RequestLimits::new(timeout, max_concurrent));
+        let mut recipients = Recipients::from_config(
+            &config.recipients,
+            signer.clone(),
+            Duration::from_secs(config.server.access_token_ttl_seconds),
+        );
+        let async_queries = match previous {
+            Some(p) => {
+                recipients.carry_over(&p.inner.recipients);
+                p.inner.async_queries.clone()
+            }
+            None => moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_millis(
+                    crate::routes::ASYNC_QUERY_TTL_MS as u64,
+                ))
+                .build(),
+        };
         let s3_signer = signer.clone();
         let make = move |weak: &std::sync::Weak<Inner>| Inner {
             #[cfg(feature = "iceberg-catalog")]
@@ -290,21 +315,12 @@ impl App {
             ),
             enclosing,
             includes,
-            recipients: Recipients::from_config(
-                &config.recipients,
-                signer.clone(),
-                Duration::from_secs(config.server.access_token_ttl_seconds),
-            ),
+            recipients,
             file_tokens: FileTokens::new(signer.clone()),
             cache,
             metrics: crate::metrics::Metrics::default(),
             audit: crate::audit::Audit::open(config.audit.as_ref()),
-            async_queries: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_millis(
-                    crate::routes::ASYNC_QUERY_TTL_MS as u64,
-                ))
-                .build(),
+            async_queries,
             digests,
             opener: Opener {
                 formats,
@@ -317,10 +333,7 @@ impl App {
             tables,
             index,
             readiness: Mutex::new(readiness),
-            request_limits: crate::limits::RequestLimits::new(
-                Duration::from_secs(config.server.request_timeout_seconds),
-                config.server.max_concurrent_requests,
-            ),
+            request_limits,
             config,
         };
         Self {

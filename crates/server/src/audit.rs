@@ -7,7 +7,7 @@
 //! never holds a token, secret or signed URL, nor a path on the gateway's disk: files are named
 //! by their path below the shared folder, and file ids are listed (up to [`MAX_LISTED_IDS`]) with
 //! a digest of all of them. Without a sink, the lines go to the log (target
-//! `lakeshare::audit`).
+//! `lakeshare::audit`), without the lists of ids and paths (their counts and digest stay).
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -86,16 +86,23 @@ impl Audit {
 
     /// Writes one line: `event` by `caller`, with `fields` (an object).
     pub fn record(&self, event: &str, caller: Caller<'_>, fields: Value) {
+        let mut fields = match fields {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        };
+        if matches!(self.sink, Sink::Log) {
+            // In the general log, counts and digests only: a thousand ids per query would
+            // bury everything else in it. An audit sink gets them all.
+            fields.remove("file_ids");
+            fields.remove("paths");
+        }
         let line = Line {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             event,
             request_id: caller.request_id,
             recipient: caller.recipient,
             client: caller.client.map(|a| a.to_string()),
-            fields: match fields {
-                Value::Object(fields) => fields,
-                _ => Map::new(),
-            },
+            fields,
         };
         let mut text = serde_json::to_vec(&line).expect("audit lines serialise");
         text.push(b'\n');

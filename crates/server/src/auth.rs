@@ -57,7 +57,7 @@ struct Entry {
     oidc: Option<lakeshare_catalog::OidcConfig>,
     expires_at_ms: Option<i64>,
     allow_ips: Vec<IpBlock>,
-    rate: Option<crate::rate::Bucket>,
+    rate: Option<Arc<crate::rate::Bucket>>,
     recipient: Recipient,
 }
 
@@ -92,7 +92,7 @@ pub struct Recipients {
     entries: Vec<Entry>,
     signer: Signer,
     access_token_ttl_ms: i64,
-    federation: crate::oidc::Federation,
+    federation: Arc<crate::oidc::Federation>,
 }
 
 impl Recipients {
@@ -116,7 +116,7 @@ impl Recipients {
                     oidc: r.oidc.clone(),
                     expires_at_ms: r.expires_at_ms(),
                     allow_ips: r.allow_ips().to_vec(),
-                    rate: r.rate_limit.map(crate::rate::Bucket::new),
+                    rate: r.rate_limit.map(|l| Arc::new(crate::rate::Bucket::new(l))),
                     recipient: Recipient {
                         name: r.name.as_str().into(),
                         shares: r.shares.iter().map(|s| s.to_lowercase()).collect(),
@@ -129,7 +129,28 @@ impl Recipients {
                 .collect(),
             signer,
             access_token_ttl_ms: i64::try_from(access_token_ttl.as_millis()).unwrap_or(i64::MAX),
-            federation,
+            federation: Arc::new(federation),
+        }
+    }
+
+    /// Keeps what `previous` (the state before a reload) learnt that still holds: a
+    /// recipient's rate bucket where its limit is unchanged (a reload does not refill it), and
+    /// the identity providers' keys where the issuers are the same.
+    pub fn carry_over(&mut self, previous: &Recipients) {
+        for entry in &mut self.entries {
+            let Some(bucket) = &entry.rate else { continue };
+            let before = previous
+                .entries
+                .iter()
+                .find(|p| p.recipient.name == entry.recipient.name)
+                .and_then(|p| p.rate.as_ref())
+                .filter(|p| p.same_limit(bucket));
+            if let Some(before) = before {
+                entry.rate = Some(before.clone());
+            }
+        }
+        if self.federation.issuers() == previous.federation.issuers() {
+            self.federation = previous.federation.clone();
         }
     }
 
@@ -528,5 +549,38 @@ recipients:
         assert!(limited.retry_after.is_some_and(|w| w.as_secs() > 100));
         // Another recipient is not held up by that one's limit.
         assert!(r.admit("new-token-0123456789", inside, 0).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_rate_buckets_whose_limits_are_unchanged() {
+        let load = |rate: &str| {
+            let yaml = format!(
+                "shares: [{{ name: a }}]\nrecipients:\n  - {{ name: r, token: \"rate-token-0123456789\", shares: [a], rate_limit: {{ requests_per_second: {rate}, burst: 1 }} }}\n"
+            );
+            let config =
+                lakeshare_catalog::Config::from_yaml(&yaml, std::path::Path::new("/")).unwrap();
+            Recipients::from_config(
+                &config.recipients,
+                Signer::from_secret("s"),
+                std::time::Duration::from_secs(60),
+            )
+        };
+        let before = load("0.001");
+        assert!(before.admit("rate-token-0123456789", None, 0).await.is_ok());
+        let mut same = load("0.001");
+        same.carry_over(&before);
+        assert!(
+            same.admit("rate-token-0123456789", None, 0).await.is_err(),
+            "the spent bucket is kept"
+        );
+        let mut changed = load("0.002");
+        changed.carry_over(&before);
+        assert!(
+            changed
+                .admit("rate-token-0123456789", None, 0)
+                .await
+                .is_ok(),
+            "a new limit starts full"
+        );
     }
 }

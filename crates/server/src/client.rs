@@ -38,10 +38,15 @@ fn client_of(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpBlock])
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let forwarded = headers
+    // A value that is not text (a client can send any bytes, which the proxy appends to)
+    // makes the client unknown rather than the proxy.
+    let values = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().ok())
+        .collect::<Option<Vec<_>>>()?;
+    let forwarded = values
+        .iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect::<Vec<_>>();
@@ -102,6 +107,12 @@ mod tests {
             None
         );
         assert_eq!(client_of(proxy, &headers("unknown"), &trusted), None);
+        let mut binary = axum::http::HeaderMap::new();
+        binary.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(client_of(proxy, &binary, &trusted), None);
         // Ports are not part of the address.
         assert_eq!(
             client_of(proxy, &headers("203.0.113.9:5123"), &trusted),

@@ -23,6 +23,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Debug)]
 pub struct RequestLimits {
     timeout: Duration,
+    max_concurrent: usize,
     slots: Semaphore,
 }
 
@@ -30,8 +31,15 @@ impl RequestLimits {
     pub fn new(timeout: Duration, max_concurrent: usize) -> Arc<Self> {
         Arc::new(Self {
             timeout,
+            max_concurrent,
             slots: Semaphore::new(max_concurrent.max(1)),
         })
+    }
+
+    /// Whether these are the limits `timeout` and `max_concurrent` set (a reload then keeps
+    /// them, and with them the requests running and waiting).
+    pub fn are(&self, timeout: Duration, max_concurrent: usize) -> bool {
+        self.timeout == timeout && self.max_concurrent == max_concurrent
     }
 }
 

@@ -135,6 +135,13 @@ impl Federation {
         self.issuers.is_empty()
     }
 
+    /// The issuers federated with, sorted.
+    pub fn issuers(&self) -> Vec<&str> {
+        let mut issuers: Vec<&str> = self.issuers.keys().map(String::as_str).collect();
+        issuers.sort_unstable();
+        issuers
+    }
+
     /// Verifies `token` as a JWT of one of the federated issuers: signature, algorithm,
     /// `iss`, `exp` and `nbf` (audience and subject are the recipient's to check).
     pub async fn verify(&self, token: &str) -> Result<Verified, Refused> {

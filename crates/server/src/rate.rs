@@ -38,6 +38,11 @@ impl Bucket {
         }
     }
 
+    /// Whether `other` enforces the same limit.
+    pub fn same_limit(&self, other: &Bucket) -> bool {
+        self.rate == other.rate && self.capacity == other.capacity
+    }
+
     /// Takes one request's token, or says how long until one is there.
     pub fn take(&self) -> Result<(), Duration> {
         self.take_at(Instant::now())

@@ -5,7 +5,8 @@
 //! start to finish (its streamed body too) on the state it started with, and the next one
 //! sees the new configuration: a revoked token is refused from the next request on. A file
 //! that fails to load changes nothing; every problem it has is logged and the running
-//! configuration stays. The file is polled (its bytes, every [`POLL_INTERVAL`]) rather than
+//! configuration stays. The file is polled (its bytes, every [`POLL_INTERVAL`]; a change is
+//! applied once two polls agree, so a file being written in place is not read half-done) rather than
 //! watched through inotify: polling sees editors that replace the file, Kubernetes' symlink
 //! swaps of mounted ConfigMaps and network filesystems alike.
 //!
@@ -24,7 +25,7 @@ use lakeshare_catalog::Config;
 use crate::app::App;
 
 /// How often the configuration file is looked at.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The state requests are served from now.
 #[derive(Clone)]
@@ -164,6 +165,9 @@ impl Live {
         let live = self.clone();
         tokio::spawn(async move {
             let mut seen = watched_digest(&path, &live);
+            // A change is acted on once two looks agree: a file being written in place is not
+            // read half-written.
+            let mut changing: Option<Option<[u8; 32]>> = None;
             #[cfg(unix)]
             let mut hangup =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -185,15 +189,22 @@ impl Live {
                 if forced {
                     tracing::info!("SIGHUP: reloading the configuration");
                 } else if now == seen {
+                    changing = None;
+                    continue;
+                } else if changing != Some(now) {
+                    changing = Some(now);
                     continue;
                 } else {
                     tracing::info!("the configuration file changed: reloading it");
                 }
+                changing = None;
                 seen = now;
                 // Loading reads the file and stat()s table folders: off the runtime's threads.
                 let path = path.clone();
                 let live = live.clone();
-                let _ = tokio::task::spawn_blocking(move || live.reload(&path)).await;
+                if let Err(e) = tokio::task::spawn_blocking(move || live.reload(&path)).await {
+                    tracing::error!("the configuration reload failed: {e}");
+                }
             }
         })
     }

@@ -394,12 +394,12 @@ async fn served_files(
     app: &App,
     handle: &TableHandle,
 ) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
-    if let Some(known) = app.generated().served_files(&handle.cache_key) {
+    if let Some(known) = app.generated().served_files(&handle.snapshot_key) {
         return Some(known.paths);
     }
     crate::rest_catalog::tables::load(app, handle).await.ok()?;
     app.generated()
-        .served_files(&handle.cache_key)
+        .served_files(&handle.snapshot_key)
         .map(|known| known.paths)
 }
 

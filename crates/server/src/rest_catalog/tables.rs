@@ -369,7 +369,7 @@ fn remember_served_files(
     if app.whole_folder_shared(handle)
         || app
             .generated()
-            .served_files(&handle.cache_key)
+            .served_files(&handle.snapshot_key)
             .is_some_and(|known| known.latest == latest)
     {
         return;
@@ -379,8 +379,9 @@ fn remember_served_files(
         .flat_map(|s| s.snapshot.files.iter())
         .filter_map(|f| relative_path(root, &f.url))
         .collect();
+    // Keyed by the whole entry: a reload that stops sharing the history gets a new list.
     app.generated().set_served_files(
-        &handle.cache_key,
+        &handle.snapshot_key,
         super::generated::ServedFiles {
             latest,
             paths: Arc::new(paths),

@@ -222,7 +222,11 @@ pub(crate) async fn file_urls(
     app.audit().record(
         "file_urls",
         recipient.caller(),
-        serde_json::json!({ "object": target.label, "files": paths.len(), "paths": paths }),
+        serde_json::json!({
+            "object": target.label,
+            "files": paths.len(),
+            "paths": paths.iter().take(crate::audit::MAX_LISTED_IDS).collect::<Vec<_>>(),
+        }),
     );
     let items: Vec<FileUrl> = chosen
         .into_iter()

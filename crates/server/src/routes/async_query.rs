@@ -38,7 +38,8 @@ const MAX_ID_BYTES: usize = 4096;
 /// What a query id seals.
 #[derive(Serialize, Deserialize)]
 struct Submitted {
-    /// Table id.
+    /// The table's snapshot key (its id and a digest of its whole entry): a query submitted
+    /// before a reload changed the table is not answered from the changed one.
     t: String,
     /// Recipient.
     r: String,
@@ -81,14 +82,14 @@ pub(super) fn submit(
     let dedup = format!(
         "{}\n{}\n{key}\n{}",
         recipient.name,
-        handle.id,
+        handle.snapshot_key,
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&params))
     );
     let id = match app.async_queries().get(&dedup) {
         Some(id) => id,
         None => {
             let sealed = Submitted {
-                t: handle.id.clone(),
+                t: handle.snapshot_key.clone(),
                 r: recipient.name.to_string(),
                 v: version,
                 e: lakeshare_storage::now_ms() + QUERY_TTL_MS,
@@ -143,7 +144,7 @@ pub async fn poll(
         .verify(Purpose::AsyncQuery, &query_id)
         .map_err(|_| unknown())?;
     let submitted: Submitted = serde_json::from_slice(&sealed).map_err(|_| unknown())?;
-    if submitted.t != handle.id
+    if submitted.t != handle.snapshot_key
         || submitted.r != *recipient.name
         || lakeshare_storage::now_ms() >= submitted.e
     {

@@ -63,7 +63,10 @@ pub async fn changes(
     .map(|name| params.get(name))
     .collect();
     let format_hint = format!("{:?}", caps.response_formats);
+    // A page continues in the id scheme its read began with.
+    let ids = file_id_hash(&headers)?;
     let hash = cursor::params_hash(&(
+        ids.map(|i| i.as_str()),
         &raw_range,
         params
             .get("includeHistoricalMetadata")
@@ -175,25 +178,22 @@ pub async fn changes(
             _ => None,
         })
     };
-    let ids = file_id_hash(&headers)?;
     if let Some(ids) = ids {
         check_file_ids(&name, ids, page_files())?;
     }
-    app.audit().record(
-        "changes",
-        recipient.caller(),
-        crate::audit::with(
-            crate::audit::file_ids(page_files().map(|f| f.id.as_str())),
-            serde_json::json!({
-                "share": handle.share,
-                "schema": handle.schema,
-                "table": handle.name,
-                "start_version": start,
-                "end_version": end,
-                "bytes": page_files().map(|f| f.size).sum::<u64>(),
-                "lines": last - first,
-            }),
-        ),
+    // Recorded once the answer has started (its first URLs signed), with the ids it sends.
+    let scheme = ids.unwrap_or_default();
+    let audited = crate::audit::with(
+        crate::audit::file_ids(page_files().map(|f| scheme.id_of(f).unwrap_or(&f.id))),
+        serde_json::json!({
+            "share": handle.share,
+            "schema": handle.schema,
+            "table": handle.name,
+            "start_version": start,
+            "end_version": end,
+            "bytes": page_files().map(|f| f.size).sum::<u64>(),
+            "lines": last - first,
+        }),
     );
     let signer = opened
         .signer
@@ -205,13 +205,15 @@ pub async fn changes(
         format,
         ids: ids.unwrap_or_default(),
     };
+    // Only where an end line is sent at all (with maxFiles) does the client look for one.
     let ending = encode::Ending {
+        report_failures: caps.include_end_stream_action && end_stream.is_some(),
         line: end_stream,
-        report_failures: caps.include_end_stream_action,
     };
     let stream = stream_changes(at_end, lines, first..last, start, signer, ending)
         .await
         .map_err(|e| ApiError::from_signing(&name, &e))?;
+    app.audit().record("changes", recipient.caller(), audited);
     let mut response = ndjson_response(start, format, Body::from_stream(stream));
     echo_file_id_hash(&mut response, ids);
     Ok(response)

@@ -159,7 +159,9 @@ pub(super) async fn answer(
     let caps = capabilities(headers);
     let ids = file_id_hash(headers)?;
     let now = lakeshare_storage::now_ms();
+    // A page continues in the id scheme its read began with.
     let params = cursor::params_hash(&(
+        ids.map(|i| i.as_str()),
         &request.predicate_hints,
         &request.json_predicate_hints,
         request.limit_hint,
@@ -201,9 +203,10 @@ pub(super) async fn answer(
     let version = served.snapshot.version;
     if matches!(arrival, Arrival::Direct)
         && caps.async_query
-        && let Some(submitted) =
+        && let Some(mut submitted) =
             super::async_query::submit(&app, recipient, handle, &request, version, format)?
     {
+        echo_file_id_hash(&mut submitted, ids);
         return Ok(submitted);
     }
 
@@ -257,21 +260,19 @@ pub(super) async fn answer(
     if let Some(ids) = ids {
         check_file_ids(&handle.qualified_name(), ids, page_files())?;
     }
-    app.audit().record(
-        "query",
-        recipient.caller(),
-        crate::audit::with(
-            crate::audit::file_ids(page_files().map(|f| f.id.as_str())),
-            serde_json::json!({
-                "share": handle.share,
-                "schema": handle.schema,
-                "table": handle.name,
-                "version": version,
-                "bytes": page_files().map(|f| f.size).sum::<u64>(),
-                "first_file": start,
-                "pruned": served.snapshot.files.len() - selected,
-            }),
-        ),
+    // Recorded once the answer has started (its first URLs signed), with the ids it sends.
+    let scheme = ids.unwrap_or_default();
+    let audited = crate::audit::with(
+        crate::audit::file_ids(page_files().map(|f| scheme.id_of(f).unwrap_or(&f.id))),
+        serde_json::json!({
+            "share": handle.share,
+            "schema": handle.schema,
+            "table": handle.name,
+            "version": version,
+            "bytes": page_files().map(|f| f.size).sum::<u64>(),
+            "first_file": start,
+            "pruned": served.snapshot.files.len() - selected,
+        }),
     );
     // Downloads through the gateway's own file route are audited as this recipient's.
     let signer = opened
@@ -297,6 +298,7 @@ pub(super) async fn answer(
     )
     .await
     .map_err(|e| ApiError::from_signing(&handle.qualified_name(), &e))?;
+    app.audit().record("query", recipient.caller(), audited);
     let mut response = ndjson_response(version, format, Body::from_stream(stream));
     echo_file_id_hash(&mut response, ids);
     if caps.include_end_stream_action {
