@@ -94,6 +94,21 @@ class Gateway:
             self.process.kill()
 
 
+def trips_share(trips: Path, history: bool = True) -> str:
+    """The `shares:` section of a configuration sharing the Delta table at `trips` as
+    `demo.delta.trips`, ending with a newline."""
+    extra = ", history: true" if history else ""
+    return (
+        "shares:\n  - name: demo\n    schemas:\n      - name: delta\n        tables:\n"
+        f'          - {{ name: trips, location: "{trips}"{extra} }}\n'
+    )
+
+
+def ndjson(response) -> list[dict]:
+    """The lines of an NDJSON answer."""
+    return [json.loads(line) for line in response.text.splitlines() if line]
+
+
 def copy_delta_fixtures(dest: Path) -> Path:
     """Copies the shared Delta fixtures to `dest`, stamping commit files with known times."""
     source = FIXTURES / "delta"

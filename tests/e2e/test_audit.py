@@ -16,7 +16,7 @@ import pytest
 import requests
 from pyiceberg.catalog.rest import RestCatalog
 
-from conftest import Gateway
+from conftest import Gateway, trips_share
 
 TOKEN = "audit-token-0123456789abcdef"
 CLIENT_ID = "audited-app"
@@ -30,13 +30,7 @@ def gateway(demo, tmp_path_factory):
     config = f"""
 server: {{ listen: "127.0.0.1:{{port}}" }}
 audit: {{ sink: file, path: audit.jsonl }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}", history: true }}
-recipients:
+{trips_share(trips)}recipients:
   - {{ name: auditor-test, token: "{TOKEN}", shares: [demo] }}
   - name: app
     oauth: {{ client_id: {CLIENT_ID}, client_secret_sha256: "{hashlib.sha256(SECRET.encode()).hexdigest()}" }}

@@ -18,7 +18,7 @@ import pytest
 import requests
 from pyiceberg.catalog.rest import RestCatalog
 
-from conftest import Gateway, lakeshare_bin
+from conftest import Gateway, lakeshare_bin, trips_share
 
 CLIENT_ID = "partner-app"
 CLIENT_SECRET = "client-secret-0123456789abcdef"
@@ -37,13 +37,7 @@ def gateway(demo, tmp_path_factory):
     plus_sha = hashlib.sha256(PLUS_SECRET.encode()).hexdigest()
     config = f"""
 server: {{ listen: "127.0.0.1:{{port}}", access_token_ttl_seconds: {TOKEN_TTL} }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}", history: true }}
-recipients:
+{trips_share(trips)}recipients:
   - name: partner
     oauth: {{ client_id: {CLIENT_ID}, client_secret_sha256: "{secret_sha}" }}
     shares: [demo]

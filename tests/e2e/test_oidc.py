@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyiceberg.catalog.rest import RestCatalog
 
-from conftest import Gateway, free_port
+from conftest import Gateway, free_port, trips_share
 
 AUDIENCE = "lakeshare-gateway"
 SUBJECT = "partner-etl"
@@ -115,13 +115,7 @@ def gateway(demo, idp, tmp_path_factory):
     down = f"http://127.0.0.1:{free_port()}"
     config = f"""
 server: {{ listen: "127.0.0.1:{{port}}" }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}", history: true }}
-  - name: other
+{trips_share(trips)}  - name: other
 recipients:
   - name: partner
     oidc: {{ issuer: "{idp.issuer}", audiences: [{AUDIENCE}, spare], subject: {SUBJECT} }}

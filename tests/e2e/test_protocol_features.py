@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import requests
 
-from conftest import Gateway
+from conftest import Gateway, ndjson, trips_share
 
 TOKEN = "protocol-token-0123456789abcdef"
 OTHER = "other-token-0123456789abcdef"
@@ -29,13 +29,7 @@ def gateway(demo, tmp_path_factory):
     shutil.copytree(demo / "data" / "delta" / "trips", trips)
     config = f"""
 server: {{ listen: "127.0.0.1:{{port}}", signing_secret: "protocol-features-secret-0123" }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}", history: true }}
-recipients:
+{trips_share(trips)}recipients:
   - {{ name: spark, token: "{TOKEN}", shares: [demo] }}
   - {{ name: other, token: "{OTHER}", shares: [demo] }}
 """
@@ -54,10 +48,6 @@ def post(gateway, path: str, body: dict, token: str = TOKEN, **headers) -> reque
                          headers={"Authorization": f"Bearer {token}", **headers})
 
 
-def lines(response: requests.Response) -> list[dict]:
-    return [json.loads(line) for line in response.text.splitlines() if line]
-
-
 def log_paths(trips) -> list[str]:
     actions = deltalake.DeltaTable(str(trips)).get_add_actions(flatten=True)
     return pa.table(actions).column("path").to_pylist()
@@ -68,7 +58,7 @@ def test_file_ids_follow_the_scheme_asked_for(gateway, scheme, digest):
     answer = post(gateway, "query", {}, fileidhash=scheme)
     assert answer.status_code == 200, answer.text
     assert answer.headers["fileidhash"] == scheme.lower()
-    ids = sorted(line["file"]["id"] for line in lines(answer) if "file" in line)
+    ids = sorted(line["file"]["id"] for line in ndjson(answer) if "file" in line)
     assert ids == sorted(digest(p.encode()).hexdigest() for p in log_paths(gateway.trips))
     # The same for change reads, in the delta format too.
     changes = requests.get(table_url(gateway, "changes?startingVersion=0"), timeout=30, headers={
@@ -77,7 +67,7 @@ def test_file_ids_follow_the_scheme_asked_for(gateway, scheme, digest):
     # The demo's trips record their changes (delta.enableChangeDataFeed).
     assert changes.status_code == 200, changes.text
     assert changes.headers["fileidhash"] == scheme.lower()
-    changed = [line["file"]["id"] for line in lines(changes) if "file" in line]
+    changed = [line["file"]["id"] for line in ndjson(changes) if "file" in line]
     assert changed and all(len(i) == len(digest(b"").hexdigest()) for i in changed)
     # Every file added since version 0 that is still live has its id from the same log path.
     assert set(ids) & set(changed)
@@ -106,7 +96,7 @@ def poll_all(gateway, query_id: str, page_size: int, token: str = TOKEN) -> tupl
         answer = post(gateway, f"queries/{query_id}", body, token)
         assert answer.status_code == 200, answer.text
         versions.add(answer.headers["Delta-Table-Version"])
-        got = lines(answer)
+        got = ndjson(answer)
         assert "queryStatus" not in got[0]
         files += [line["file"] for line in got if "file" in line]
         token_ = got[-1].get("endStreamAction", {}).get("nextPageToken")
@@ -118,13 +108,13 @@ def test_an_async_query_is_submitted_then_polled_page_by_page(gateway):
     answer = submit(gateway, {"idempotencyKey": "query-1"})
     assert answer.status_code == 200, answer.text
     assert "asyncquery=true" in answer.headers["delta-sharing-capabilities"]
-    (status,) = lines(answer)
+    (status,) = ndjson(answer)
     query_id = status["queryStatus"]["queryId"]
     assert status["queryStatus"]["status"] == "pending"
     # A retried submission (the Scala client's spelling of the key) is the same query.
     again = submit(gateway, {"idempotency_key": "query-1"})
-    assert lines(again)[0]["queryStatus"]["queryId"] == query_id
-    assert lines(submit(gateway, {"idempotencyKey": "query-2"}))[0]["queryStatus"]["queryId"] != query_id
+    assert ndjson(again)[0]["queryStatus"]["queryId"] == query_id
+    assert ndjson(submit(gateway, {"idempotencyKey": "query-2"}))[0]["queryStatus"]["queryId"] != query_id
     files, versions = poll_all(gateway, query_id, page_size=3)
     want = log_paths(gateway.trips)
     assert len(files) == len(want) and len({f["id"] for f in files}) == len(want)
@@ -134,12 +124,12 @@ def test_an_async_query_is_submitted_then_polled_page_by_page(gateway):
 def test_an_async_query_answers_the_version_of_its_submission(gateway):
     before = deltalake.DeltaTable(str(gateway.trips))
     count, version = len(before.file_uris()), before.version()
-    query_id = lines(submit(gateway, {"idempotencyKey": "pinned"}))[0]["queryStatus"]["queryId"]
+    query_id = ndjson(submit(gateway, {"idempotencyKey": "pinned"}))[0]["queryStatus"]["queryId"]
     deltalake.write_deltalake(str(gateway.trips), before.to_pyarrow_table().slice(0, 10), mode="append")
     files, versions = poll_all(gateway, query_id, page_size=100)
     assert versions == {str(version)} and len(files) == count
     # A new query sees the commit.
-    fresh = lines(submit(gateway, {"idempotencyKey": "after-commit"}))[0]["queryStatus"]["queryId"]
+    fresh = ndjson(submit(gateway, {"idempotencyKey": "after-commit"}))[0]["queryStatus"]["queryId"]
     _, fresh_versions = poll_all(gateway, fresh, page_size=100)
     assert fresh_versions == {str(version + 1)}
 
@@ -147,7 +137,7 @@ def test_an_async_query_answers_the_version_of_its_submission(gateway):
 def test_async_queries_are_refused_or_unknown_where_they_must_be(gateway):
     missing_key = submit(gateway, {})
     assert missing_key.status_code == 400 and "idempotencyKey" in missing_key.json()["message"]
-    query_id = lines(submit(gateway, {"idempotencyKey": "mine"}))[0]["queryStatus"]["queryId"]
+    query_id = ndjson(submit(gateway, {"idempotencyKey": "mine"}))[0]["queryStatus"]["queryId"]
     # Another recipient cannot poll it, nor can anyone poll a made-up or altered id.
     assert post(gateway, f"queries/{query_id}", {}, OTHER).status_code == 404
     assert post(gateway, "queries/not-a-query", {}).status_code == 404
@@ -155,4 +145,4 @@ def test_async_queries_are_refused_or_unknown_where_they_must_be(gateway):
     assert post(gateway, f"queries/{altered}", {}).status_code == 404
     # Without asyncquery the same body is answered at once.
     sync = post(gateway, "query", {"idempotencyKey": "mine"})
-    assert sync.status_code == 200 and any("file" in line for line in lines(sync))
+    assert sync.status_code == 200 and any("file" in line for line in ndjson(sync))

@@ -19,7 +19,7 @@ import delta_sharing
 import pytest
 import requests
 
-from conftest import ROOT, Gateway, free_port
+from conftest import Gateway, ROOT, free_port, ndjson, trips_share
 
 TOKEN = "replica-token-0123456789abcdef"
 SECRET = "one-signing-secret-for-all-replicas"
@@ -96,13 +96,7 @@ server:
   public_url: "http://127.0.0.1:{lb_port}"
   signing_secrets: ["{SECRET}"]
   trusted_proxies: ["127.0.0.1/32"]
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}", history: true }}
-recipients:
+{trips_share(trips)}recipients:
   - {{ name: spread, token: "{TOKEN}", shares: [demo] }}
 """
         replicas.append(Gateway(work / f"replica-{i}", config))
@@ -124,10 +118,6 @@ def query(cluster, body: dict, **more) -> requests.Response:
                            headers=headers(**more), json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer
-
-
-def lines(answer: requests.Response) -> list[dict]:
-    return [json.loads(line) for line in answer.text.splitlines() if line]
 
 
 def want(cluster):
@@ -156,7 +146,7 @@ def read_pages(cluster, page_size: int, kill_after_first: bool = False) -> tuple
     while True:
         answer = query(cluster, {"maxFiles": page_size, **({"pageToken": token} if token else {})})
         upstreams.add(answer.headers[UPSTREAM])
-        got = lines(answer)
+        got = ndjson(answer)
         files += [line["file"] for line in got if "file" in line]
         token = got[-1].get("endStreamAction", {}).get("nextPageToken")
         if kill_after_first:
@@ -180,20 +170,20 @@ def test_a_paged_read_crosses_replicas(cluster):
 
 
 def test_a_refresh_token_from_one_replica_works_on_the_others(cluster):
-    first = lines(query(cluster, {"includeRefreshToken": True}))
+    first = ndjson(query(cluster, {"includeRefreshToken": True}))
     token = first[-1]["endStreamAction"]["refreshToken"]
     ids = sorted(line["file"]["id"] for line in first if "file" in line)
     seen = set()
     for _ in range(6):
         answer = query(cluster, {"refreshToken": token})
         seen.add(answer.headers[UPSTREAM])
-        again = lines(answer)
+        again = ndjson(answer)
         assert sorted(line["file"]["id"] for line in again if "file" in line) == ids
     assert len(seen) >= 2, seen
 
 
 def test_an_async_query_is_polled_on_any_replica(cluster):
-    submitted = lines(query(cluster, {"idempotencyKey": "across"},
+    submitted = ndjson(query(cluster, {"idempotencyKey": "across"},
                             **{"delta-sharing-capabilities": "asyncquery=true"}))
     query_id = submitted[0]["queryStatus"]["queryId"]
     files, upstreams, token = [], set(), None
@@ -203,7 +193,7 @@ def test_an_async_query_is_polled_on_any_replica(cluster):
             headers=headers(), json={"maxFiles": 3, **({"pageToken": token} if token else {})}, timeout=30)
         assert answer.status_code == 200, answer.text
         upstreams.add(answer.headers[UPSTREAM])
-        got = lines(answer)
+        got = ndjson(answer)
         files += [line["file"] for line in got if "file" in line]
         token = got[-1].get("endStreamAction", {}).get("nextPageToken")
         if not token:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import free_port, lakeshare_bin
+from conftest import free_port, lakeshare_bin, trips_share
 
 TOKEN = "tls-token-0123456789abcdef"
 
@@ -79,13 +79,7 @@ def tls_gateway(demo, tmp_path_factory):
     trips = demo / "data" / "delta" / "trips"
     (work / "config.yaml").write_text(f"""
 server: {{ listen: "127.0.0.1:{port}", tls: {{ cert: server.pem, key: server.key }} }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}" }}
-recipients:
+{trips_share(trips, history=False)}recipients:
   - {{ name: tls, token: "{TOKEN}", shares: [demo] }}
 """)
     log = work / "lakeshare.log"

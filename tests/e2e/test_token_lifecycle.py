@@ -15,7 +15,7 @@ import delta_sharing
 import pytest
 import requests
 
-from conftest import Gateway, lakeshare_bin
+from conftest import Gateway, lakeshare_bin, trips_share
 
 OLD = "old-token-0123456789abcdef"
 OFFICE = "office-token-0123456789abcdef"
@@ -32,13 +32,7 @@ def sha(token: str) -> str:
 def config(trips, rotating: str) -> str:
     return f"""
 server: {{ listen: "127.0.0.1:{{port}}", trusted_proxies: ["127.0.0.1/32"] }}
-shares:
-  - name: demo
-    schemas:
-      - name: delta
-        tables:
-          - {{ name: trips, location: "{trips}" }}
-recipients:
+{trips_share(trips, history=False)}recipients:
 {rotating}
   - {{ name: office, token_sha256: "{sha(OFFICE)}", shares: [demo], allow_ips: ["127.0.0.0/8", "::1"] }}
   - {{ name: remote, token_sha256: "{sha(REMOTE)}", shares: [demo], allow_ips: ["192.0.2.0/24"] }}

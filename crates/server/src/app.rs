@@ -83,6 +83,18 @@ pub(crate) struct Inner {
     request_limits: Arc<crate::limits::RequestLimits>,
 }
 
+impl Inner {
+    /// The configured table `share.schema.table` (names case-insensitive).
+    fn handle(&self, share: &str, schema: &str, table: &str) -> Option<&Arc<TableHandle>> {
+        let key = (
+            share.to_lowercase(),
+            schema.to_lowercase(),
+            table.to_lowercase(),
+        );
+        self.index.get(&key).map(|&i| &self.tables[i])
+    }
+}
+
 /// What the latest pass of [`App::check_tables`] found.
 #[derive(Debug, Default)]
 struct Readiness {
@@ -177,7 +189,12 @@ impl App {
         self.inner
             .tables
             .iter()
-            .filter(|t| previous.inner.tables.iter().any(|p| Arc::ptr_eq(p, t)))
+            .filter(|t| {
+                previous
+                    .inner
+                    .handle(&t.share, &t.schema, &t.name)
+                    .is_some_and(|p| Arc::ptr_eq(p, t))
+            })
             .count()
     }
 
@@ -213,12 +230,10 @@ impl App {
                 ),
                 tables.len(),
             );
-            let unchanged = kept.and_then(|p| {
-                let handle = p.tables.iter().find(|t| {
-                    t.share == share.name && t.schema == schema.name && t.entry_is(entry)
-                })?;
-                Some(handle.clone())
-            });
+            let unchanged = kept
+                .and_then(|p| p.handle(&share.name, &schema.name, &entry.name))
+                .filter(|t| t.share == share.name && t.schema == schema.name && t.entry_is(entry))
+                .cloned();
             tables.push(unchanged.unwrap_or_else(|| {
                 Arc::new(TableHandle::new(&share.name, &schema.name, entry.clone()))
             }));
@@ -394,13 +409,8 @@ impl App {
         schema: &str,
         table: &str,
     ) -> Option<Arc<TableHandle>> {
-        let key = (
-            share.to_lowercase(),
-            schema.to_lowercase(),
-            table.to_lowercase(),
-        );
-        if let Some(&i) = self.inner.index.get(&key) {
-            return Some(self.inner.tables[i].clone());
+        if let Some(handle) = self.inner.handle(share, schema, table) {
+            return Some(handle.clone());
         }
         for included in self.includes_of(share, schema) {
             let names = self.included_names(included).await.ok()?;
@@ -510,13 +520,8 @@ impl App {
         table: &str,
     ) -> ApiResult<Arc<TableHandle>> {
         self.schema(recipient, share, schema)?;
-        let key = (
-            share.to_lowercase(),
-            schema.to_lowercase(),
-            table.to_lowercase(),
-        );
-        if let Some(&i) = self.inner.index.get(&key) {
-            return Ok(self.inner.tables[i].clone());
+        if let Some(handle) = self.inner.handle(share, schema, table) {
+            return Ok(handle.clone());
         }
         for included in self.includes_of(share, schema) {
             let names = self.included_names(included).await?;

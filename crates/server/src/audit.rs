@@ -134,6 +134,25 @@ struct Line<'a> {
     fields: Map<String, Value>,
 }
 
+/// The fields of a read (query, changes) that answered `files` of `handle`: the table's
+/// coordinates, the files' ids in `scheme` (see [`file_ids`]), their bytes, then `more`.
+pub fn table_read<'a>(
+    handle: &crate::registry::TableHandle,
+    scheme: lakeshare_protocol::FileIdHash,
+    files: impl Iterator<Item = &'a lakeshare_model::DataFile> + Clone,
+    more: Value,
+) -> Value {
+    let mut fields = file_ids(files.clone().map(|f| scheme.id_of(f).unwrap_or(&f.id)));
+    fields.insert("share".into(), handle.share.as_str().into());
+    fields.insert("schema".into(), handle.schema.as_str().into());
+    fields.insert("table".into(), handle.name.as_str().into());
+    fields.insert("bytes".into(), files.map(|f| f.size).sum::<u64>().into());
+    if let Value::Object(more) = more {
+        fields.extend(more);
+    }
+    Value::Object(fields)
+}
+
 /// `files`, `file_ids` (up to [`MAX_LISTED_IDS`]) and `file_ids_sha256` (of every id, each
 /// followed by a newline, in the order given) for the files of an answer.
 pub fn file_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Map<String, Value> {
@@ -159,14 +178,6 @@ pub fn file_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Map<String, Value
         hex::encode(digest.finalize()).into(),
     );
     fields
-}
-
-/// `fields` and `more` as one object.
-pub fn with(mut fields: Map<String, Value>, more: Value) -> Value {
-    if let Value::Object(more) = more {
-        fields.extend(more);
-    }
-    Value::Object(fields)
 }
 
 /// Layer: gives every request a [`RequestId`] and answers with it in `x-request-id`.

@@ -102,6 +102,7 @@ struct KeySet {
     attempted_at: Option<Instant>,
 }
 
+#[derive(Clone)]
 struct Key {
     id: Option<String>,
     algorithm: Algorithm,
@@ -267,7 +268,7 @@ impl Issuer {
                 let fresh_enough = current.fetched_at.is_some_and(|t| t.elapsed() < MAX_STALE);
                 let set = Arc::new(KeySet {
                     keys: if fresh_enough {
-                        current.keys.iter().map(Key::clone_key).collect()
+                        current.keys.clone()
                     } else {
                         Vec::new()
                     },
@@ -356,14 +357,6 @@ impl Key {
             algorithm,
             key: DecodingKey::from_jwk(jwk).ok()?,
         })
-    }
-
-    fn clone_key(&self) -> Self {
-        Self {
-            id: self.id.clone(),
-            algorithm: self.algorithm,
-            key: self.key.clone(),
-        }
     }
 }
 

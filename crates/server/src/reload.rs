@@ -55,13 +55,7 @@ impl Live {
     /// Serves `app`, checking its tables every `table_checks` (see [`App::spawn_table_checks`]);
     /// fails if its `server.tls` files cannot be used.
     pub fn new(app: App, table_checks: Duration) -> Result<Self, String> {
-        let tls = app
-            .config()
-            .server
-            .tls
-            .as_ref()
-            .map(crate::tls::load)
-            .transpose()?;
+        let tls = crate::tls::of(app.config())?;
         let live = Self {
             current: Arc::new(ArcSwap::from_pointee(Current {
                 router: app.router(),
@@ -90,12 +84,7 @@ impl Live {
         let loaded = Config::load(path)
             .map_err(|e| e.to_string())
             .and_then(|config| {
-                let tls = config
-                    .server
-                    .tls
-                    .as_ref()
-                    .map(crate::tls::load)
-                    .transpose()?;
+                let tls = crate::tls::of(&config)?;
                 Ok((config, tls))
             });
         let (config, tls) = match loaded {

@@ -8,6 +8,11 @@ use lakeshare_catalog::TlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+/// The listener's TLS as `config` sets it (`None`: plain HTTP), or why its files cannot be used.
+pub fn of(config: &lakeshare_catalog::Config) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    config.server.tls.as_ref().map(load).transpose()
+}
+
 /// The server side of TLS for `config`, or why its files cannot be used.
 pub fn load(config: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
     // The files are named by their field, not their path: the message may reach a log.

@@ -78,12 +78,11 @@ pub(super) fn submit(
     let mut query = request.clone();
     query.page_token = None;
     query.max_files = None;
-    let params = serde_json::to_vec(&query).expect("queries serialise");
     let dedup = format!(
         "{}\n{}\n{key}\n{}",
         recipient.name,
         handle.snapshot_key,
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&params))
+        crate::cursor::params_hash(&query)
     );
     let id = match app.async_queries().get(&dedup) {
         Some(id) => id,

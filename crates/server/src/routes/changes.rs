@@ -182,16 +182,13 @@ pub async fn changes(
         check_file_ids(&name, ids, page_files())?;
     }
     // Recorded once the answer has started (its first URLs signed), with the ids it sends.
-    let scheme = ids.unwrap_or_default();
-    let audited = crate::audit::with(
-        crate::audit::file_ids(page_files().map(|f| scheme.id_of(f).unwrap_or(&f.id))),
+    let audited = crate::audit::table_read(
+        handle,
+        ids.unwrap_or_default(),
+        page_files(),
         serde_json::json!({
-            "share": handle.share,
-            "schema": handle.schema,
-            "table": handle.name,
             "start_version": start,
             "end_version": end,
-            "bytes": page_files().map(|f| f.size).sum::<u64>(),
             "lines": last - first,
         }),
     );

@@ -153,7 +153,6 @@ pub(super) async fn answer(
     headers: &HeaderMap,
     arrival: Arrival,
 ) -> ApiResult<Response> {
-    let app = app.clone();
     let spec = validate_query(handle, &request)?;
     let opened = app.open_table(handle).await?;
     let caps = capabilities(headers);
@@ -197,14 +196,14 @@ pub(super) async fn answer(
         .or(refresh.as_ref())
         .map(|c| VersionSpec::Version(c.v))
         .or(submitted);
-    let served = load_snapshot(&app, handle, opened, pinned.unwrap_or(spec)).await?;
+    let served = load_snapshot(app, handle, opened, pinned.unwrap_or(spec)).await?;
     require_servable(handle, &served)?;
     let format = choose_format(handle, &served, &caps)?;
     let version = served.snapshot.version;
     if matches!(arrival, Arrival::Direct)
         && caps.async_query
         && let Some(mut submitted) =
-            super::async_query::submit(&app, recipient, handle, &request, version, format)?
+            super::async_query::submit(app, recipient, handle, &request, version, format)?
     {
         echo_file_id_hash(&mut submitted, ids);
         return Ok(submitted);
@@ -261,15 +260,12 @@ pub(super) async fn answer(
         check_file_ids(&handle.qualified_name(), ids, page_files())?;
     }
     // Recorded once the answer has started (its first URLs signed), with the ids it sends.
-    let scheme = ids.unwrap_or_default();
-    let audited = crate::audit::with(
-        crate::audit::file_ids(page_files().map(|f| scheme.id_of(f).unwrap_or(&f.id))),
+    let audited = crate::audit::table_read(
+        handle,
+        ids.unwrap_or_default(),
+        page_files(),
         serde_json::json!({
-            "share": handle.share,
-            "schema": handle.schema,
-            "table": handle.name,
             "version": version,
-            "bytes": page_files().map(|f| f.size).sum::<u64>(),
             "first_file": start,
             "pruned": served.snapshot.files.len() - selected,
         }),
