@@ -465,6 +465,13 @@ pub struct TableEntry {
     /// How a Hudi table is shared; refused for tables of other formats.
     #[serde(default)]
     pub hudi: Option<HudiTableOptions>,
+    /// The rows recipients of this share may see: a SQL condition over the table's partition
+    /// columns (`region = 'EU' AND year >= 2024`), applied to every version, change feed and
+    /// catalog answer by keeping only the files whose partition values satisfy it. A filtered
+    /// table has no directory access (its folder holds the other files too). Checked for syntax
+    /// here; that it names partition columns only is checked against each version's schema.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub filter: Option<String>,
 }
 
 /// Per-table options of Hudi tables.
@@ -523,6 +530,7 @@ impl TableEntry {
             description: None,
             governance,
             hudi: None,
+            filter: None,
         }
     }
 

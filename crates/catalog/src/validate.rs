@@ -252,10 +252,51 @@ fn validate_table(
         table.governance.description = Some(description);
     }
     check_governance(&table.governance, rules, asset, at)?;
+    if let Some(filter) = &table.filter {
+        check_filter(filter).map_err(|reason| (format!("{at}.filter"), reason))?;
+    }
     if table.hudi.is_some() && table.format.is_some_and(|f| f != FormatName::Hudi) {
         return Err((
             format!("{at}.hudi"),
             "applies to Hudi tables only, and this table is declared with another format".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest `filter:` accepted, in bytes: a condition over partition columns is short, and the
+/// parser recurses on nesting.
+const MAX_FILTER_BYTES: usize = 16 * 1024;
+
+/// A table's `filter:` is one SQL expression, in the dialect DataFusion parses it in. What it
+/// may name (partition columns, no subqueries) depends on the table and is checked where it is
+/// applied (`lakeshare_filter::PartitionFilter`).
+fn check_filter(filter: &str) -> Result<(), String> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::parser::Parser;
+    use sqlparser::tokenizer::Token;
+    if filter.trim().is_empty() {
+        return Err("is empty: give a SQL condition, or leave filter out".into());
+    }
+    if filter.len() > MAX_FILTER_BYTES {
+        return Err(format!(
+            "is {} bytes long; the limit is {MAX_FILTER_BYTES}",
+            filter.len()
+        ));
+    }
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(64)
+        .try_with_sql(filter)
+        .map_err(|e| format!("is not a SQL condition: {e}"))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| format!("is not a SQL condition: {e}"))?;
+    let rest = parser.peek_token();
+    if rest.token != Token::EOF {
+        return Err(format!(
+            "is not one SQL condition: unexpected {} after `{expr}`",
+            rest.token
         ));
     }
     Ok(())

@@ -305,7 +305,7 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
         let name = format!("{}.{}.{}", share.name, schema.name, entry.name);
         let opened = lakeshare_server::open_table(entry, &opener).await;
         let summary = match opened {
-            Ok(t) => describe(&*t.source).await,
+            Ok(t) => describe(&*t.source, entry.filter.as_deref()).await,
             Err(e) => Err(e),
         };
         match summary {
@@ -336,17 +336,31 @@ pub(crate) fn opener(config: &Config) -> Opener {
     }
 }
 
-async fn describe(source: &dyn TableSource) -> lakeshare_model::Result<String> {
+/// The latest version of a table as its recipients get it: through the share's `filter`, whose
+/// failure is shown in full (the gateway tells recipients only that there is one).
+async fn describe(
+    source: &dyn TableSource,
+    filter: Option<&str>,
+) -> lakeshare_model::Result<String> {
     let version = source.latest_version().await?;
-    let snapshot = source.snapshot(version).await?;
+    let mut snapshot = source.snapshot(version).await?;
     // A table recipients could list but not read is a failure of the check.
     if let Some(reason) = snapshot.unservable {
         return Err(lakeshare_model::Error::Unsupported(format!(
             "version {version} cannot be served: {reason}"
         )));
     }
+    let mut shown = String::new();
+    if let Some(filter) = filter {
+        let all = snapshot.files.len();
+        let kept = lakeshare_filter::PartitionFilter::new(filter)
+            .retain(&snapshot.metadata, &snapshot.files)
+            .map_err(|e| lakeshare_model::Error::Unsupported(e.to_string()))?;
+        snapshot.files = kept.into();
+        shown = format!(" (filtered from {all})");
+    }
     Ok(format!(
-        "{} version {version}, {} files, {} bytes",
+        "{} version {version}, {} files{shown}, {} bytes",
         source.format(),
         snapshot.files.len(),
         snapshot.size_bytes()

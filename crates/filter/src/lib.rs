@@ -20,10 +20,12 @@
 
 mod error;
 mod json;
+mod partition;
 mod predicate;
 mod schema;
 mod stats;
 
+pub use partition::{FilterError, PartitionFilter};
 pub use stats::FileStatistics;
 
 pub use error::{Error, Result};

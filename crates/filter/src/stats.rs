@@ -159,7 +159,7 @@ enum Bound {
 }
 
 /// A partition value (protocol string encoding) as a scalar of the column's type.
-fn partition_scalar(value: &str, data_type: &DataType) -> Option<ScalarValue> {
+pub(crate) fn partition_scalar(value: &str, data_type: &DataType) -> Option<ScalarValue> {
     if let DataType::Timestamp(_, _) = data_type {
         let micros = parse_timestamp_micros(value)?;
         return Some(timestamp(micros, data_type));

@@ -373,7 +373,10 @@ impl App {
                 version,
                 &*opened.source,
                 &*opened.signer,
-                &handle.entry.governance,
+                crate::cache::Sharing {
+                    governance: &handle.entry.governance,
+                    filter: handle.filter.as_ref(),
+                },
             )
             .await
     }
@@ -614,7 +617,7 @@ impl App {
             .ok()?;
         let encloses_another =
             self.encloses_another(table.entry.store.as_deref(), &table.entry.location);
-        (table.entry.history && store.vends_credentials() && !encloses_another).then_some(store)
+        (folder_shareable(table) && store.vends_credentials() && !encloses_another).then_some(store)
     }
 
     /// Whether `table` gets directory access through the built-in S3 endpoint: a table on the
@@ -623,7 +626,7 @@ impl App {
     pub(crate) fn builtin_directory_access(&self, table: &TableHandle) -> bool {
         table.entry.store.is_none()
             && table.entry.catalog.is_none()
-            && table.entry.history
+            && folder_shareable(table)
             && !self.encloses_another(None, &table.entry.location)
     }
 
@@ -653,7 +656,7 @@ impl App {
     /// conditions as for directory access.
     pub(crate) fn whole_folder_shared(&self, table: &TableHandle) -> bool {
         table.entry.catalog.is_none()
-            && table.entry.history
+            && folder_shareable(table)
             && !self.encloses_another(table.entry.store.as_deref(), &table.entry.location)
     }
 
@@ -718,6 +721,13 @@ impl App {
             .await
             .map_err(|e| ApiError::from_model(&table.qualified_name(), &e))
     }
+}
+
+/// Whether what a table's folder holds may be shared whole, as directory access and the
+/// built-in endpoint's folder listing do: only for a table shared with its history (the folder
+/// holds every version) and without a filter (it holds the filtered-out files too).
+pub(crate) fn folder_shareable(table: &TableHandle) -> bool {
+    table.entry.history && table.filter.is_none()
 }
 
 /// The configured folders another configured folder of the same store lies inside of.

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use lakeshare_filter::FileStatistics;
+use lakeshare_filter::{FileStatistics, PartitionFilter};
 
 use lakeshare_model::{CONFIGURATION_PREFIX, Governance, Snapshot, TableSource, Version};
 use lakeshare_storage::UrlSigner;
@@ -60,7 +60,7 @@ impl SnapshotCache {
         version: Version,
         source: &dyn TableSource,
         signer: &dyn UrlSigner,
-        governance: &Governance,
+        sharing: Sharing<'_>,
     ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
         let counters = &crate::metrics::COUNTERS;
         let loaded = std::sync::atomic::AtomicBool::new(false);
@@ -71,7 +71,10 @@ impl SnapshotCache {
                 let mut snapshot = source.snapshot(version).await?;
                 // Page tokens key on this order: it must not depend on the adapter or process.
                 snapshot.sort_files();
-                with_governance(&mut snapshot, governance);
+                if let Some(filter) = sharing.filter {
+                    filtered(&mut snapshot, filter)?;
+                }
+                with_governance(&mut snapshot, sharing.governance);
                 vet(snapshot, signer).map(Arc::new)
             })
             .await;
@@ -91,6 +94,37 @@ impl SnapshotCache {
         self.inner.run_pending_tasks().await;
         (self.inner.entry_count(), self.inner.weighted_size())
     }
+}
+
+/// How the share presents a table's snapshots: the governance metadata it adds and the row
+/// filter it applies. Both are part of the table's entry, so of the key snapshots are cached
+/// under.
+#[derive(Debug, Clone, Copy)]
+pub struct Sharing<'a> {
+    pub governance: &'a Governance,
+    pub filter: Option<&'a PartitionFilter>,
+}
+
+/// Keeps only the files `filter` shares. A filter that cannot be applied to the version
+/// refuses it, and the recipient is not told the filter (it is the provider's business).
+fn filtered(snapshot: &mut Snapshot, filter: &PartitionFilter) -> lakeshare_model::Result<()> {
+    let kept = filter
+        .retain(&snapshot.metadata, &snapshot.files)
+        .map_err(|e| refused_filter(snapshot.version, &e))?;
+    snapshot.files = kept.into();
+    Ok(())
+}
+
+/// The refusal of version `version` for a filter that cannot be applied to it; the reason goes
+/// to the log.
+pub(crate) fn refused_filter(
+    version: Version,
+    error: &lakeshare_filter::FilterError,
+) -> lakeshare_model::Error {
+    tracing::error!(version, "refusing a filtered table's version: {error}");
+    lakeshare_model::Error::Unsupported(format!(
+        "the share's filter on this table cannot be applied at version {version}; the provider must fix the share's configuration"
+    ))
 }
 
 /// Adds the table's governance metadata to what recipients see of its metadata: the

@@ -43,16 +43,21 @@ pub struct TableHandle {
     /// reloads: its id and a digest of its whole entry (location, format, governance, …), so
     /// a table changed by a reload never meets the snapshots of what it was.
     pub snapshot_key: String,
+    /// The share's row filter on the table (`filter:`): every snapshot and change feed of it
+    /// holds only the files it keeps.
+    pub filter: Option<lakeshare_filter::PartitionFilter>,
     opened: OnceCell<OpenedTable>,
 }
 
-/// See [`TableHandle::cache_key`].
+/// See [`TableHandle::cache_key`]. The filter is part of it: what was generated for the
+/// table filtered one way must never be found for it filtered another.
 fn cache_key(id: &str, entry: &TableEntry) -> String {
     use sha2::{Digest, Sha256};
     let place = format!(
-        "{}\n{}",
+        "{}\n{}\n{:?}",
         entry.store.as_deref().unwrap_or_default(),
-        entry.location
+        entry.location,
+        entry.filter
     );
     let digest = hex::encode(Sha256::digest(place.as_bytes()));
     format!("{id}-{}", &digest[..12])
@@ -75,6 +80,10 @@ impl TableHandle {
             name: entry.name.clone(),
             cache_key: cache_key(&id, &entry),
             snapshot_key: snapshot_key(&id, &entry),
+            filter: entry
+                .filter
+                .as_deref()
+                .map(lakeshare_filter::PartitionFilter::new),
             id,
             entry,
             opened: OnceCell::new(),
