@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from datetime import date
 from urllib.parse import urlsplit
 
-import boto3
-import botocore.config
-import botocore.exceptions
 import deltalake
 import delta_sharing
 import hudi
@@ -30,7 +28,8 @@ import requests
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import StaticTable
 
-from conftest import Gateway, ndjson
+from conftest import Gateway, lakeshare_bin, ndjson
+from test_iceberg_catalog import error_code, s3_client
 
 WIDE = "partition-filter-wide-0123456789"
 NARROW = "partition-filter-narrow-0123456"
@@ -307,22 +306,8 @@ def test_pyiceberg_reads_every_version_equal_to_the_native_reader_filtered(gatew
 # The Iceberg REST catalog and the built-in S3 endpoint behind it
 
 
-def s3_client(config: dict):
-    return boto3.client(
-        "s3",
-        endpoint_url=config["s3.endpoint"],
-        aws_access_key_id=config["s3.access-key-id"],
-        aws_secret_access_key=config["s3.secret-access-key"],
-        aws_session_token=config["s3.session-token"],
-        region_name="us-east-1",
-        config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
-
-
 def status_of(call) -> int:
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        call()
-    return e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+    return error_code(call)[0]
 
 
 def load(gw, token: str, share: str, fmt: str) -> dict:
@@ -395,9 +380,6 @@ def test_the_filter_and_the_server_paths_never_reach_the_recipient(gateway, demo
 
 
 def test_filters_that_cannot_be_applied_are_refused_clearly(demo, tmp_path):
-    from conftest import lakeshare_bin
-    import subprocess
-
     trips = demo / "data" / "delta" / "trips"
 
     def config(filter_sql: str) -> str:

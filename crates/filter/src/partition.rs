@@ -124,7 +124,8 @@ impl PartitionFilter {
         Ok(files
             .iter()
             .zip(keep)
-            .filter_map(|(f, k)| k.then(|| f.clone()))
+            .filter(|(_, keep)| *keep)
+            .map(|(f, _)| f.clone())
             .collect())
     }
 
@@ -194,9 +195,9 @@ impl PartitionColumns {
         })
     }
 
-    /// One row per file: its partition values, typed. A value that does not parse stops the
-    /// filter (the file's rows cannot be judged); a missing or empty value is null, as readers
-    /// take it.
+    /// One row per file: its partition values, typed. A value that does not parse, or none
+    /// recorded, stops the filter (the file's rows cannot be judged); an explicit null or an
+    /// empty value is null, as Delta readers take it.
     fn values(&self, files: &[&DataFile]) -> Result<RecordBatch, String> {
         let schema = Arc::new(self.partitions.as_arrow().clone());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
@@ -218,7 +219,17 @@ impl PartitionColumns {
                             field.data_type()
                         )
                     })?,
-                    _ => null.clone(),
+                    Some(_) => null.clone(),
+                    // A file that records no value for a partition column may hold rows of
+                    // any value (a remove action of an older writer, a file of another
+                    // partition spec): its rows cannot be judged.
+                    None => {
+                        return Err(format!(
+                            "data file {} records no value for partition column {}",
+                            file.id,
+                            field.name()
+                        ));
+                    }
                 };
                 scalars.push(scalar);
             }

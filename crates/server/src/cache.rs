@@ -108,6 +108,16 @@ pub struct Sharing<'a> {
 /// Keeps only the files `filter` shares. A filter that cannot be applied to the version
 /// refuses it, and the recipient is not told the filter (it is the provider's business).
 fn filtered(snapshot: &mut Snapshot, filter: &PartitionFilter) -> lakeshare_model::Result<()> {
+    // Why a version cannot be served is worked out over the whole table, and may name files
+    // or partitions outside the filter: the log gets it, the recipient a reason without them.
+    if let Some(reason) = snapshot.unservable.take() {
+        tracing::info!(
+            version = snapshot.version,
+            "filtered table's version unservable: {reason}"
+        );
+        snapshot.unservable =
+            Some("the table cannot be served at this version (the gateway's log says why)".into());
+    }
     let kept = filter
         .retain(&snapshot.metadata, &snapshot.files)
         .map_err(|e| refused_filter(snapshot.version, &e))?;

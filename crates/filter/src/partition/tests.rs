@@ -41,7 +41,7 @@ fn files() -> Vec<DataFile> {
         file("c", &[("region", Some("US")), ("year", Some("2025"))]),
         file("d", &[("region", None), ("year", Some("2025"))]),
         file("e", &[("region", Some("")), ("year", None)]),
-        file("f", &[("year", Some("2024"))]),
+        file("f", &[("region", None), ("year", Some("2024"))]),
     ]
 }
 
@@ -59,9 +59,9 @@ fn keeps_exactly_the_files_whose_values_satisfy_the_condition() {
 }
 
 #[test]
-fn unknown_is_not_satisfied_and_missing_or_empty_values_are_null() {
+fn unknown_is_not_satisfied_and_null_or_empty_values_are_null() {
     let m = metadata(&["region", "year"]);
-    // d (null), e (empty), f (missing) have no region: `<>` is unknown for them, as in WHERE.
+    // d, f (null) and e (empty) have no region: `<>` is unknown for them, as in WHERE.
     assert_eq!(kept("region <> 'EU'", &m, &files()), ["c"]);
     assert_eq!(kept("NOT (region = 'EU')", &m, &files()), ["c"]);
     assert_eq!(kept("region IS NULL", &m, &files()), ["d", "e", "f"]);
@@ -78,11 +78,16 @@ fn dates_and_physical_names() {
     let files = vec![
         file("x", &[("col-5a1b2c", Some("2024-01-01"))]),
         file("y", &[("col-5a1b2c", Some("2024-03-01"))]),
-        // Keyed by the logical name, which this table does not record values under: null.
-        file("z", &[("day", Some("2024-03-01"))]),
     ];
     assert_eq!(kept("day >= DATE '2024-02-01'", &m, &files), ["y"]);
     assert_eq!(kept("day < '2024-02-01'", &m, &files), ["x"]);
+    // Keyed by the logical name, under which this table records no values: refused.
+    let logical = [file("z", &[("day", Some("2024-03-01"))])];
+    assert!(
+        PartitionFilter::new("day < '2024-02-01'")
+            .retain(&m, &logical)
+            .is_err()
+    );
 }
 
 #[test]
@@ -112,6 +117,13 @@ fn refuses_what_it_cannot_decide_exactly() {
     )];
     let e = error("region = 'EU'", &bad);
     assert!(e.contains("partition value \"twenty\" for year"), "{e}");
+    // No value recorded at all: the file's rows may be of any partition.
+    let unrecorded = [file("h", &[("year", Some("2024"))])];
+    let e = error("region IS NULL", &unrecorded);
+    assert!(
+        e.contains("records no value for partition column region"),
+        "{e}"
+    );
     // A partition column of a type with no scalar comparison stops the filter.
     let nested = metadata(&["tags"]);
     let e = PartitionFilter::new("true")
@@ -184,14 +196,16 @@ fn change_files_are_judged_by_the_metadata_in_force_at_their_commit() {
     let ids: Vec<&str> = first[0].files.iter().map(|c| c.file.id.as_str()).collect();
     // The commit wrote change data: its added and removed files are not changes of their own.
     assert_eq!(ids, ["c"]);
-    commits.truncate(2);
-    PartitionFilter::new("region = 'EU' OR region IS NULL")
+    // Files that record no region (written before the table was partitioned by it) cannot be
+    // judged by a filter on region, even one that accepts nulls.
+    let e = PartitionFilter::new("region = 'EU' OR region IS NULL")
         .retain_changes(&metadata(&["region"]), &mut commits)
+        .unwrap_err();
+    assert_eq!(e.0, 1);
+    assert!(e.1.to_string().contains("records no value"), "{}", e.1);
+    let mut later = commits[1..].to_vec();
+    PartitionFilter::new("region = 'EU' OR region IS NULL")
+        .retain_changes(&metadata(&["region"]), &mut later)
         .unwrap();
-    assert_eq!(
-        commits[0].files.len(),
-        1,
-        "no region values in version 1: null, and change data only"
-    );
-    assert_eq!(commits[1].files.len(), 1);
+    assert_eq!(later[0].files.len(), 1);
 }

@@ -34,6 +34,11 @@ pub async fn temporary_table_credentials(
             .map_err(|e| ApiError::malformed(format!("the request body is not valid: {e}")))?
     };
     let builtin = app.vending_store(handle).is_none() && app.builtin_directory_access(handle);
+    // Refused before the location is compared: a table without directory access has no
+    // location recipients may be told (it would name the server's folder or bucket).
+    if !builtin && app.vending_store(handle).is_none() {
+        return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
+    }
     let location = if builtin {
         crate::builtin_s3::files_location(&app, handle)
     } else {
