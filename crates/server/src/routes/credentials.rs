@@ -33,12 +33,15 @@ pub async fn temporary_table_credentials(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid: {e}")))?
     };
-    let builtin = app.vending_store(handle).is_none() && app.builtin_directory_access(handle);
+    let store = app.vending_store(handle);
+    let builtin = store.is_none() && app.builtin_directory_access(handle);
     // Refused before the location is compared: a table without directory access has no
     // location recipients may be told (it would name the server's folder or bucket).
-    if !builtin && app.vending_store(handle).is_none() {
-        return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
-    }
+    let store = match store {
+        Some(store) => Some(store),
+        None if builtin => None,
+        None => return Err(ApiError::unsupported(why_no_directory_access(&app, handle))),
+    };
     let location = if builtin {
         crate::builtin_s3::files_location(&app, handle)
     } else {
@@ -67,9 +70,7 @@ pub async fn temporary_table_credentials(
         };
         (aws, minted.expires_at_ms)
     } else {
-        let Some(store) = app.vending_store(handle) else {
-            return Err(ApiError::unsupported(why_no_directory_access(&app, handle)));
-        };
+        let store = store.expect("a table without a vending store has built-in access here");
         let credentials = vend(
             store,
             (&location, &[]),
