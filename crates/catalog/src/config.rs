@@ -472,6 +472,46 @@ pub struct TableEntry {
     /// here; that it names partition columns only is checked against each version's schema.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub filter: Option<String>,
+    /// The columns recipients see, in this order, each by its name in the table or renamed
+    /// (`{name: fare_amount, as: fare}`). The table is then computed (materialized) into the
+    /// `cache:`, as it is for a `filter:` over data columns.
+    #[serde(default)]
+    pub columns: Option<Vec<ColumnPick>>,
+    /// The table is the result of this query (one `SELECT`, joins and aggregates included)
+    /// over other configured tables, named `share.schema.table` (identifiers as written, not
+    /// folded to lower case), computed into the `cache:` and recomputed when a source gets a
+    /// new version. A view has no location of its own.
+    #[serde(default, deserialize_with = "env::opt_string")]
+    pub view: Option<String>,
+}
+
+/// One of a table's `columns:`: a column by its name, or renamed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ColumnPick {
+    Name(String),
+    Renamed {
+        name: String,
+        #[serde(rename = "as")]
+        shown_as: String,
+    },
+}
+
+impl ColumnPick {
+    /// The column's name in the table.
+    pub fn name(&self) -> &str {
+        match self {
+            ColumnPick::Name(name) | ColumnPick::Renamed { name, .. } => name,
+        }
+    }
+
+    /// The column's name as recipients see it.
+    pub fn shown(&self) -> &str {
+        match self {
+            ColumnPick::Name(name) => name,
+            ColumnPick::Renamed { shown_as, .. } => shown_as,
+        }
+    }
 }
 
 /// Per-table options of Hudi tables.
@@ -509,6 +549,13 @@ impl FormatName {
 }
 
 impl TableEntry {
+    /// Whether the table is computed by the gateway whatever its files (a view, a column
+    /// subset). A `filter:` over data columns makes a table computed too, which only its
+    /// schema tells.
+    pub fn is_computed(&self) -> bool {
+        self.view.is_some() || self.columns.is_some()
+    }
+
     /// The table `namespace.name` of catalog `catalog`, as a schema's `include:` shares it.
     pub fn in_catalog(
         name: &str,
@@ -531,6 +578,8 @@ impl TableEntry {
             governance,
             hudi: None,
             filter: None,
+            columns: None,
+            view: None,
         }
     }
 
@@ -853,9 +902,11 @@ impl Config {
     /// versions (and models' own folders) and skills.
     pub fn shared_locations(&self) -> impl Iterator<Item = (Option<&str>, &str)> {
         self.schemas().flat_map(|(_, schema)| {
+            // A view has no location.
             let tables = schema
                 .tables
                 .iter()
+                .filter(|t| t.view.is_none())
                 .map(|t| (t.store.as_deref(), t.location.as_str()));
             let volumes = schema
                 .volumes

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::assets::{Rules, check_governance, validate_assets};
 use crate::config::FormatName;
-use crate::config::{Config, TableEntry, TokenHash};
+use crate::config::{ColumnPick, Config, TableEntry, TokenHash};
 use crate::stores::{CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl};
 
 /// `(field path, reason)` of the first problem found.
@@ -231,7 +231,9 @@ fn validate_table(
     at: &str,
 ) -> Result<(), Problem> {
     check_name(&table.name, true).map_err(|r| (format!("{at}.name"), r))?;
-    if table.catalog.is_some() {
+    if let Some(view) = &table.view {
+        check_view(table, view, at)?;
+    } else if table.catalog.is_some() {
         resolve_catalog_table(table, catalogs, at)?;
     } else {
         if table.table.is_some() {
@@ -255,11 +257,87 @@ fn validate_table(
     if let Some(filter) = &table.filter {
         check_filter(filter).map_err(|reason| (format!("{at}.filter"), reason))?;
     }
+    if let Some(columns) = &table.columns {
+        check_columns(columns).map_err(|reason| (format!("{at}.columns"), reason))?;
+    }
     if table.hudi.is_some() && table.format.is_some_and(|f| f != FormatName::Hudi) {
         return Err((
             format!("{at}.hudi"),
             "applies to Hudi tables only, and this table is declared with another format".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Longest `view:` accepted, in bytes.
+const MAX_VIEW_BYTES: usize = 64 * 1024;
+
+/// A view is one `SELECT` and has no place of its own: what it reads is in its query, and
+/// what it shares is its result, so the options that shape a stored table do not apply.
+fn check_view(table: &TableEntry, view: &str, at: &str) -> Result<(), Problem> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::parser::Parser;
+    let given = [
+        ("location", !table.location.is_empty()),
+        ("store", table.store.is_some()),
+        ("path", table.path.is_some()),
+        ("catalog", table.catalog.is_some()),
+        ("table", table.table.is_some()),
+        ("format", table.format.is_some()),
+        ("hudi", table.hudi.is_some()),
+        ("filter", table.filter.is_some()),
+        ("columns", table.columns.is_some()),
+    ];
+    if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+        return Err((
+            format!("{at}.{field}"),
+            "does not apply to a view, which has no location: its query says what it reads, \
+             and its WHERE and SELECT what it shares"
+                .into(),
+        ));
+    }
+    let at = format!("{at}.view");
+    if view.len() > MAX_VIEW_BYTES {
+        return Err((
+            at,
+            format!(
+                "is {} bytes long; the limit is {MAX_VIEW_BYTES}",
+                view.len()
+            ),
+        ));
+    }
+    let statements = Parser::new(&GenericDialect {})
+        .with_recursion_limit(64)
+        .try_with_sql(view)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| (at.clone(), format!("is not a SQL query: {e}")))?;
+    match statements.as_slice() {
+        [sqlparser::ast::Statement::Query(_)] => Ok(()),
+        [] => Err((at, "is empty: give one SELECT".into())),
+        [_] => Err((
+            at,
+            "must be a query (one SELECT), nothing that changes or defines anything".into(),
+        )),
+        _ => Err((
+            at,
+            format!("holds {} statements; give one SELECT", statements.len()),
+        )),
+    }
+}
+
+/// `columns:` lists at least one column, and no name twice as recipients see them.
+fn check_columns(columns: &[ColumnPick]) -> Result<(), String> {
+    if columns.is_empty() {
+        return Err("is empty: list the columns to share, or leave columns out".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for column in columns {
+        if column.name().is_empty() || column.shown().is_empty() {
+            return Err("names a column with an empty name".into());
+        }
+        if !seen.insert(column.shown()) {
+            return Err(format!("shows a column named '{}' twice", column.shown()));
+        }
     }
     Ok(())
 }
@@ -767,5 +845,76 @@ stores:
         assert!(message("server: { prefix: api }").contains("server.prefix"));
         assert!(message("server: { url_ttl_seconds: 0 }").contains("server.url_ttl_seconds"));
         assert!(message("server: { public_url: ftp://x }").contains("server.public_url"));
+    }
+
+    #[test]
+    fn views_and_column_subsets_are_checked_where_they_are_given() {
+        use crate::config::ColumnPick;
+        let tables = |table: &str| {
+            format!(
+                "shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - {table}\n"
+            )
+        };
+        let config = load(&tables(
+            "{ name: v, history: true, view: \"SELECT a FROM s.x.t JOIN s.x.u ON t.k = u.k\" }",
+        ))
+        .unwrap();
+        let view = &config.shares[0].schemas[0].tables[0];
+        assert!(view.is_computed() && view.location.is_empty());
+        let config = load(&tables(
+            "{ name: t, location: /a, columns: [id, { name: fare, as: fare_usd }] }",
+        ))
+        .unwrap();
+        let columns = config.shares[0].schemas[0].tables[0]
+            .columns
+            .clone()
+            .unwrap();
+        assert_eq!(
+            columns.iter().map(ColumnPick::shown).collect::<Vec<_>>(),
+            ["id", "fare_usd"]
+        );
+        for (table, field, says) in [
+            (
+                "{ name: v, view: \"DELETE FROM s.x.t\" }",
+                "tables[0].view",
+                "must be a query",
+            ),
+            (
+                "{ name: v, view: \"SELECT 1; SELECT 2\" }",
+                "tables[0].view",
+                "2 statements",
+            ),
+            (
+                "{ name: v, view: \"SELEC a\" }",
+                "tables[0].view",
+                "not a SQL query",
+            ),
+            (
+                "{ name: v, location: /a, view: \"SELECT 1\" }",
+                "tables[0].location",
+                "does not apply to a view",
+            ),
+            (
+                "{ name: v, filter: \"a > 1\", view: \"SELECT 1\" }",
+                "tables[0].filter",
+                "does not apply to a view",
+            ),
+            (
+                "{ name: t, location: /a, columns: [] }",
+                "tables[0].columns",
+                "is empty",
+            ),
+            (
+                "{ name: t, location: /a, columns: [a, { name: b, as: a }] }",
+                "tables[0].columns",
+                "'a' twice",
+            ),
+        ] {
+            let text = message(&tables(table));
+            assert!(
+                text.contains(field) && text.contains(says),
+                "{table}: {text}"
+            );
+        }
     }
 }

@@ -333,6 +333,8 @@ pub(crate) fn opener(config: &Config) -> Opener {
         signer: Signer::random(),
         files_url: format!("{}/files", config.server.public_url()),
         url_ttl: Duration::from_secs(60),
+        tables: Opener::tables_of(config),
+        cache: config.cache.clone(),
     }
 }
 

@@ -39,4 +39,8 @@ impl Format for DeltaFormat {
             declared_location: None,
         })
     }
+
+    fn writer(&self) -> Option<Arc<dyn lakeshare_model::TableWriter>> {
+        Some(Arc::new(crate::DeltaTableWriter))
+    }
 }

@@ -19,8 +19,10 @@
 
 mod error;
 mod format;
+mod rows;
 mod source;
 mod timeline;
+mod write;
 
 pub use error::Error;
 
@@ -28,3 +30,4 @@ pub use error::Error;
 pub const FORMAT: lakeshare_model::TableFormat = lakeshare_model::TableFormat::new("delta");
 pub use format::DeltaFormat;
 pub use source::DeltaSource;
+pub use write::DeltaTableWriter;

@@ -63,28 +63,12 @@ impl DeltaSource {
                 reason: "no such directory".into(),
             });
         }
-        let table_url = deltalake::ensure_table_uri(location).map_err(|e| Error::BadLocation {
-            location: location.to_string(),
-            reason: e.to_string(),
-        })?;
-        let log_store = DeltaTableBuilder::from_url(table_url.clone())?.build_storage()?;
+        let (table_url, log_store) = local_log_store(location)?;
         Self::with_log_store(location, table_url, log_store).await
     }
 
     async fn try_open_in_store(location: &str, store: Arc<dyn ObjectStore>) -> Result<Self, Error> {
-        let bad = |reason: String| Error::BadLocation {
-            location: location.to_string(),
-            reason,
-        };
-        let mut table_url = Url::parse(location).map_err(|e| bad(e.to_string()))?;
-        if !table_url.path().ends_with('/') {
-            table_url.set_path(&format!("{}/", table_url.path()));
-        }
-        // Built by hand rather than through deltalake's URL registry, which only knows the
-        // schemes of the cloud features it was compiled with: reading needs only the store.
-        let config = StorageConfig::default();
-        let prefixed: ObjectStoreRef = Arc::from(config.decorate_store(store.clone(), &table_url)?);
-        let log_store = default_logstore(prefixed, store, &table_url, &config);
+        let (table_url, log_store) = store_log_store(location, store)?;
         Self::with_log_store(location, table_url, log_store).await
     }
 
@@ -397,6 +381,38 @@ fn kernel_descriptor(
     )
 }
 
+/// The log store of the table at local `location` (which must exist) and its URL.
+pub(crate) fn local_log_store(location: &str) -> Result<(Url, LogStoreRef), Error> {
+    let table_url = deltalake::ensure_table_uri(location).map_err(|e| Error::BadLocation {
+        location: location.to_string(),
+        reason: e.to_string(),
+    })?;
+    let log_store = DeltaTableBuilder::from_url(table_url.clone())?.build_storage()?;
+    Ok((table_url, log_store))
+}
+
+/// The log store of the table at `location`, a URL naming a bucket (container) of `store`,
+/// and its URL (ending in `/`). `store` must be rooted at the bucket.
+pub(crate) fn store_log_store(
+    location: &str,
+    store: Arc<dyn ObjectStore>,
+) -> Result<(Url, LogStoreRef), Error> {
+    let bad = |reason: String| Error::BadLocation {
+        location: location.to_string(),
+        reason,
+    };
+    let mut table_url = Url::parse(location).map_err(|e| bad(e.to_string()))?;
+    if !table_url.path().ends_with('/') {
+        table_url.set_path(&format!("{}/", table_url.path()));
+    }
+    // Built by hand rather than through deltalake's URL registry, which only knows the
+    // schemes of the cloud features it was compiled with: reading needs only the store.
+    let config = StorageConfig::default();
+    let prefixed: ObjectStoreRef = Arc::from(config.decorate_store(store.clone(), &table_url)?);
+    let log_store = default_logstore(prefixed, store, &table_url, &config);
+    Ok((table_url, log_store))
+}
+
 #[async_trait]
 impl TableSource for DeltaSource {
     fn format(&self) -> TableFormat {
@@ -485,6 +501,24 @@ impl TableSource for DeltaSource {
             )));
         }
         Ok(rows)
+    }
+
+    async fn rows(&self, version: Version) -> Result<lakeshare_model::Rows> {
+        // The same existence check as a snapshot's, so an unknown version says so.
+        let timeline = self
+            .timeline_covering(version)
+            .await
+            .map_err(|e| self.model_error(e))?;
+        if timeline.timestamp_of(version).is_none() || version < timeline.earliest {
+            return Err(ModelError::VersionNotFound {
+                requested: version,
+                earliest: timeline.earliest,
+                latest: timeline.latest().unwrap_or(0),
+            });
+        }
+        crate::rows::read(self.log_store.clone(), version)
+            .await
+            .map_err(|e| self.model_error(e))
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {

@@ -45,6 +45,22 @@ impl PartitionFilter {
         &self.sql
     }
 
+    /// Whether the filter names partition columns only, at the version `metadata` describes,
+    /// so that keeping files applies it exactly. Otherwise (a column of the data, or one the
+    /// schema does not have) the table must be computed instead.
+    pub fn over_partitions(&self, metadata: &TableMetadata) -> bool {
+        let Ok(columns) = PartitionColumns::of(metadata) else {
+            return false;
+        };
+        SessionContext::new()
+            .parse_sql_expr(&self.sql, &columns.table)
+            .is_ok_and(|expr| {
+                expr.column_refs()
+                    .iter()
+                    .all(|c| columns.keys.contains_key(c.name.as_str()))
+            })
+    }
+
     /// Which of `files` (all of one version, described by `metadata`) satisfy the filter.
     pub fn keep<'f>(
         &self,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{Error, Result, TableSource};
+use crate::{Error, Result, TableSource, TableWriter};
 
 /// Where a table to open lives.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +102,11 @@ pub trait Format: Send + Sync + std::fmt::Debug {
 
     /// Opens the table at `place` with the table's `options`.
     async fn open(&self, place: Place<'_>, options: &FormatOptions) -> Result<Opened>;
+
+    /// How tables of this format are written, if the gateway can write them.
+    fn writer(&self) -> Option<Arc<dyn TableWriter>> {
+        None
+    }
 }
 
 /// One connected upstream catalog (a namespace tree of tables).
@@ -129,6 +134,9 @@ pub trait CatalogKind: Send + Sync + std::fmt::Debug {
         store: Option<&StoreAccess>,
     ) -> Result<Arc<dyn Catalog>>;
 }
+
+/// A format the gateway can write tables in, and its writer.
+pub type Writable<'a> = (&'a Arc<dyn Format>, Arc<dyn TableWriter>);
 
 /// The formats and catalog kinds a build of the gateway reads.
 #[derive(Debug, Clone, Default)]
@@ -171,6 +179,20 @@ impl Formats {
             .ok_or_else(|| {
                 Error::Unsupported(format!(
                     "catalogs of kind {name} are not supported by this build of lakeshare"
+                ))
+            })
+    }
+
+    /// The first format the gateway can write tables in (materialized shares are written in
+    /// it), with its writer, or why this build has none.
+    pub fn writable(&self) -> Result<Writable<'_>> {
+        self.formats
+            .iter()
+            .find_map(|f| Some((f, f.writer()?)))
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "materialized shares need a format this build can write, and it reads {} only",
+                    self.names()
                 ))
             })
     }

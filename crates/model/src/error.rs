@@ -30,6 +30,18 @@ pub enum Error {
     #[error("corrupt table at {location}: {reason}")]
     Corrupt { location: String, reason: String },
 
+    /// Another writer committed the version a write meant to commit.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The table is being computed and cannot be read yet (a materialized share's first
+    /// version); ask again in `retry_after_secs`.
+    #[error("{reason}")]
+    NotReady {
+        reason: String,
+        retry_after_secs: u64,
+    },
+
     /// Reading from storage failed (network, permissions, I/O). `detail` is for the log: it may
     /// name internal addresses; `fault` is what a recipient may be told.
     #[error("storage error ({fault}): {detail}")]

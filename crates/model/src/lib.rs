@@ -29,19 +29,21 @@ mod error;
 mod fault;
 mod governance;
 mod id;
+mod rows;
 mod snapshot;
 mod source;
 mod version;
 
 pub use adapter::{
     Catalog, CatalogKind, Format, FormatOptions, Formats, Opened, Place, Root, StoreAccess,
-    bool_option, refuse_unknown_options,
+    Writable, bool_option, refuse_unknown_options,
 };
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
 pub use fault::{fault_of, store_fault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
 pub use id::{path_ids, stable_uuid};
+pub use rows::{Commit, Rows, TableWriter};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    DataFile, Error, Result, Snapshot, TableFormat, TimestampBound, Version, VersionChanges,
+    DataFile, Error, Result, Rows, Snapshot, TableFormat, TimestampBound, Version, VersionChanges,
 };
 
 /// A table's own metadata document (see [`TableSource::native_metadata`]).
@@ -83,6 +83,16 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
                 file.id
             ))),
         }
+    }
+
+    /// The rows of `version`, read by the format's own reader (deletes applied, logs merged),
+    /// for shares the gateway computes from the table. The default refuses.
+    async fn rows(&self, version: Version) -> Result<Rows> {
+        let _ = version;
+        Err(Error::Unsupported(format!(
+            "the {} adapter cannot read a table's rows, so no share can be computed from it",
+            self.format()
+        )))
     }
 
     /// The changes of versions `start..=end`, one entry per version, oldest first. Both ends

@@ -344,6 +344,8 @@ impl App {
                 files_url: format!("{}/files", config.server.public_url()),
                 url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
                 signer,
+                tables: Opener::tables_of(&config),
+                cache: config.cache.clone(),
             },
             tables,
             index,
@@ -375,7 +377,7 @@ impl App {
                 &*opened.signer,
                 crate::cache::Sharing {
                     governance: &handle.entry.governance,
-                    filter: handle.filter.as_ref(),
+                    filter: opened.partition_filter(handle),
                 },
             )
             .await
@@ -725,9 +727,10 @@ impl App {
 
 /// Whether what a table's folder holds may be shared whole, as directory access and the
 /// built-in endpoint's folder listing do: only for a table shared with its history (the folder
-/// holds every version) and without a filter (it holds the filtered-out files too).
+/// holds every version), without a filter (it holds the filtered-out files too), and not
+/// computed (a computed table's folder is the gateway's cache).
 pub(crate) fn folder_shareable(table: &TableHandle) -> bool {
-    table.entry.history && table.filter.is_none()
+    table.entry.history && table.filter.is_none() && !table.entry.is_computed()
 }
 
 /// The configured folders another configured folder of the same store lies inside of.

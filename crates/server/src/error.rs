@@ -12,7 +12,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
-    /// For a 429: when the client may try again (`Retry-After`, whole seconds).
+    /// For a 429 or 503: when the client may try again (`Retry-After`, whole seconds).
     pub retry_after: Option<std::time::Duration>,
 }
 
@@ -132,6 +132,17 @@ impl ApiError {
                     format!("the storage of table '{table}' {fault}; {advice}"),
                 )
             }
+            M::NotReady {
+                reason,
+                retry_after_secs,
+            } => Self {
+                retry_after: Some(std::time::Duration::from_secs(*retry_after_secs)),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::InternalError,
+                    format!("table '{table}': {reason}; try again later"),
+                )
+            },
             other => Self::internal(&format!("reading table '{table}'"), other),
         }
     }

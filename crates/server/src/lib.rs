@@ -23,6 +23,7 @@ mod auth;
 mod builtin_s3;
 mod cache;
 mod client;
+mod computed;
 mod cursor;
 mod encode;
 mod error;

@@ -23,6 +23,20 @@ pub struct OpenedTable {
     pub root: Root,
     /// The store the root is in; `None` for the gateway's disk.
     pub store: Option<Arc<Store>>,
+    /// Whether the table is computed by the gateway (a view, a column subset, a filter over
+    /// data columns: `lakeshare_materialize`) rather than served as its files are.
+    pub computed: bool,
+}
+
+impl OpenedTable {
+    /// The share's filter where it is applied to the table's files: a computed table's result
+    /// is filtered already.
+    pub fn partition_filter<'h>(
+        &self,
+        handle: &'h TableHandle,
+    ) -> Option<&'h lakeshare_filter::PartitionFilter> {
+        handle.filter.as_ref().filter(|_| !self.computed)
+    }
 }
 
 /// A configured table. It is opened at start-up, and again on first use if that failed, so one
@@ -49,15 +63,17 @@ pub struct TableHandle {
     opened: OnceCell<OpenedTable>,
 }
 
-/// See [`TableHandle::cache_key`]. The filter is part of it: what was generated for the
-/// table filtered one way must never be found for it filtered another.
+/// See [`TableHandle::cache_key`]. The filter, columns and view are part of it: what was
+/// generated for the table shared one way must never be found for it shared another.
 fn cache_key(id: &str, entry: &TableEntry) -> String {
     use sha2::{Digest, Sha256};
     let place = format!(
-        "{}\n{}\n{:?}",
+        "{}\n{}\n{:?}\n{:?}\n{:?}",
         entry.store.as_deref().unwrap_or_default(),
         entry.location,
-        entry.filter
+        entry.filter,
+        entry.columns,
+        entry.view
     );
     let digest = hex::encode(Sha256::digest(place.as_bytes()));
     format!("{id}-{}", &digest[..12])
@@ -167,6 +183,27 @@ pub struct Opener {
     /// `{public_url}/files`.
     pub files_url: String,
     pub url_ttl: Duration,
+    /// Every configured table by `share.schema.table`, for the views that read them.
+    pub tables: Arc<HashMap<String, TableEntry>>,
+    /// Where computed tables are written (`cache:`).
+    pub cache: Option<lakeshare_catalog::CacheConfig>,
+}
+
+impl Opener {
+    /// The configuration's tables, keyed as [`Opener::tables`] is.
+    pub fn tables_of(config: &lakeshare_catalog::Config) -> Arc<HashMap<String, TableEntry>> {
+        Arc::new(
+            config
+                .tables()
+                .map(|(share, schema, t)| {
+                    (
+                        format!("{}.{}.{}", share.name, schema.name, t.name),
+                        t.clone(),
+                    )
+                })
+                .collect(),
+        )
+    }
 }
 
 impl Opener {
@@ -187,6 +224,23 @@ impl Opener {
 /// Opens one configured table: finds the format that claims it (the configured one, or by its
 /// layout), opens it through that adapter and makes the URL signer for its files.
 pub async fn open_table(
+    entry: &TableEntry,
+    opener: &Opener,
+) -> lakeshare_model::Result<OpenedTable> {
+    if entry.view.is_some() || entry.columns.is_some() {
+        return crate::computed::open(entry, opener).await;
+    }
+    let opened = open_stored(entry, opener).await?;
+    if let Some(filter) = &entry.filter
+        && !crate::computed::prunes_exactly(filter, &*opened.source).await?
+    {
+        return crate::computed::open(entry, opener).await;
+    }
+    Ok(opened)
+}
+
+/// Opens the table stored at the entry's location (or in its catalog) as its files are.
+pub(crate) async fn open_stored(
     entry: &TableEntry,
     opener: &Opener,
 ) -> lakeshare_model::Result<OpenedTable> {
@@ -247,6 +301,7 @@ pub async fn open_table(
         signer,
         root: opened.root,
         store: store.cloned(),
+        computed: false,
     })
 }
 
@@ -286,13 +341,14 @@ async fn open_catalog_table(
         signer,
         root: opened.root,
         store: store.cloned(),
+        computed: false,
     })
 }
 
 /// The signer confined to an opened table's root, in `store` for tables in a store. A table
 /// whose own metadata declares a location outside its root is refused: whoever can commit its
 /// metadata must not get other objects of the bucket signed.
-fn signer_for(
+pub(crate) fn signer_for(
     opened: &Opened,
     store: Option<&Arc<Store>>,
     opener: &Opener,

@@ -117,7 +117,7 @@ pub async fn changes(
     let mut commits = source.changes(start, end).await.map_err(model_error)?;
     // Page tokens key on this order: it must not depend on the adapter or process.
     commits.iter_mut().for_each(VersionChanges::sort_files);
-    if let Some(filter) = &handle.filter {
+    if let Some(filter) = opened.partition_filter(handle) {
         filter
             .retain_changes(&at_start.snapshot.metadata, &mut commits)
             .map_err(|(version, e)| model_error(crate::cache::refused_filter(version, &e)))?;

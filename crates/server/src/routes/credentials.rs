@@ -158,6 +158,11 @@ pub(crate) async fn vend(
 /// The 400 message for a table without directory access, saying which condition fails.
 fn why_no_directory_access(app: &App, handle: &crate::registry::TableHandle) -> String {
     let name = handle.qualified_name();
+    if handle.entry.is_computed() {
+        return format!(
+            "table '{name}' is computed by the gateway from the provider's definition and has no folder of its own to share; read it through the query API (access mode 'url')"
+        );
+    }
     if handle.filter.is_some() {
         return format!(
             "table '{name}' is shared with a filter on its rows, and its folder holds the rows outside it too, which directory access would expose; read it through the query API (access mode 'url')"

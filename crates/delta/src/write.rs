@@ -1,0 +1,231 @@
+//! Writing the tables the gateway computes (materialized shares) as Delta tables: every
+//! version replaces the whole content of the one before (its files removed, the new ones
+//! added) and carries the rows that changed as change data files, so the written table's
+//! change data feed is exactly the difference of its versions. The note of each commit (what
+//! it was computed from) is a field of its `commitInfo`, written in the same atomic commit.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{Action, Add, AddCDCFile, MetadataExt as _, StructType};
+use deltalake::logstore::object_store::prefix::PrefixStore;
+use deltalake::logstore::{LogStore as _, LogStoreRef, ObjectStoreRef};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
+use deltalake::{DeltaTableError, TableProperty};
+use futures::TryStreamExt as _;
+use lakeshare_model::{Commit, Error as ModelError, Place, Result, TableWriter, Version};
+
+use crate::Error;
+use crate::source::{local_log_store, store_log_store};
+
+/// The key of the note in each commit's `commitInfo`.
+const NOTE: &str = "lakeshare";
+/// Where change data files go, as Delta writers put them.
+const CHANGE_DATA: &str = "_change_data";
+
+/// Writes Delta tables for [`lakeshare_model::Formats::writable`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeltaTableWriter;
+
+#[async_trait]
+impl TableWriter for DeltaTableWriter {
+    async fn last_note(&self, place: Place<'_>) -> Result<Option<(Version, serde_json::Value)>> {
+        let location = place.location().to_string();
+        last_note(place).await.map_err(|e| e.into_model(&location))
+    }
+
+    async fn commit(&self, place: Place<'_>, commit: Commit) -> Result<Version> {
+        let location = place.location().to_string();
+        match write(place, commit).await {
+            Ok(version) => Ok(version),
+            Err(Error::Delta(
+                DeltaTableError::VersionAlreadyExists(_)
+                | DeltaTableError::Transaction {
+                    source:
+                        TransactionError::VersionAlreadyExists(_)
+                        | TransactionError::CommitConflict(_)
+                        | TransactionError::MaxCommitAttempts(_),
+                },
+            )) => Err(ModelError::Conflict(format!(
+                "another writer committed to {location} first"
+            ))),
+            Err(e) => Err(e.into_model(&location)),
+        }
+    }
+}
+
+/// The log store at `place`; a local folder is made if missing.
+fn log_store(place: Place<'_>) -> Result<LogStoreRef, Error> {
+    match place {
+        Place::Local { location } => {
+            std::fs::create_dir_all(location).map_err(|e| Error::BadLocation {
+                location: location.to_string(),
+                reason: e.to_string(),
+            })?;
+            Ok(local_log_store(location)?.1)
+        }
+        Place::Store { location, store } => Ok(store_log_store(location, store.client.clone())?.1),
+    }
+}
+
+async fn last_note(place: Place<'_>) -> Result<Option<(Version, serde_json::Value)>, Error> {
+    if let Place::Local { location } = place
+        && !std::path::Path::new(location).is_dir()
+    {
+        return Ok(None);
+    }
+    let log_store = log_store(place)?;
+    if !log_store.is_delta_table_location().await? {
+        return Ok(None);
+    }
+    let latest = log_store.get_latest_version(0).await?;
+    let Some(bytes) = log_store.read_commit_entry(latest).await? else {
+        return Ok(None);
+    };
+    let note = bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find_map(|action| action.get("commitInfo")?.get(NOTE).cloned())
+        .unwrap_or(serde_json::Value::Null);
+    Ok(Some((latest as Version, note)))
+}
+
+async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
+    let log_store = log_store(place)?;
+    let store = log_store.object_store(None);
+    let adds = write_files(store.clone(), commit.schema.clone(), &commit.rows).await?;
+    let properties = CommitProperties::default()
+        .with_max_retries(0)
+        .with_metadata([(NOTE.to_string(), commit.note.clone())]);
+    let Some(after) = commit.after else {
+        let columns = kernel_schema(&commit.schema)?;
+        let created = CreateBuilder::new()
+            .with_log_store(log_store.clone())
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_columns(columns.fields().cloned())
+            .with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true"))
+            .with_actions(adds.into_iter().map(Action::Add))
+            .with_commit_properties(properties)
+            .await;
+        return match created {
+            Ok(table) => Ok(table.version().unwrap_or(0) as Version),
+            // deltalake's "already exists" error is private: a table there now lost the race.
+            Err(_) if log_store.is_delta_table_location().await? => {
+                Err(Error::Delta(DeltaTableError::VersionAlreadyExists(0)))
+            }
+            Err(e) => Err(e.into()),
+        };
+    };
+    let state = DeltaTableState::try_new(&*log_store, Some(after as _)).await?;
+    let mut actions: Vec<Action> = Vec::new();
+    let schema = kernel_schema(&commit.schema)?;
+    if *state.schema() != schema {
+        actions.push(Action::Metadata(
+            state
+                .metadata()
+                .clone()
+                .with_schema(&schema)
+                .map_err(DeltaTableError::from)?,
+        ));
+    }
+    actions.extend(
+        state
+            .snapshot()
+            .file_views(&*log_store, None)
+            .map_ok(|file| Action::Remove(file.remove_action(true)))
+            .try_collect::<Vec<_>>()
+            .await?,
+    );
+    actions.extend(adds.into_iter().map(Action::Add));
+    let changes = change_rows(&commit)?;
+    if !changes.is_empty() {
+        let change_store: ObjectStoreRef = Arc::new(PrefixStore::new(store, CHANGE_DATA));
+        let schema = changes[0].schema();
+        for add in write_files(change_store, schema, &changes).await? {
+            actions.push(Action::Cdc(AddCDCFile {
+                path: format!("{CHANGE_DATA}/{}", add.path),
+                size: add.size,
+                partition_values: Default::default(),
+                data_change: false,
+                tags: None,
+            }));
+        }
+    }
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Overwrite,
+        partition_by: None,
+        predicate: None,
+    };
+    let done = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(&state), log_store, operation)
+        .await?;
+    Ok(done.version() as Version)
+}
+
+fn kernel_schema(schema: &SchemaRef) -> Result<StructType, Error> {
+    schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| Error::Delta(DeltaTableError::from(e)))
+}
+
+/// Writes `batches` as Parquet files below `store`, returning their add actions (with
+/// statistics).
+async fn write_files(
+    store: ObjectStoreRef,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<Add>, Error> {
+    let config = WriterConfig::new(
+        schema,
+        Vec::new(),
+        None,
+        None,
+        None,
+        delta_kernel::table_properties::DataSkippingNumIndexedCols::AllColumns,
+        None,
+    );
+    let mut writer = DeltaWriter::new(store, config);
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        writer.write(batch).await?;
+    }
+    Ok(writer.close().await?)
+}
+
+/// The deleted and inserted rows of `commit`, each with Delta's `_change_type` column.
+fn change_rows(commit: &Commit) -> Result<Vec<RecordBatch>, Error> {
+    let mut fields: Vec<Field> = commit
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("_change_type", DataType::Utf8, false));
+    let schema = Arc::new(Schema::new(fields));
+    let tagged = |batches: &[RecordBatch], kind: &str| {
+        batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+                columns.push(Arc::new(StringArray::from(vec![kind; b.num_rows()])));
+                RecordBatch::try_new(schema.clone(), columns)
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut all = tagged(&commit.deleted, "delete").map_err(arrow_error)?;
+    all.extend(tagged(&commit.inserted, "insert").map_err(arrow_error)?);
+    Ok(all)
+}
+
+fn arrow_error(e: arrow_schema::ArrowError) -> Error {
+    Error::Delta(DeltaTableError::from(e))
+}

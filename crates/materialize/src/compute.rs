@@ -1,0 +1,207 @@
+//! Computing a materialized table's rows at one version of each of its sources.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use lakeshare_model::{Error, Result, TableSource, Version};
+
+/// What a materialized table is: a query over named sources.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// One `SELECT` (joins, aggregates, anything read-only), naming the sources as
+    /// `share.schema.table`. Identifiers are taken as written (not folded to lower case), as
+    /// tables' column names are.
+    pub sql: String,
+    pub sources: Vec<Source>,
+}
+
+/// A table a definition reads.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `share.schema.table`, as the definition names it.
+    pub name: [String; 3],
+    pub table: Arc<dyn TableSource>,
+    /// A SQL condition the source's rows are filtered by before the definition sees them (the
+    /// share's own `filter:` on it), so a definition over a filtered table reads only what that
+    /// table shares.
+    pub filter: Option<String>,
+}
+
+impl Source {
+    /// `share.schema.table`, the key of its version in notes.
+    pub fn key(&self) -> String {
+        self.name.join(".")
+    }
+}
+
+/// A computed result.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Computes `definition` with each source at the version `at` gives for its key.
+pub async fn compute(definition: &Definition, at: &BTreeMap<String, Version>) -> Result<Computed> {
+    let ctx = session();
+    for source in &definition.sources {
+        let version = *at.get(&source.key()).ok_or_else(|| {
+            Error::Unsupported(format!("no version of {} to compute from", source.key()))
+        })?;
+        let rows = Arc::new(crate::rows_table::table(source.table.clone(), version).await?);
+        let table: Arc<dyn datafusion::catalog::TableProvider> = match &source.filter {
+            None => rows,
+            Some(filter) => {
+                let frame = ctx.read_table(rows).map_err(into_model)?;
+                let condition = frame.parse_sql_expr(filter).map_err(into_model)?;
+                frame.filter(condition).map_err(into_model)?.into_view()
+            }
+        };
+        register(&ctx, &source.name, table).map_err(into_model)?;
+    }
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let frame = ctx
+        .sql_with_options(&definition.sql, read_only)
+        .await
+        .map_err(into_model)?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.map_err(into_model)?;
+    Ok(Computed { schema, batches })
+}
+
+/// Registers `table` as `share.schema.table`.
+fn register(
+    ctx: &SessionContext,
+    [share, schema, name]: &[String; 3],
+    table: Arc<dyn datafusion::catalog::TableProvider>,
+) -> datafusion::error::Result<()> {
+    let catalog = match ctx.catalog(share) {
+        Some(catalog) => catalog,
+        None => {
+            let catalog: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+            ctx.register_catalog(share, catalog.clone());
+            catalog
+        }
+    };
+    let schema = match catalog.schema(schema) {
+        Some(schema) => schema,
+        None => {
+            let made = Arc::new(MemorySchemaProvider::new());
+            catalog.register_schema(schema, made.clone())?;
+            made
+        }
+    };
+    schema.register_table(name.clone(), table)?;
+    Ok(())
+}
+
+/// A DataFusion failure as the model's error: a source's own failure (carried through
+/// DataFusion) as it was, anything else as a definition that cannot be computed.
+pub(crate) fn into_model(e: DataFusionError) -> Error {
+    if let Some(source) = source_error(&e) {
+        return source;
+    }
+    Error::Unsupported(format!("the definition cannot be computed: {e}"))
+}
+
+fn source_error(e: &DataFusionError) -> Option<Error> {
+    let mut current: &(dyn std::error::Error + 'static) = e;
+    loop {
+        if let Some(model) = current.downcast_ref::<Error>() {
+            return Some(copy(model));
+        }
+        if let Some(DataFusionError::External(inner)) = current.downcast_ref::<DataFusionError>() {
+            current = inner.as_ref();
+            continue;
+        }
+        current = current.source()?;
+    }
+}
+
+/// `e` again (the model's error is not `Clone`: its variants are plain data, so this is).
+fn copy(e: &Error) -> Error {
+    match e {
+        Error::TableNotFound { location, reason } => Error::TableNotFound {
+            location: location.clone(),
+            reason: reason.clone(),
+        },
+        Error::VersionNotFound {
+            requested,
+            earliest,
+            latest,
+        } => Error::VersionNotFound {
+            requested: *requested,
+            earliest: *earliest,
+            latest: *latest,
+        },
+        Error::Storage { fault, detail } => Error::Storage {
+            fault: *fault,
+            detail: detail.clone(),
+        },
+        Error::Corrupt { location, reason } => Error::Corrupt {
+            location: location.clone(),
+            reason: reason.clone(),
+        },
+        Error::NotReady {
+            reason,
+            retry_after_secs,
+        } => Error::NotReady {
+            reason: reason.clone(),
+            retry_after_secs: *retry_after_secs,
+        },
+        other => Error::Unsupported(other.to_string()),
+    }
+}
+
+/// The session every definition is planned in: identifiers as written, no catalog of its own.
+fn session() -> SessionContext {
+    let config = SessionConfig::new()
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+        .with_information_schema(false);
+    SessionContext::new_with_config(config)
+}
+
+/// The tables `sql` reads, each `[share, schema, table]`, once each, in the order it first
+/// names them. Tables must be named in full.
+pub fn references(sql: &str) -> Result<Vec<[String; 3]>> {
+    use datafusion::common::TableReference;
+    let state = session().state();
+    let statement = state
+        .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+        .map_err(|e| Error::Unsupported(format!("the query cannot be parsed: {e}")))?;
+    let mut names: Vec<[String; 3]> = Vec::new();
+    for reference in state
+        .resolve_table_references(&statement)
+        .map_err(|e| Error::Unsupported(format!("the query's tables cannot be found: {e}")))?
+    {
+        let TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } = &reference
+        else {
+            return Err(Error::Unsupported(format!(
+                "the query reads `{reference}`: name each table as share.schema.table"
+            )));
+        };
+        let name = [catalog.to_string(), schema.to_string(), table.to_string()];
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::Unsupported(
+            "the query reads no table: a view is computed from shared tables".into(),
+        ));
+    }
+    Ok(names)
+}

@@ -1,0 +1,29 @@
+//! Materialized shares: tables the gateway computes rather than serves as they are.
+//!
+//! A share may define a table as a SQL query over shared tables (`view:`), or as a shared
+//! table's column subset (`columns:`) or rows (`filter:` over data columns). Such a table is
+//! computed with DataFusion from the rows its sources' own readers give
+//! ([`lakeshare_model::TableSource::rows`]), and the result is written, in a format the build
+//! can write ([`lakeshare_model::Formats::writable`]), into the provider's cache, where it is
+//! served like any table: queries, the change data feed, the Iceberg catalog.
+//!
+//! - **Versions** follow the sources: each time a source has a newer version, the result is
+//!   computed again and committed as a new version if it changed ([`Materialized::refresh`]).
+//!   A table with one source shared with its history gets one version per source version
+//!   that changed the result, from the earliest on.
+//! - **The change data feed** is the difference of consecutive versions ([`diff`]), as a
+//!   multiset of rows, written with each commit.
+//! - **Readers never wait for a refresh**: [`MaterializedSource`] serves the latest committed
+//!   version while a newer one is computed; before the first is committed it answers
+//!   [`lakeshare_model::Error::NotReady`] (a 503 with `Retry-After`).
+//! - **Concurrent writers** (replicas sharing a cache, `lakeshare materialize`) each commit
+//!   only after the version they read; the one that loses the race drops its result.
+
+mod compute;
+mod diff;
+mod job;
+mod rows_table;
+
+pub use compute::{Computed, Definition, Source, compute, references};
+pub use diff::diff;
+pub use job::{Materialized, MaterializedSource, Refreshed, Target};

@@ -1,0 +1,61 @@
+//! Reading a table's rows, and writing tables the gateway computes: the seams under
+//! materialized shares (a share's view, column subset or filter over data columns is computed
+//! from the rows of its sources and written as a table of its own).
+
+use std::fmt;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::{Place, Result, Version};
+
+/// The rows of one version of a table, as its own reader gives them: deleted rows removed,
+/// logs merged, columns by their logical names, partition values filled in.
+pub struct Rows {
+    pub schema: SchemaRef,
+    pub batches: BoxStream<'static, Result<RecordBatch>>,
+}
+
+impl fmt::Debug for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rows")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One version to commit to a written table: its whole content, and what changed since the
+/// version before it (for the written table's change data feed).
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub schema: SchemaRef,
+    /// The rows of the new version, replacing every row of the previous one.
+    pub rows: Vec<RecordBatch>,
+    /// Rows of the previous version the new one no longer has, and rows it adds (each in
+    /// `schema`); empty for a table's first version.
+    pub deleted: Vec<RecordBatch>,
+    pub inserted: Vec<RecordBatch>,
+    /// What the version was computed from (the sources' versions), kept with the commit
+    /// itself so that the two can never disagree, and read back with [`TableWriter::last_note`].
+    pub note: serde_json::Value,
+    /// The version the commit must follow (`None`: the table must not exist yet). Another
+    /// writer (a replica, `lakeshare materialize`) that committed first makes this one fail
+    /// with [`crate::Error::Conflict`] rather than commit twice.
+    pub after: Option<Version>,
+}
+
+/// A format in which the gateway writes tables of its own (materialized shares). Written
+/// tables are read back through the same format's [`crate::Format::open`], so they are served
+/// like any table, change data feed included.
+#[async_trait]
+pub trait TableWriter: Send + Sync + fmt::Debug {
+    /// The latest version of the written table at `place` and the note committed with it, or
+    /// `None` if nothing was written there yet.
+    async fn last_note(&self, place: Place<'_>) -> Result<Option<(Version, serde_json::Value)>>;
+
+    /// Commits `commit` as the next version of the table at `place` (creating it for
+    /// `after: None`) and returns that version.
+    async fn commit(&self, place: Place<'_>, commit: Commit) -> Result<Version>;
+}

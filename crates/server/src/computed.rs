@@ -1,0 +1,157 @@
+//! Opening the tables the gateway computes (`lakeshare_materialize`): a view, a column subset,
+//! a filter over data columns. Each is written into the provider's `cache:`, below
+//! `materialized/`, in a folder named by a digest of its definition and its sources' entries,
+//! so a changed definition never meets what was computed for the old one; and served from
+//! there as an ordinary table.
+
+use std::sync::Arc;
+
+use lakeshare_catalog::TableEntry;
+use lakeshare_filter::PartitionFilter;
+use lakeshare_materialize::{Definition, Materialized, MaterializedSource, Source, Target};
+use lakeshare_model::{Error, Opened, Result, Root, TableSource};
+
+use crate::registry::{OpenedTable, Opener, open_stored, signer_for};
+
+/// The name a table's own stored rows have in the query computing its column subset or rows.
+const SELF: [&str; 3] = ["lakeshare", "source", "table"];
+
+/// Whether `filter` can be applied by keeping files (it names partition columns only, at the
+/// table's latest version); otherwise the table is computed.
+pub(crate) async fn prunes_exactly(filter: &str, source: &dyn TableSource) -> Result<bool> {
+    let latest = source.latest_version().await?;
+    let snapshot = source.snapshot(latest).await?;
+    Ok(PartitionFilter::new(filter).over_partitions(&snapshot.metadata))
+}
+
+/// Opens the computed table `entry`, starting its first computation.
+pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTable> {
+    let cache = opener.cache.as_ref().ok_or_else(|| {
+        Error::Unsupported(
+            "the table is computed by the gateway (a view, a column subset or a filter over data \
+             columns), which needs a cache: in the configuration to write it into"
+                .into(),
+        )
+    })?;
+    let (format, writer) = opener.formats.writable()?;
+    let (definition, sources) = definition(entry, opener).await?;
+    let digest = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(format!("{entry:?}\n{sources}").as_bytes()))
+    };
+    let location = format!(
+        "{}/materialized/{}",
+        cache.location.trim_end_matches('/'),
+        &digest[..24]
+    );
+    let store = cache
+        .store
+        .as_deref()
+        .map(|name| opener.stores.get(name))
+        .transpose()?;
+    let root = match store {
+        None => {
+            std::fs::create_dir_all(&location).map_err(|e| {
+                Error::storage(format!("making the folder of a computed table: {e}"))
+            })?;
+            Root::Local(location.clone().into())
+        }
+        Some(_) => Root::Store(location.clone()),
+    };
+    let target = Target {
+        format: format.clone(),
+        writer,
+        location,
+        store: store.map(|s| s.access()),
+    };
+    let job = Arc::new(Materialized::new(
+        entry.name.clone(),
+        definition,
+        target,
+        entry.history,
+    ));
+    // Computed from the start, so the first reader rarely waits.
+    job.trigger();
+    let opened = Opened {
+        source: Arc::new(MaterializedSource(job)),
+        root,
+        declared_location: None,
+    };
+    let signer = signer_for(&opened, store, opener, |e| Error::TableNotFound {
+        location: opened_location(&opened.root),
+        reason: e.to_string(),
+    })?;
+    Ok(OpenedTable {
+        source: opened.source,
+        signer,
+        root: opened.root,
+        store: store.cloned(),
+        computed: true,
+    })
+}
+
+fn opened_location(root: &Root) -> String {
+    match root {
+        Root::Local(path) => path.display().to_string(),
+        Root::Store(url) => url.clone(),
+    }
+}
+
+/// What `entry` computes, and its sources' entries (for the folder's digest).
+async fn definition(entry: &TableEntry, opener: &Opener) -> Result<(Definition, String)> {
+    let Some(sql) = &entry.view else {
+        let stored = open_stored(entry, opener).await?;
+        let select = match &entry.columns {
+            None => "*".to_string(),
+            Some(columns) => columns
+                .iter()
+                .map(|c| format!("{} AS {}", quoted(c.name()), quoted(c.shown())))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let from = SELF.map(quoted).join(".");
+        let definition = Definition {
+            sql: format!("SELECT {select} FROM {from}"),
+            sources: vec![Source {
+                name: SELF.map(String::from),
+                table: stored.source,
+                filter: entry.filter.clone(),
+            }],
+        };
+        return Ok((definition, String::new()));
+    };
+    let mut sources = Vec::new();
+    let mut entries = String::new();
+    for name in lakeshare_materialize::references(sql)? {
+        let qualified = name.join(".");
+        let source = opener.tables.get(&qualified).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "the view reads {qualified}, which is not a table of the configuration"
+            ))
+        })?;
+        if source.view.is_some() || source.columns.is_some() {
+            return Err(Error::Unsupported(format!(
+                "the view reads {qualified}, which is computed itself; a view reads stored tables"
+            )));
+        }
+        let stored = open_stored(source, opener).await?;
+        entries.push_str(&format!("{qualified}: {source:?}\n"));
+        sources.push(Source {
+            name,
+            table: stored.source,
+            filter: source.filter.clone(),
+        });
+    }
+    Ok((
+        Definition {
+            sql: sql.clone(),
+            sources,
+        },
+        entries,
+    ))
+}
+
+/// `name` as a SQL identifier, quoted.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,315 @@
+"""Materialized shares: a filter over data columns, a column subset (one renamed) and a
+two-table join view, computed by the gateway into its `cache:` and served like any table.
+
+Reads through the connector and pyiceberg must equal polars running the same SQL over the
+format's own reads of the sources, at every source version; a new commit to a source must give
+a new materialized version without a restart, and the view's change feed must be the
+difference of its versions. The recipient of the derived share must find no way to the
+sources' files, rows or columns.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import time
+from collections import Counter
+from datetime import date, datetime
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import delta_sharing
+import deltalake
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import requests
+from pyiceberg.catalog.rest import RestCatalog
+
+from conftest import Gateway, ndjson
+
+SOURCE = "materialized-source-0123456789"
+DERIVED = "materialized-derived-012345678"
+FARES = "fare > 20 AND payment = 'card'"
+SLIM = "SELECT trip_id, vendor, fare AS fare_usd FROM trips"
+VIEW = (
+    "SELECT v.vendor_name, count(*) AS trips, sum(t.fare) AS fares FROM {trips} t "
+    "JOIN {vendors} v ON t.vendor = v.vendor GROUP BY v.vendor_name"
+)
+# The reference SQL of each derived table, over tables named trips and vendors.
+REFERENCE = {
+    "big_fares": f"SELECT * FROM trips WHERE {FARES}",
+    "slim": SLIM,
+    "by_vendor": VIEW.format(trips="trips", vendors="vendors"),
+}
+VENDORS = {"vendor": ["CMT", "VTS", "DDS"], "vendor_name": ["Creative Mobile", "VeriFone", "Digital Dispatch"]}
+
+
+@pytest.fixture(scope="module")
+def gateway(demo, tmp_path_factory):
+    work = tmp_path_factory.mktemp("materialized")
+    trips = work / "trips"
+    shutil.copytree(demo / "data" / "delta" / "trips", trips)
+    vendors = work / "vendors"
+    deltalake.write_deltalake(str(vendors), pa.table(VENDORS))
+    view = VIEW.format(trips="src.d.trips", vendors="src.d.vendors")
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+cache: {{ location: "{work / 'cache'}" }}
+shares:
+  - name: src
+    schemas:
+      - name: d
+        tables:
+          - {{ name: trips, location: "{trips}", history: true }}
+          - {{ name: vendors, location: "{vendors}", history: true }}
+  - name: derived
+    schemas:
+      - name: d
+        tables:
+          - {{ name: big_fares, location: "{trips}", history: true, filter: "{FARES}" }}
+          - {{ name: slim, location: "{trips}", history: true, columns: [trip_id, vendor, {{ name: fare, as: fare_usd }}] }}
+          - {{ name: by_vendor, history: true, view: "{view}" }}
+recipients:
+  - {{ name: provider, token: "{SOURCE}", shares: [src] }}
+  - {{ name: partner, token: "{DERIVED}", shares: [derived] }}
+"""
+    gw = Gateway(work / "gw", config)
+    gw.work, gw.trips, gw.vendors = work, trips, vendors
+    gw.profile_path = gw.profile(work / "derived.share", DERIVED)
+    for table in REFERENCE:
+        wait_for_version(gw, table, 0)
+    yield gw
+    gw.stop()
+
+
+def post(gw, token: str, path: str, body: dict | None = None, headers: dict | None = None) -> requests.Response:
+    return requests.post(f"{gw.endpoint}/{path}", json=body or {}, timeout=120,
+                         headers={"Authorization": f"Bearer {token}", **(headers or {})})
+
+
+def latest_version(gw, table: str) -> int | None:
+    response = requests.get(f"{gw.endpoint}/shares/derived/schemas/d/tables/{table}/version",
+                            headers={"Authorization": f"Bearer {DERIVED}"}, timeout=60)
+    if response.status_code == 503:
+        assert response.headers.get("Retry-After"), response.headers
+        return None
+    assert response.status_code == 200, response.text
+    return int(response.headers["delta-table-version"])
+
+
+def wait_for_version(gw, table: str, at_least: int, timeout: float = 180) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        version = latest_version(gw, table)
+        if version is not None and version >= at_least:
+            return version
+        time.sleep(0.5)
+    raise AssertionError(f"{table} never reached version {at_least}")
+
+
+def canon(frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
+    """Column names and rows, in one form whatever reader made them: times as UTC instants,
+    decimals and floats as rounded floats, missing values as None."""
+    def missing(x):
+        return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NaT
+
+    columns = {}
+    for name in frame.columns:
+        col = frame[name]
+        present = col.dropna()
+        first = present.iloc[0] if len(present) else None
+        if pd.api.types.is_datetime64_any_dtype(col) or isinstance(first, (date, datetime)):
+            col = pd.to_datetime(col, utc=True).map(lambda t: None if pd.isna(t) else t.isoformat())
+        elif pd.api.types.is_float_dtype(col) or isinstance(first, Decimal):
+            col = col.map(lambda x: None if missing(x) else round(float(x), 6))
+        else:
+            col = col.map(lambda x: None if missing(x) else x)
+        columns[name] = list(col)
+    names = sorted(frame.columns)
+    return names, sorted(zip(*[columns[n] for n in names]), key=repr)
+
+
+def same_rows(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
+    got_names, got_rows = canon(got)
+    want_names, want_rows = canon(want)
+    assert got_names == want_names, f"{what}: columns {got_names} != {want_names}"
+    assert len(got_rows) == len(want_rows), f"{what}: {len(got_rows)} rows != {len(want_rows)}"
+    assert got_rows == want_rows, f"{what}: rows differ"
+
+
+def reference(gw, table: str, trips_version: int | None = None, vendors_version: int | None = None) -> pd.DataFrame:
+    """The derived table computed by polars from deltalake's own reads of the sources."""
+    trips = pl.from_arrow(deltalake.DeltaTable(str(gw.trips), version=trips_version).to_pyarrow_table())
+    vendors = pl.from_arrow(deltalake.DeltaTable(str(gw.vendors), version=vendors_version).to_pyarrow_table())
+    return pl.SQLContext(trips=trips, vendors=vendors).execute(REFERENCE[table]).collect().to_pandas()
+
+
+def catalog(gw) -> RestCatalog:
+    return RestCatalog("derived", uri=f"{gw.endpoint}/iceberg/", token=DERIVED, warehouse="derived")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads equal the same SQL over the native reads
+
+
+@pytest.mark.parametrize("table", ["big_fares", "slim"])
+def test_connector_reads_equal_the_sql_at_every_source_version(gateway, table):
+    source_versions = deltalake.DeltaTable(str(gateway.trips)).version()
+    # Every commit of the demo's trips changes both results, so materialized version v is
+    # source version v.
+    assert wait_for_version(gateway, table, source_versions) == source_versions
+    for version in range(source_versions + 1):
+        want = reference(gateway, table, trips_version=version)
+        assert 0 < len(want)
+        got = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.{table}", version=version)
+        same_rows(got, want, f"{table} version {version}")
+    got = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.{table}", use_delta_format=True)
+    same_rows(got, want, f"{table} latest, delta format")
+
+
+def test_the_join_view_reads_equal_the_sql(gateway):
+    got = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.by_vendor")
+    want = reference(gateway, "by_vendor")
+    assert len(want) == 3
+    same_rows(got, want, "by_vendor")
+
+
+@pytest.mark.parametrize("table", ["big_fares", "slim", "by_vendor"])
+def test_pyiceberg_reads_equal_the_sql(gateway, table):
+    loaded = catalog(gateway).load_table(f"d.{table}")
+    snapshots = loaded.snapshots()
+    assert snapshots
+    for snapshot in snapshots:
+        version = int(snapshot.summary["lakeshare.source-version"])
+        if table == "by_vendor":
+            if snapshot.snapshot_id != loaded.current_snapshot().snapshot_id:
+                continue
+            want = reference(gateway, table)
+        else:
+            want = reference(gateway, table, trips_version=version)
+        got = loaded.scan(snapshot_id=snapshot.snapshot_id).to_pandas()
+        same_rows(got, want, f"{table} version {version} through pyiceberg")
+
+
+def test_the_column_subset_shows_only_its_columns_everywhere(gateway):
+    lines = ndjson(post(gateway, DERIVED, "shares/derived/schemas/d/tables/slim/query", {}))
+    meta = next(line["metaData"] for line in lines if "metaData" in line)
+    fields = [f["name"] for f in json.loads(meta["schemaString"])["fields"]]
+    assert fields == ["trip_id", "vendor", "fare_usd"]
+    loaded = catalog(gateway).load_table("d.slim")
+    assert [f.name for f in loaded.schema().fields] == ["trip_id", "vendor", "fare_usd"]
+    for line in lines:
+        if "file" in line:
+            data = requests.get(line["file"]["url"], timeout=60)
+            assert data.status_code == 200
+            assert pq.read_table(io.BytesIO(data.content)).column_names == ["trip_id", "vendor", "fare_usd"]
+
+
+def test_every_byte_of_the_filtered_table_satisfies_the_filter(gateway):
+    lines = ndjson(post(gateway, DERIVED, "shares/derived/schemas/d/tables/big_fares/query", {}))
+    files = [line["file"] for line in lines if "file" in line]
+    assert files
+    for entry in files:
+        rows = pq.read_table(io.BytesIO(requests.get(entry["url"], timeout=60).content)).to_pandas()
+        assert len(rows) and (rows["fare"].map(float) > 20).all() and (rows["payment"] == "card").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# New source versions, and the change feed
+
+
+def test_a_new_source_commit_makes_new_versions_and_the_feed_is_their_difference(gateway):
+    before = {table: wait_for_version(gateway, table, 0) for table in REFERENCE}
+    old_view = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.by_vendor")
+    # One vendor renamed, and new card trips over 20: every derived table changes.
+    renamed = dict(VENDORS, vendor_name=["Creative Mobile Technologies", "VeriFone", "Digital Dispatch"])
+    deltalake.write_deltalake(str(gateway.vendors), pa.table(renamed), mode="overwrite")
+    first = deltalake.DeltaTable(str(gateway.trips)).to_pyarrow_table().slice(0, 200)
+    card = pc.and_(pc.greater(pc.cast(first["fare"], pa.float64()), 20), pc.equal(first["payment"], "card"))
+    extra = first.filter(card)
+    extra = extra.set_column(0, "trip_id", pc.add(extra["trip_id"], 10_000_000))
+    deltalake.write_deltalake(str(gateway.trips), extra, mode="append")
+    for table in REFERENCE:
+        version = wait_for_version(gateway, table, before[table] + 1)
+        got = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.{table}", version=version)
+        same_rows(got, reference(gateway, table), f"{table} after the new commit")
+    # The view's feed between its last two versions is exactly what changed.
+    latest = latest_version(gateway, "by_vendor")
+    new_view = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.by_vendor", version=latest)
+    old_rows, new_rows = Counter(canon(old_view)[1]), Counter(canon(new_view)[1])
+    changes = delta_sharing.load_table_changes_as_pandas(
+        f"{gateway.profile_path}#derived.d.by_vendor", starting_version=before["by_vendor"] + 1, ending_version=latest)
+    kinds = changes.pop("_change_type")
+    changes = changes.drop(columns=[c for c in changes.columns if c.startswith("_")])
+    deleted = Counter(canon(changes[kinds.values == "delete"])[1])
+    inserted = Counter(canon(changes[kinds.values == "insert"])[1])
+    assert deleted == old_rows - new_rows and inserted == new_rows - old_rows
+    assert deleted and inserted
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing of the sources reachable
+
+
+def test_the_derived_recipient_reaches_nothing_of_the_sources(gateway):
+    # Not the source share, whatever the token.
+    assert post(gateway, DERIVED, "shares/src/schemas/d/tables/trips/query").status_code in (403, 404)
+    # No directory access to a computed table.
+    for table in REFERENCE:
+        response = post(gateway, DERIVED, f"shares/derived/schemas/d/tables/{table}/temporary-table-credentials")
+        assert response.status_code == 400, response.text
+    # A page token of the source share does not open the derived table.
+    page = ndjson(post(gateway, SOURCE, "shares/src/schemas/d/tables/trips/query", {"maxFiles": 1}))
+    token = next(line["endStreamAction"]["nextPageToken"] for line in page if "endStreamAction" in line)
+    response = post(gateway, DERIVED, "shares/derived/schemas/d/tables/big_fares/query",
+                    {"maxFiles": 1, "pageToken": token})
+    assert response.status_code == 400, response.text
+    # No served file is a file of a source.
+    source_files = {p.name for p in gateway.trips.rglob("*.parquet")} | {p.name for p in gateway.vendors.rglob("*.parquet")}
+    for table in REFERENCE:
+        for delta_format in (False, True):
+            headers = {"delta-sharing-capabilities": "responseformat=delta"} if delta_format else {}
+            text = post(gateway, DERIVED, f"shares/derived/schemas/d/tables/{table}/query", {}, headers).text
+            assert not any(name in text for name in source_files), table
+            for secret in (str(gateway.work), FARES, "src.d."):
+                assert secret not in text, (table, secret)
+    loaded = catalog(gateway).load_table("d.slim")
+    for task in loaded.scan().plan_files():
+        parts = urlsplit(task.file.file_path)
+        assert parts.netloc == "lakeshare" and parts.path.split("/")[-1] not in source_files
+
+
+def test_computed_tables_without_a_cache_or_with_a_bad_view_are_refused_clearly(demo, tmp_path):
+    trips = demo / "data" / "delta" / "trips"
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+{{cache}}
+shares:
+  - name: s
+    schemas:
+      - name: d
+        tables:
+          - {{ name: slim, location: "{trips}", columns: [trip_id] }}
+          - {{ name: nowhere, view: "SELECT * FROM s.d.missing" }}
+recipients:
+  - {{ name: r, token: "{DERIVED}", shares: [s] }}
+"""
+    gw = Gateway(tmp_path / "no-cache", config.replace("{cache}", ""))
+    try:
+        response = post(gw, DERIVED, "shares/s/schemas/d/tables/slim/query", {})
+        assert response.status_code == 400 and "cache:" in response.json()["message"], response.text
+    finally:
+        gw.stop()
+    gw = Gateway(tmp_path / "bad-view", config.replace("{cache}", f'cache: {{ location: "{tmp_path / "cache"}" }}'))
+    try:
+        response = post(gw, DERIVED, "shares/s/schemas/d/tables/nowhere/query", {})
+        assert response.status_code == 400, response.text
+        assert "not a table of the configuration" in response.json()["message"]
+    finally:
+        gw.stop()
