@@ -104,6 +104,21 @@ def trips_share(trips: Path, history: bool = True) -> str:
     )
 
 
+def load_when_computed(table_url: str, **kwargs):
+    """The connector's read of a table the gateway computes (materialized shares), once its
+    first version exists: 503 with Retry-After until then."""
+    import delta_sharing
+
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            return delta_sharing.load_as_pandas(table_url, **kwargs)
+        except Exception as error:  # noqa: BLE001 - the connector raises HTTPError
+            if "503" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def ndjson(response) -> list[dict]:
     """The lines of an NDJSON answer."""
     return [json.loads(line) for line in response.text.splitlines() if line]

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 import requests
 
-from conftest import FIXTURES, Gateway
+from conftest import FIXTURES, Gateway, load_when_computed
 from test_delta_fixtures import assert_same_frame, rows, server_message
 
 hudi = pytest.importorskip("hudi", reason="the hudi reader is not installed (tests/requirements.txt)")
@@ -78,8 +78,10 @@ def gateway(tables, tmp_path_factory):
             for name, path in tables.items() if name.startswith(prefix + ".")
         )
 
+    work = tmp_path_factory.mktemp("hudi-gateway")
     config = f"""
 server: {{ listen: "127.0.0.1:{{port}}" }}
+cache: {{ location: "{work / 'cache'}" }}
 shares:
   - name: lake
     schemas:
@@ -92,6 +94,9 @@ shares:
       - name: mor_ro
         tables:
 {entries("mor", ", hudi: { read_optimized: true }")}
+      - name: mor_auto
+        tables:
+{entries("mor", ", materialize: auto")}
       - name: meta
         tables:
           - {{ name: v6_nonpartitioned, location: "{tables['cow.v6_nonpartitioned']}", hudi: {{ meta_fields: true }} }}
@@ -101,7 +106,6 @@ shares:
 recipients:
   - {{ name: partner, token: "{TOKEN}", shares: [lake] }}
 """
-    work = tmp_path_factory.mktemp("hudi-gateway")
     gw = Gateway(work, config)
     gw.profile_path = gw.profile(work / "profile.share", TOKEN)
     yield gw
@@ -182,6 +186,21 @@ def test_merge_on_read_versions_with_log_files_are_refused_and_the_rest_served(g
         served += 1
     assert refused > 0, "each merge-on-read fixture has versions with log files"
     print(f"{name}: {refused} versions refused, {served} served")
+
+
+@pytest.mark.parametrize("name", list(MOR))
+def test_materialize_auto_serves_every_version_merged_as_hudi_reads_it(gateway, tables, name):
+    """With materialize: auto, the versions refused above are computed by hudi's merged read:
+    every version, those with log files included, equals hudi's own snapshot read."""
+    path = tables[f"mor.{name}"]
+    with_logs = 0
+    for instant in instants(path):
+        shared = load_when_computed(url(gateway, f"mor_auto.{name}"), version=int(instant))
+        assert_reads_like_hudi(shared, hudi_read(path, instant))
+        with_logs += has_log_files(path, instant)
+    assert with_logs > 0
+    latest = delta_sharing.get_table_version(url(gateway, f"mor_auto.{name}"))
+    assert latest == int(instants(path)[-1])
 
 
 @pytest.mark.parametrize("name", list(MOR))

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import shutil
+import subprocess
 import time
 from collections import Counter
 from datetime import date, datetime
@@ -31,7 +32,7 @@ import pytest
 import requests
 from pyiceberg.catalog.rest import RestCatalog
 
-from conftest import Gateway, ndjson
+from conftest import Gateway, lakeshare_bin, ndjson
 
 SOURCE = "materialized-source-0123456789"
 DERIVED = "materialized-derived-012345678"
@@ -310,6 +311,22 @@ recipients:
     try:
         response = post(gw, DERIVED, "shares/s/schemas/d/tables/nowhere/query", {})
         assert response.status_code == 400, response.text
-        assert "not a table of the configuration" in response.json()["message"]
+        message = response.json()["message"]
+        assert "definition cannot be read" in message and "missing" not in message, message
+        assert "not a table of the configuration" in (tmp_path / "bad-view" / "lakeshare.log").read_text()
     finally:
         gw.stop()
+
+
+def test_lakeshare_materialize_brings_every_computed_table_up_to_date(gateway):
+    """The job command, on the serving gateway's own configuration and cache: every computed
+    table is up to date (the gateway computed them), the stored ones are left alone."""
+    done = subprocess.run([str(lakeshare_bin()), "materialize", "--config", str(gateway.config)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("ok", "FAIL"))]
+    assert sorted(line.split()[1] for line in lines) == sorted(f"derived.d.{t}" for t in REFERENCE), done.stdout
+    assert all(line.startswith("ok") for line in lines), done.stdout
+    one = subprocess.run([str(lakeshare_bin()), "materialize", "--config", str(gateway.config), "--table",
+                          "src.d.trips"], capture_output=True, text=True, timeout=600)
+    assert one.returncode != 0 and "not a computed table" in one.stderr + one.stdout

@@ -483,6 +483,21 @@ pub struct TableEntry {
     /// new version. A view has no location of its own.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub view: Option<String>,
+    /// `auto`: a table whose latest version the file protocol cannot express (a Hudi
+    /// merge-on-read version with log files, an Iceberg version with delete files, files
+    /// whose types differ from the schema) is computed by its format's own reader (logs
+    /// merged, deletes applied) into the `cache:` and served from there. Without it such a
+    /// table is refused with a 400 that says why.
+    #[serde(default)]
+    pub materialize: Option<MaterializeMode>,
+}
+
+/// When a table is computed rather than served as its files are (`materialize:`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MaterializeMode {
+    /// When its latest version cannot be served as its files are.
+    Auto,
 }
 
 /// One of a table's `columns:`: a column by its name, or renamed.
@@ -580,6 +595,7 @@ impl TableEntry {
             filter: None,
             columns: None,
             view: None,
+            materialize: None,
         }
     }
 

@@ -31,9 +31,9 @@ mod validate;
 pub use assets::check_skill_name;
 pub use config::{
     AuditConfig, AuditSink, BearerToken, CacheConfig, ColumnPick, Config, FormatName,
-    GovernanceConfig, IncludeConfig, IpBlock, ModelEntry, ModelVersionEntry, ModelVersionStatus,
-    OAuthClientConfig, OidcConfig, RateLimitConfig, Recipient, Schema, ServerConfig, Share,
-    SkillEntry, TableEntry, TlsConfig, TokenConfig, TokenHash, VolumeEntry,
+    GovernanceConfig, IncludeConfig, IpBlock, MaterializeMode, ModelEntry, ModelVersionEntry,
+    ModelVersionStatus, OAuthClientConfig, OidcConfig, RateLimitConfig, Recipient, Schema,
+    ServerConfig, Share, SkillEntry, TableEntry, TlsConfig, TokenConfig, TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
 pub use stores::{

@@ -287,6 +287,7 @@ fn check_view(table: &TableEntry, view: &str, at: &str) -> Result<(), Problem> {
         ("hudi", table.hudi.is_some()),
         ("filter", table.filter.is_some()),
         ("columns", table.columns.is_some()),
+        ("materialize", table.materialize.is_some()),
     ];
     if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
         return Err((

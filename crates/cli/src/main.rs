@@ -42,6 +42,16 @@ enum Command {
         #[arg(long, short, env = "LAKESHARE_CONFIG")]
         config: PathBuf,
     },
+    /// Bring every computed table (views, column subsets, filters over data columns,
+    /// `materialize: auto`) up to its sources' latest versions in the `cache:`, and exit: a
+    /// job for a cron or a bigger machine, so gateways sharing the cache find them computed.
+    Materialize {
+        #[arg(long, short, env = "LAKESHARE_CONFIG")]
+        config: PathBuf,
+        /// Only this table, as share.schema.table.
+        #[arg(long)]
+        table: Option<String>,
+    },
     /// Compute the SHA-256 digest of every file of every shared volume, model version and skill
     /// not digested yet, so recipients get digests without waiting for them to be computed.
     Digest {
@@ -142,6 +152,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Check { config } => check(&config).await,
         Command::Digest { config } => assets::digest(&config).await,
+        Command::Materialize { config, table } => materialize(&config, table.as_deref()).await,
         Command::Token { action: None } => {
             let token = new_token();
             println!("token:        {token}");
@@ -267,6 +278,51 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+async fn materialize(path: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    let opener = opener(&config);
+    let mut failures = 0;
+    let mut found = false;
+    for (share, schema, entry) in config.tables() {
+        let name = format!("{}.{}.{}", share.name, schema.name, entry.name);
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
+        let job = match lakeshare_server::open_table(entry, &opener).await {
+            Ok(t) => match t.computed {
+                Some(job) => job,
+                None if only.is_some() => bail!("{name} is not a computed table"),
+                None => continue,
+            },
+            Err(e) => {
+                failures += 1;
+                println!("FAIL  {name}  {e}");
+                continue;
+            }
+        };
+        found = true;
+        let started = std::time::Instant::now();
+        match job.refresh().await {
+            Ok(done) => println!(
+                "ok    {name}  {done:?} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failures += 1;
+                println!("FAIL  {name}  {e}");
+            }
+        }
+    }
+    if only.is_some() && !found && failures == 0 {
+        bail!("no table {} in the configuration", only.unwrap_or_default());
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 async fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     println!(
@@ -305,6 +361,11 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
         let name = format!("{}.{}.{}", share.name, schema.name, entry.name);
         let opened = lakeshare_server::open_table(entry, &opener).await;
         let summary = match opened {
+            // Opening resolved a computed table's sources; its versions are computed by the
+            // gateway, into the cache, once it serves.
+            Ok(t) if t.computed.is_some() => {
+                Ok("computed by the gateway from its definition (its sources open)".into())
+            }
             Ok(t) => describe(&*t.source, entry.filter.as_deref()).await,
             Err(e) => Err(e),
         };

@@ -11,7 +11,11 @@ use lakeshare_model::Rows;
 
 use crate::Error;
 
-pub(crate) async fn read(log_store: LogStoreRef, version: u64) -> Result<Rows, Error> {
+pub(crate) async fn read(
+    log_store: LogStoreRef,
+    version: u64,
+    timestamp_ms: i64,
+) -> Result<Rows, Error> {
     let mut table = DeltaTable::new(log_store);
     table.load_version(version).await?;
     let provider = table
@@ -32,6 +36,7 @@ pub(crate) async fn read(log_store: LogStoreRef, version: u64) -> Result<Rows, E
         .map_err(move |e| Error::Delta(deltalake::DeltaTableError::from(e)).into_model(&location));
     Ok(Rows {
         schema,
+        timestamp_ms,
         batches: Box::pin(batches),
     })
 }

@@ -91,6 +91,22 @@ impl DeltaSource {
         Ok(source)
     }
 
+    /// When `version` was committed, or that it is not (or no longer) a version of the table.
+    async fn commit_time(&self, version: Version) -> Result<i64> {
+        let timeline = self
+            .timeline_covering(version)
+            .await
+            .map_err(|e| self.model_error(e))?;
+        match timeline.timestamp_of(version) {
+            Some(ts) if version >= timeline.earliest => Ok(ts),
+            _ => Err(ModelError::VersionNotFound {
+                requested: version,
+                earliest: timeline.earliest,
+                latest: timeline.latest().unwrap_or(0),
+            }),
+        }
+    }
+
     async fn refresh_timeline(&self) -> Result<Arc<Timeline>, Error> {
         let timeline = Timeline::list(&*self.log_store)
             .await
@@ -431,21 +447,7 @@ impl TableSource for DeltaSource {
     }
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
-        let timeline = self
-            .timeline_covering(version)
-            .await
-            .map_err(|e| self.model_error(e))?;
-        let latest = timeline.latest().unwrap_or(0);
-        let timestamp_ms = match timeline.timestamp_of(version) {
-            Some(ts) if version >= timeline.earliest => ts,
-            _ => {
-                return Err(ModelError::VersionNotFound {
-                    requested: version,
-                    earliest: timeline.earliest,
-                    latest,
-                });
-            }
-        };
+        let timestamp_ms = self.commit_time(version).await?;
         let state = DeltaTableState::try_new(&*self.log_store, Some(version))
             .await
             .map_err(|e| self.model_error(e.into()))?;
@@ -504,19 +506,8 @@ impl TableSource for DeltaSource {
     }
 
     async fn rows(&self, version: Version) -> Result<lakeshare_model::Rows> {
-        // The same existence check as a snapshot's, so an unknown version says so.
-        let timeline = self
-            .timeline_covering(version)
-            .await
-            .map_err(|e| self.model_error(e))?;
-        if timeline.timestamp_of(version).is_none() || version < timeline.earliest {
-            return Err(ModelError::VersionNotFound {
-                requested: version,
-                earliest: timeline.earliest,
-                latest: timeline.latest().unwrap_or(0),
-            });
-        }
-        crate::rows::read(self.log_store.clone(), version)
+        let timestamp_ms = self.commit_time(version).await?;
+        crate::rows::read(self.log_store.clone(), version, timestamp_ms)
             .await
             .map_err(|e| self.model_error(e))
     }

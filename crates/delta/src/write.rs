@@ -41,6 +41,17 @@ impl TableWriter for DeltaTableWriter {
         last_note(place).await.map_err(|e| e.into_model(&location))
     }
 
+    async fn notes(
+        &self,
+        place: Place<'_>,
+        from: Version,
+    ) -> Result<Vec<(Version, serde_json::Value)>> {
+        let location = place.location().to_string();
+        notes(place, from)
+            .await
+            .map_err(|e| e.into_model(&location))
+    }
+
     async fn commit(&self, place: Place<'_>, commit: Commit) -> Result<Version> {
         let location = place.location().to_string();
         match write(place, commit).await {
@@ -86,24 +97,78 @@ async fn last_note(place: Place<'_>) -> Result<Option<(Version, serde_json::Valu
         return Ok(None);
     }
     let latest = log_store.get_latest_version(0).await?;
-    let Some(bytes) = log_store.read_commit_entry(latest).await? else {
-        return Ok(None);
+    Ok(Some((
+        latest as Version,
+        note_of(&*log_store, latest).await?,
+    )))
+}
+
+async fn notes(
+    place: Place<'_>,
+    from: Version,
+) -> Result<Vec<(Version, serde_json::Value)>, Error> {
+    let Some((latest, last)) = last_note(place).await? else {
+        return Ok(Vec::new());
     };
-    let note = bytes
+    let log_store = log_store(place)?;
+    let mut all = Vec::new();
+    for version in from..latest {
+        all.push((version, note_of(&*log_store, version as _).await?));
+    }
+    if from <= latest {
+        all.push((latest, last));
+    }
+    Ok(all)
+}
+
+/// The note in the `commitInfo` of commit `version` (`Null` if it has none).
+async fn note_of(
+    log_store: &dyn deltalake::logstore::LogStore,
+    version: u64,
+) -> Result<serde_json::Value, Error> {
+    let Some(bytes) = log_store.read_commit_entry(version as _).await? else {
+        return Err(Error::Delta(DeltaTableError::NotATable(format!(
+            "commit {version} of a written table is missing"
+        ))));
+    };
+    Ok(bytes
         .split(|b| *b == b'\n')
         .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
         .find_map(|action| action.get("commitInfo")?.get(NOTE).cloned())
-        .unwrap_or(serde_json::Value::Null);
-    Ok(Some((latest as Version, note)))
+        .unwrap_or(serde_json::Value::Null))
 }
 
 async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
     let log_store = log_store(place)?;
     let store = log_store.object_store(None);
-    let adds = write_files(store.clone(), commit.schema.clone(), &commit.rows).await?;
+    // The notes of old commits are what their versions stand for: the log is never cleaned.
     let properties = CommitProperties::default()
         .with_max_retries(0)
+        .with_cleanup_expired_logs(Some(false))
         .with_metadata([(NOTE.to_string(), commit.note.clone())]);
+    if commit.unchanged {
+        let Some(after) = commit.after else {
+            return Err(Error::BadLocation {
+                location: place.location().to_string(),
+                reason: "a table's first version cannot be unchanged".into(),
+            });
+        };
+        let state = DeltaTableState::try_new(&*log_store, Some(after as _)).await?;
+        // A commit of nothing but its commitInfo: the content stays as it was.
+        let done = CommitBuilder::from(properties)
+            .build(
+                Some(&state),
+                log_store,
+                DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by: None,
+                    predicate: None,
+                },
+            )
+            .await?;
+        return Ok(done.version() as Version);
+    }
+    let adds = write_files(store.clone(), commit.schema.clone(), &commit.rows).await?;
     let Some(after) = commit.after else {
         let columns = kernel_schema(&commit.schema)?;
         let created = CreateBuilder::new()

@@ -394,6 +394,51 @@ impl HudiSource {
         Ok(live)
     }
 
+    async fn rows_at(
+        &self,
+        loaded: &Loaded,
+        version: Version,
+    ) -> Result<lakeshare_model::Rows, Error> {
+        let at = self.position(loaded, version)?;
+        check_in_order(&loaded.entries, at)?;
+        let entry = &loaded.entries[at];
+        let mut options = ReadOptions::new().with_as_of_timestamp(&entry.as_of);
+        if self.options.read_optimized {
+            options = options.with_hudi_option(READ_OPTIMIZED, "true");
+        }
+        let batches = loaded.table.read(&options).await?;
+        let schema = match batches.first() {
+            Some(batch) => batch.schema(),
+            None => Arc::new(loaded.table.get_schema_with_meta_fields().await?),
+        };
+        // The shared schema leaves Hudi's metadata columns out unless the share asks for them.
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|i| {
+                self.options.meta_fields || !schema.field(*i).name().starts_with("_hoodie_")
+            })
+            .collect();
+        let schema = Arc::new(schema.project(&keep).map_err(|e| {
+            Error::Model(ModelError::Corrupt {
+                location: self.location.clone(),
+                reason: e.to_string(),
+            })
+        })?);
+        let batches: Vec<lakeshare_model::Result<arrow_array::RecordBatch>> = batches
+            .into_iter()
+            .map(|b| {
+                b.project(&keep).map_err(|e| ModelError::Corrupt {
+                    location: self.location.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect();
+        Ok(lakeshare_model::Rows {
+            schema,
+            timestamp_ms: entry.timestamp_ms,
+            batches: Box::pin(futures::stream::iter(batches)),
+        })
+    }
+
     async fn snapshot_at(&self, loaded: &Loaded, version: Version) -> Result<Snapshot, Error> {
         if loaded.entries.is_empty() && version == 0 {
             let (metadata, protocol) = self.metadata(loaded, None).await?;
@@ -539,6 +584,15 @@ impl TableSource for HudiSource {
             .map(|e| (e.version, e.timestamp_ms))
             .collect();
         lakeshare_model::version_at(&commits, timestamp, bound)
+    }
+
+    /// hudi's own snapshot read as of the version's instant: a merge-on-read table's log files
+    /// merged into its base files (unless shared read-optimized), as Hudi's readers do.
+    async fn rows(&self, version: Version) -> Result<lakeshare_model::Rows> {
+        let loaded = self.load().await.map_err(|e| self.fail(e))?;
+        self.rows_at(&loaded, version)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {

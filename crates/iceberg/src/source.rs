@@ -30,6 +30,7 @@ use crate::versions::{VersionEntry, Versions, versions};
 
 mod changes;
 mod pointer;
+mod rows;
 mod scan;
 
 pub use pointer::SqlTable;
@@ -412,6 +413,14 @@ impl TableSource for IcebergSource {
             .map(|v| (v.version, v.timestamp_ms))
             .collect();
         lakeshare_model::version_at(&commits, timestamp, bound)
+    }
+
+    async fn rows(&self, version: Version) -> Result<lakeshare_model::Rows> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        let entry = self.find(&loaded, version)?;
+        self.rows_at(&loaded, entry)
+            .await
+            .map_err(|e| self.model_error(e))
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {

@@ -45,16 +45,21 @@ impl Source {
 pub struct Computed {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// When the newest of the source versions read was committed, epoch milliseconds.
+    pub timestamp_ms: i64,
 }
 
 /// Computes `definition` with each source at the version `at` gives for its key.
 pub async fn compute(definition: &Definition, at: &BTreeMap<String, Version>) -> Result<Computed> {
     let ctx = session();
+    let mut timestamp_ms = i64::MIN;
     for source in &definition.sources {
         let version = *at.get(&source.key()).ok_or_else(|| {
             Error::Unsupported(format!("no version of {} to compute from", source.key()))
         })?;
-        let rows = Arc::new(crate::rows_table::table(source.table.clone(), version).await?);
+        let (rows, committed) = crate::rows_table::table(source.table.clone(), version).await?;
+        let rows = Arc::new(rows);
+        timestamp_ms = timestamp_ms.max(committed);
         let table: Arc<dyn datafusion::catalog::TableProvider> = match &source.filter {
             None => rows,
             Some(filter) => {
@@ -75,7 +80,11 @@ pub async fn compute(definition: &Definition, at: &BTreeMap<String, Version>) ->
         .map_err(into_model)?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(into_model)?;
-    Ok(Computed { schema, batches })
+    Ok(Computed {
+        schema,
+        batches,
+        timestamp_ms,
+    })
 }
 
 /// Registers `table` as `share.schema.table`.

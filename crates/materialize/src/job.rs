@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::SchemaRef;
 use futures::TryStreamExt as _;
 use lakeshare_model::{
     Commit, DataFile, Error, Format, Place, Result, Rows, Snapshot, StoreAccess, TableFormat,
@@ -18,6 +19,8 @@ use crate::{Computed, Definition, compute, diff};
 
 /// How often a read may start a check of the sources for newer versions.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long after a failed refresh the next may start (a failure recomputes in full).
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// What a reader of a table still being computed is told to wait.
 const RETRY_AFTER_SECS: u64 = 5;
 
@@ -45,11 +48,18 @@ impl Target {
     }
 }
 
-/// The note committed with each version: the sources' versions it was computed from.
+/// The note committed with each version: the sources' versions it was computed from, and
+/// when the newest of them was committed.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct Note {
     sources: BTreeMap<String, Version>,
+    #[serde(default)]
+    time_ms: i64,
 }
+
+/// The source version and commit time of each version of a table that follows one source,
+/// by written version (`0..`).
+type Followed = Vec<(Version, i64)>;
 
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +86,17 @@ pub struct Materialized {
     /// The sources' versions the latest committed version is known to reflect, and when that
     /// was checked.
     checked: SyncMutex<Option<(Instant, BTreeMap<String, Version>)>>,
-    /// Why the last refresh failed, for readers while no version exists.
-    failure: SyncMutex<Option<String>>,
+    /// Why the last refresh failed, and whether that may pass by itself (a store down), for
+    /// readers while no version exists.
+    failure: SyncMutex<Option<(String, bool)>>,
+    /// Whether readers may read: once a refresh in this process has brought the table up to
+    /// its sources (or failed with a table there to serve). Until then the table's latest
+    /// version may be one a backfill has only reached, not the sources' latest.
+    ready: std::sync::atomic::AtomicBool,
     written: OnceCell<Arc<dyn TableSource>>,
+    /// For a table following one source: what each written version stands for, as far as
+    /// read (written versions never change, so this only grows).
+    followed: Mutex<Arc<Followed>>,
 }
 
 impl Materialized {
@@ -91,8 +109,17 @@ impl Materialized {
             running: Mutex::new(()),
             checked: SyncMutex::new(None),
             failure: SyncMutex::new(None),
+            ready: std::sync::atomic::AtomicBool::new(false),
             written: OnceCell::new(),
+            followed: Mutex::new(Arc::new(Vec::new())),
         }
+    }
+
+    /// Whether the table's versions are its single source's: every source version gets a
+    /// version (an unchanged result commits only its note), and readers see the source's
+    /// version numbers and commit times.
+    pub fn follows(&self) -> bool {
+        self.definition.sources.len() == 1
     }
 
     /// Brings the written table up to the sources' latest versions: each newer version (of
@@ -102,9 +129,26 @@ impl Materialized {
         let _one = self.running.lock().await;
         let result = self.refresh_now().await;
         *self.failure.lock().expect("not poisoned") = match &result {
-            Err(e) => Some(e.to_string()),
+            Err(e) => Some((
+                e.to_string(),
+                matches!(
+                    e,
+                    Error::Storage { .. } | Error::Conflict(_) | Error::NotReady { .. }
+                ),
+            )),
             Ok(_) => None,
         };
+        let servable = match &result {
+            Ok(_) => true,
+            // A failure (a store down, say) leaves what was computed before to be served.
+            Err(_) => matches!(
+                self.target.writer.last_note(self.target.place()).await,
+                Ok(Some(_))
+            ),
+        };
+        if servable {
+            self.ready.store(true, std::sync::atomic::Ordering::Release);
+        }
         result
     }
 
@@ -116,15 +160,15 @@ impl Materialized {
         let last = self.target.writer.last_note(self.target.place()).await?;
         let (mut after, done) = match &last {
             None => (None, BTreeMap::new()),
-            Some((version, note)) => (
-                Some(*version),
-                serde_json::from_value::<Note>(note.clone())
-                    .unwrap_or_default()
-                    .sources,
-            ),
+            Some((version, note)) => (Some(*version), parse_note(*version, note)?.sources),
         };
+        // Nothing newer; or a source seen behind what the latest version was computed from
+        // (a replica or catalog lagging): never commit an older result over a newer one.
+        let behind = done
+            .iter()
+            .any(|(key, v)| latest.get(key).is_some_and(|now| now < v));
         if let Some(version) = after
-            && (done == latest || self.checked_at(&latest))
+            && (done == latest || behind || self.checked_at(&latest))
         {
             self.mark_checked(latest);
             return Ok(Refreshed::UpToDate { version });
@@ -138,12 +182,16 @@ impl Materialized {
         for step in steps {
             let started = Instant::now();
             let computed = compute(&self.definition, &step).await?;
+            let mut unchanged = false;
             let (deleted, inserted) = match &previous {
-                Some(before) if before.schema == computed.schema => {
+                Some(before) if same_columns(&before.schema, &computed.schema) => {
                     let (deleted, inserted) =
                         diff(&computed.schema, &before.batches, &computed.batches)?;
                     if deleted.is_empty() && inserted.is_empty() {
-                        continue;
+                        if !self.follows() {
+                            continue;
+                        }
+                        unchanged = true;
                     }
                     (deleted, inserted)
                 }
@@ -154,13 +202,19 @@ impl Materialized {
             let rows: usize = computed.batches.iter().map(|b| b.num_rows()).sum();
             let commit = Commit {
                 schema: computed.schema.clone(),
-                rows: computed.batches.clone(),
+                rows: if unchanged {
+                    Vec::new()
+                } else {
+                    computed.batches.clone()
+                },
                 deleted,
                 inserted,
                 note: serde_json::to_value(Note {
                     sources: step.clone(),
+                    time_ms: computed.timestamp_ms,
                 })
                 .expect("notes serialise"),
+                unchanged,
                 after,
             };
             let version = self
@@ -177,11 +231,17 @@ impl Materialized {
                 "materialized a version"
             );
             after = Some(version);
-            previous = Some(computed);
+            if !unchanged {
+                previous = Some(computed);
+            }
             committed += 1;
         }
         self.mark_checked(latest);
-        let version = after.expect("a version was committed or existed");
+        let Some(version) = after else {
+            return Err(Error::Unsupported(
+                "the sources have no version to compute the table from".into(),
+            ));
+        };
         Ok(if committed > 0 {
             Refreshed::Committed {
                 versions: committed,
@@ -229,11 +289,16 @@ impl Materialized {
 
     /// Whether a read should start a refresh: none checked the sources for a while.
     fn due(&self) -> bool {
+        let wait = if self.failure.lock().expect("not poisoned").is_some() {
+            RETRY_FAILED_AFTER
+        } else {
+            CHECK_EVERY
+        };
         self.checked
             .lock()
             .expect("not poisoned")
             .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= CHECK_EVERY)
+            .is_none_or(|(at, _)| at.elapsed() >= wait)
     }
 
     /// Starts a refresh in the background if one is due and none is running.
@@ -241,16 +306,28 @@ impl Materialized {
         if !self.due() || self.running.try_lock().is_err() {
             return;
         }
-        // Counted as checked now, so a burst of reads starts one refresh.
-        if let Some((at, _)) = self.checked.lock().expect("not poisoned").as_mut() {
-            *at = Instant::now();
-        }
+        // Counted as checked now, so a burst of reads starts one refresh (an empty map is
+        // never the sources' versions, so the refresh still runs).
+        let now = Instant::now();
+        self.checked
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert_with(|| (now, BTreeMap::new()))
+            .0 = now;
         let this = self.clone();
         tokio::spawn(async move {
             if let Err(e) = this.refresh().await {
                 tracing::warn!(table = %this.name, "materializing failed: {e}");
             }
         });
+    }
+
+    /// The written table, opened once it exists, for readers: only once the table is ready.
+    async fn readable(&self) -> Result<&Arc<dyn TableSource>> {
+        if !self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(self.not_ready());
+        }
+        self.written().await
     }
 
     /// The written table, opened once it exists.
@@ -278,8 +355,15 @@ impl Materialized {
 
     /// Why there is nothing to read yet.
     fn not_ready(&self) -> Error {
-        match self.failure.lock().expect("not poisoned").as_deref() {
-            Some(failure) => {
+        match self.failure.lock().expect("not poisoned").as_ref() {
+            Some((failure, true)) => {
+                tracing::warn!(table = %self.name, "cannot be computed yet: {failure}");
+                Error::NotReady {
+                    reason: "the table is being computed, and its storage failed".into(),
+                    retry_after_secs: RETRY_FAILED_AFTER.as_secs(),
+                }
+            }
+            Some((failure, false)) => {
                 tracing::warn!(table = %self.name, "cannot be computed: {failure}");
                 Error::Unsupported(
                     "the table is computed from the provider's definition, which cannot be \
@@ -288,30 +372,123 @@ impl Materialized {
                 )
             }
             None => Error::NotReady {
-                reason: "the table is being computed for the first time".into(),
+                reason: "the table is being computed".into(),
                 retry_after_secs: RETRY_AFTER_SECS,
             },
         }
     }
 
     async fn read_written(&self, version: Version) -> Result<Computed> {
-        let Rows { schema, batches } = self.written().await?.rows(version).await?;
+        let Rows {
+            schema,
+            timestamp_ms,
+            batches,
+        } = self.written().await?.rows(version).await?;
         Ok(Computed {
             schema,
             batches: batches.try_collect().await?,
+            timestamp_ms,
         })
+    }
+
+    /// What each written version up to `latest` stands for, read from the notes.
+    async fn followed(&self, latest: Version) -> Result<Arc<Followed>> {
+        let mut known = self.followed.lock().await;
+        let from = known.len() as Version;
+        if from <= latest {
+            let mut grown: Followed = known.as_ref().clone();
+            for (version, note) in self.target.writer.notes(self.target.place(), from).await? {
+                let note = parse_note(version, &note)?;
+                let source = note.sources.values().next().copied().ok_or_else(|| {
+                    self.corrupt(format!("version {version} records no source version"))
+                })?;
+                if version as usize != grown.len() {
+                    return Err(self.corrupt(format!("its versions skip to {version}")));
+                }
+                grown.push((source, note.time_ms));
+            }
+            *known = Arc::new(grown);
+        }
+        Ok(known.clone())
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            location: self.target.location.clone(),
+            reason: format!("the computed table {}: {reason}", self.name),
+        }
     }
 }
 
+/// A version's note; one that does not parse means the folder holds something else.
+fn parse_note(version: Version, note: &serde_json::Value) -> Result<Note> {
+    serde_json::from_value(note.clone()).map_err(|e| Error::Corrupt {
+        location: String::new(),
+        reason: format!("version {version} of a computed table has no readable note: {e}"),
+    })
+}
+
+/// Whether two results have the same columns (names, types, nullability), whatever metadata
+/// the writer and reader attach to them.
+fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(x, y)| {
+            x.name() == y.name()
+                && x.data_type() == y.data_type()
+                && x.is_nullable() == y.is_nullable()
+        })
+}
+
 /// A materialized table as a [`TableSource`]: the written table, kept up to date by reads.
+/// A table following one source ([`Materialized::follows`]) has that source's versions and
+/// commit times; any other has the written table's own.
 #[derive(Debug, Clone)]
 pub struct MaterializedSource(pub Arc<Materialized>);
 
 impl MaterializedSource {
     async fn written(&self) -> Result<&Arc<dyn TableSource>> {
         self.0.trigger();
-        self.0.written().await
+        self.0.readable().await
     }
+
+    /// The written table and, for a following table, what its versions stand for.
+    async fn mapped(&self) -> Result<(&Arc<dyn TableSource>, Option<Arc<Followed>>)> {
+        let written = self.written().await?;
+        if !self.0.follows() {
+            return Ok((written, None));
+        }
+        let latest = written.latest_version().await?;
+        Ok((written, Some(self.0.followed(latest).await?)))
+    }
+
+    /// The written version standing for source version `version`.
+    async fn written_version(
+        &self,
+        version: Version,
+    ) -> Result<(&Arc<dyn TableSource>, Version, Option<Arc<Followed>>)> {
+        let (written, followed) = self.mapped().await?;
+        let Some(map) = followed else {
+            return Ok((written, version, None));
+        };
+        match map.iter().position(|(source, _)| *source == version) {
+            Some(at) => Ok((written, at as Version, Some(map))),
+            None => Err(Error::VersionNotFound {
+                requested: version,
+                earliest: map.first().map_or(0, |e| e.0),
+                latest: map.last().map_or(0, |e| e.0),
+            }),
+        }
+    }
+}
+
+/// Source version and commit time of written version `version`.
+fn stands_for(map: &Followed, version: Version) -> Result<(Version, i64)> {
+    map.get(version as usize)
+        .copied()
+        .ok_or_else(|| Error::Corrupt {
+            location: String::new(),
+            reason: format!("version {version} of a computed table has no note"),
+        })
 }
 
 #[async_trait]
@@ -321,19 +498,46 @@ impl TableSource for MaterializedSource {
     }
 
     async fn latest_version(&self) -> Result<Version> {
-        self.written().await?.latest_version().await
+        let (written, followed) = self.mapped().await?;
+        let latest = written.latest_version().await?;
+        match followed {
+            None => Ok(latest),
+            Some(map) => Ok(stands_for(&map, latest)?.0),
+        }
     }
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
-        self.written().await?.snapshot(version).await
+        let (written, at, followed) = self.written_version(version).await?;
+        let mut snapshot = written.snapshot(at).await?;
+        if let Some(map) = followed {
+            (snapshot.version, snapshot.timestamp_ms) = stands_for(&map, at)?;
+        }
+        Ok(snapshot)
     }
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
-        self.written().await?.version_at(timestamp, bound).await
+        let (written, followed) = self.mapped().await?;
+        let Some(map) = followed else {
+            return written.version_at(timestamp, bound).await;
+        };
+        let readable = written.versions().await?;
+        let commits: Vec<(Version, i64)> = readable
+            .iter()
+            .filter_map(|v| map.get(*v as usize).copied())
+            .collect();
+        lakeshare_model::version_at(&commits, timestamp, bound)
     }
 
     async fn versions(&self) -> Result<Vec<Version>> {
-        self.written().await?.versions().await
+        let (written, followed) = self.mapped().await?;
+        let versions = written.versions().await?;
+        match followed {
+            None => Ok(versions),
+            Some(map) => versions
+                .into_iter()
+                .map(|v| stands_for(&map, v).map(|(source, _)| source))
+                .collect(),
+        }
     }
 
     async fn deleted_rows(&self, file: &DataFile) -> Result<Vec<u64>> {
@@ -341,10 +545,23 @@ impl TableSource for MaterializedSource {
     }
 
     async fn rows(&self, version: Version) -> Result<Rows> {
-        self.written().await?.rows(version).await
+        let (written, at, followed) = self.written_version(version).await?;
+        let mut rows = written.rows(at).await?;
+        if let Some(map) = followed {
+            rows.timestamp_ms = stands_for(&map, at)?.1;
+        }
+        Ok(rows)
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
-        self.written().await?.changes(start, end).await
+        let (written, from, followed) = self.written_version(start).await?;
+        let (_, to, _) = self.written_version(end).await?;
+        let mut changes = written.changes(from, to).await?;
+        if let Some(map) = followed {
+            for change in &mut changes {
+                (change.version, change.timestamp_ms) = stands_for(&map, change.version)?;
+            }
+        }
+        Ok(changes)
     }
 }

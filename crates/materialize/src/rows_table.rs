@@ -39,19 +39,22 @@ impl PartitionStream for VersionRows {
     }
 }
 
-/// `source` at `version` as a table; its schema is read now.
+/// `source` at `version` as a table, and when that version was committed; its schema is
+/// read now.
 pub(crate) async fn table(
     source: Arc<dyn TableSource>,
     version: Version,
-) -> lakeshare_model::Result<StreamingTable> {
-    let schema = source.rows(version).await?.schema;
+) -> lakeshare_model::Result<(StreamingTable, i64)> {
+    let first = source.rows(version).await?;
+    let (schema, timestamp_ms) = (first.schema, first.timestamp_ms);
     let rows = VersionRows {
         source,
         version,
         schema: schema.clone(),
     };
-    StreamingTable::try_new(schema, vec![Arc::new(rows)])
-        .map_err(|e| lakeshare_model::Error::Unsupported(e.to_string()))
+    let table = StreamingTable::try_new(schema, vec![Arc::new(rows)])
+        .map_err(|e| lakeshare_model::Error::Unsupported(e.to_string()))?;
+    Ok((table, timestamp_ms))
 }
 
 /// A model error carried through DataFusion, recovered by [`crate::compute`].

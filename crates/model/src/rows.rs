@@ -15,6 +15,9 @@ use crate::{Place, Result, Version};
 /// logs merged, columns by their logical names, partition values filled in.
 pub struct Rows {
     pub schema: SchemaRef,
+    /// When the version was committed, epoch milliseconds, as
+    /// [`crate::TableSource::version_at`] counts it.
+    pub timestamp_ms: i64,
     pub batches: BoxStream<'static, Result<RecordBatch>>,
 }
 
@@ -40,6 +43,10 @@ pub struct Commit {
     /// What the version was computed from (the sources' versions), kept with the commit
     /// itself so that the two can never disagree, and read back with [`TableWriter::last_note`].
     pub note: serde_json::Value,
+    /// The content is that of the previous version: nothing is written but the note (so that
+    /// a table following one source's versions has a version for each of them); `rows`,
+    /// `deleted` and `inserted` are then empty.
+    pub unchanged: bool,
     /// The version the commit must follow (`None`: the table must not exist yet). Another
     /// writer (a replica, `lakeshare materialize`) that committed first makes this one fail
     /// with [`crate::Error::Conflict`] rather than commit twice.
@@ -54,6 +61,14 @@ pub trait TableWriter: Send + Sync + fmt::Debug {
     /// The latest version of the written table at `place` and the note committed with it, or
     /// `None` if nothing was written there yet.
     async fn last_note(&self, place: Place<'_>) -> Result<Option<(Version, serde_json::Value)>>;
+
+    /// The notes of versions `from..=latest` of the written table at `place`, oldest first
+    /// (empty if nothing was written there); a version committed without one gets `Null`.
+    async fn notes(
+        &self,
+        place: Place<'_>,
+        from: Version,
+    ) -> Result<Vec<(Version, serde_json::Value)>>;
 
     /// Commits `commit` as the next version of the table at `place` (creating it for
     /// `after: None`) and returns that version.

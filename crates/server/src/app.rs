@@ -221,6 +221,7 @@ impl App {
         tracing::info!(key_id = %signer.key_id(), keys = secrets.len().max(1), "token keys");
         let mut tables = Vec::new();
         let mut index = HashMap::new();
+        let configured = Opener::tables_of(&config);
         for (share, schema, entry) in config.tables() {
             index.insert(
                 (
@@ -230,12 +231,20 @@ impl App {
                 ),
                 tables.len(),
             );
+            let sources = crate::registry::view_sources(entry, &configured);
             let unchanged = kept
                 .and_then(|p| p.handle(&share.name, &schema.name, &entry.name))
-                .filter(|t| t.share == share.name && t.schema == schema.name && t.entry_is(entry))
+                .filter(|t| {
+                    t.share == share.name && t.schema == schema.name && t.entry_is(entry, &sources)
+                })
                 .cloned();
             tables.push(unchanged.unwrap_or_else(|| {
-                Arc::new(TableHandle::new(&share.name, &schema.name, entry.clone()))
+                Arc::new(TableHandle::reading(
+                    &share.name,
+                    &schema.name,
+                    entry.clone(),
+                    sources,
+                ))
             }));
         }
         let includes = config
@@ -344,7 +353,7 @@ impl App {
                 files_url: format!("{}/files", config.server.public_url()),
                 url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
                 signer,
-                tables: Opener::tables_of(&config),
+                tables: configured,
                 cache: config.cache.clone(),
             },
             tables,

@@ -24,6 +24,34 @@ pub(crate) async fn prunes_exactly(filter: &str, source: &dyn TableSource) -> Re
     Ok(PartitionFilter::new(filter).over_partitions(&snapshot.metadata))
 }
 
+/// Why a version of `source` that recipients may read (the latest; every one with
+/// `history`) cannot be served as its files are, if one cannot: what `materialize: auto`
+/// computes tables for. Faults of the store are errors, not reasons.
+pub(crate) async fn not_expressible(
+    source: &dyn TableSource,
+    history: bool,
+) -> Result<Option<String>> {
+    let versions = match source.latest_version().await {
+        Ok(_) if history => source.versions().await?,
+        Ok(latest) => vec![latest],
+        Err(Error::Unsupported(reason)) => return Ok(Some(reason)),
+        Err(e) => return Err(e),
+    };
+    for version in versions.into_iter().rev() {
+        match source.snapshot(version).await {
+            // Deletion vectors are expressible: the delta response format carries them.
+            Ok(snapshot) => {
+                if let Some(reason) = snapshot.unservable {
+                    return Ok(Some(format!("version {version}: {reason}")));
+                }
+            }
+            Err(Error::Unsupported(reason)) => return Ok(Some(reason)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// Opens the computed table `entry`, starting its first computation.
 pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTable> {
     let cache = opener.cache.as_ref().ok_or_else(|| {
@@ -73,7 +101,7 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
     // Computed from the start, so the first reader rarely waits.
     job.trigger();
     let opened = Opened {
-        source: Arc::new(MaterializedSource(job)),
+        source: Arc::new(MaterializedSource(job.clone())),
         root,
         declared_location: None,
     };
@@ -86,7 +114,7 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
         signer,
         root: opened.root,
         store: store.cloned(),
-        computed: true,
+        computed: Some(job),
     })
 }
 
@@ -122,17 +150,17 @@ async fn definition(entry: &TableEntry, opener: &Opener) -> Result<(Definition, 
     };
     let mut sources = Vec::new();
     let mut entries = String::new();
-    for name in lakeshare_materialize::references(sql)? {
+    for name in lakeshare_materialize::references(sql).map_err(refused(entry))? {
         let qualified = name.join(".");
-        let source = opener.tables.get(&qualified).ok_or_else(|| {
-            Error::Unsupported(format!(
+        let Some(source) = opener.tables.get(&qualified) else {
+            return Err(refused(entry)(Error::Unsupported(format!(
                 "the view reads {qualified}, which is not a table of the configuration"
-            ))
-        })?;
+            ))));
+        };
         if source.view.is_some() || source.columns.is_some() {
-            return Err(Error::Unsupported(format!(
+            return Err(refused(entry)(Error::Unsupported(format!(
                 "the view reads {qualified}, which is computed itself; a view reads stored tables"
-            )));
+            ))));
         }
         let stored = open_stored(source, opener).await?;
         entries.push_str(&format!("{qualified}: {source:?}\n"));
@@ -149,6 +177,20 @@ async fn definition(entry: &TableEntry, opener: &Opener) -> Result<(Definition, 
         },
         entries,
     ))
+}
+
+/// A view that cannot be opened, as its recipients hear of it: the reason names the tables
+/// its query reads (which may be in other shares) and quotes the query, so it goes to the log
+/// (and `lakeshare check`, which logs) and recipients are told only who must act.
+fn refused(entry: &TableEntry) -> impl Fn(Error) -> Error + '_ {
+    move |e| {
+        tracing::warn!(table = %entry.name, "the view cannot be opened: {e}");
+        Error::Unsupported(
+            "the table is a view the provider defined, and its definition cannot be read; \
+             the provider must fix the share's configuration"
+                .into(),
+        )
+    }
 }
 
 /// `name` as a SQL identifier, quoted.

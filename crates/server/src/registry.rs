@@ -23,9 +23,9 @@ pub struct OpenedTable {
     pub root: Root,
     /// The store the root is in; `None` for the gateway's disk.
     pub store: Option<Arc<Store>>,
-    /// Whether the table is computed by the gateway (a view, a column subset, a filter over
-    /// data columns: `lakeshare_materialize`) rather than served as its files are.
-    pub computed: bool,
+    /// For a table computed by the gateway (a view, a column subset, a filter over data
+    /// columns, `materialize: auto`) rather than served as its files are: the job computing it.
+    pub computed: Option<Arc<lakeshare_materialize::Materialized>>,
 }
 
 impl OpenedTable {
@@ -35,7 +35,7 @@ impl OpenedTable {
         &self,
         handle: &'h TableHandle,
     ) -> Option<&'h lakeshare_filter::PartitionFilter> {
-        handle.filter.as_ref().filter(|_| !self.computed)
+        handle.filter.as_ref().filter(|_| self.computed.is_none())
     }
 }
 
@@ -60,15 +60,37 @@ pub struct TableHandle {
     /// The share's row filter on the table (`filter:`): every snapshot and change feed of it
     /// holds only the files it keeps.
     pub filter: Option<lakeshare_filter::PartitionFilter>,
+    /// For a view, the entries of the tables it reads (see [`view_sources`]): part of the keys
+    /// and of what a reload compares, so a source changed by a reload never leaves the view
+    /// computing from, or serving what was cached for, the source as it was.
+    sources: String,
     opened: OnceCell<OpenedTable>,
+}
+
+/// The entries a view reads, in the order its query names them, as one string; empty for
+/// any other table (and for a view whose query cannot be read: opening it fails anyway).
+pub fn view_sources(entry: &TableEntry, tables: &HashMap<String, TableEntry>) -> String {
+    let Some(sql) = &entry.view else {
+        return String::new();
+    };
+    let Ok(names) = lakeshare_materialize::references(sql) else {
+        return String::new();
+    };
+    names
+        .iter()
+        .map(|name| {
+            let qualified = name.join(".");
+            format!("{qualified}: {:?}\n", tables.get(&qualified))
+        })
+        .collect()
 }
 
 /// See [`TableHandle::cache_key`]. The filter, columns and view are part of it: what was
 /// generated for the table shared one way must never be found for it shared another.
-fn cache_key(id: &str, entry: &TableEntry) -> String {
+fn cache_key(id: &str, entry: &TableEntry, sources: &str) -> String {
     use sha2::{Digest, Sha256};
     let place = format!(
-        "{}\n{}\n{:?}\n{:?}\n{:?}",
+        "{}\n{}\n{:?}\n{:?}\n{:?}\n{sources}",
         entry.store.as_deref().unwrap_or_default(),
         entry.location,
         entry.filter,
@@ -81,21 +103,27 @@ fn cache_key(id: &str, entry: &TableEntry) -> String {
 
 /// See [`TableHandle::snapshot_key`]. The entry's `Debug` form names every field, and entries
 /// hold no secrets (those are in stores).
-fn snapshot_key(id: &str, entry: &TableEntry) -> String {
+fn snapshot_key(id: &str, entry: &TableEntry, sources: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = hex::encode(Sha256::digest(format!("{entry:?}").as_bytes()));
+    let digest = hex::encode(Sha256::digest(format!("{entry:?}\n{sources}").as_bytes()));
     format!("{id}-{}", &digest[..16])
 }
 
 impl TableHandle {
     pub fn new(share: &str, schema: &str, entry: TableEntry) -> Self {
+        Self::reading(share, schema, entry, String::new())
+    }
+
+    /// A table whose definition reads `sources` ([`view_sources`]).
+    pub fn reading(share: &str, schema: &str, entry: TableEntry, sources: String) -> Self {
         let id = stable_uuid(&format!("{share}.{schema}.{}", entry.name).to_lowercase());
         Self {
             share: share.to_string(),
             schema: schema.to_string(),
             name: entry.name.clone(),
-            cache_key: cache_key(&id, &entry),
-            snapshot_key: snapshot_key(&id, &entry),
+            cache_key: cache_key(&id, &entry, &sources),
+            snapshot_key: snapshot_key(&id, &entry, &sources),
+            sources,
             filter: entry
                 .filter
                 .as_deref()
@@ -107,8 +135,8 @@ impl TableHandle {
     }
 
     /// Whether the table is configured exactly as `entry` (so a reload may keep it open).
-    pub fn entry_is(&self, entry: &TableEntry) -> bool {
-        format!("{:?}", self.entry) == format!("{entry:?}")
+    pub fn entry_is(&self, entry: &TableEntry, sources: &str) -> bool {
+        format!("{:?}", self.entry) == format!("{entry:?}") && self.sources == sources
     }
 
     /// `share.schema.table`, for messages and logs.
@@ -236,6 +264,13 @@ pub async fn open_table(
     {
         return crate::computed::open(entry, opener).await;
     }
+    if entry.materialize == Some(lakeshare_catalog::MaterializeMode::Auto)
+        && let Some(reason) =
+            crate::computed::not_expressible(&*opened.source, entry.history).await?
+    {
+        tracing::info!(table = %entry.name, "computed, as its files cannot be served: {reason}");
+        return crate::computed::open(entry, opener).await;
+    }
     Ok(opened)
 }
 
@@ -301,7 +336,7 @@ pub(crate) async fn open_stored(
         signer,
         root: opened.root,
         store: store.cloned(),
-        computed: false,
+        computed: None,
     })
 }
 
@@ -341,7 +376,7 @@ async fn open_catalog_table(
         signer,
         root: opened.root,
         store: store.cloned(),
-        computed: false,
+        computed: None,
     })
 }
 
