@@ -369,11 +369,17 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
             Ok(t) => describe(&*t.source, entry.filter.as_deref()).await,
             Err(e) => Err(e),
         };
+        // A view has no location: what it reads is in its query.
+        let place = if entry.view.is_some() {
+            "(a view)"
+        } else {
+            entry.location.as_str()
+        };
         match summary {
-            Ok(summary) => println!("ok    {name}  {summary}  {}", entry.location),
+            Ok(summary) => println!("ok    {name}  {summary}  {place}"),
             Err(e) => {
                 failures += 1;
-                println!("FAIL  {name}  {e}  ({})", entry.location);
+                println!("FAIL  {name}  {e}  ({place})");
             }
         }
     }
@@ -396,6 +402,7 @@ pub(crate) fn opener(config: &Config) -> Opener {
         url_ttl: Duration::from_secs(60),
         tables: Opener::tables_of(config),
         cache: config.cache.clone(),
+        precompute: false,
     }
 }
 

@@ -399,6 +399,15 @@ impl HudiSource {
         loaded: &Loaded,
         version: Version,
     ) -> Result<lakeshare_model::Rows, Error> {
+        if loaded.entries.is_empty() && version == 0 {
+            // The table before its first commit, as its snapshot is: no rows.
+            let schema = loaded.table.get_schema().await?;
+            return Ok(lakeshare_model::Rows {
+                schema: Arc::new(schema),
+                timestamp_ms: 0,
+                batches: Box::pin(futures::stream::empty()),
+            });
+        }
         let at = self.position(loaded, version)?;
         check_in_order(&loaded.entries, at)?;
         let entry = &loaded.entries[at];
@@ -414,7 +423,8 @@ impl HudiSource {
         // The shared schema leaves Hudi's metadata columns out unless the share asks for them.
         let keep: Vec<usize> = (0..schema.fields().len())
             .filter(|i| {
-                self.options.meta_fields || !schema.field(*i).name().starts_with("_hoodie_")
+                self.options.meta_fields
+                    || !crate::schema::META_FIELDS.contains(&schema.field(*i).name().as_str())
             })
             .collect();
         let schema = Arc::new(schema.project(&keep).map_err(|e| {

@@ -127,7 +127,15 @@ impl Materialized {
     /// and committed if its result differs from the version before.
     pub async fn refresh(&self) -> Result<Refreshed> {
         let _one = self.running.lock().await;
-        let result = self.refresh_now().await;
+        // Another writer committing first (a replica, `lakeshare materialize`) is no failure:
+        // its versions are read back and the refresh goes on from them.
+        let mut result = self.refresh_now().await;
+        for _ in 0..3 {
+            if !matches!(result, Err(Error::Conflict(_))) {
+                break;
+            }
+            result = self.refresh_now().await;
+        }
         *self.failure.lock().expect("not poisoned") = match &result {
             Err(e) => Some((
                 e.to_string(),
@@ -140,6 +148,8 @@ impl Materialized {
         };
         let servable = match &result {
             Ok(_) => true,
+            // Writers racing still: what is there may be a backfill half done.
+            Err(Error::Conflict(_)) => false,
             // A failure (a store down, say) leaves what was computed before to be served.
             Err(_) => matches!(
                 self.target.writer.last_note(self.target.place()).await,
@@ -179,9 +189,22 @@ impl Materialized {
             None => None,
         };
         let mut committed = 0;
-        for step in steps {
+        let last_step = steps.len().saturating_sub(1);
+        for (i, step) in steps.into_iter().enumerate() {
             let started = Instant::now();
-            let computed = compute(&self.definition, &step).await?;
+            let computed = match compute(&self.definition, &step).await {
+                Ok(computed) => computed,
+                // A past version its reader refuses (a Hudi instant completed out of order,
+                // say) is left out of the history, as it is from a stored table's; the
+                // latest must compute.
+                Err(e @ (Error::Unsupported(_) | Error::VersionNotFound { .. }))
+                    if i < last_step =>
+                {
+                    tracing::warn!(table = %self.name, sources = ?step, "left out of the computed history: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let mut unchanged = false;
             let (deleted, inserted) = match &previous {
                 Some(before) if same_columns(&before.schema, &computed.schema) => {
@@ -451,14 +474,16 @@ impl MaterializedSource {
         self.0.readable().await
     }
 
-    /// The written table and, for a following table, what its versions stand for.
-    async fn mapped(&self) -> Result<(&Arc<dyn TableSource>, Option<Arc<Followed>>)> {
+    /// The written table, its latest version and, for a following table, what its versions
+    /// stand for (at least up to that latest: one read of it, so a commit landing meanwhile
+    /// cannot leave a version without its note).
+    async fn mapped(&self) -> Result<(&Arc<dyn TableSource>, Version, Option<Arc<Followed>>)> {
         let written = self.written().await?;
-        if !self.0.follows() {
-            return Ok((written, None));
-        }
         let latest = written.latest_version().await?;
-        Ok((written, Some(self.0.followed(latest).await?)))
+        if !self.0.follows() {
+            return Ok((written, latest, None));
+        }
+        Ok((written, latest, Some(self.0.followed(latest).await?)))
     }
 
     /// The written version standing for source version `version`.
@@ -466,11 +491,11 @@ impl MaterializedSource {
         &self,
         version: Version,
     ) -> Result<(&Arc<dyn TableSource>, Version, Option<Arc<Followed>>)> {
-        let (written, followed) = self.mapped().await?;
+        let (written, _, followed) = self.mapped().await?;
         let Some(map) = followed else {
             return Ok((written, version, None));
         };
-        match map.iter().position(|(source, _)| *source == version) {
+        match position(&map, version) {
             Some(at) => Ok((written, at as Version, Some(map))),
             None => Err(Error::VersionNotFound {
                 requested: version,
@@ -479,6 +504,11 @@ impl MaterializedSource {
             }),
         }
     }
+}
+
+/// The written version standing for source version `version`, if one does.
+fn position(map: &Followed, version: Version) -> Option<usize> {
+    map.iter().position(|(source, _)| *source == version)
 }
 
 /// Source version and commit time of written version `version`.
@@ -498,8 +528,7 @@ impl TableSource for MaterializedSource {
     }
 
     async fn latest_version(&self) -> Result<Version> {
-        let (written, followed) = self.mapped().await?;
-        let latest = written.latest_version().await?;
+        let (_, latest, followed) = self.mapped().await?;
         match followed {
             None => Ok(latest),
             Some(map) => Ok(stands_for(&map, latest)?.0),
@@ -516,7 +545,7 @@ impl TableSource for MaterializedSource {
     }
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
-        let (written, followed) = self.mapped().await?;
+        let (written, _, followed) = self.mapped().await?;
         let Some(map) = followed else {
             return written.version_at(timestamp, bound).await;
         };
@@ -529,12 +558,14 @@ impl TableSource for MaterializedSource {
     }
 
     async fn versions(&self) -> Result<Vec<Version>> {
-        let (written, followed) = self.mapped().await?;
+        let (written, latest, followed) = self.mapped().await?;
         let versions = written.versions().await?;
         match followed {
             None => Ok(versions),
+            // Versions committed since the latest was read are listed next time.
             Some(map) => versions
                 .into_iter()
+                .filter(|v| *v <= latest)
                 .map(|v| stands_for(&map, v).map(|(source, _)| source))
                 .collect(),
         }
@@ -554,13 +585,20 @@ impl TableSource for MaterializedSource {
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
-        let (written, from, followed) = self.written_version(start).await?;
-        let (_, to, _) = self.written_version(end).await?;
+        let (written, _, followed) = self.mapped().await?;
+        let Some(map) = followed else {
+            return written.changes(start, end).await;
+        };
+        let not_found = |requested| Error::VersionNotFound {
+            requested,
+            earliest: map.first().map_or(0, |e| e.0),
+            latest: map.last().map_or(0, |e| e.0),
+        };
+        let from = position(&map, start).ok_or_else(|| not_found(start))? as Version;
+        let to = position(&map, end).ok_or_else(|| not_found(end))? as Version;
         let mut changes = written.changes(from, to).await?;
-        if let Some(map) = followed {
-            for change in &mut changes {
-                (change.version, change.timestamp_ms) = stands_for(&map, change.version)?;
-            }
+        for change in &mut changes {
+            (change.version, change.timestamp_ms) = stands_for(&map, change.version)?;
         }
         Ok(changes)
     }

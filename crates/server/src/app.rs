@@ -355,6 +355,7 @@ impl App {
                 signer,
                 tables: configured,
                 cache: config.cache.clone(),
+                precompute: true,
             },
             tables,
             index,

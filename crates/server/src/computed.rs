@@ -99,7 +99,9 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
         entry.history,
     ));
     // Computed from the start, so the first reader rarely waits.
-    job.trigger();
+    if opener.precompute {
+        job.trigger();
+    }
     let opened = Opened {
         source: Arc::new(MaterializedSource(job.clone())),
         root,

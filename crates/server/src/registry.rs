@@ -215,6 +215,9 @@ pub struct Opener {
     pub tables: Arc<HashMap<String, TableEntry>>,
     /// Where computed tables are written (`cache:`).
     pub cache: Option<lakeshare_catalog::CacheConfig>,
+    /// Whether opening a computed table starts computing it (a serving gateway); `lakeshare
+    /// check` only opens.
+    pub precompute: bool,
 }
 
 impl Opener {
