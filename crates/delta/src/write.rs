@@ -86,7 +86,8 @@ fn log_store(place: Place<'_>) -> Result<LogStoreRef, Error> {
     }
 }
 
-async fn last_note(place: Place<'_>) -> Result<Option<(Version, serde_json::Value)>, Error> {
+/// The log store of the written table at `place` and its latest version, if one is there.
+async fn written(place: Place<'_>) -> Result<Option<(LogStoreRef, u64)>, Error> {
     if let Place::Local { location } = place
         && !std::path::Path::new(location).is_dir()
     {
@@ -97,6 +98,13 @@ async fn last_note(place: Place<'_>) -> Result<Option<(Version, serde_json::Valu
         return Ok(None);
     }
     let latest = log_store.get_latest_version(0).await?;
+    Ok(Some((log_store, latest as u64)))
+}
+
+async fn last_note(place: Place<'_>) -> Result<Option<(Version, serde_json::Value)>, Error> {
+    let Some((log_store, latest)) = written(place).await? else {
+        return Ok(None);
+    };
     Ok(Some((
         latest as Version,
         note_of(&*log_store, latest).await?,
@@ -107,16 +115,12 @@ async fn notes(
     place: Place<'_>,
     from: Version,
 ) -> Result<Vec<(Version, serde_json::Value)>, Error> {
-    let Some((latest, last)) = last_note(place).await? else {
+    let Some((log_store, latest)) = written(place).await? else {
         return Ok(Vec::new());
     };
-    let log_store = log_store(place)?;
     let mut all = Vec::new();
-    for version in from..latest {
+    for version in from..=latest as Version {
         all.push((version, note_of(&*log_store, version as _).await?));
-    }
-    if from <= latest {
-        all.push((latest, last));
     }
     Ok(all)
 }

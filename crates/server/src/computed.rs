@@ -11,7 +11,7 @@ use lakeshare_filter::PartitionFilter;
 use lakeshare_materialize::{Definition, Materialized, MaterializedSource, Source, Target};
 use lakeshare_model::{Error, Opened, Result, Root, TableSource};
 
-use crate::registry::{OpenedTable, Opener, open_stored, signer_for};
+use crate::registry::{OpenedTable, Opener, open_stored, signed};
 
 /// The name a table's own stored rows have in the query computing its column subset or rows.
 const SELF: [&str; 3] = ["lakeshare", "source", "table"];
@@ -89,7 +89,7 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
     let target = Target {
         format: format.clone(),
         writer,
-        location,
+        location: location.clone(),
         store: store.map(|s| s.access()),
     };
     let job = Arc::new(Materialized::new(
@@ -107,24 +107,12 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
         root,
         declared_location: None,
     };
-    let signer = signer_for(&opened, store, opener, |e| Error::TableNotFound {
-        location: opened_location(&opened.root),
+    let mut table = signed(opened, store, opener, |e| Error::TableNotFound {
+        location,
         reason: e.to_string(),
     })?;
-    Ok(OpenedTable {
-        source: opened.source,
-        signer,
-        root: opened.root,
-        store: store.cloned(),
-        computed: Some(job),
-    })
-}
-
-fn opened_location(root: &Root) -> String {
-    match root {
-        Root::Local(path) => path.display().to_string(),
-        Root::Store(url) => url.clone(),
-    }
+    table.computed = Some(job);
+    Ok(table)
 }
 
 /// What `entry` computes, and its sources' entries (for the folder's digest).

@@ -328,18 +328,11 @@ pub(crate) async fn open_stored(
         None => Default::default(),
     };
     let opened = format.open(place, &options).await?;
-    let signer = signer_for(&opened, store, opener, |e| {
+    signed(opened, store, opener, |e| {
         lakeshare_model::Error::TableNotFound {
             location: entry.location.clone(),
             reason: e.to_string(),
         }
-    })?;
-    Ok(OpenedTable {
-        source: opened.source,
-        signer,
-        root: opened.root,
-        store: store.cloned(),
-        computed: None,
     })
 }
 
@@ -368,12 +361,22 @@ async fn open_catalog_table(
         .map(|name| opener.stores.get(name))
         .transpose()?;
     let store_name = config.store.clone().unwrap_or_default();
-    let signer = signer_for(&opened, store, opener, |e| {
+    signed(opened, store, opener, |e| {
         tracing::error!(store = %store_name, "refusing catalog table: {e}");
         lakeshare_model::Error::Unsupported(format!(
             "the table's files are not inside store '{store_name}'"
         ))
-    })?;
+    })
+}
+
+/// `opened` with the signer confined to its root ([`signer_for`]), as served from `store`.
+pub(crate) fn signed(
+    opened: Opened,
+    store: Option<&Arc<Store>>,
+    opener: &Opener,
+    outside_store: impl FnOnce(lakeshare_storage::Error) -> lakeshare_model::Error,
+) -> lakeshare_model::Result<OpenedTable> {
+    let signer = signer_for(&opened, store, opener, outside_store)?;
     Ok(OpenedTable {
         source: opened.source,
         signer,
@@ -386,7 +389,7 @@ async fn open_catalog_table(
 /// The signer confined to an opened table's root, in `store` for tables in a store. A table
 /// whose own metadata declares a location outside its root is refused: whoever can commit its
 /// metadata must not get other objects of the bucket signed.
-pub(crate) fn signer_for(
+fn signer_for(
     opened: &Opened,
     store: Option<&Arc<Store>>,
     opener: &Opener,

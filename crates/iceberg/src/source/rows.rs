@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 use lakeshare_model::{Error as ModelError, Rows};
@@ -32,11 +32,8 @@ impl IcebergSource {
             .build()?;
         let Some(entry) = entry else {
             // Version 0: the table before its first snapshot, with no rows.
-            let schema = iceberg::arrow::schema_to_arrow_schema(loaded.metadata.current_schema())?;
-            let empty = arrow_array_58::RecordBatch::new_empty(Arc::new(schema));
-            let schema = crossed(&empty)?.schema();
             return Ok(Rows {
-                schema: plain(&schema),
+                schema: arrow_schema(loaded.metadata.current_schema())?,
                 timestamp_ms: loaded.metadata.last_updated_ms(),
                 batches: Box::pin(futures::stream::empty()),
             });
@@ -48,10 +45,7 @@ impl IcebergSource {
             .ok_or_else(|| {
                 Error::Unsupported(format!("snapshot {} is missing", entry.snapshot_id))
             })?;
-        let schema =
-            iceberg::arrow::schema_to_arrow_schema(snapshot.schema(&loaded.metadata)?.as_ref())?;
-        let schema =
-            plain(&crossed(&arrow_array_58::RecordBatch::new_empty(Arc::new(schema)))?.schema());
+        let schema = arrow_schema(snapshot.schema(&loaded.metadata)?.as_ref())?;
         let location = self.location.clone();
         let stream = scan.to_arrow().await?;
         let target = schema.clone();
@@ -68,9 +62,17 @@ impl IcebergSource {
         Ok(Rows {
             schema,
             timestamp_ms: entry.timestamp_ms,
-            batches: batches.map_err(|e| e).boxed(),
+            batches: batches.boxed(),
         })
     }
+}
+
+/// The arrow schema (ours, without field metadata) of an Iceberg schema, as iceberg-rust
+/// converts it.
+fn arrow_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef, Error> {
+    let theirs = iceberg::arrow::schema_to_arrow_schema(schema)?;
+    let empty = arrow_array_58::RecordBatch::new_empty(Arc::new(theirs));
+    Ok(plain(&crossed(&empty)?.schema()))
 }
 
 /// `batch` of iceberg-rust's arrow as one of ours.
