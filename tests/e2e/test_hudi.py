@@ -213,6 +213,38 @@ def test_read_optimized_sharing_equals_the_read_optimized_read(gateway, tables, 
     assert metadata.configuration["hudi.read-optimized"] == "true"
 
 
+def test_the_cache_can_make_materialize_auto_the_default(tables, tmp_path):
+    """`cache.materialize: auto` computes every table the file protocol cannot express, as a
+    table's own `materialize: auto` does, unless the table says `materialize: never`, which
+    keeps the clear 400."""
+    path = tables["mor.v6_nonpartitioned"]
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}" }}
+cache: {{ location: "{tmp_path / 'cache'}", materialize: auto }}
+shares:
+  - name: lake
+    schemas:
+      - name: mor
+        tables:
+          - {{ name: merged, location: "{path}" }}
+          - {{ name: refused, location: "{path}", materialize: never }}
+recipients:
+  - {{ name: partner, token: "{TOKEN}", shares: [lake] }}
+"""
+    gw = Gateway(tmp_path / "gw", config)
+    try:
+        profile = gw.profile(tmp_path / "profile.share", TOKEN)
+        latest = instants(path)[-1]
+        shared = load_when_computed(f"{profile}#lake.mor.merged")
+        assert_reads_like_hudi(shared, hudi_read(path, latest))
+        refused = requests.post(f"{gw.endpoint}/shares/lake/schemas/mor/tables/refused/query", json={},
+                                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert refused.status_code == 400, refused.text
+        assert "log files" in refused.json()["message"], refused.text
+    finally:
+        gw.stop()
+
+
 def test_the_log_file_refusal_explains_itself_over_http(gateway):
     """A query of a version with log files gets the 400; its metadata does not."""
     response = requests.post(

@@ -254,6 +254,105 @@ def test_a_new_source_commit_makes_new_versions_and_the_feed_is_their_difference
     assert deleted and inserted
 
 
+def metric(gw, name: str, labels: str = "") -> float:
+    """The gateway's value of `name` now, summed over the series whose labels contain `labels`."""
+    text = requests.get(gw.endpoint.rsplit("/delta-sharing", 1)[0] + "/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if (line.startswith(name + "{") or line.startswith(name + " ")) and labels in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def written_commits(gw) -> list[list[dict]]:
+    """The actions of the latest commit of every table the gateway wrote into its cache."""
+    latest = []
+    for log in sorted((gw.work / "cache" / "materialized").glob("*/_delta_log")):
+        last = sorted(log.glob("*.json"))[-1]
+        latest.append([json.loads(line) for line in last.read_text().splitlines() if line.strip()])
+    return latest
+
+
+def test_an_append_to_the_source_is_computed_from_the_appended_rows_alone(gateway):
+    """The filter and the column subset work row by row: after the source only appended rows,
+    their new version is computed from those rows and appended to the written table (no file
+    of it rewritten), and reads and the feed still equal the SQL. The view (a join and an
+    aggregate) is computed in full."""
+    before = {table: wait_for_version(gateway, table, 0) for table in ("big_fares", "slim")}
+    appended_before = metric(gateway, "lakeshare_materialized_versions_total", 'how="append"')
+    old = deltalake.DeltaTable(str(gateway.trips)).to_pyarrow_table()
+    extra = old.slice(200, 300)
+    extra = extra.set_column(0, "trip_id", pc.add(extra["trip_id"], 20_000_000))
+    deltalake.write_deltalake(str(gateway.trips), extra, mode="append")
+    for table in ("big_fares", "slim"):
+        version = wait_for_version(gateway, table, before[table] + 1)
+        got = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.{table}", version=version)
+        same_rows(got, reference(gateway, table), f"{table} after an append")
+        # The feed of that version holds exactly the new rows, all inserts.
+        changes = delta_sharing.load_table_changes_as_pandas(
+            f"{gateway.profile_path}#derived.d.{table}", starting_version=version, ending_version=version)
+        assert set(changes["_change_type"]) == {"insert"}, changes["_change_type"].value_counts()
+        new = pl.SQLContext(trips=pl.from_arrow(extra)).execute(REFERENCE[table]).collect().to_pandas()
+        same_rows(changes.drop(columns=[c for c in changes.columns if c.startswith("_")]), new,
+                  f"{table}'s feed of the append")
+    assert metric(gateway, "lakeshare_materialized_versions_total", 'how="append"') >= appended_before + 2
+    appends = [c for c in written_commits(gateway)
+               if any("add" in a for a in c) and not any("remove" in a for a in c)]
+    assert len(appends) >= 2, "no written table's latest commit only added files"
+    # Progress is observable: nothing is left to compute once the tables are up to date.
+    assert metric(gateway, "lakeshare_materialize_pending_versions") == 0
+    assert metric(gateway, "lakeshare_materialized_rows_total") > 0
+
+
+def test_a_table_without_history_keeps_only_what_its_latest_version_reads(demo, tmp_path):
+    """Files of versions a table shared without its history never serves again are deleted
+    from the cache once the URLs signed for them have expired (twice url_ttl here), and the
+    latest version still reads whole; the log stays."""
+    trips = tmp_path / "trips"
+    shutil.copytree(demo / "data" / "delta" / "trips", trips)
+    config = f"""
+server: {{ listen: "127.0.0.1:{{port}}", url_ttl_seconds: 1 }}
+cache: {{ location: "{tmp_path / 'cache'}" }}
+shares:
+  - name: derived
+    schemas:
+      - name: d
+        tables:
+          - {{ name: big_fares, location: "{trips}", filter: "{FARES}" }}
+recipients:
+  - {{ name: partner, token: "{DERIVED}", shares: [derived] }}
+"""
+    gw = Gateway(tmp_path / "gw", config)
+    gw.trips, gw.vendors = trips, tmp_path / "none"
+    try:
+        profile = gw.profile(tmp_path / "p.share", DERIVED)
+        first = wait_for_version(gw, "big_fares", 0)
+        folder = next((tmp_path / "cache" / "materialized").iterdir())
+        files_of_first = {p.name for p in folder.glob("*.parquet")}
+        assert files_of_first
+        # A rewrite of the source (not an append): the next version replaces every file.
+        table = deltalake.DeltaTable(str(trips)).to_pyarrow_table()
+        deltalake.write_deltalake(str(trips), table.slice(0, table.num_rows // 2), mode="overwrite")
+        latest = wait_for_version(gw, "big_fares", first + 1)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and files_of_first & {p.name for p in folder.glob("*.parquet")}:
+            latest_version(gw, "big_fares")  # reads start the refresh that deletes them
+            time.sleep(0.5)
+        left = {p.name for p in folder.glob("*.parquet")}
+        assert not files_of_first & left, "the replaced version's files are still there"
+        # Two written versions (a table without history computes only the source's latest),
+        # both still in the log.
+        assert left and len(list((folder / "_delta_log").glob("*.json"))) == 2
+        assert latest_version(gw, "big_fares") == latest
+        got = delta_sharing.load_as_pandas(f"{profile}#derived.d.big_fares")
+        want = pl.SQLContext(trips=pl.from_arrow(deltalake.DeltaTable(str(trips)).to_pyarrow_table())) \
+            .execute(REFERENCE["big_fares"]).collect().to_pandas()
+        same_rows(got, want, "the latest version after eviction")
+        assert metric(gw, "lakeshare_materialize_evicted_files_total") >= len(files_of_first)
+    finally:
+        gw.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # Nothing of the sources reachable
 

@@ -101,6 +101,11 @@ pub struct CacheConfig {
     /// The prefix inside `store`.
     #[serde(default, deserialize_with = "env::opt_string")]
     pub path: Option<String>,
+    /// The `materialize:` of every table that does not give its own (`auto`: tables the file
+    /// protocol cannot express are computed into this cache). After loading, each stored
+    /// table's `materialize` holds it.
+    #[serde(default)]
+    pub materialize: Option<MaterializeMode>,
 }
 
 /// The vocabulary of governance metadata.
@@ -486,8 +491,9 @@ pub struct TableEntry {
     /// `auto`: a table whose latest version the file protocol cannot express (a Hudi
     /// merge-on-read version with log files, an Iceberg version with delete files, files
     /// whose types differ from the schema) is computed by its format's own reader (logs
-    /// merged, deletes applied) into the `cache:` and served from there. Without it such a
-    /// table is refused with a 400 that says why.
+    /// merged, deletes applied) into the `cache:` and served from there. Without it (or with
+    /// `never`, which overrides a `cache.materialize: auto`) such a table is refused with a
+    /// 400 that says why.
     #[serde(default)]
     pub materialize: Option<MaterializeMode>,
 }
@@ -498,6 +504,8 @@ pub struct TableEntry {
 pub enum MaterializeMode {
     /// When its latest version cannot be served as its files are.
     Auto,
+    /// Never: a version the file protocol cannot express is refused.
+    Never,
 }
 
 /// One of a table's `columns:`: a column by its name, or renamed.

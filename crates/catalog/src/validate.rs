@@ -402,6 +402,16 @@ fn validate_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
         "cache",
     )?;
     let cache = config.cache.as_ref().expect("checked above");
+    if let Some(default) = cache.materialize {
+        for share in &mut config.shares {
+            for schema in &mut share.schemas {
+                for table in schema.tables.iter_mut().filter(|t| t.view.is_none()) {
+                    table.materialize.get_or_insert(default);
+                }
+            }
+        }
+    }
+    let cache = config.cache.as_ref().expect("checked above");
     let folder = cache.location.trim_end_matches('/');
     for (store, location) in config.shared_locations() {
         let location = location.trim_end_matches('/');
@@ -846,6 +856,26 @@ stores:
         assert!(message("server: { prefix: api }").contains("server.prefix"));
         assert!(message("server: { url_ttl_seconds: 0 }").contains("server.url_ttl_seconds"));
         assert!(message("server: { public_url: ftp://x }").contains("server.public_url"));
+    }
+
+    #[test]
+    fn the_cache_gives_materialize_to_every_stored_table_without_its_own() {
+        use crate::config::MaterializeMode;
+        let config = load(
+            "shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - { name: a, location: /a }\n          - { name: b, location: /b, materialize: never }\n          - { name: v, view: \"SELECT * FROM s.x.a\" }\ncache: { location: /c, materialize: auto }\n",
+        )
+        .unwrap();
+        let modes: Vec<_> = config.tables().map(|(_, _, t)| t.materialize).collect();
+        assert_eq!(
+            modes,
+            [
+                Some(MaterializeMode::Auto),
+                Some(MaterializeMode::Never),
+                None
+            ]
+        );
+        let text = message("shares: []\ncache: { location: /c, materialize: sometimes }\n");
+        assert!(text.contains("cache.materialize"), "{text}");
     }
 
     #[test]

@@ -259,6 +259,34 @@ impl DeltaSource {
         Ok(meta.size as i64)
     }
 
+    /// The paths of the data files commits `after+1..=to` added, if those commits did nothing
+    /// else to the table's rows or shape: any removal (a delete, an update, a compaction), a
+    /// change data file, new metadata or protocol, or a commit no longer in the log is `None`.
+    async fn appended_files(
+        &self,
+        after: Version,
+        to: Version,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let mut paths = Vec::new();
+        for version in after + 1..=to {
+            let Some(bytes) = self.log_store.read_commit_entry(version).await? else {
+                return Ok(None);
+            };
+            for action in deltalake::logstore::get_actions(version, &bytes)? {
+                match action {
+                    Action::Add(add) if add.data_change => paths.push(add.path),
+                    Action::Add(_)
+                    | Action::Remove(_)
+                    | Action::Cdc(_)
+                    | Action::Metadata(_)
+                    | Action::Protocol(_) => return Ok(None),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Some(paths))
+    }
+
     async fn version_changes(
         &self,
         version: Version,
@@ -507,8 +535,23 @@ impl TableSource for DeltaSource {
 
     async fn rows(&self, version: Version) -> Result<lakeshare_model::Rows> {
         let timestamp_ms = self.commit_time(version).await?;
-        crate::rows::read(self.log_store.clone(), version, timestamp_ms)
+        crate::rows::read(self.log_store.clone(), version, timestamp_ms, None)
             .await
+            .map_err(|e| self.model_error(e))
+    }
+
+    async fn appended(&self, after: Version, to: Version) -> Result<Option<lakeshare_model::Rows>> {
+        let Some(paths) = self
+            .appended_files(after, to)
+            .await
+            .map_err(|e| self.model_error(e))?
+        else {
+            return Ok(None);
+        };
+        let timestamp_ms = self.commit_time(to).await?;
+        crate::rows::read(self.log_store.clone(), to, timestamp_ms, Some(paths))
+            .await
+            .map(Some)
             .map_err(|e| self.model_error(e))
     }
 

@@ -1,6 +1,7 @@
-//! Writing the tables the gateway computes (materialized shares) as Delta tables: every
-//! version replaces the whole content of the one before (its files removed, the new ones
-//! added) and carries the rows that changed as change data files, so the written table's
+//! Writing the tables the gateway computes (materialized shares) as Delta tables: a version
+//! replaces the whole content of the one before (its files removed, the new ones added) and
+//! carries the rows that changed as change data files, or only adds files (an incremental
+//! refresh after appends, whose change data the added files are), so the written table's
 //! change data feed is exactly the difference of its versions. The note of each commit (what
 //! it was computed from) is a field of its `commitInfo`, written in the same atomic commit.
 
@@ -13,6 +14,7 @@ use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, AddCDCFile, MetadataExt as _, StructType};
+use deltalake::logstore::object_store::ObjectStoreExt as _;
 use deltalake::logstore::object_store::prefix::PrefixStore;
 use deltalake::logstore::{LogStore as _, LogStoreRef, ObjectStoreRef};
 use deltalake::operations::create::CreateBuilder;
@@ -20,7 +22,9 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTableError, TableProperty};
 use futures::TryStreamExt as _;
-use lakeshare_model::{Commit, Error as ModelError, Place, Result, TableWriter, Version};
+use lakeshare_model::{
+    Commit, Content, Error as ModelError, Evicted, Place, Result, TableWriter, Version,
+};
 
 use crate::Error;
 use crate::source::{local_log_store, store_log_store};
@@ -52,19 +56,24 @@ impl TableWriter for DeltaTableWriter {
             .map_err(|e| e.into_model(&location))
     }
 
+    async fn evict(
+        &self,
+        place: Place<'_>,
+        from: Version,
+        keep: Version,
+        before_ms: i64,
+    ) -> Result<Evicted> {
+        let location = place.location().to_string();
+        evict(place, from, keep, before_ms)
+            .await
+            .map_err(|e| e.into_model(&location))
+    }
+
     async fn commit(&self, place: Place<'_>, commit: Commit) -> Result<Version> {
         let location = place.location().to_string();
         match write(place, commit).await {
             Ok(version) => Ok(version),
-            Err(Error::Delta(
-                DeltaTableError::VersionAlreadyExists(_)
-                | DeltaTableError::Transaction {
-                    source:
-                        TransactionError::VersionAlreadyExists(_)
-                        | TransactionError::CommitConflict(_)
-                        | TransactionError::MaxCommitAttempts(_),
-                },
-            )) => Err(ModelError::Conflict(format!(
+            Err(e) if lost_race(&e) => Err(ModelError::Conflict(format!(
                 "another writer committed to {location} first"
             ))),
             Err(e) => Err(e.into_model(&location)),
@@ -142,6 +151,59 @@ async fn note_of(
         .unwrap_or(serde_json::Value::Null))
 }
 
+async fn evict(
+    place: Place<'_>,
+    from: Version,
+    keep: Version,
+    before_ms: i64,
+) -> Result<Evicted, Error> {
+    let Some((log_store, latest)) = written(place).await? else {
+        return Ok(Evicted::default());
+    };
+    let store = log_store.object_store(None);
+    let mut evicted = Evicted {
+        next: from,
+        ..Evicted::default()
+    };
+    for version in from..=keep.min(latest as Version) {
+        let Some(bytes) = log_store.read_commit_entry(version as _).await? else {
+            return Err(Error::Delta(DeltaTableError::NotATable(format!(
+                "commit {version} of a written table is missing"
+            ))));
+        };
+        let actions = deltalake::logstore::get_actions(version as _, &bytes)?;
+        let committed_ms = actions.iter().find_map(|a| match a {
+            Action::CommitInfo(info) => info.timestamp,
+            _ => None,
+        });
+        // A commit without its time is taken as committed now: kept until next time.
+        if committed_ms.is_none_or(|at| at >= before_ms) {
+            break;
+        }
+        for (path, size) in actions.iter().filter_map(|a| match a {
+            Action::Remove(remove) => Some((&remove.path, remove.size.unwrap_or(0))),
+            Action::Cdc(cdc) => Some((&cdc.path, cdc.size)),
+            _ => None,
+        }) {
+            let path = deltalake::Path::parse(path).map_err(|e| {
+                Error::Delta(DeltaTableError::Generic(format!(
+                    "a written table names the file {path:?}: {e}"
+                )))
+            })?;
+            match store.delete(&path).await {
+                Ok(()) => {
+                    evicted.files += 1;
+                    evicted.bytes += u64::try_from(size).unwrap_or(0);
+                }
+                Err(deltalake::ObjectStoreError::NotFound { .. }) => {}
+                Err(e) => return Err(Error::Delta(e.into())),
+            }
+        }
+        evicted.next = version + 1;
+    }
+    Ok(evicted)
+}
+
 async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
     let log_store = log_store(place)?;
     let store = log_store.object_store(None);
@@ -150,13 +212,14 @@ async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
         .with_max_retries(0)
         .with_cleanup_expired_logs(Some(false))
         .with_metadata([(NOTE.to_string(), commit.note.clone())]);
-    if commit.unchanged {
-        let Some(after) = commit.after else {
-            return Err(Error::BadLocation {
-                location: place.location().to_string(),
-                reason: "a table's first version cannot be unchanged".into(),
-            });
-        };
+    if commit.content != Content::Replace && commit.after.is_none() {
+        return Err(Error::BadLocation {
+            location: place.location().to_string(),
+            reason: "a table's first version must hold its whole content".into(),
+        });
+    }
+    if commit.content == Content::Unchanged {
+        let after = commit.after.expect("checked above");
         let state = DeltaTableState::try_new(&*log_store, Some(after as _)).await?;
         // A commit of nothing but its commitInfo: the content stays as it was.
         let done = CommitBuilder::from(properties)
@@ -173,26 +236,102 @@ async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
         return Ok(done.version() as Version);
     }
     let adds = write_files(store.clone(), commit.schema.clone(), &commit.rows).await?;
-    let Some(after) = commit.after else {
-        let columns = kernel_schema(&commit.schema)?;
-        let created = CreateBuilder::new()
-            .with_log_store(log_store.clone())
-            .with_save_mode(SaveMode::ErrorIfExists)
-            .with_columns(columns.fields().cloned())
-            .with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true"))
-            .with_actions(adds.into_iter().map(Action::Add))
-            .with_commit_properties(properties)
-            .await;
-        return match created {
-            Ok(table) => Ok(table.version().unwrap_or(0) as Version),
-            // deltalake's "already exists" error is private: a table there now lost the race.
-            Err(_) if log_store.is_delta_table_location().await? => {
-                Err(Error::Delta(DeltaTableError::VersionAlreadyExists(0)))
-            }
-            Err(e) => Err(e.into()),
-        };
+    let mut written: Vec<String> = adds.iter().map(|a| a.path.clone()).collect();
+    let committed = match commit.after {
+        None => create(&log_store, &commit, properties, adds).await,
+        Some(after) => {
+            commit_after(
+                &log_store,
+                store.clone(),
+                &commit,
+                properties,
+                adds,
+                after,
+                &mut written,
+            )
+            .await
+        }
     };
-    let state = DeltaTableState::try_new(&*log_store, Some(after as _)).await?;
+    // Another writer won: nothing references the files written for this commit. (Any other
+    // failure may have left the commit in place, so its files stay.)
+    if committed.as_ref().is_err_and(lost_race) {
+        for path in written {
+            let _ = store.delete(&deltalake::Path::from(path)).await;
+        }
+    }
+    committed
+}
+
+/// Whether a commit failed because another writer committed that version first.
+fn lost_race(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Delta(
+            DeltaTableError::VersionAlreadyExists(_)
+                | DeltaTableError::Transaction {
+                    source: TransactionError::VersionAlreadyExists(_)
+                        | TransactionError::CommitConflict(_)
+                        | TransactionError::MaxCommitAttempts(_),
+                }
+        )
+    )
+}
+
+/// Creates the table with `adds` as its version 0.
+async fn create(
+    log_store: &LogStoreRef,
+    commit: &Commit,
+    properties: CommitProperties,
+    adds: Vec<Add>,
+) -> Result<Version, Error> {
+    let columns = kernel_schema(&commit.schema)?;
+    let created = CreateBuilder::new()
+        .with_log_store(log_store.clone())
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .with_columns(columns.fields().cloned())
+        .with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true"))
+        .with_actions(adds.into_iter().map(Action::Add))
+        .with_commit_properties(properties)
+        .await;
+    match created {
+        Ok(table) => Ok(table.version().unwrap_or(0) as Version),
+        // deltalake's "already exists" error is private: a table there now lost the race.
+        Err(_) if log_store.is_delta_table_location().await? => {
+            Err(Error::Delta(DeltaTableError::VersionAlreadyExists(0)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Commits `adds` (and, replacing, the removal of every file of version `after` and the
+/// change data, whose files are added to `written`) as the version after `after`.
+async fn commit_after(
+    log_store: &LogStoreRef,
+    store: ObjectStoreRef,
+    commit: &Commit,
+    properties: CommitProperties,
+    adds: Vec<Add>,
+    after: Version,
+    written: &mut Vec<String>,
+) -> Result<Version, Error> {
+    let state = DeltaTableState::try_new(&**log_store, Some(after as _)).await?;
+    if commit.content == Content::Append {
+        // The added files alone: with no change data file, Delta's change feed reads them
+        // as inserts, which they are.
+        let done = CommitBuilder::from(properties)
+            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .build(
+                Some(&state),
+                log_store.clone(),
+                DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by: None,
+                    predicate: None,
+                },
+            )
+            .await?;
+        return Ok(done.version() as Version);
+    }
     let mut actions: Vec<Action> = Vec::new();
     let schema = kernel_schema(&commit.schema)?;
     if *state.schema() != schema {
@@ -207,19 +346,21 @@ async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
     actions.extend(
         state
             .snapshot()
-            .file_views(&*log_store, None)
+            .file_views(&**log_store, None)
             .map_ok(|file| Action::Remove(file.remove_action(true)))
             .try_collect::<Vec<_>>()
             .await?,
     );
     actions.extend(adds.into_iter().map(Action::Add));
-    let changes = change_rows(&commit)?;
+    let changes = change_rows(commit)?;
     if !changes.is_empty() {
         let change_store: ObjectStoreRef = Arc::new(PrefixStore::new(store, CHANGE_DATA));
         let schema = changes[0].schema();
         for add in write_files(change_store, schema, &changes).await? {
+            let path = format!("{CHANGE_DATA}/{}", add.path);
+            written.push(path.clone());
             actions.push(Action::Cdc(AddCDCFile {
-                path: format!("{CHANGE_DATA}/{}", add.path),
+                path,
                 size: add.size,
                 partition_values: Default::default(),
                 data_change: false,
@@ -234,7 +375,7 @@ async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
     };
     let done = CommitBuilder::from(properties)
         .with_actions(actions)
-        .build(Some(&state), log_store, operation)
+        .build(Some(&state), log_store.clone(), operation)
         .await?;
     Ok(done.version() as Version)
 }

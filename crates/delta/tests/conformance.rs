@@ -117,3 +117,143 @@ async fn deleted_rows_are_read_from_the_deletion_vector_and_checked() {
         "a missing deletion vector is a corrupt table: {err}"
     );
 }
+
+/// The `id` values of `rows`, sorted.
+async fn ids(rows: lakeshare_model::Rows) -> Vec<i64> {
+    use futures::TryStreamExt as _;
+    let batches: Vec<arrow_array::RecordBatch> = rows.batches.try_collect().await.unwrap();
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_replaces_appends_and_evicts_and_the_source_tells_appends() {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use lakeshare_model::{ChangeKind, Commit, Content, Place, TableSource, TableWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().canonicalize().unwrap().join("written");
+    let location = folder.to_str().unwrap();
+    let place = || Place::Local { location };
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    let batch = |ids: &[i64]| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(ids.to_vec()))],
+        )
+        .unwrap()
+    };
+    let commit = |content, rows: &[i64], after| Commit {
+        schema: schema.clone(),
+        content,
+        rows: vec![batch(rows)],
+        deleted: Vec::new(),
+        inserted: Vec::new(),
+        note: serde_json::json!({ "n": after }),
+        after,
+    };
+    let writer = lakeshare_delta::DeltaTableWriter;
+    assert_eq!(
+        writer
+            .commit(place(), commit(Content::Replace, &[1, 2], None))
+            .await
+            .unwrap(),
+        0
+    );
+    // An append's first version cannot be one.
+    assert!(
+        writer
+            .commit(place(), commit(Content::Append, &[9], None))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        writer
+            .commit(place(), commit(Content::Append, &[3], Some(0)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        writer
+            .commit(place(), commit(Content::Append, &[4, 5], Some(1)))
+            .await
+            .unwrap(),
+        2
+    );
+    // A commit after a version that is not the latest conflicts.
+    assert!(matches!(
+        writer
+            .commit(place(), commit(Content::Append, &[6], Some(1)))
+            .await,
+        Err(lakeshare_model::Error::Conflict(_))
+    ));
+
+    let source = DeltaSource::open(location).await.unwrap();
+    assert_eq!(ids(source.rows(2).await.unwrap()).await, [1, 2, 3, 4, 5]);
+    // Appends are told as such, and read alone; their feed is the added files.
+    let appended = source.appended(0, 2).await.unwrap().expect("only appends");
+    assert_eq!(ids(appended).await, [3, 4, 5]);
+    let changes = source.changes(1, 2).await.unwrap();
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.files.iter().all(|f| f.kind == ChangeKind::Added))
+    );
+    let nothing = source
+        .appended(2, 2)
+        .await
+        .unwrap()
+        .expect("nothing appended");
+    assert!(ids(nothing).await.is_empty());
+
+    // A replacement is no append; its replaced files go once old enough, the latest stays.
+    assert_eq!(
+        writer
+            .commit(place(), commit(Content::Replace, &[7], Some(2)))
+            .await
+            .unwrap(),
+        3
+    );
+    let source = DeltaSource::open(location).await.unwrap();
+    assert!(source.appended(2, 3).await.unwrap().is_none());
+    assert!(source.appended(0, 3).await.unwrap().is_none());
+    let parquet = || {
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "parquet")
+            })
+            .count()
+    };
+    assert_eq!(parquet(), 4);
+    let too_recent = writer.evict(place(), 0, 3, 0).await.unwrap();
+    assert_eq!((too_recent.files, too_recent.next), (0, 0));
+    let future = chrono::Utc::now().timestamp_millis() + 60_000;
+    let evicted = writer.evict(place(), 0, 3, future).await.unwrap();
+    assert_eq!((evicted.files, evicted.next), (3, 4));
+    assert!(evicted.bytes > 0);
+    assert_eq!(parquet(), 1);
+    assert_eq!(ids(source.rows(3).await.unwrap()).await, [7]);
+    // Again: nothing left to delete, and no failure.
+    assert_eq!(writer.evict(place(), 0, 3, future).await.unwrap().files, 0);
+    assert_eq!(writer.notes(place(), 0).await.unwrap().len(), 4);
+}

@@ -6,10 +6,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
+use datafusion::common::tree_node::{TreeNode as _, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use lakeshare_model::{Error, Result, TableSource, Version};
+
+use crate::rows_table::{Read, table};
 
 /// What a materialized table is: a query over named sources.
 #[derive(Debug, Clone)]
@@ -57,27 +61,72 @@ pub async fn compute(definition: &Definition, at: &BTreeMap<String, Version>) ->
         let version = *at.get(&source.key()).ok_or_else(|| {
             Error::Unsupported(format!("no version of {} to compute from", source.key()))
         })?;
-        let (rows, committed) = crate::rows_table::table(source.table.clone(), version).await?;
-        let rows = Arc::new(rows);
+        let (rows, committed) = table(source.table.clone(), Read::Version(version))
+            .await?
+            .ok_or_else(|| Error::Unsupported(format!("{} has no rows", source.key())))?;
         timestamp_ms = timestamp_ms.max(committed);
-        let table: Arc<dyn datafusion::catalog::TableProvider> = match &source.filter {
-            None => rows,
-            Some(filter) => {
-                let frame = ctx.read_table(rows).map_err(into_model)?;
-                let condition = frame.parse_sql_expr(filter).map_err(into_model)?;
-                frame.filter(condition).map_err(into_model)?.into_view()
-            }
-        };
-        register(&ctx, &source.name, table).map_err(into_model)?;
+        register_source(&ctx, source, rows)?;
     }
+    let frame = plan(&ctx, &definition.sql).await?;
+    collect(frame, timestamp_ms).await
+}
+
+/// What the result of a definition over one source gains when that source went from version
+/// `after` to `to` by appending rows only: the definition computed over the appended rows.
+/// `None` when that is not the whole gain: the definition does not work row by row
+/// ([`row_wise`]), reads more than one source, or the source did more than append (or cannot
+/// tell).
+pub async fn compute_appended(
+    definition: &Definition,
+    after: Version,
+    to: Version,
+) -> Result<Option<Computed>> {
+    let [source] = definition.sources.as_slice() else {
+        return Ok(None);
+    };
+    let Some((rows, committed)) = table(source.table.clone(), Read::Appended { after, to }).await?
+    else {
+        return Ok(None);
+    };
+    let ctx = session();
+    register_source(&ctx, source, rows)?;
+    let frame = plan(&ctx, &definition.sql).await?;
+    if !row_wise(frame.logical_plan()) {
+        return Ok(None);
+    }
+    collect(frame, committed).await.map(Some)
+}
+
+/// Registers `source` with `rows` as its content, filtered by its share's `filter:`.
+fn register_source(
+    ctx: &SessionContext,
+    source: &Source,
+    rows: datafusion::catalog::streaming::StreamingTable,
+) -> Result<()> {
+    let rows = Arc::new(rows);
+    let table: Arc<dyn datafusion::catalog::TableProvider> = match &source.filter {
+        None => rows,
+        Some(filter) => {
+            let frame = ctx.read_table(rows).map_err(into_model)?;
+            let condition = frame.parse_sql_expr(filter).map_err(into_model)?;
+            frame.filter(condition).map_err(into_model)?.into_view()
+        }
+    };
+    register(ctx, &source.name, table).map_err(into_model)
+}
+
+/// The definition planned, read-only: no DDL, DML or other statements.
+async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let read_only = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let frame = ctx
-        .sql_with_options(&definition.sql, read_only)
+    ctx.sql_with_options(sql, read_only)
         .await
-        .map_err(into_model)?;
+        .map_err(into_model)
+}
+
+async fn collect(frame: DataFrame, timestamp_ms: i64) -> Result<Computed> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(into_model)?;
     Ok(Computed {
@@ -85,6 +134,52 @@ pub async fn compute(definition: &Definition, at: &BTreeMap<String, Version>) ->
         batches,
         timestamp_ms,
     })
+}
+
+/// Whether `plan` makes each row of its result from one row of one table alone, so that its
+/// result over appended rows is exactly what its result over the whole table gains:
+/// projections, filters, aliases and sorts over a single scan, with no aggregate, window,
+/// subquery, join, union, `DISTINCT`, `LIMIT` or volatile function (`random()`).
+pub(crate) fn row_wise(plan: &LogicalPlan) -> bool {
+    let mut scans = 0;
+    let mut row_wise = true;
+    plan.apply(|node| {
+        let allowed = match node {
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+                true
+            }
+            LogicalPlan::Sort(sort) => sort.fetch.is_none(),
+            LogicalPlan::TableScan(scan) => {
+                scans += 1;
+                scan.fetch.is_none()
+            }
+            _ => false,
+        };
+        if !allowed || node.expressions().iter().any(|e| !row_wise_expr(e)) {
+            row_wise = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .expect("the visit cannot fail");
+    row_wise && scans == 1
+}
+
+fn row_wise_expr(e: &Expr) -> bool {
+    !e.is_volatile()
+        && !e
+            .exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::AggregateFunction(_)
+                        | Expr::WindowFunction(_)
+                        | Expr::ScalarSubquery(_)
+                        | Expr::Exists(_)
+                        | Expr::InSubquery(_)
+                        | Expr::OuterReferenceColumn(..)
+                ))
+            })
+            .unwrap_or(true)
 }
 
 /// Registers `table` as `share.schema.table`.
@@ -213,4 +308,65 @@ pub fn references(sql: &str) -> Result<Vec<[String; 3]>> {
         ));
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    use super::*;
+
+    /// Plans `sql` over `s.d.t (id BIGINT, kind STRING)` and `s.d.u`, the same.
+    async fn planned(sql: &str) -> LogicalPlan {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec![Some("a"), None])),
+            ],
+        )
+        .unwrap();
+        let ctx = session();
+        for name in ["t", "u"] {
+            let table = MemTable::try_new(schema.clone(), vec![vec![batch.clone()]]).unwrap();
+            let name = ["s".to_string(), "d".to_string(), name.to_string()];
+            register(&ctx, &name, Arc::new(table)).unwrap();
+        }
+        plan(&ctx, sql).await.unwrap().logical_plan().clone()
+    }
+
+    #[tokio::test]
+    async fn only_row_by_row_definitions_refresh_by_appending() {
+        for sql in [
+            "SELECT * FROM s.d.t",
+            "SELECT id, kind AS k FROM s.d.t WHERE id > 1 AND kind IS NOT NULL",
+            "SELECT id * 2 AS twice, upper(kind) FROM s.d.t ORDER BY id",
+            "SELECT x.id FROM s.d.t AS x WHERE x.kind LIKE 'a%'",
+            "SELECT id FROM (SELECT id, kind FROM s.d.t WHERE id < 10) AS inner_rows",
+        ] {
+            assert!(row_wise(&planned(sql).await), "{sql}");
+        }
+        for sql in [
+            "SELECT count(*) FROM s.d.t",
+            "SELECT kind, sum(id) FROM s.d.t GROUP BY kind",
+            "SELECT DISTINCT kind FROM s.d.t",
+            "SELECT id FROM s.d.t LIMIT 1",
+            "SELECT id FROM s.d.t ORDER BY id LIMIT 1",
+            "SELECT id, row_number() OVER (ORDER BY id) FROM s.d.t",
+            "SELECT t.id FROM s.d.t JOIN s.d.u ON t.id = u.id",
+            "SELECT id FROM s.d.t UNION ALL SELECT id FROM s.d.u",
+            "SELECT id FROM s.d.t WHERE id IN (SELECT id FROM s.d.u)",
+            "SELECT id FROM s.d.t WHERE id > (SELECT max(id) FROM s.d.t)",
+            "SELECT id, random() FROM s.d.t",
+            "SELECT id FROM s.d.t WHERE random() > 0.5",
+        ] {
+            assert!(!row_wise(&planned(sql).await), "{sql}");
+        }
+    }
 }

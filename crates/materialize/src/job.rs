@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::TryStreamExt as _;
 use lakeshare_model::{
-    Commit, DataFile, Error, Format, Place, Result, Rows, Snapshot, StoreAccess, TableFormat,
-    TableSource, TableWriter, TimestampBound, Version, VersionChanges,
+    Commit, Content, DataFile, Error, Format, Place, Result, Rows, Snapshot, StoreAccess,
+    TableFormat, TableSource, TableWriter, TimestampBound, Version, VersionChanges,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::{Computed, Definition, compute, diff};
+use crate::{Computed, Definition, compute, compute_appended, diff};
 
 /// How often a read may start a check of the sources for newer versions.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -32,6 +32,9 @@ pub struct Target {
     /// A folder on the gateway's disk or a store URL, below the provider's cache.
     pub location: String,
     pub store: Option<StoreAccess>,
+    /// How long files no version served any more are kept before they are deleted: at least
+    /// as long as the URLs signed for them live.
+    pub keep_replaced_for: Duration,
 }
 
 impl Target {
@@ -72,6 +75,19 @@ pub enum Refreshed {
     Unchanged { version: Version },
 }
 
+impl Refreshed {
+    /// The latest written version.
+    pub fn version(&self) -> Version {
+        match self {
+            Refreshed::UpToDate { version }
+            | Refreshed::Unchanged { version }
+            | Refreshed::Committed {
+                latest: version, ..
+            } => *version,
+        }
+    }
+}
+
 /// One materialized table: its definition, where it is written, and its refresh state.
 #[derive(Debug)]
 pub struct Materialized {
@@ -97,6 +113,9 @@ pub struct Materialized {
     /// For a table following one source: what each written version stands for, as far as
     /// read (written versions never change, so this only grows).
     followed: Mutex<Arc<Followed>>,
+    /// For a table without its history: the first version whose replaced files may still be
+    /// on disk.
+    evicted: SyncMutex<Version>,
 }
 
 impl Materialized {
@@ -112,6 +131,7 @@ impl Materialized {
             ready: std::sync::atomic::AtomicBool::new(false),
             written: OnceCell::new(),
             followed: Mutex::new(Arc::new(Vec::new())),
+            evicted: SyncMutex::new(0),
         }
     }
 
@@ -136,6 +156,12 @@ impl Materialized {
             }
             result = self.refresh_now().await;
         }
+        crate::metrics::refreshed(match &result {
+            Ok(Refreshed::Committed { .. }) => "committed",
+            Ok(Refreshed::Unchanged { .. }) => "unchanged",
+            Ok(Refreshed::UpToDate { .. }) => "up_to_date",
+            Err(_) => "failed",
+        });
         *self.failure.lock().expect("not poisoned") = match &result {
             Err(e) => Some((
                 e.to_string(),
@@ -159,7 +185,45 @@ impl Materialized {
         if servable {
             self.ready.store(true, std::sync::atomic::Ordering::Release);
         }
+        if let Ok(refreshed) = &result
+            && !self.history
+        {
+            self.evict(refreshed.version()).await;
+        }
         result
+    }
+
+    /// Deletes the files of versions before `latest`, which a table shared without its
+    /// history never serves again, once the URLs signed for them have expired. A failure is
+    /// logged and tried again after the next refresh.
+    async fn evict(&self, latest: Version) {
+        let from = *self.evicted.lock().expect("not poisoned");
+        if from > latest {
+            return;
+        }
+        let before = Utc::now()
+            - chrono::Duration::from_std(self.target.keep_replaced_for)
+                .unwrap_or(chrono::Duration::MAX);
+        match self
+            .target
+            .writer
+            .evict(self.target.place(), from, latest, before.timestamp_millis())
+            .await
+        {
+            Ok(evicted) => {
+                *self.evicted.lock().expect("not poisoned") = evicted.next;
+                if evicted.files > 0 {
+                    crate::metrics::evicted(evicted.files, evicted.bytes);
+                    tracing::info!(
+                        table = %self.name,
+                        files = evicted.files,
+                        bytes = evicted.bytes,
+                        "deleted the files of versions no longer served"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(table = %self.name, "deleting replaced files failed: {e}"),
+        }
     }
 
     async fn refresh_now(&self) -> Result<Refreshed> {
@@ -184,78 +248,133 @@ impl Materialized {
             return Ok(Refreshed::UpToDate { version });
         }
         let steps = self.steps(&done, &latest).await?;
-        let mut previous: Option<Computed> = match after {
-            Some(version) => Some(self.read_written(version).await?),
-            None => None,
-        };
+        // What the latest written version was computed from, its columns and its rows, each
+        // read only when needed: a version appended to it needs neither its rows nor (after
+        // the first) its columns read again.
+        let mut base: Option<BTreeMap<String, Version>> = after.map(|_| done.clone());
+        let mut columns: Option<SchemaRef> = None;
+        let mut previous: Option<Computed> = None;
         let mut committed = 0;
-        let last_step = steps.len().saturating_sub(1);
+        let total = steps.len();
+        let mut progress = crate::metrics::Running::start(total);
         for (i, step) in steps.into_iter().enumerate() {
+            progress.next();
             let started = Instant::now();
-            let computed = match compute(&self.definition, &step).await {
-                Ok(computed) => computed,
-                // A past version its reader refuses (a Hudi instant completed out of order,
-                // say) is left out of the history, as it is from a stored table's; the
-                // latest must compute.
-                Err(e @ (Error::Unsupported(_) | Error::VersionNotFound { .. }))
-                    if i < last_step =>
-                {
-                    tracing::warn!(table = %self.name, sources = ?step, "left out of the computed history: {e}");
-                    continue;
+            let gain = match self.appended(base.as_ref(), &step).await? {
+                Some(gain) => {
+                    let written = match &columns {
+                        Some(columns) => columns.clone(),
+                        None => self.columns_of(after.expect("a base was written")).await?,
+                    };
+                    same_columns(&written, &gain.schema).then_some(gain)
                 }
-                Err(e) => return Err(e),
+                None => None,
             };
-            let mut unchanged = false;
-            let (deleted, inserted) = match &previous {
-                Some(before) if same_columns(&before.schema, &computed.schema) => {
-                    let (deleted, inserted) =
-                        diff(&computed.schema, &before.batches, &computed.batches)?;
-                    if deleted.is_empty() && inserted.is_empty() {
-                        if !self.follows() {
+            let (commit, rows, replaced) = match gain {
+                Some(gain) => {
+                    let rows = count(&gain.batches);
+                    let content = if rows == 0 {
+                        Content::Unchanged
+                    } else {
+                        Content::Append
+                    };
+                    columns = Some(gain.schema.clone());
+                    let commit = Commit {
+                        schema: gain.schema,
+                        content,
+                        rows: gain.batches,
+                        deleted: Vec::new(),
+                        inserted: Vec::new(),
+                        note: note(&step, gain.timestamp_ms),
+                        after,
+                    };
+                    (commit, rows, None)
+                }
+                None => {
+                    let computed = match compute(&self.definition, &step).await {
+                        Ok(computed) => computed,
+                        // A past version its reader refuses (a Hudi instant completed out of
+                        // order, say) is left out of the history, as it is from a stored
+                        // table's; the latest must compute.
+                        Err(e @ (Error::Unsupported(_) | Error::VersionNotFound { .. }))
+                            if i + 1 < total =>
+                        {
+                            tracing::warn!(table = %self.name, sources = ?step, "left out of the computed history: {e}");
                             continue;
                         }
-                        unchanged = true;
+                        Err(e) => return Err(e),
+                    };
+                    if previous.is_none()
+                        && let Some(version) = after
+                    {
+                        previous = Some(self.read_written(version).await?);
                     }
-                    (deleted, inserted)
+                    let mut content = Content::Replace;
+                    let (deleted, inserted) = match &previous {
+                        Some(before) if same_columns(&before.schema, &computed.schema) => {
+                            let (deleted, inserted) =
+                                diff(&computed.schema, &before.batches, &computed.batches)?;
+                            if deleted.is_empty() && inserted.is_empty() {
+                                if !self.follows() {
+                                    continue;
+                                }
+                                content = Content::Unchanged;
+                            }
+                            (deleted, inserted)
+                        }
+                        // A first version, or a new schema: no change data, so readers of the
+                        // feed see the old rows removed and the new ones added, as for any
+                        // rewrite.
+                        _ => (Vec::new(), Vec::new()),
+                    };
+                    let rows = count(&computed.batches);
+                    columns = Some(computed.schema.clone());
+                    let commit = Commit {
+                        schema: computed.schema.clone(),
+                        content,
+                        rows: if content == Content::Unchanged {
+                            Vec::new()
+                        } else {
+                            computed.batches.clone()
+                        },
+                        deleted,
+                        inserted,
+                        note: note(&step, computed.timestamp_ms),
+                        after,
+                    };
+                    (
+                        commit,
+                        rows,
+                        (content == Content::Replace).then_some(computed),
+                    )
                 }
-                // A first version, or a new schema: no change data, so readers of the feed
-                // see the old rows removed and the new ones added, as for any rewrite.
-                _ => (Vec::new(), Vec::new()),
             };
-            let rows: usize = computed.batches.iter().map(|b| b.num_rows()).sum();
-            let commit = Commit {
-                schema: computed.schema.clone(),
-                rows: if unchanged {
-                    Vec::new()
-                } else {
-                    computed.batches.clone()
-                },
-                deleted,
-                inserted,
-                note: serde_json::to_value(Note {
-                    sources: step.clone(),
-                    time_ms: computed.timestamp_ms,
-                })
-                .expect("notes serialise"),
-                unchanged,
-                after,
-            };
+            let content = commit.content;
             let version = self
                 .target
                 .writer
                 .commit(self.target.place(), commit)
                 .await?;
+            let elapsed = started.elapsed();
+            crate::metrics::committed(content, rows, elapsed);
             tracing::info!(
                 table = %self.name,
                 version,
                 sources = ?step,
                 rows,
-                elapsed_ms = started.elapsed().as_millis() as u64,
+                how = ?content,
+                done = i + 1,
+                of = total,
+                elapsed_ms = elapsed.as_millis() as u64,
                 "materialized a version"
             );
             after = Some(version);
-            if !unchanged {
-                previous = Some(computed);
+            base = Some(step);
+            match (content, replaced) {
+                (Content::Replace, Some(computed)) => previous = Some(computed),
+                // Appended rows: the content read before is not the latest any more.
+                (Content::Append, _) => previous = None,
+                _ => {}
             }
             committed += 1;
         }
@@ -273,6 +392,39 @@ impl Materialized {
         } else {
             Refreshed::Unchanged { version }
         })
+    }
+
+    /// What the result gains going from the sources at `base` to `step`, computed from the
+    /// appended rows alone: for a table following one source that only appended rows in
+    /// between, with a definition that works row by row ([`compute_appended`]). `None`
+    /// otherwise, and the step is computed in full.
+    async fn appended(
+        &self,
+        base: Option<&BTreeMap<String, Version>>,
+        step: &BTreeMap<String, Version>,
+    ) -> Result<Option<Computed>> {
+        let (Some(base), [source]) = (base, self.definition.sources.as_slice()) else {
+            return Ok(None);
+        };
+        let key = source.key();
+        let (Some(&after), Some(&to)) = (base.get(&key), step.get(&key)) else {
+            return Ok(None);
+        };
+        if to <= after {
+            return Ok(None);
+        }
+        match compute_appended(&self.definition, after, to).await {
+            Ok(gain) => Ok(gain),
+            // What the appended rows cannot be read for, the full computation reports (or
+            // leaves out of the history).
+            Err(Error::Unsupported(_) | Error::VersionNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The columns of written version `version`.
+    async fn columns_of(&self, version: Version) -> Result<SchemaRef> {
+        Ok(self.written().await?.rows(version).await?.schema)
     }
 
     /// The sources' versions to compute, oldest first.
@@ -441,6 +593,20 @@ impl Materialized {
             reason: format!("the computed table {}: {reason}", self.name),
         }
     }
+}
+
+/// The note of a version computed from the sources at `sources`, the newest committed at
+/// `time_ms`.
+fn note(sources: &BTreeMap<String, Version>, time_ms: i64) -> serde_json::Value {
+    serde_json::to_value(Note {
+        sources: sources.clone(),
+        time_ms,
+    })
+    .expect("notes serialise")
+}
+
+fn count(batches: &[datafusion::arrow::array::RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
 }
 
 /// A version's note; one that does not parse means the folder holds something else.

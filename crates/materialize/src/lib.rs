@@ -22,8 +22,9 @@
 mod compute;
 mod diff;
 mod job;
+pub mod metrics;
 mod rows_table;
 
-pub use compute::{Computed, Definition, Source, compute, references};
+pub use compute::{Computed, Definition, Source, compute, compute_appended, references};
 pub use diff::diff;
 pub use job::{Materialized, MaterializedSource, Refreshed, Target};

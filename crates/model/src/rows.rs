@@ -29,28 +29,42 @@ impl fmt::Debug for Rows {
     }
 }
 
-/// One version to commit to a written table: its whole content, and what changed since the
-/// version before it (for the written table's change data feed).
+/// One version to commit to a written table: its content (whole, or what it adds), and what
+/// changed since the version before it (for the written table's change data feed).
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub schema: SchemaRef,
-    /// The rows of the new version, replacing every row of the previous one.
+    /// How `rows` relate to the previous version's.
+    pub content: Content,
+    /// The rows of the new version ([`Content::Replace`]) or the rows it adds to the previous
+    /// version's ([`Content::Append`]).
     pub rows: Vec<RecordBatch>,
-    /// Rows of the previous version the new one no longer has, and rows it adds (each in
-    /// `schema`); empty for a table's first version.
+    /// For [`Content::Replace`]: rows of the previous version the new one no longer has, and
+    /// rows it adds (each in `schema`); empty for a table's first version or a new schema.
     pub deleted: Vec<RecordBatch>,
     pub inserted: Vec<RecordBatch>,
     /// What the version was computed from (the sources' versions), kept with the commit
     /// itself so that the two can never disagree, and read back with [`TableWriter::last_note`].
     pub note: serde_json::Value,
-    /// The content is that of the previous version: nothing is written but the note (so that
-    /// a table following one source's versions has a version for each of them); `rows`,
-    /// `deleted` and `inserted` are then empty.
-    pub unchanged: bool,
     /// The version the commit must follow (`None`: the table must not exist yet). Another
     /// writer (a replica, `lakeshare materialize`) that committed first makes this one fail
     /// with [`crate::Error::Conflict`] rather than commit twice.
     pub after: Option<Version>,
+}
+
+/// What a [`Commit`]'s rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// The whole content: every row of the previous version is replaced.
+    Replace,
+    /// Rows added to the previous version's, which all stay (an incremental refresh after
+    /// the sources only appended); they are the version's change data, all inserts. The
+    /// schema is the previous version's.
+    Append,
+    /// The content is that of the previous version: nothing is written but the note (so that
+    /// a table following one source's versions has a version for each of them); `rows`,
+    /// `deleted` and `inserted` are then empty.
+    Unchanged,
 }
 
 /// A format in which the gateway writes tables of its own (materialized shares). Written
@@ -73,4 +87,27 @@ pub trait TableWriter: Send + Sync + fmt::Debug {
     /// Commits `commit` as the next version of the table at `place` (creating it for
     /// `after: None`) and returns that version.
     async fn commit(&self, place: Place<'_>, commit: Commit) -> Result<Version>;
+
+    /// Deletes the files versions `from..=keep` stopped referencing (data files they replaced,
+    /// and their change data), so that no version before `keep` can be read any more, as far
+    /// as those versions were committed before `before_ms` (epoch milliseconds): files a
+    /// reader may still hold a URL for stay. The log stays whole (its notes are the version
+    /// map). Deleting what is already gone is no failure.
+    async fn evict(
+        &self,
+        place: Place<'_>,
+        from: Version,
+        keep: Version,
+        before_ms: i64,
+    ) -> Result<Evicted>;
+}
+
+/// What [`TableWriter::evict`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evicted {
+    pub files: usize,
+    pub bytes: u64,
+    /// The first version not yet evicted (committed too recently, or after `keep`): where the
+    /// next eviction starts.
+    pub next: Version,
 }

@@ -95,6 +95,15 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
         )))
     }
 
+    /// The rows versions `after+1..=to` added, if those versions did nothing but add rows
+    /// (no row removed or rewritten, no schema or protocol change); `None` if they did
+    /// anything else, or the adapter cannot tell. Computed tables whose definitions work row
+    /// by row then compute only these rows ([`crate::Content::Append`]). The default cannot tell.
+    async fn appended(&self, after: Version, to: Version) -> Result<Option<Rows>> {
+        let _ = (after, to);
+        Ok(None)
+    }
+
     /// The changes of versions `start..=end`, one entry per version, oldest first. Both ends
     /// must exist ([`crate::Error::VersionNotFound`] otherwise). Formats without a change feed
     /// keep the default, which says so.

@@ -32,6 +32,8 @@ struct Included {
     share: String,
     schema: String,
     config: IncludeConfig,
+    /// `cache.materialize`, the default every table of the namespace takes.
+    materialize: Option<lakeshare_catalog::MaterializeMode>,
     names: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
     /// Tables opened so far, by lower-cased name: a handle keeps its opened adapter.
     handles: Mutex<HashMap<String, Arc<TableHandle>>>,
@@ -43,13 +45,14 @@ impl Included {
         handles
             .entry(name.to_lowercase())
             .or_insert_with(|| {
-                let entry = TableEntry::in_catalog(
+                let mut entry = TableEntry::in_catalog(
                     name,
                     &self.config.catalog,
                     &self.config.namespace,
                     self.config.history,
                     self.config.governance.clone(),
                 );
+                entry.materialize = self.materialize;
                 Arc::new(TableHandle::new(&self.share, &self.schema, entry))
             })
             .clone()
@@ -247,6 +250,7 @@ impl App {
                 ))
             }));
         }
+        let materialize = config.cache.as_ref().and_then(|c| c.materialize);
         let includes = config
             .shares
             .iter()
@@ -256,6 +260,7 @@ impl App {
                         share: share.name.clone(),
                         schema: schema.name.clone(),
                         config: include.clone(),
+                        materialize,
                         names: Mutex::new(None),
                         handles: Mutex::new(HashMap::new()),
                     })

@@ -91,6 +91,9 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
         writer,
         location: location.clone(),
         store: store.map(|s| s.access()),
+        // A URL signed for a replaced version's file just before it was replaced lives
+        // url_ttl more; as long again for a download started then.
+        keep_replaced_for: opener.url_ttl * 2,
     };
     let job = Arc::new(Materialized::new(
         entry.name.clone(),

@@ -185,6 +185,7 @@ impl Default for Metrics {
             "Audit lines that could not be written to the sink",
             c.audit_write_errors.clone(),
         );
+        lakeshare_materialize::metrics::register(&mut registry);
         let snapshot_entries = Gauge::default();
         registry.register(
             "snapshot_cache_entries",
