@@ -222,18 +222,7 @@ async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {
         let after = commit.after.expect("checked above");
         let state = DeltaTableState::try_new(&*log_store, Some(after as _)).await?;
         // A commit of nothing but its commitInfo: the content stays as it was.
-        let done = CommitBuilder::from(properties)
-            .build(
-                Some(&state),
-                log_store,
-                DeltaOperation::Write {
-                    mode: SaveMode::Append,
-                    partition_by: None,
-                    predicate: None,
-                },
-            )
-            .await?;
-        return Ok(done.version() as Version);
+        return append(&state, &log_store, properties, Vec::new()).await;
     }
     let adds = write_files(store.clone(), commit.schema.clone(), &commit.rows).await?;
     let mut written: Vec<String> = adds.iter().map(|a| a.path.clone()).collect();
@@ -318,19 +307,8 @@ async fn commit_after(
     if commit.content == Content::Append {
         // The added files alone: with no change data file, Delta's change feed reads them
         // as inserts, which they are.
-        let done = CommitBuilder::from(properties)
-            .with_actions(adds.into_iter().map(Action::Add).collect())
-            .build(
-                Some(&state),
-                log_store.clone(),
-                DeltaOperation::Write {
-                    mode: SaveMode::Append,
-                    partition_by: None,
-                    predicate: None,
-                },
-            )
-            .await?;
-        return Ok(done.version() as Version);
+        let adds = adds.into_iter().map(Action::Add).collect();
+        return append(&state, log_store, properties, adds).await;
     }
     let mut actions: Vec<Action> = Vec::new();
     let schema = kernel_schema(&commit.schema)?;
@@ -376,6 +354,25 @@ async fn commit_after(
     let done = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(Some(&state), log_store.clone(), operation)
+        .await?;
+    Ok(done.version() as Version)
+}
+
+/// Commits `actions` after `state` as an append (nothing removed).
+async fn append(
+    state: &DeltaTableState,
+    log_store: &LogStoreRef,
+    properties: CommitProperties,
+    actions: Vec<Action>,
+) -> Result<Version, Error> {
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    let done = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(state), log_store.clone(), operation)
         .await?;
     Ok(done.version() as Version)
 }
