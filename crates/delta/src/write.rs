@@ -274,6 +274,7 @@ async fn create(
     adds: Vec<Add>,
 ) -> Result<Version, Error> {
     let columns = kernel_schema(&commit.schema)?;
+    let ours: Option<String> = adds.first().map(|a| a.path.clone());
     let created = CreateBuilder::new()
         .with_log_store(log_store.clone())
         .with_save_mode(SaveMode::ErrorIfExists)
@@ -284,8 +285,20 @@ async fn create(
         .await;
     match created {
         Ok(table) => Ok(table.version().unwrap_or(0) as Version),
-        // deltalake's "already exists" error is private: a table there now lost the race.
-        Err(_) if log_store.is_delta_table_location().await? => {
+        // deltalake's "already exists" error is private: a table there now lost the race,
+        // unless its version 0 is this one (a failure after the commit landed), whose files
+        // must then stay.
+        Err(e) if log_store.is_delta_table_location().await? => {
+            let landed = match (&ours, log_store.read_commit_entry(0).await?) {
+                (Some(path), Some(bytes)) => deltalake::logstore::get_actions(0, &bytes)?
+                    .iter()
+                    .any(|a| matches!(a, Action::Add(add) if add.path == *path)),
+                _ => false,
+            };
+            if landed {
+                tracing::warn!("creating a written table reported {e}, but its commit landed");
+                return Ok(0);
+            }
             Err(Error::Delta(DeltaTableError::VersionAlreadyExists(0)))
         }
         Err(e) => Err(e.into()),

@@ -9,7 +9,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaPr
 use datafusion::common::tree_node::{TreeNode as _, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use lakeshare_model::{Error, Result, TableSource, Version};
 
@@ -89,30 +89,37 @@ pub async fn compute_appended(
         return Ok(None);
     };
     let ctx = session();
-    register_source(&ctx, source, rows)?;
+    let filter = register_source(&ctx, source, rows)?;
     let frame = plan(&ctx, &definition.sql).await?;
-    if !row_wise(frame.logical_plan()) {
+    if !row_wise(frame.logical_plan()) || filter.is_some_and(|f| !row_wise_expr(&f)) {
         return Ok(None);
     }
     collect(frame, committed).await.map(Some)
 }
 
-/// Registers `source` with `rows` as its content, filtered by its share's `filter:`.
+/// Registers `source` with `rows` as its content, filtered by its share's `filter:`; returns
+/// that filter's condition (a view the definition's plan does not show the inside of).
 fn register_source(
     ctx: &SessionContext,
     source: &Source,
     rows: datafusion::catalog::streaming::StreamingTable,
-) -> Result<()> {
+) -> Result<Option<Expr>> {
     let rows = Arc::new(rows);
-    let table: Arc<dyn datafusion::catalog::TableProvider> = match &source.filter {
-        None => rows,
+    let (table, condition): (Arc<dyn datafusion::catalog::TableProvider>, _) = match &source.filter
+    {
+        None => (rows, None),
         Some(filter) => {
             let frame = ctx.read_table(rows).map_err(into_model)?;
             let condition = frame.parse_sql_expr(filter).map_err(into_model)?;
-            frame.filter(condition).map_err(into_model)?.into_view()
+            let view = frame
+                .filter(condition.clone())
+                .map_err(into_model)?
+                .into_view();
+            (view, Some(condition))
         }
     };
-    register(ctx, &source.name, table).map_err(into_model)
+    register(ctx, &source.name, table).map_err(into_model)?;
+    Ok(condition)
 }
 
 /// The definition planned, read-only: no DDL, DML or other statements.
@@ -139,7 +146,8 @@ async fn collect(frame: DataFrame, timestamp_ms: i64) -> Result<Computed> {
 /// Whether `plan` makes each row of its result from one row of one table alone, so that its
 /// result over appended rows is exactly what its result over the whole table gains:
 /// projections, filters, aliases and sorts over a single scan, with no aggregate, window,
-/// subquery, join, union, `DISTINCT`, `LIMIT` or volatile function (`random()`).
+/// subquery, join, union, `DISTINCT`, `LIMIT` or function that is not immutable
+/// (`random()`, `now()`).
 pub(crate) fn row_wise(plan: &LogicalPlan) -> bool {
     let mut scans = 0;
     let mut row_wise = true;
@@ -165,21 +173,24 @@ pub(crate) fn row_wise(plan: &LogicalPlan) -> bool {
     row_wise && scans == 1
 }
 
+/// Whether `e` gives a row's value from that row alone, the same at every refresh: no
+/// aggregate, window or subquery, and only immutable functions (`now()` is stable, not
+/// immutable: a filter on it would keep rows a later full computation drops).
 fn row_wise_expr(e: &Expr) -> bool {
-    !e.is_volatile()
-        && !e
-            .exists(|e| {
-                Ok(matches!(
-                    e,
-                    Expr::AggregateFunction(_)
-                        | Expr::WindowFunction(_)
-                        | Expr::ScalarSubquery(_)
-                        | Expr::Exists(_)
-                        | Expr::InSubquery(_)
-                        | Expr::OuterReferenceColumn(..)
-                ))
-            })
-            .unwrap_or(true)
+    !e.exists(|e| {
+        Ok(match e {
+            Expr::ScalarFunction(f) => f.func.signature().volatility != Volatility::Immutable,
+            Expr::AggregateFunction(_)
+            | Expr::WindowFunction(_)
+            | Expr::ScalarSubquery(_)
+            | Expr::Exists(_)
+            | Expr::InSubquery(_)
+            | Expr::SetComparison(_)
+            | Expr::OuterReferenceColumn(..) => true,
+            _ => false,
+        })
+    })
+    .unwrap_or(true)
 }
 
 /// Registers `table` as `share.schema.table`.
@@ -365,6 +376,8 @@ mod tests {
             "SELECT id FROM s.d.t WHERE id > (SELECT max(id) FROM s.d.t)",
             "SELECT id, random() FROM s.d.t",
             "SELECT id FROM s.d.t WHERE random() > 0.5",
+            "SELECT id FROM s.d.t WHERE to_timestamp(id) > now() - INTERVAL '1 day'",
+            "SELECT id FROM s.d.t WHERE id >= ALL (SELECT id FROM s.d.u)",
         ] {
             assert!(!row_wise(&planned(sql).await), "{sql}");
         }

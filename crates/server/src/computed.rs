@@ -65,7 +65,9 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
     let (definition, sources) = definition(entry, opener).await?;
     let digest = {
         use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(format!("{entry:?}\n{sources}").as_bytes()))
+        hex::encode(Sha256::digest(
+            format!("{}\n{sources}", what_computes(entry)).as_bytes(),
+        ))
     };
     let location = format!(
         "{}/materialized/{}",
@@ -118,6 +120,15 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
     Ok(table)
 }
 
+/// An entry as it decides what is computed, for the folder's digest: all of it but
+/// `materialize`, which decides only whether (so a `cache.materialize` default moves no
+/// computed table to a new folder).
+fn what_computes(entry: &TableEntry) -> String {
+    let mut entry = entry.clone();
+    entry.materialize = None;
+    format!("{entry:?}")
+}
+
 /// What `entry` computes, and its sources' entries (for the folder's digest).
 async fn definition(entry: &TableEntry, opener: &Opener) -> Result<(Definition, String)> {
     let Some(sql) = &entry.view else {
@@ -156,7 +167,7 @@ async fn definition(entry: &TableEntry, opener: &Opener) -> Result<(Definition, 
             ))));
         }
         let stored = open_stored(source, opener).await?;
-        entries.push_str(&format!("{qualified}: {source:?}\n"));
+        entries.push_str(&format!("{qualified}: {}\n", what_computes(source)));
         sources.push(Source {
             name,
             table: stored.source,
