@@ -39,7 +39,7 @@ async fn run() {
     lakeshare_demo::iceberg::ensure_trips(&delta, &iceberg)
         .await
         .expect("the Iceberg trips");
-    lakeshare_demo::hudi::ensure_trips(&hudi)
+    lakeshare_demo::hudi::ensure_trips(&hudi, false)
         .await
         .expect("the Hudi trips");
 

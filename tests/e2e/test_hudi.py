@@ -140,7 +140,7 @@ def hudi_read(path, instant: str | None = None, options: dict | None = None) -> 
 def has_log_files(path, instant: str) -> bool:
     table = hudi.HudiTable(str(path))
     slices = table.get_file_slices(hudi.HudiReadOptions().with_as_of_timestamp(instant))
-    return any(s.has_log_files for s in slices)
+    return any(s.has_log_files() for s in slices)
 
 
 def assert_reads_like_hudi(shared: pd.DataFrame, reference: pd.DataFrame) -> None:

@@ -24,7 +24,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
-    let mut schemas = String::new();
+    // Format → its tables' entries, in the order the demo writes them.
+    let mut schemas: Vec<(&str, String)> = Vec::new();
     // Boxed: the writers' futures are deep enough to overflow the layout computation inline.
     for table in Box::pin(lakeshare_demo::ensure_trips_tables(&data_dir)).await? {
         let verb = if table.written { "wrote" } else { "using" };
@@ -35,15 +36,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
         // The demo writes the Delta trips whatever the build reads (the others derive from
         // them); only what this build reads is shared.
-        if lakeshare_formats::enabled().format(table.format).is_ok() {
-            schemas.push_str(&format!(
-                "      - name: {format}\n        tables:\n          - {{ name: trips, location: \"{path}\", format: {format}, history: true, governance: {governance} }}\n",
-                format = table.format,
-                path = table.path.display(),
-                governance = TRIPS_GOVERNANCE,
-            ));
+        if lakeshare_formats::enabled().format(table.format).is_err() {
+            continue;
+        }
+        // A table the file protocol cannot express at some versions is served computed.
+        let computed = if table.computed {
+            ", materialize: auto"
+        } else {
+            ""
+        };
+        let entry = format!(
+            "          - {{ name: {name}, location: \"{path}\", format: {format}, history: true{computed}, governance: {governance} }}\n",
+            name = table.name,
+            format = table.format,
+            path = table.path.display(),
+            governance = TRIPS_GOVERNANCE,
+        );
+        match schemas.iter_mut().find(|(format, _)| *format == table.format) {
+            Some((_, entries)) => entries.push_str(&entry),
+            None => schemas.push((table.format, entry)),
         }
     }
+    let schemas: String = schemas
+        .iter()
+        .map(|(format, entries)| format!("      - name: {format}\n        tables:\n{entries}"))
+        .collect();
 
     let (assets, written) = lakeshare_demo::assets::ensure_assets(&data_dir.join("ai"))
         .context("writing the demo assets")?;
@@ -64,6 +81,8 @@ server:
   listen: "127.0.0.1:{port}"
   public_url: "http://127.0.0.1:{port}"
   signing_secret: "{signing_secret}"
+# Where the gateway writes the tables it computes (the merge-on-read trips, merged).
+cache: {{ location: "{cache}" }}
 governance:
   risk_labels:
     synthetic: generated data; no real people, places or trips
@@ -107,6 +126,7 @@ recipients:
   - {{ name: demo, token: "{token}", shares: [demo] }}
 "#,
         port = args.port,
+        cache = data_dir.join("cache").display(),
         docs = assets.docs.display(),
         model_v1 = assets.model_versions[0].display(),
         model_v2 = assets.model_versions[1].display(),

@@ -1,13 +1,17 @@
-//! The demo trips as a Hudi copy-on-write table with the same data and history as the Delta
-//! demo table, written with the hudi crate's own writer.
+//! The demo trips as Hudi tables with the same data and history as the Delta demo table,
+//! written with the hudi crate's own writer: a copy-on-write table, and a merge-on-read one.
 //!
 //! - instant 1: days 0–4 inserted
 //! - instant 2: days 5–9 inserted
 //! - instant 3: the trips whose id is a multiple of 100 upserted with their fare raised by 1.00
 //! - instant 4: trips with no passengers deleted
 //!
-//! hudi's writer partitions by string and integer columns only, so the table is partitioned by
-//! `vendor` (hive-style) instead of the Delta table's `pickup_date`; the rows are the same.
+//! In the merge-on-read table the upsert and the delete are log blocks beside the base files,
+//! which the Delta Sharing file protocol cannot express: its instants 3 and 4 are served
+//! merged, computed by the gateway (`materialize: auto`).
+//!
+//! hudi's writer partitions by string and integer columns only, so the tables are partitioned
+//! by `vendor` (hive-style) instead of the Delta table's `pickup_date`; the rows are the same.
 
 use std::path::Path;
 
@@ -26,29 +30,34 @@ fn error(context: &str, e: impl std::fmt::Display) -> Error {
     Error::Hudi(format!("{context}: {e}"))
 }
 
-/// Writes the Hudi trips at `path` unless a table is already there. Returns whether it wrote
-/// one.
-pub async fn ensure_trips(path: &Path) -> Result<bool> {
+/// Writes the Hudi trips at `path` unless a table is already there: copy-on-write, or
+/// merge-on-read with `merge_on_read`. Returns whether it wrote one.
+pub async fn ensure_trips(path: &Path, merge_on_read: bool) -> Result<bool> {
     if path.join(".hoodie").join("hoodie.properties").is_file() {
         return Ok(false);
     }
     // A failed run leaves no half table behind (its presence is what a later run checks).
     let _ = std::fs::remove_dir_all(path);
-    let written = write_trips(path).await;
+    let kind = if merge_on_read {
+        TableTypeValue::MergeOnRead
+    } else {
+        TableTypeValue::CopyOnWrite
+    };
+    let written = write_trips(path, kind).await;
     if written.is_err() {
         let _ = std::fs::remove_dir_all(path);
     }
     written.map(|()| true)
 }
 
-async fn write_trips(path: &Path) -> Result<()> {
+async fn write_trips(path: &Path, kind: TableTypeValue) -> Result<()> {
     std::fs::create_dir_all(path)?;
     let uri = path
         .to_str()
         .ok_or_else(|| error("the demo folder", "is not valid UTF-8"))?;
     let mut table = Table::create(uri)
         .with_table_name("trips")
-        .with_table_type(TableTypeValue::CopyOnWrite)
+        .with_table_type(kind)
         .with_record_key_fields(["trip_id"])
         .with_partition_fields([PARTITION_COLUMN])
         .with_hive_style_partitioning(true)

@@ -24,6 +24,11 @@ pub mod trips;
 pub struct TripsTable {
     /// The format's name, as configurations name it.
     pub format: &'static str,
+    /// The table's name in its format's schema.
+    pub name: &'static str,
+    /// Whether some versions hold what the Delta Sharing file protocol cannot express (Hudi
+    /// log files), so that it is shared computed (`materialize: auto`).
+    pub computed: bool,
     pub path: std::path::PathBuf,
     /// Whether this call wrote it (rather than finding it there).
     pub written: bool,
@@ -38,6 +43,8 @@ pub async fn ensure_trips_tables(root: &std::path::Path) -> Result<Vec<TripsTabl
     #[allow(unused_mut)]
     let mut tables = vec![TripsTable {
         format: "delta",
+        name: "trips",
+        computed: false,
         path: delta.clone(),
         written,
     }];
@@ -47,16 +54,20 @@ pub async fn ensure_trips_tables(root: &std::path::Path) -> Result<Vec<TripsTabl
         let written = Box::pin(iceberg::ensure_trips(&delta, &path)).await?;
         tables.push(TripsTable {
             format: "iceberg",
+            name: "trips",
+            computed: false,
             path,
             written,
         });
     }
     #[cfg(feature = "hudi")]
-    {
-        let path = root.join("hudi").join("trips");
-        let written = Box::pin(hudi::ensure_trips(&path)).await?;
+    for (name, merge_on_read) in [("trips", false), ("trips_mor", true)] {
+        let path = root.join("hudi").join(name);
+        let written = Box::pin(hudi::ensure_trips(&path, merge_on_read)).await?;
         tables.push(TripsTable {
             format: "hudi",
+            name,
+            computed: merge_on_read,
             path,
             written,
         });

@@ -192,6 +192,61 @@ async fn a_version_whose_base_file_was_cleaned_is_refused() {
     assert_eq!(rows(&latest), 5);
 }
 
+/// Every row of `version`, each formatted as one line, sorted: two reads are equal when these
+/// are.
+async fn row_lines(source: &HudiSource, version: u64) -> Vec<String> {
+    use arrow_cast::display::{ArrayFormatter, FormatOptions};
+    use futures::TryStreamExt;
+    let rows = source.rows(version).await.unwrap();
+    let batches: Vec<RecordBatch> = rows.batches.try_collect().await.unwrap();
+    let mut lines = Vec::new();
+    for batch in &batches {
+        let options = FormatOptions::default();
+        let columns: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = columns.iter().map(|c| c.value(row).to_string()).collect();
+            lines.push(cells.join("|"));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn the_demo_merge_on_read_trips_merge_to_the_copy_on_write_trips_at_every_instant() {
+    // Both written by hudi's own writer with the same history: in the merge-on-read table the
+    // upsert and the delete are log blocks, which its snapshots refuse, and its rows (hudi's
+    // merged read, what a computed table is made from) are the copy-on-write table's.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let (cow, mor) = (root.join("cow"), root.join("mor"));
+    lakeshare_demo::hudi::ensure_trips(&cow, false).await.unwrap();
+    lakeshare_demo::hudi::ensure_trips(&mor, true).await.unwrap();
+    let cow = open(&cow, HudiOptions::default()).await;
+    let mor = open(&mor, HudiOptions::default()).await;
+    let (cow_versions, mor_versions) = (cow.versions().await.unwrap(), mor.versions().await.unwrap());
+    assert_eq!(mor_versions.len(), 4, "{mor_versions:?}");
+    assert_eq!(cow_versions.len(), 4, "{cow_versions:?}");
+    for (at, (c, m)) in cow_versions.iter().zip(&mor_versions).enumerate() {
+        let snapshot = mor.snapshot(*m).await.unwrap();
+        // The inserts are base files; the upsert and the delete wait in log files.
+        match snapshot.unservable {
+            None => assert!(at < 2, "instant {at} has no log files"),
+            Some(reason) => {
+                assert!(at >= 2, "instant {at}: {reason}");
+                assert!(reason.contains("log files"), "{reason}");
+            }
+        }
+        let (expected, merged) = (row_lines(&cow, *c).await, row_lines(&mor, *m).await);
+        assert_eq!(merged.len(), expected.len(), "rows at instant {at}");
+        assert!(merged == expected, "the rows at instant {at} differ");
+    }
+}
+
 #[tokio::test]
 async fn merge_on_read_log_files_are_refused_unless_read_optimized() {
     let dir = tempfile::tempdir().unwrap();
@@ -503,6 +558,12 @@ async fn base_files_holding_a_column_in_another_type_than_the_schema_are_refused
         .unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
 
+    // Computed (`materialize: auto`), the version's rows come in the type its schema says:
+    // every file's values cast, whatever the file holds.
+    let (schema, amounts) = amounts_of(&source, &second).await;
+    assert_eq!(schema, DataType::Utf8);
+    assert_eq!(amounts, ["10", "10", "20", "30", "30"]);
+
     // A table whose files all agree with its schema is served at every version.
     let other = tempfile::tempdir().unwrap();
     let instants = write(other.path(), TableTypeValue::CopyOnWrite).await;
@@ -511,6 +572,25 @@ async fn base_files_holding_a_column_in_another_type_than_the_schema_are_refused
         let snapshot = source.snapshot(instant.parse().unwrap()).await.unwrap();
         assert!(snapshot.unservable.is_none(), "{:?}", snapshot.unservable);
     }
+}
+
+/// The type of `amount` in the rows `version` computes from, and its values as strings, sorted
+/// (every batch must have the rows' own schema).
+async fn amounts_of(source: &HudiSource, version: &str) -> (DataType, Vec<String>) {
+    use futures::TryStreamExt;
+    let rows = source.rows(version.parse().unwrap()).await.unwrap();
+    let at = rows.schema.index_of("amount").unwrap();
+    let expected = rows.schema.field(at).data_type().clone();
+    let batches: Vec<RecordBatch> = rows.batches.try_collect().await.unwrap();
+    let mut values = Vec::new();
+    for batch in &batches {
+        assert_eq!(batch.schema(), rows.schema, "a batch in another schema");
+        let column = arrow_cast::cast(batch.column(at), &DataType::Utf8).unwrap();
+        let strings = column.as_any().downcast_ref::<StringArray>().unwrap();
+        values.extend(strings.iter().map(|v| v.unwrap().to_string()));
+    }
+    values.sort();
+    (expected, values)
 }
 
 /// The Avro type name of `column` (nullable or not) in the schema a v8+ commit's metadata
@@ -739,7 +819,7 @@ async fn tables_keep_the_table_source_contract() {
     };
     let dir = tempfile::tempdir().unwrap();
     let trips = dir.path().canonicalize().unwrap().join("trips");
-    lakeshare_demo::hudi::ensure_trips(&trips).await.unwrap();
+    lakeshare_demo::hudi::ensure_trips(&trips, false).await.unwrap();
     let versions = check_table(trips, 4).await;
     assert_eq!(versions.len(), 4, "the demo's four instants");
 
