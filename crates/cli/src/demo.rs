@@ -52,7 +52,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             path = table.path.display(),
             governance = TRIPS_GOVERNANCE,
         );
-        match schemas.iter_mut().find(|(format, _)| *format == table.format) {
+        match schemas
+            .iter_mut()
+            .find(|(format, _)| *format == table.format)
+        {
             Some((_, entries)) => entries.push_str(&entry),
             None => schemas.push((table.format, entry)),
         }

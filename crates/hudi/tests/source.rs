@@ -224,11 +224,16 @@ async fn the_demo_merge_on_read_trips_merge_to_the_copy_on_write_trips_at_every_
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let (cow, mor) = (root.join("cow"), root.join("mor"));
-    lakeshare_demo::hudi::ensure_trips(&cow, false).await.unwrap();
-    lakeshare_demo::hudi::ensure_trips(&mor, true).await.unwrap();
+    lakeshare_demo::hudi::ensure_trips(&cow, false)
+        .await
+        .unwrap();
+    lakeshare_demo::hudi::ensure_trips(&mor, true)
+        .await
+        .unwrap();
     let cow = open(&cow, HudiOptions::default()).await;
     let mor = open(&mor, HudiOptions::default()).await;
-    let (cow_versions, mor_versions) = (cow.versions().await.unwrap(), mor.versions().await.unwrap());
+    let (cow_versions, mor_versions) =
+        (cow.versions().await.unwrap(), mor.versions().await.unwrap());
     assert_eq!(mor_versions.len(), 4, "{mor_versions:?}");
     assert_eq!(cow_versions.len(), 4, "{cow_versions:?}");
     for (at, (c, m)) in cow_versions.iter().zip(&mor_versions).enumerate() {
@@ -819,7 +824,9 @@ async fn tables_keep_the_table_source_contract() {
     };
     let dir = tempfile::tempdir().unwrap();
     let trips = dir.path().canonicalize().unwrap().join("trips");
-    lakeshare_demo::hudi::ensure_trips(&trips, false).await.unwrap();
+    lakeshare_demo::hudi::ensure_trips(&trips, false)
+        .await
+        .unwrap();
     let versions = check_table(trips, 4).await;
     assert_eq!(versions.len(), 4, "the demo's four instants");
 
