@@ -128,6 +128,8 @@ fn job(source: &Arc<dyn TableSource>, folder: &Path) -> Materialized {
         location: folder.to_string_lossy().into_owned(),
         store: None,
         keep_replaced_for: Duration::from_secs(3600),
+        budget_bytes: None,
+        shared_budget: None,
     };
     Materialized::new("bench".into(), definition, target, false)
 }

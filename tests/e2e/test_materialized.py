@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
 import subprocess
 import time
@@ -351,6 +352,156 @@ recipients:
         assert metric(gw, "lakeshare_materialize_evicted_files_total") >= len(files_of_first)
     finally:
         gw.stop()
+
+
+def parquet_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+
+
+def written_folders(cache) -> dict:
+    """The folder of each computed table under `cache`, by table: the column subset is the one
+    whose schema has fare_usd."""
+    folders = {}
+    for folder in (cache / "materialized").iterdir():
+        first = (folder / "_delta_log" / f"{0:020}.json").read_text()
+        folders["slim" if "fare_usd" in first else "big_fares"] = folder
+    return folders
+
+
+def readable_versions(gw, table: str, latest: int) -> list[int]:
+    """The versions of `table` a query reads; every other one is refused with a 400 that names
+    the versions there are."""
+    readable = []
+    for version in range(latest + 1):
+        response = post(gw, DERIVED, f"shares/derived/schemas/d/tables/{table}/query", {"version": version})
+        if response.status_code == 200:
+            readable.append(version)
+            continue
+        assert response.status_code == 400, response.text
+        message = response.json()["message"]
+        assert f"version {version} does not exist" in message and f"to {latest}" in message, message
+    return readable
+
+
+def test_budgets_drop_the_oldest_versions_and_then_their_files(demo, tmp_path):
+    """The cache's `budget` and a table's `cache_budget`: over it, the oldest versions of
+    tables shared with their history are dropped (across tables, oldest commit first), refused
+    from then on by every endpoint with a 400 naming the versions there are, and their files
+    deleted once the URLs signed for them expired; what stays reads as the SQL over the
+    source at that version, the latest always stays, and a restart keeps what was dropped
+    (the cache's folders do not move when a budget changes)."""
+    trips = tmp_path / "trips"
+    shutil.copytree(demo / "data" / "delta" / "trips", trips)
+    whole = deltalake.DeltaTable(str(trips)).to_pyarrow_table()
+    rows = whole.num_rows
+    for i in range(4):  # rewrites, each version's files replacing the last's
+        deltalake.write_deltalake(str(trips), whole.slice(i * rows // 5, rows // 2), mode="overwrite")
+    latest = deltalake.DeltaTable(str(trips)).version()
+    cache = tmp_path / "cache"
+
+    def start(name: str, cache_budget: str = "", slim_budget: str = "") -> Gateway:
+        config = f"""
+server: {{ listen: "127.0.0.1:{{port}}", url_ttl_seconds: 1 }}
+cache: {{ location: "{cache}"{cache_budget} }}
+shares:
+  - name: derived
+    schemas:
+      - name: d
+        tables:
+          - {{ name: big_fares, location: "{trips}", history: true, filter: "{FARES}" }}
+          - {{ name: slim, location: "{trips}", history: true, columns: [trip_id, vendor, {{ name: fare, as: fare_usd }}]{slim_budget} }}
+recipients:
+  - {{ name: partner, token: "{DERIVED}", shares: [derived] }}
+"""
+        gw = Gateway(tmp_path / name, config)
+        gw.profile_path = gw.profile(tmp_path / f"{name}.share", DERIVED)
+        return gw
+
+    def reads_as_the_sql(gw, table: str, versions: list[int]) -> None:
+        for version in versions:
+            got = delta_sharing.load_as_pandas(f"{gw.profile_path}#derived.d.{table}", version=version)
+            source = pl.from_arrow(deltalake.DeltaTable(str(trips), version=version).to_pyarrow_table())
+            want = pl.SQLContext(trips=source).execute(REFERENCE[table]).collect().to_pandas()
+            same_rows(got, want, f"{table} at version {version}")
+
+    def settle(gw, within) -> None:
+        """Reads (which start the refreshes that evict) until `within()` holds."""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not within():
+            for table in ("big_fares", "slim"):
+                latest_version(gw, table)
+            time.sleep(0.5)
+        assert within(), {t: parquet_bytes(f) for t, f in written_folders(cache).items()}
+
+    # Unbounded: every version of both is kept.
+    gw = start("unbounded")
+    try:
+        for table in ("big_fares", "slim"):
+            wait_for_version(gw, table, latest)
+            assert readable_versions(gw, table, latest) == list(range(latest + 1)), table
+    finally:
+        gw.stop()
+    folders = written_folders(cache)
+    unbounded = {table: parquet_bytes(folder) for table, folder in folders.items()}
+
+    # The cache's budget, half of what both take: oldest versions go, across the two tables.
+    budget = (unbounded["big_fares"] + unbounded["slim"]) // 2
+    gw = start("shared", cache_budget=f", budget: {budget}")
+    try:
+        settle(gw, lambda: sum(parquet_bytes(f) for f in folders.values()) <= budget)
+        assert written_folders(cache) == folders, "a budget moved a table to another folder"
+        kept = {}
+        for table in ("big_fares", "slim"):
+            kept[table] = readable_versions(gw, table, latest)
+            assert kept[table] and kept[table] == list(range(kept[table][0], latest + 1)), kept
+            reads_as_the_sql(gw, table, kept[table])
+            # The change feed and the Iceberg catalog know only what stays.
+            first = kept[table][0]
+            if first > 0:
+                response = requests.get(
+                    f"{gw.endpoint}/shares/derived/schemas/d/tables/{table}/changes",
+                    params={"startingVersion": first - 1, "endingVersion": latest},
+                    headers={"Authorization": f"Bearer {DERIVED}"}, timeout=60)
+                assert response.status_code == 400, response.text
+                assert f"versions {first} to {latest}" in response.json()["message"]
+            changes = delta_sharing.load_table_changes_as_pandas(
+                f"{gw.profile_path}#derived.d.{table}", starting_version=first, ending_version=latest)
+            assert set(changes["_commit_version"]) <= set(kept[table])
+            snapshots = catalog(gw).load_table(f"d.{table}").snapshots()
+            assert len(snapshots) == len(kept[table]), (table, len(snapshots), kept[table])
+        dropped = sum(latest + 1 - len(v) for v in kept.values())
+        assert dropped >= 1 and all(len(v) < latest + 1 for v in kept.values()), kept
+        assert metric(gw, "lakeshare_materialize_dropped_versions_total") == dropped
+        used = metric(gw, "lakeshare_materialize_cache_budget_used_bytes")
+        assert 0 < used <= budget, used
+        assert metric(gw, "lakeshare_materialize_over_budget_total") == 0
+        log = (tmp_path / "shared" / "lakeshare.log").read_text()
+        assert "dropped the oldest versions" in log and str(tmp_path) not in log
+    finally:
+        gw.stop()
+
+    # A table's own budget, smaller than its latest version: only that is kept, and the table
+    # is reported over budget; the other keeps what it kept across the restart.
+    gw = start("own", slim_budget=", cache_budget: 1 KiB")
+    try:
+        settle(gw, lambda: readable_versions(gw, "slim", latest) == [latest])
+        reads_as_the_sql(gw, "slim", [latest])
+        assert readable_versions(gw, "big_fares", latest) == kept["big_fares"]
+        assert metric(gw, "lakeshare_materialize_over_budget_total") >= 1
+        settle(gw, lambda: parquet_bytes(folders["slim"]) == only_the_latest(folders["slim"]))
+    finally:
+        gw.stop()
+
+
+def only_the_latest(folder) -> int:
+    """What the written table at `folder` takes with only its latest version left: that
+    version's files, and the files and change data its own commit replaced (they go with the
+    next version dropped)."""
+    last = sorted((folder / "_delta_log").glob("*.json"))[-1]
+    actions = [json.loads(line) for line in last.read_text().splitlines() if line.strip()]
+    read = sum(os.path.getsize(urlsplit(uri).path) for uri in deltalake.DeltaTable(str(folder)).file_uris())
+    return read + sum(a["remove"].get("size", 0) for a in actions if "remove" in a) + \
+        sum(a["cdc"]["size"] for a in actions if "cdc" in a)
 
 
 # ---------------------------------------------------------------------------------------------

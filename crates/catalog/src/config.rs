@@ -7,6 +7,7 @@ use lakeshare_model::{Governance, GovernanceField};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::size::ByteSize;
 use crate::stores::{CatalogConfig, StoreConfig};
 use crate::{Error, Result, env, validate};
 
@@ -106,6 +107,13 @@ pub struct CacheConfig {
     /// table's `materialize` holds it.
     #[serde(default)]
     pub materialize: Option<MaterializeMode>,
+    /// The most the computed tables in this cache may take together (`50 GB`): when a refresh
+    /// leaves them larger, the oldest versions of tables shared with their history are
+    /// dropped (no longer readable, their files deleted once no URL signed for them lives)
+    /// until they fit. A table's latest version is never dropped: tables whose latest
+    /// versions alone exceed it are reported in the logs and metrics.
+    #[serde(default)]
+    pub budget: Option<ByteSize>,
 }
 
 /// The vocabulary of governance metadata.
@@ -496,6 +504,11 @@ pub struct TableEntry {
     /// 400 that says why.
     #[serde(default)]
     pub materialize: Option<MaterializeMode>,
+    /// The most this table takes in the `cache:` when it is computed (`2 GB`), as
+    /// `cache.budget` does for all of them: its oldest versions are dropped to fit, its
+    /// latest never.
+    #[serde(default)]
+    pub cache_budget: Option<ByteSize>,
 }
 
 /// When a table is computed rather than served as its files are (`materialize:`).
@@ -604,6 +617,7 @@ impl TableEntry {
             columns: None,
             view: None,
             materialize: None,
+            cache_budget: None,
         }
     }
 

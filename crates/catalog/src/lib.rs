@@ -25,6 +25,7 @@ mod assets;
 mod config;
 mod env;
 mod error;
+mod size;
 mod stores;
 mod validate;
 
@@ -36,6 +37,7 @@ pub use config::{
     ServerConfig, Share, SkillEntry, TableEntry, TlsConfig, TokenConfig, TokenHash, VolumeEntry,
 };
 pub use error::{Error, Result};
+pub use size::{ByteSize, parse_size};
 pub use stores::{
     AZURITE_ACCOUNT, CatalogConfig, CatalogKind, StoreConfig, StoreKind, StoreUrl, StsConfig,
 };

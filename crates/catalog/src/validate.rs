@@ -381,6 +381,24 @@ fn check_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A table's `cache_budget` bounds what it takes in the `cache:`: without one, it is a
+/// mistake to say so rather than to ignore.
+fn budget_without_cache(config: &Config) -> Result<(), Problem> {
+    for (i, share) in config.shares.iter().enumerate() {
+        for (j, schema) in share.schemas.iter().enumerate() {
+            if let Some(k) = schema.tables.iter().position(|t| t.cache_budget.is_some()) {
+                return Err((
+                    format!("shares[{i}].schemas[{j}].tables[{k}].cache_budget"),
+                    "bounds what the table takes in the cache:, and the configuration has \
+                     no cache:"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `cache`: a folder on the gateway's disk (made absolute) or a prefix in a store (as a
 /// canonical URL), not inside a shared folder: the gateway writes nothing into what it
 /// shares, and credentials for a shared folder must not reach the generated files of other
@@ -388,7 +406,7 @@ fn check_filter(filter: &str) -> Result<(), String> {
 fn validate_cache(config: &mut Config, dir: &Path) -> Result<(), Problem> {
     let stores = config.stores.clone();
     let Some(cache) = config.cache.as_mut() else {
-        return Ok(());
+        return budget_without_cache(config);
     };
     resolve_place(
         Place {
@@ -856,6 +874,26 @@ stores:
         assert!(message("server: { prefix: api }").contains("server.prefix"));
         assert!(message("server: { url_ttl_seconds: 0 }").contains("server.url_ttl_seconds"));
         assert!(message("server: { public_url: ftp://x }").contains("server.public_url"));
+    }
+
+    #[test]
+    fn budgets_read_as_sizes_and_a_table_budget_needs_a_cache() {
+        let table = "shares:\n  - name: s\n    schemas:\n      - name: x\n        tables:\n          - { name: a, location: /a, cache_budget: 2 MiB }\n";
+        let config = load(&format!("{table}cache: {{ location: /c, budget: 1 GB }}\n")).unwrap();
+        let cache = config.cache.as_ref().unwrap();
+        assert_eq!(cache.budget, Some(crate::ByteSize(1_000_000_000)));
+        let (_, _, a) = config.tables().next().unwrap();
+        assert_eq!(a.cache_budget, Some(crate::ByteSize(2 << 20)));
+        let text = message(table);
+        assert!(
+            text.contains("tables[0].cache_budget") && text.contains("no cache:"),
+            "{text}"
+        );
+        let text = message("shares: []\ncache: { location: /c, budget: lots }\n");
+        assert!(
+            text.contains("cache.budget") && text.contains("not a size"),
+            "{text}"
+        );
     }
 
     #[test]

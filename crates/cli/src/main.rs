@@ -399,9 +399,11 @@ pub(crate) fn opener(config: &Config) -> Opener {
         catalogs: Catalogs::new(&config.catalogs),
         signer: Signer::random(),
         files_url: format!("{}/files", config.server.public_url()),
-        url_ttl: Duration::from_secs(60),
+        // As the gateways sign: what `lakeshare materialize` evicts must outlive their URLs.
+        url_ttl: Duration::from_secs(config.server.url_ttl_seconds),
         tables: Opener::tables_of(config),
         cache: config.cache.clone(),
+        budget: Opener::budget_of(config),
         precompute: false,
     }
 }

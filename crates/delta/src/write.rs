@@ -23,7 +23,8 @@ use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTableError, TableProperty};
 use futures::TryStreamExt as _;
 use lakeshare_model::{
-    Commit, Content, Error as ModelError, Evicted, Place, Result, TableWriter, Version,
+    Commit, Content, Error as ModelError, Evicted, Kept, Place, Result, TableWriter, Version,
+    VersionFootprint,
 };
 
 use crate::Error;
@@ -65,6 +66,23 @@ impl TableWriter for DeltaTableWriter {
     ) -> Result<Evicted> {
         let location = place.location().to_string();
         evict(place, from, keep, before_ms)
+            .await
+            .map_err(|e| e.into_model(&location))
+    }
+
+    async fn footprint(&self, place: Place<'_>) -> Result<Vec<VersionFootprint>> {
+        let location = place.location().to_string();
+        footprint(place).await.map_err(|e| e.into_model(&location))
+    }
+
+    async fn kept(&self, place: Place<'_>) -> Result<Option<Kept>> {
+        let location = place.location().to_string();
+        kept(place).await.map_err(|e| e.into_model(&location))
+    }
+
+    async fn keep_from(&self, place: Place<'_>, kept: Kept) -> Result<()> {
+        let location = place.location().to_string();
+        keep_from(place, kept)
             .await
             .map_err(|e| e.into_model(&location))
     }
@@ -166,18 +184,9 @@ async fn evict(
         ..Evicted::default()
     };
     for version in from..=keep.min(latest as Version) {
-        let Some(bytes) = log_store.read_commit_entry(version as _).await? else {
-            return Err(Error::Delta(DeltaTableError::NotATable(format!(
-                "commit {version} of a written table is missing"
-            ))));
-        };
-        let actions = deltalake::logstore::get_actions(version as _, &bytes)?;
-        let committed_ms = actions.iter().find_map(|a| match a {
-            Action::CommitInfo(info) => info.timestamp,
-            _ => None,
-        });
+        let actions = actions_of(&*log_store, version).await?;
         // A commit without its time is taken as committed now: kept until next time.
-        if committed_ms.is_none_or(|at| at >= before_ms) {
+        if committed_ms(&actions).is_none_or(|at| at >= before_ms) {
             break;
         }
         for (path, size) in actions.iter().filter_map(|a| match a {
@@ -202,6 +211,107 @@ async fn evict(
         evicted.next = version + 1;
     }
     Ok(evicted)
+}
+
+/// The actions of commit `version` of a written table.
+async fn actions_of(
+    log_store: &dyn deltalake::logstore::LogStore,
+    version: Version,
+) -> Result<Vec<Action>, Error> {
+    let Some(bytes) = log_store.read_commit_entry(version as _).await? else {
+        return Err(Error::Delta(DeltaTableError::NotATable(format!(
+            "commit {version} of a written table is missing"
+        ))));
+    };
+    Ok(deltalake::logstore::get_actions(version as _, &bytes)?)
+}
+
+fn committed_ms(actions: &[Action]) -> Option<i64> {
+    actions.iter().find_map(|a| match a {
+        Action::CommitInfo(info) => info.timestamp,
+        _ => None,
+    })
+}
+
+async fn footprint(place: Place<'_>) -> Result<Vec<VersionFootprint>, Error> {
+    let Some((log_store, latest)) = written(place).await? else {
+        return Ok(Vec::new());
+    };
+    let versions = latest as usize + 1;
+    // Data files by path: their size, and the version that removed them, if one did.
+    let mut data: std::collections::HashMap<String, (u64, Option<usize>)> = Default::default();
+    let mut change_data = vec![0u64; versions];
+    let mut times = vec![0i64; versions];
+    for version in 0..versions {
+        let actions = actions_of(&*log_store, version as Version).await?;
+        times[version] = committed_ms(&actions).unwrap_or(0);
+        for action in &actions {
+            match action {
+                Action::Add(add) => {
+                    let size = u64::try_from(add.size).unwrap_or(0);
+                    data.insert(add.path.clone(), (size, None));
+                }
+                Action::Remove(remove) => {
+                    let size = u64::try_from(remove.size.unwrap_or(0)).unwrap_or(0);
+                    data.entry(remove.path.clone()).or_insert((size, None)).1 = Some(version);
+                }
+                Action::Cdc(cdc) => change_data[version] += u64::try_from(cdc.size).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    // Dropping the versions before `f` deletes the files removed before `f` and the change
+    // data committed before it.
+    let mut removed_at = vec![0u64; versions];
+    let mut total = 0u64;
+    for (size, removed) in data.values() {
+        total += size;
+        if let Some(r) = removed {
+            removed_at[*r] += size;
+        }
+    }
+    total += change_data.iter().sum::<u64>();
+    let mut gone = 0u64;
+    Ok((0..versions)
+        .map(|f| {
+            let kept = VersionFootprint {
+                committed_ms: times[f],
+                bytes_from: total - gone,
+            };
+            gone += removed_at[f] + change_data[f];
+            kept
+        })
+        .collect())
+}
+
+/// Where [`keep_from`] records the first readable version, beside the table's log.
+const KEPT: &str = "_lakeshare/kept.json";
+
+async fn kept(place: Place<'_>) -> Result<Option<Kept>, Error> {
+    let Some((log_store, _)) = written(place).await? else {
+        return Ok(None);
+    };
+    let store = log_store.object_store(None);
+    let bytes = match store.get(&deltalake::Path::from(KEPT)).await {
+        Ok(found) => found.bytes().await.map_err(|e| Error::Delta(e.into()))?,
+        Err(deltalake::ObjectStoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(Error::Delta(e.into())),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::Delta(DeltaTableError::Generic(format!(
+            "a written table's {KEPT} does not parse: {e}"
+        )))
+    })
+}
+
+async fn keep_from(place: Place<'_>, kept: Kept) -> Result<(), Error> {
+    let store = log_store(place)?.object_store(None);
+    let body = serde_json::to_vec(&kept).expect("a Kept serialises");
+    store
+        .put(&deltalake::Path::from(KEPT), body.into())
+        .await
+        .map_err(|e| Error::Delta(e.into()))?;
+    Ok(())
 }
 
 async fn write(place: Place<'_>, commit: Commit) -> Result<Version, Error> {

@@ -257,3 +257,120 @@ async fn the_writer_replaces_appends_and_evicts_and_the_source_tells_appends() {
     assert_eq!(writer.evict(place(), 0, 3, future).await.unwrap().files, 0);
     assert_eq!(writer.notes(place(), 0).await.unwrap().len(), 4);
 }
+
+/// The bytes of the Parquet files below `folder` (data and change data).
+fn parquet_bytes(folder: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            total += parquet_bytes(&path);
+        } else if path.extension().is_some_and(|x| x == "parquet") {
+            total += path.metadata().unwrap().len();
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_counts_what_each_version_keeps_and_records_the_first_kept() {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use lakeshare_model::{Commit, Content, Kept, Place, TableSource, TableWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().canonicalize().unwrap().join("written");
+    let location = folder.to_str().unwrap();
+    let place = || Place::Local { location };
+    let writer = lakeshare_delta::DeltaTableWriter;
+    assert!(writer.footprint(place()).await.unwrap().is_empty());
+    assert_eq!(writer.kept(place()).await.unwrap(), None);
+
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    let batch = |ids: &[i64]| {
+        vec![
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from(ids.to_vec()))],
+            )
+            .unwrap(),
+        ]
+    };
+    let commit = |content, rows: &[i64], deleted: &[i64], inserted: &[i64], after| Commit {
+        schema: schema.clone(),
+        content,
+        rows: batch(rows),
+        deleted: if deleted.is_empty() {
+            Vec::new()
+        } else {
+            batch(deleted)
+        },
+        inserted: if inserted.is_empty() {
+            Vec::new()
+        } else {
+            batch(inserted)
+        },
+        note: serde_json::json!({}),
+        after,
+    };
+    // Replaced, appended, replaced with change data, unchanged, replaced again.
+    let commits = [
+        commit(Content::Replace, &[1, 2], &[], &[], None),
+        commit(Content::Append, &[3], &[], &[], Some(0)),
+        commit(Content::Replace, &[1, 3, 4], &[2], &[4], Some(1)),
+        Commit {
+            rows: Vec::new(),
+            ..commit(Content::Unchanged, &[], &[], &[], Some(2))
+        },
+        commit(Content::Replace, &[5], &[1, 3, 4], &[5], Some(3)),
+    ];
+    for (version, c) in commits.into_iter().enumerate() {
+        assert_eq!(writer.commit(place(), c).await.unwrap(), version as u64);
+    }
+    let footprint = writer.footprint(place()).await.unwrap();
+    assert_eq!(footprint.len(), 5);
+    assert!(
+        footprint
+            .windows(2)
+            .all(|w| w[0].committed_ms <= w[1].committed_ms)
+    );
+    assert!(footprint[0].committed_ms > 0);
+    // Version 0 on: everything written. Each later one: exactly what stays on disk once the
+    // versions before it are evicted.
+    assert_eq!(footprint[0].bytes_from, parquet_bytes(&folder));
+    let future = chrono::Utc::now().timestamp_millis() + 60_000;
+    for from in 1..5u64 {
+        writer.evict(place(), 0, from - 1, future).await.unwrap();
+        assert_eq!(
+            footprint[from as usize].bytes_from,
+            parquet_bytes(&folder),
+            "from version {from}"
+        );
+    }
+    assert!(
+        footprint
+            .windows(2)
+            .all(|w| w[0].bytes_from >= w[1].bytes_from)
+    );
+    // Still what the log says after the evictions.
+    assert_eq!(writer.footprint(place()).await.unwrap(), footprint);
+
+    // The first kept version is recorded beside the table, which reads as before.
+    let kept = Kept {
+        from: 3,
+        since_ms: 1_234,
+    };
+    writer.keep_from(place(), kept).await.unwrap();
+    assert_eq!(writer.kept(place()).await.unwrap(), Some(kept));
+    let later = Kept {
+        from: 4,
+        since_ms: 5_678,
+    };
+    writer.keep_from(place(), later).await.unwrap();
+    assert_eq!(writer.kept(place()).await.unwrap(), Some(later));
+    let source = DeltaSource::open(location).await.unwrap();
+    assert_eq!(source.versions().await.unwrap(), [0, 1, 2, 3, 4]);
+    assert_eq!(ids(source.rows(4).await.unwrap()).await, [5]);
+}

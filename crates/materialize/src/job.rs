@@ -9,12 +9,14 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::TryStreamExt as _;
 use lakeshare_model::{
-    Commit, Content, DataFile, Error, Format, Place, Result, Rows, Snapshot, StoreAccess,
+    Commit, Content, DataFile, Error, Format, Kept, Place, Result, Rows, Snapshot, StoreAccess,
     TableFormat, TableSource, TableWriter, TimestampBound, Version, VersionChanges,
+    VersionFootprint,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, OnceCell};
 
+use crate::budget::{self, Budget, Usage};
 use crate::{Computed, Definition, compute, compute_appended, diff};
 
 /// How often a read may start a check of the sources for newer versions.
@@ -35,6 +37,10 @@ pub struct Target {
     /// How long files no version served any more are kept before they are deleted: at least
     /// as long as the URLs signed for them live.
     pub keep_replaced_for: Duration,
+    /// The most the table may take on storage (`cache_budget`), in bytes.
+    pub budget_bytes: Option<u64>,
+    /// The cache's budget (`cache.budget`), shared with the other computed tables.
+    pub shared_budget: Option<Arc<Budget>>,
 }
 
 impl Target {
@@ -113,9 +119,20 @@ pub struct Materialized {
     /// For a table following one source: what each written version stands for, as far as
     /// read (written versions never change, so this only grows).
     followed: Mutex<Arc<Followed>>,
-    /// For a table without its history: the first version whose replaced files may still be
-    /// on disk.
+    /// The first version whose replaced files may still be on storage: for a table without
+    /// its history, replaced by a later version; for one with it, dropped to fit a budget.
     evicted: SyncMutex<Version>,
+    /// What the written table takes, version by version, as counted when its latest version
+    /// was the one given.
+    footprint: Mutex<Option<(Version, Vec<VersionFootprint>)>>,
+    /// The first readable version as last read from beside the table, and when: read again
+    /// after [`CHECK_EVERY`], so that a drop by another replica is seen within it.
+    kept: SyncMutex<Option<(Instant, Option<Kept>)>>,
+    /// One change of the first readable version at a time in this process.
+    dropping: Mutex<()>,
+    /// Whether the last refresh left the table over a budget with nothing left to drop
+    /// (reported once when it goes over, not at every refresh).
+    over_budget: std::sync::atomic::AtomicBool,
 }
 
 impl Materialized {
@@ -132,6 +149,10 @@ impl Materialized {
             written: OnceCell::new(),
             followed: Mutex::new(Arc::new(Vec::new())),
             evicted: SyncMutex::new(0),
+            footprint: Mutex::new(None),
+            kept: SyncMutex::new(None),
+            dropping: Mutex::new(()),
+            over_budget: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -185,29 +206,42 @@ impl Materialized {
         if servable {
             self.ready.store(true, std::sync::atomic::Ordering::Release);
         }
-        if let Ok(refreshed) = &result
-            && !self.history
-        {
-            self.evict(refreshed.version()).await;
+        if let Ok(refreshed) = &result {
+            let latest = refreshed.version();
+            if let Err(e) = self.keep_within_budgets(latest).await {
+                tracing::warn!(table = %self.name, "keeping within the cache's budget failed: {e}");
+            }
+            if self.history {
+                self.evict_dropped().await;
+            } else {
+                // The versions before the latest are never served again: their files go once
+                // the URLs signed for them have expired.
+                self.evict_up_to(latest, self.grace_start_ms()).await;
+            }
         }
         result
     }
 
-    /// Deletes the files of versions before `latest`, which a table shared without its
-    /// history never serves again, once the URLs signed for them have expired. A failure is
-    /// logged and tried again after the next refresh.
-    async fn evict(&self, latest: Version) {
+    /// When a version must have been committed (or dropped) for its files to be deleted: the
+    /// URLs signed for it before then have expired.
+    fn grace_start_ms(&self) -> i64 {
+        let grace = chrono::Duration::from_std(self.target.keep_replaced_for)
+            .unwrap_or(chrono::Duration::MAX);
+        (Utc::now() - grace).timestamp_millis()
+    }
+
+    /// Deletes the files versions up to `keep` replaced, as far as those versions were
+    /// committed before `before_ms`. A failure is logged and tried again after the next
+    /// refresh.
+    async fn evict_up_to(&self, keep: Version, before_ms: i64) {
         let from = *self.evicted.lock().expect("not poisoned");
-        if from > latest {
+        if from > keep {
             return;
         }
-        let before = Utc::now()
-            - chrono::Duration::from_std(self.target.keep_replaced_for)
-                .unwrap_or(chrono::Duration::MAX);
         match self
             .target
             .writer
-            .evict(self.target.place(), from, latest, before.timestamp_millis())
+            .evict(self.target.place(), from, keep, before_ms)
             .await
         {
             Ok(evicted) => {
@@ -224,6 +258,161 @@ impl Materialized {
             }
             Err(e) => tracing::warn!(table = %self.name, "deleting replaced files failed: {e}"),
         }
+    }
+
+    /// Deletes the files only the versions dropped to fit a budget read, once the URLs
+    /// signed before they were dropped have expired.
+    async fn evict_dropped(&self) {
+        match self.kept_now().await {
+            Ok(Some(kept)) if kept.from > 0 && kept.since_ms < self.grace_start_ms() => {
+                self.evict_up_to(kept.from - 1, i64::MAX).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(table = %self.name, "reading the first kept version failed: {e}")
+            }
+        }
+    }
+
+    /// Drops the oldest versions of a table shared with its history until it fits its own
+    /// budget and the cache's (which may drop other tables' versions too); a table without
+    /// its history only counts towards the cache's budget.
+    async fn keep_within_budgets(&self, latest: Version) -> Result<()> {
+        if self.target.budget_bytes.is_none() && self.target.shared_budget.is_none() {
+            return Ok(());
+        }
+        let versions = self.footprint(latest).await?;
+        let Some(last) = versions.len().checked_sub(1) else {
+            return Ok(());
+        };
+        let from = if self.history {
+            self.kept_fresh().await?.map_or(0, |k| k.from as usize)
+        } else {
+            *self.evicted.lock().expect("not poisoned") as usize
+        };
+        let mut usage = Usage {
+            versions,
+            from: from.min(last),
+            droppable: self.history,
+        };
+        let mut fits = true;
+        if let Some(limit) = self.target.budget_bytes {
+            fits = budget::fit(limit, &mut [&mut usage]);
+            if usage.from > from {
+                self.drop_before(usage.from as Version).await?;
+            }
+        }
+        if let Some(shared) = &self.target.shared_budget {
+            let (moved, all_fit) = shared.fit(&self.target.location, usage.clone());
+            fits &= all_fit;
+            for (table, from) in moved {
+                if let Err(e) = table.drop_before(from as Version).await {
+                    tracing::warn!(table = %table.name, "dropping versions to fit the cache's budget failed: {e}");
+                }
+            }
+        }
+        let was_over = self
+            .over_budget
+            .swap(!fits, std::sync::atomic::Ordering::Relaxed);
+        if !fits && !was_over {
+            crate::metrics::over_budget();
+            tracing::warn!(
+                table = %self.name,
+                bytes = usage.bytes(),
+                "over the cache's budget with no version left to drop: a table's latest version \
+                 is always kept (raise the budget, or share fewer tables or rows)"
+            );
+        }
+        Ok(())
+    }
+
+    /// What the written table takes, version by version; counted again only when it has a
+    /// new latest version.
+    async fn footprint(&self, latest: Version) -> Result<Vec<VersionFootprint>> {
+        let mut known = self.footprint.lock().await;
+        if let Some((at, versions)) = known.as_ref()
+            && *at == latest
+        {
+            return Ok(versions.clone());
+        }
+        let versions = self.target.writer.footprint(self.target.place()).await?;
+        *known = Some((latest, versions.clone()));
+        Ok(versions)
+    }
+
+    /// Makes versions before `from` unreadable (recorded beside the table, for every replica),
+    /// if they are not already; their files are deleted once the URLs signed for them expire.
+    pub(crate) async fn drop_before(&self, from: Version) -> Result<()> {
+        let _one = self.dropping.lock().await;
+        let was = self.kept_fresh().await?.map_or(0, |k| k.from);
+        if from <= was {
+            return Ok(());
+        }
+        let kept = Kept {
+            from,
+            since_ms: Utc::now().timestamp_millis(),
+        };
+        self.target
+            .writer
+            .keep_from(self.target.place(), kept)
+            .await?;
+        *self.kept.lock().expect("not poisoned") = Some((Instant::now(), Some(kept)));
+        crate::metrics::dropped(from - was);
+        tracing::info!(
+            table = %self.name,
+            versions = from - was,
+            first_kept = from,
+            "dropped the oldest versions to keep within the cache's budget"
+        );
+        Ok(())
+    }
+
+    /// The first readable version, read again from beside the table.
+    async fn kept_fresh(&self) -> Result<Option<Kept>> {
+        let kept = self.target.writer.kept(self.target.place()).await?;
+        *self.kept.lock().expect("not poisoned") = Some((Instant::now(), kept));
+        Ok(kept)
+    }
+
+    /// The first readable version, as read at most [`CHECK_EVERY`] ago. Only a table shared
+    /// with its history drops versions.
+    async fn kept_now(&self) -> Result<Option<Kept>> {
+        if !self.history {
+            return Ok(None);
+        }
+        if let Some((at, kept)) = *self.kept.lock().expect("not poisoned")
+            && at.elapsed() < CHECK_EVERY
+        {
+            return Ok(kept);
+        }
+        self.kept_fresh().await
+    }
+
+    /// The first readable written version.
+    async fn first_kept(&self) -> Result<Version> {
+        Ok(self.kept_now().await?.map_or(0, |k| k.from))
+    }
+
+    /// Refuses `version` (a source version for a table following one source, else a written
+    /// one) if it was dropped to fit a budget, naming the earliest that stays.
+    pub async fn refuse_dropped(&self, version: Version) -> Result<()> {
+        let first = self.first_kept().await?;
+        if first == 0 {
+            return Ok(());
+        }
+        let latest = self.written().await?.latest_version().await?;
+        let map = match self.follows() {
+            true => Some(self.followed(latest).await?),
+            false => None,
+        };
+        let earliest = match &map {
+            Some(map) => stands_for(map, first)?.0,
+            None => first,
+        };
+        if version >= earliest {
+            return Ok(());
+        }
+        Err(missing(version, first, latest, map.as_deref()))
     }
 
     async fn refresh_now(&self) -> Result<Refreshed> {
@@ -652,23 +841,39 @@ impl MaterializedSource {
         Ok((written, latest, Some(self.0.followed(latest).await?)))
     }
 
-    /// The written version standing for source version `version`.
+    /// The written version standing for source version `version`; a version dropped to fit
+    /// a budget is refused.
     async fn written_version(
         &self,
         version: Version,
     ) -> Result<(&Arc<dyn TableSource>, Version, Option<Arc<Followed>>)> {
-        let (written, _, followed) = self.mapped().await?;
-        let Some(map) = followed else {
-            return Ok((written, version, None));
+        let (written, latest, followed) = self.mapped().await?;
+        let first = self.0.first_kept().await?;
+        let at = match &followed {
+            None => Some(version),
+            Some(map) => position(map, version).map(|at| at as Version),
         };
-        match position(&map, version) {
-            Some(at) => Ok((written, at as Version, Some(map))),
-            None => Err(Error::VersionNotFound {
-                requested: version,
-                earliest: map.first().map_or(0, |e| e.0),
-                latest: map.last().map_or(0, |e| e.0),
-            }),
+        match at {
+            Some(at) if at >= first => Ok((written, at, followed)),
+            _ => Err(missing(version, first, latest, followed.as_deref())),
         }
+    }
+}
+
+/// `requested` is not a readable version: the readable ones are the written versions
+/// `first..=latest`, named as the source's when `map` says what they stand for.
+fn missing(requested: Version, first: Version, latest: Version, map: Option<&Followed>) -> Error {
+    let (earliest, latest) = match map {
+        None => (first, latest),
+        Some(map) => {
+            let source = |at: Version| map.get(at as usize).or(map.last()).map_or(0, |e| e.0);
+            (source(first), source(latest))
+        }
+    };
+    Error::VersionNotFound {
+        requested,
+        earliest,
+        latest,
     }
 }
 
@@ -712,12 +917,23 @@ impl TableSource for MaterializedSource {
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let (written, _, followed) = self.mapped().await?;
+        let first = self.0.first_kept().await?;
         let Some(map) = followed else {
-            return written.version_at(timestamp, bound).await;
+            let at = written.version_at(timestamp, bound).await?;
+            return match bound {
+                _ if at >= first => Ok(at),
+                // The first version committed at or after `timestamp` was dropped: the first
+                // readable one is later still.
+                TimestampBound::AtOrAfter => Ok(first),
+                TimestampBound::AtOrBefore => Err(Error::TimestampOutOfRange(format!(
+                    "the timestamp is before the earliest available version {first}"
+                ))),
+            };
         };
         let readable = written.versions().await?;
         let commits: Vec<(Version, i64)> = readable
             .iter()
+            .filter(|v| **v >= first)
             .filter_map(|v| map.get(*v as usize).copied())
             .collect();
         lakeshare_model::version_at(&commits, timestamp, bound)
@@ -725,7 +941,9 @@ impl TableSource for MaterializedSource {
 
     async fn versions(&self) -> Result<Vec<Version>> {
         let (written, latest, followed) = self.mapped().await?;
-        let versions = written.versions().await?;
+        let first = self.0.first_kept().await?;
+        let mut versions = written.versions().await?;
+        versions.retain(|v| *v >= first);
         match followed {
             None => Ok(versions),
             // Versions committed since the latest was read are listed next time.
@@ -751,16 +969,18 @@ impl TableSource for MaterializedSource {
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
-        let (written, _, followed) = self.mapped().await?;
+        let (written, latest, followed) = self.mapped().await?;
+        let first = self.0.first_kept().await?;
         let Some(map) = followed else {
+            if start < first {
+                return Err(missing(start, first, latest, None));
+            }
             return written.changes(start, end).await;
         };
-        let not_found = |requested| Error::VersionNotFound {
-            requested,
-            earliest: map.first().map_or(0, |e| e.0),
-            latest: map.last().map_or(0, |e| e.0),
-        };
-        let from = position(&map, start).ok_or_else(|| not_found(start))? as Version;
+        let not_found = |requested| missing(requested, first, latest, Some(&map));
+        let from = position(&map, start)
+            .filter(|at| *at as Version >= first)
+            .ok_or_else(|| not_found(start))? as Version;
         let to = position(&map, end).ok_or_else(|| not_found(end))? as Version;
         let mut changes = written.changes(from, to).await?;
         for change in &mut changes {

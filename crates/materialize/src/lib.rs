@@ -16,15 +16,20 @@
 //! - **Readers never wait for a refresh**: [`MaterializedSource`] serves the latest committed
 //!   version while a newer one is computed; before the first is committed it answers
 //!   [`lakeshare_model::Error::NotReady`] (a 503 with `Retry-After`).
+//! - **Bounded**: a table's `cache_budget` and the cache's `budget` drop the oldest versions
+//!   of tables shared with their history until they fit ([`Budget`]); readers refuse dropped
+//!   versions, and their files are deleted once no URL signed for them lives.
 //! - **Concurrent writers** (replicas sharing a cache, `lakeshare materialize`) each commit
 //!   only after the version they read; the one that loses the race drops its result.
 
+mod budget;
 mod compute;
 mod diff;
 mod job;
 pub mod metrics;
 mod rows_table;
 
+pub use budget::Budget;
 pub use compute::{Computed, Definition, Source, compute, compute_appended, references};
 pub use diff::diff;
 pub use job::{Materialized, MaterializedSource, Refreshed, Target};

@@ -32,6 +32,9 @@ struct Metrics {
     pending: Gauge,
     evicted_files: Counter,
     evicted_bytes: Counter,
+    dropped_versions: Counter,
+    over_budget: Counter,
+    budget_used: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -44,6 +47,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     pending: Gauge::default(),
     evicted_files: Counter::default(),
     evicted_bytes: Counter::default(),
+    dropped_versions: Counter::default(),
+    over_budget: Counter::default(),
+    budget_used: Gauge::default(),
 });
 
 /// Registers the materializing metrics in `registry`.
@@ -90,6 +96,41 @@ pub fn register(registry: &mut Registry) {
         "Bytes of those files",
         m.evicted_bytes.clone(),
     );
+    registry.register(
+        "materialize_dropped_versions",
+        "Oldest versions of computed tables dropped (no longer readable) to keep within a \
+         cache budget",
+        m.dropped_versions.clone(),
+    );
+    registry.register(
+        "materialize_over_budget",
+        "Times a computed table was found over its budget or the cache's with nothing left \
+         to drop (a table's latest version is never dropped)",
+        m.over_budget.clone(),
+    );
+    registry.register(
+        "materialize_cache_budget_used_bytes",
+        "Bytes the computed tables under the cache's budget take, as their last refreshes \
+         measured",
+        m.budget_used.clone(),
+    );
+}
+
+/// Counts versions dropped to fit a budget.
+pub(crate) fn dropped(versions: u64) {
+    METRICS.dropped_versions.inc_by(versions);
+}
+
+/// Counts a table over its budget with only its latest version left.
+pub(crate) fn over_budget() {
+    METRICS.over_budget.inc();
+}
+
+/// What the tables under the cache's budget take.
+pub(crate) fn budget_used(bytes: u64) {
+    METRICS
+        .budget_used
+        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
 }
 
 /// Counts files deleted from the cache.

@@ -43,7 +43,7 @@ pub use error::{Error, Result, StorageFault};
 pub use fault::{fault_of, store_fault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
 pub use id::{path_ids, stable_uuid};
-pub use rows::{Commit, Content, Evicted, Rows, TableWriter};
+pub use rows::{Commit, Content, Evicted, Kept, Rows, TableWriter, VersionFootprint};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,
 };

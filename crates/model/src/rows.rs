@@ -100,6 +100,41 @@ pub trait TableWriter: Send + Sync + fmt::Debug {
         keep: Version,
         before_ms: i64,
     ) -> Result<Evicted>;
+
+    /// What the written table at `place` holds on its storage, version by version (empty if
+    /// nothing was written there): what each version's files take, for the cache's budgets.
+    async fn footprint(&self, place: Place<'_>) -> Result<Vec<VersionFootprint>>;
+
+    /// The first version of the written table at `place` kept readable, as
+    /// [`TableWriter::keep_from`] last recorded it (`None`: every version is).
+    async fn kept(&self, place: Place<'_>) -> Result<Option<Kept>>;
+
+    /// Records that versions before `kept.from` are dropped: readers refuse them from now on,
+    /// and their files may be deleted ([`TableWriter::evict`] up to `kept.from - 1`) once no
+    /// URL signed before `kept.since_ms` can still be in use. Kept beside the table, so that
+    /// every replica and every restart sees it.
+    async fn keep_from(&self, place: Place<'_>, kept: Kept) -> Result<()>;
+}
+
+/// One version of a written table, as [`TableWriter::footprint`] counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionFootprint {
+    /// When the version was committed, epoch milliseconds (0 if it does not say).
+    pub committed_ms: i64,
+    /// The bytes of the data and change files that stay on storage when every version before
+    /// this one is dropped and evicted: the files this version and later ones read, the
+    /// change data from this version on, and the files this version itself replaced (which
+    /// an eviction up to the version before leaves). For version 0, everything written.
+    pub bytes_from: u64,
+}
+
+/// Where a written table's readable versions start ([`TableWriter::keep_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Kept {
+    /// The first readable version.
+    pub from: Version,
+    /// When the versions before it were dropped, epoch milliseconds.
+    pub since_ms: i64,
 }
 
 /// What [`TableWriter::evict`] did.

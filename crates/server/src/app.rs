@@ -280,6 +280,8 @@ impl App {
                     .and_then(|c| cache_backing(c, &stores)),
             ),
         };
+        // The cache's budget counts the tables open now: a reload that keeps them keeps it.
+        let budget = kept.map_or_else(|| Opener::budget_of(&config), |p| p.opener.budget.clone());
         let cache = kept.map_or_else(
             || SnapshotCache::new(config.server.snapshot_cache_mb * 1024 * 1024),
             |p| p.cache.clone(),
@@ -360,6 +362,7 @@ impl App {
                 signer,
                 tables: configured,
                 cache: config.cache.clone(),
+                budget,
                 precompute: true,
             },
             tables,
@@ -384,6 +387,11 @@ impl App {
         opened: &OpenedTable,
         version: lakeshare_model::Version,
     ) -> Result<Arc<crate::cache::ServedSnapshot>, Arc<lakeshare_model::Error>> {
+        // A computed table's version dropped to fit the cache's budget may still be cached
+        // here, its files deleted: refused before the cache is asked.
+        if let Some(job) = &opened.computed {
+            job.refuse_dropped(version).await.map_err(Arc::new)?;
+        }
         self.cache()
             .get(
                 &handle.snapshot_key,

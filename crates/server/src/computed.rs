@@ -96,6 +96,8 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
         // A URL signed for a replaced version's file just before it was replaced lives
         // url_ttl more; as long again for a download started then.
         keep_replaced_for: opener.url_ttl * 2,
+        budget_bytes: entry.cache_budget.map(|b| b.bytes()),
+        shared_budget: opener.budget.clone(),
     };
     let job = Arc::new(Materialized::new(
         entry.name.clone(),
@@ -103,6 +105,9 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
         target,
         entry.history,
     ));
+    if let Some(budget) = &opener.budget {
+        budget.register(&job);
+    }
     // Computed from the start, so the first reader rarely waits.
     if opener.precompute {
         job.trigger();
@@ -122,10 +127,11 @@ pub(crate) async fn open(entry: &TableEntry, opener: &Opener) -> Result<OpenedTa
 
 /// An entry as it decides what is computed, for the folder's digest: all of it but
 /// `materialize`, which decides only whether (so a `cache.materialize` default moves no
-/// computed table to a new folder).
+/// computed table to a new folder), and `cache_budget`, which bounds how much of it is kept.
 fn what_computes(entry: &TableEntry) -> String {
     let mut entry = entry.clone();
     entry.materialize = None;
+    entry.cache_budget = None;
     format!("{entry:?}")
 }
 

@@ -215,12 +215,22 @@ pub struct Opener {
     pub tables: Arc<HashMap<String, TableEntry>>,
     /// Where computed tables are written (`cache:`).
     pub cache: Option<lakeshare_catalog::CacheConfig>,
+    /// The cache's budget (`cache.budget`), shared by the computed tables opened.
+    pub budget: Option<Arc<lakeshare_materialize::Budget>>,
     /// Whether opening a computed table starts computing it (a serving gateway); `lakeshare
     /// check` only opens.
     pub precompute: bool,
 }
 
 impl Opener {
+    /// The budget of the configuration's cache, if it gives one.
+    pub fn budget_of(
+        config: &lakeshare_catalog::Config,
+    ) -> Option<Arc<lakeshare_materialize::Budget>> {
+        let limit = config.cache.as_ref()?.budget?;
+        Some(Arc::new(lakeshare_materialize::Budget::new(limit.bytes())))
+    }
+
     /// The configuration's tables, keyed as [`Opener::tables`] is.
     pub fn tables_of(config: &lakeshare_catalog::Config) -> Arc<HashMap<String, TableEntry>> {
         Arc::new(
