@@ -284,33 +284,66 @@ async fn footprint(place: Place<'_>) -> Result<Vec<VersionFootprint>, Error> {
         .collect())
 }
 
-/// Where [`keep_from`] records the first readable version, beside the table's log.
-const KEPT: &str = "_lakeshare/kept.json";
+/// Where [`keep_from`] records the first readable version, beside the table's log: one
+/// marker per first kept version, named by it and never overwritten, so that the first kept
+/// version only ever grows, whichever replica drops versions and in what order.
+const KEPT: &str = "_lakeshare/kept";
+
+fn kept_marker(from: Version) -> deltalake::Path {
+    deltalake::Path::from(format!("{KEPT}/{from:020}.json"))
+}
 
 async fn kept(place: Place<'_>) -> Result<Option<Kept>, Error> {
     let Some((log_store, _)) = written(place).await? else {
         return Ok(None);
     };
     let store = log_store.object_store(None);
-    let bytes = match store.get(&deltalake::Path::from(KEPT)).await {
+    let markers: Vec<_> = store
+        .list(Some(&deltalake::Path::from(KEPT)))
+        .try_collect()
+        .await
+        .map_err(|e| Error::Delta(e.into()))?;
+    let Some(latest) = markers.iter().map(|m| &m.location).max() else {
+        return Ok(None);
+    };
+    let bytes = match store.get(latest).await {
         Ok(found) => found.bytes().await.map_err(|e| Error::Delta(e.into()))?,
+        // Deleted as superseded meanwhile: the newer one is read next time.
         Err(deltalake::ObjectStoreError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(Error::Delta(e.into())),
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         Error::Delta(DeltaTableError::Generic(format!(
-            "a written table's {KEPT} does not parse: {e}"
+            "a written table's {latest} does not parse: {e}"
         )))
     })
 }
 
 async fn keep_from(place: Place<'_>, kept: Kept) -> Result<(), Error> {
+    use deltalake::logstore::object_store::{PutMode, PutOptions};
     let store = log_store(place)?.object_store(None);
     let body = serde_json::to_vec(&kept).expect("a Kept serialises");
-    store
-        .put(&deltalake::Path::from(KEPT), body.into())
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    match store
+        .put_opts(&kept_marker(kept.from), body.into(), create)
         .await
-        .map_err(|e| Error::Delta(e.into()))?;
+    {
+        // Another writer dropped the same versions first: its time stands.
+        Ok(_) | Err(deltalake::ObjectStoreError::AlreadyExists { .. }) => {}
+        Err(e) => return Err(Error::Delta(e.into())),
+    }
+    // The markers it supersedes are left to tidy; a failure here changes nothing.
+    let older: Vec<_> = store
+        .list(Some(&deltalake::Path::from(KEPT)))
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    for marker in older.iter().filter(|m| m.location < kept_marker(kept.from)) {
+        let _ = store.delete(&marker.location).await;
+    }
     Ok(())
 }
 

@@ -370,6 +370,23 @@ async fn the_writer_counts_what_each_version_keeps_and_records_the_first_kept() 
     };
     writer.keep_from(place(), later).await.unwrap();
     assert_eq!(writer.kept(place()).await.unwrap(), Some(later));
+    // A writer that saw less (another replica) never lowers it, nor does a repeat.
+    let behind = Kept {
+        from: 2,
+        since_ms: 9_999,
+    };
+    writer.keep_from(place(), behind).await.unwrap();
+    writer
+        .keep_from(
+            place(),
+            Kept {
+                from: 4,
+                since_ms: 7_777,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(writer.kept(place()).await.unwrap(), Some(later));
     let source = DeltaSource::open(location).await.unwrap();
     assert_eq!(source.versions().await.unwrap(), [0, 1, 2, 3, 4]);
     assert_eq!(ids(source.rows(4).await.unwrap()).await, [5]);
