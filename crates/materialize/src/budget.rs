@@ -81,10 +81,6 @@ impl Budget {
         }
     }
 
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-
     /// Counts `table` under this budget from its next refresh on.
     pub fn register(&self, table: &Arc<Materialized>) {
         let mut tables = self.tables.lock().expect("not poisoned");

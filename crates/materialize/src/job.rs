@@ -285,8 +285,9 @@ impl Materialized {
         let Some(last) = versions.len().checked_sub(1) else {
             return Ok(());
         };
+        // `drop_before` reads the marker again before it writes one.
         let from = if self.history {
-            self.kept_fresh().await?.map_or(0, |k| k.from as usize)
+            self.first_kept().await? as usize
         } else {
             *self.evicted.lock().expect("not poisoned") as usize
         };
@@ -400,18 +401,20 @@ impl Materialized {
         if first == 0 {
             return Ok(());
         }
+        // What the first kept version stands for is known once read: a read that passes
+        // costs no I/O beyond the kept marker's (itself read at most every CHECK_EVERY).
+        let earliest = match self.follows() {
+            true => stands_for(&*self.followed(first).await?, first)?.0,
+            false => first,
+        };
+        if version >= earliest {
+            return Ok(());
+        }
         let latest = self.written().await?.latest_version().await?;
         let map = match self.follows() {
             true => Some(self.followed(latest).await?),
             false => None,
         };
-        let earliest = match &map {
-            Some(map) => stands_for(map, first)?.0,
-            None => first,
-        };
-        if version >= earliest {
-            return Ok(());
-        }
         Err(missing(version, first, latest, map.as_deref()))
     }
 
