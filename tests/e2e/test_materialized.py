@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -152,6 +152,36 @@ def reference(gw, table: str, trips_version: int | None = None, vendors_version:
     return pl.SQLContext(trips=trips, vendors=vendors).execute(REFERENCE[table]).collect().to_pandas()
 
 
+def commit_times(table) -> list[tuple[int, int]]:
+    """A Delta table's commits as (version, commit time in ms): its log files' times, as the
+    gateway reads them."""
+    log = table / "_delta_log"
+    return sorted((int(p.stem), p.stat().st_mtime_ns // 1_000_000) for p in log.glob("*.json"))
+
+
+def view_history(gw) -> list[tuple[dict, int]]:
+    """What each version of by_vendor is computed from, and its commit time: the sources as
+    they stood at each moment one of them committed (once both have a version), leaving out
+    the moments that did not change the view's result."""
+    moments = sorted([(ms, "trips", v) for v, ms in commit_times(gw.trips)]
+                     + [(ms, "vendors", v) for v, ms in commit_times(gw.vendors)])
+    history, at, last = [], {}, None
+    for i, (ms, name, version) in enumerate(moments):
+        at[name] = version
+        if len(at) < 2 or (i + 1 < len(moments) and moments[i + 1][0] == ms):
+            continue
+        rows = canon(reference(gw, "by_vendor", trips_version=at["trips"], vendors_version=at["vendors"]))
+        if rows != last:
+            history.append((dict(at), ms))
+            last = rows
+    return history
+
+
+def view_reference(gw, version: int) -> pd.DataFrame:
+    sources, _ = view_history(gw)[version]
+    return reference(gw, "by_vendor", trips_version=sources["trips"], vendors_version=sources["vendors"])
+
+
 def catalog(gw) -> RestCatalog:
     return RestCatalog("derived", uri=f"{gw.endpoint}/iceberg/", token=DERIVED, warehouse="derived")
 
@@ -190,9 +220,7 @@ def test_pyiceberg_reads_equal_the_sql(gateway, table):
     for snapshot in snapshots:
         version = int(snapshot.summary["lakeshare.source-version"])
         if table == "by_vendor":
-            if snapshot.snapshot_id != loaded.current_snapshot().snapshot_id:
-                continue
-            want = reference(gateway, table)
+            want = view_reference(gateway, version)
         else:
             want = reference(gateway, table, trips_version=version)
         got = loaded.scan(snapshot_id=snapshot.snapshot_id).to_pandas()
@@ -237,11 +265,16 @@ def test_a_new_source_commit_makes_new_versions_and_the_feed_is_their_difference
     extra = first.filter(card)
     extra = extra.set_column(0, "trip_id", pc.add(extra["trip_id"], 10_000_000))
     deltalake.write_deltalake(str(gateway.trips), extra, mode="append")
+    # The view has a version for each of the two commits (`view_history`), the others one
+    # for the single one to trips.
+    expected = {"big_fares": before["big_fares"] + 1, "slim": before["slim"] + 1,
+                "by_vendor": len(view_history(gateway)) - 1}
+    assert expected["by_vendor"] == before["by_vendor"] + 2
     for table in REFERENCE:
-        version = wait_for_version(gateway, table, before[table] + 1)
+        version = wait_for_version(gateway, table, expected[table])
         got = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.{table}", version=version)
         same_rows(got, reference(gateway, table), f"{table} after the new commit")
-    # The view's feed between its last two versions is exactly what changed.
+    # The view's feed over its new versions nets to exactly what changed.
     latest = latest_version(gateway, "by_vendor")
     new_view = delta_sharing.load_as_pandas(f"{gateway.profile_path}#derived.d.by_vendor", version=latest)
     old_rows, new_rows = Counter(canon(old_view)[1]), Counter(canon(new_view)[1])
@@ -251,8 +284,53 @@ def test_a_new_source_commit_makes_new_versions_and_the_feed_is_their_difference
     changes = changes.drop(columns=[c for c in changes.columns if c.startswith("_")])
     deleted = Counter(canon(changes[kinds.values == "delete"])[1])
     inserted = Counter(canon(changes[kinds.values == "insert"])[1])
-    assert deleted == old_rows - new_rows and inserted == new_rows - old_rows
-    assert deleted and inserted
+    assert deleted - inserted == old_rows - new_rows and inserted - deleted == new_rows - old_rows
+    assert deleted - inserted and inserted - deleted
+
+
+def test_the_view_has_a_version_for_every_moment_a_source_changed_it(gateway):
+    """Commits to the view's two sources, interleaved, one of them not changing its result:
+    the view has one version per moment that changed it, each equal to the SQL over the
+    sources as they stood then (through the connector, by version and by timestamp, and
+    through pyiceberg), and the feed of each version is its difference from the one before."""
+    before = wait_for_version(gateway, "by_vendor", 0)
+    trips = deltalake.DeltaTable(str(gateway.trips)).to_pyarrow_table()
+    for i, commit in enumerate([
+        lambda: deltalake.write_deltalake(str(gateway.trips), trips.slice(500, 40), mode="append"),
+        lambda: deltalake.write_deltalake(str(gateway.vendors), pa.table(VENDORS), mode="overwrite"),
+        # A vendor no trip has: the join, so the view, is unchanged.
+        lambda: deltalake.write_deltalake(
+            str(gateway.vendors), pa.table({"vendor": ["XYZ"], "vendor_name": ["Nobody"]}), mode="append"),
+        lambda: deltalake.write_deltalake(str(gateway.trips), trips.slice(600, 70), mode="append"),
+    ]):
+        commit()
+        time.sleep(0.05)
+    history = view_history(gateway)
+    latest = len(history) - 1
+    # Four commits, of which three change the result.
+    assert latest == before + 3, history
+    assert wait_for_version(gateway, "by_vendor", latest) == latest
+    url = f"{gateway.profile_path}#derived.d.by_vendor"
+    for version, (sources, ms) in enumerate(history):
+        want = view_reference(gateway, version)
+        same_rows(delta_sharing.load_as_pandas(url, version=version), want, f"by_vendor version {version} ({sources})")
+        when = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        same_rows(delta_sharing.load_as_pandas(url, timestamp=when), want, f"by_vendor at {when}")
+        if version == 0:
+            continue
+        changes = delta_sharing.load_table_changes_as_pandas(url, starting_version=version, ending_version=version)
+        kinds = changes.pop("_change_type")
+        changes = changes.drop(columns=[c for c in changes.columns if c.startswith("_")])
+        old_rows, new_rows = Counter(canon(view_reference(gateway, version - 1))[1]), Counter(canon(want)[1])
+        assert Counter(canon(changes[kinds.values == "delete"])[1]) == old_rows - new_rows, version
+        assert Counter(canon(changes[kinds.values == "insert"])[1]) == new_rows - old_rows, version
+    loaded = catalog(gateway).load_table("d.by_vendor")
+    shown = sorted(int(s.summary["lakeshare.source-version"]) for s in loaded.snapshots())
+    assert shown == list(range(latest + 1))
+    for snapshot in loaded.snapshots():
+        version = int(snapshot.summary["lakeshare.source-version"])
+        got = loaded.scan(snapshot_id=snapshot.snapshot_id).to_pandas()
+        same_rows(got, view_reference(gateway, version), f"by_vendor version {version} through pyiceberg")
 
 
 def metric(gw, name: str, labels: str = "") -> float:
@@ -279,7 +357,9 @@ def test_an_append_to_the_source_is_computed_from_the_appended_rows_alone(gatewa
     their new version is computed from those rows and appended to the written table (no file
     of it rewritten), and reads and the feed still equal the SQL. The view (a join and an
     aggregate) is computed in full."""
-    before = {table: wait_for_version(gateway, table, 0) for table in ("big_fares", "slim")}
+    # Both follow trips: caught up, they stand at its version.
+    source = deltalake.DeltaTable(str(gateway.trips)).version()
+    before = {table: wait_for_version(gateway, table, source) for table in ("big_fares", "slim")}
     appended_before = metric(gateway, "lakeshare_materialized_versions_total", 'how="append"')
     old = deltalake.DeltaTable(str(gateway.trips)).to_pyarrow_table()
     extra = old.slice(200, 300)

@@ -491,6 +491,14 @@ impl TableSource for DeltaSource {
         timeline.version_at(timestamp, bound)
     }
 
+    async fn commits(&self) -> Result<Vec<(Version, i64)>> {
+        let timeline = self
+            .current_timeline()
+            .await
+            .map_err(|e| self.model_error(e))?;
+        Ok(timeline.commits.clone())
+    }
+
     /// Read with the kernel, which checks the vector's framing and checksum; its reader is
     /// blocking (it waits on the engine's executor), so it runs off the async threads.
     async fn deleted_rows(&self, file: &DataFile) -> Result<Vec<u64>> {

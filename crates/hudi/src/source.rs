@@ -586,6 +586,15 @@ impl TableSource for HudiSource {
         Ok(loaded.entries.iter().map(|e| e.version).collect())
     }
 
+    async fn commits(&self) -> Result<Vec<(Version, i64)>> {
+        let loaded = self.load().await.map_err(|e| self.fail(e))?;
+        Ok(loaded
+            .entries
+            .iter()
+            .map(|e| (e.version, e.timestamp_ms))
+            .collect())
+    }
+
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.fail(e))?;
         let commits: Vec<(Version, i64)> = loaded

@@ -404,6 +404,20 @@ impl TableSource for IcebergSource {
         Ok(versions)
     }
 
+    async fn commits(&self) -> Result<Vec<(Version, i64)>> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        let mut commits: Vec<(Version, i64)> = loaded
+            .versions
+            .entries
+            .iter()
+            .map(|v| (v.version, v.timestamp_ms))
+            .collect();
+        if loaded.versions.latest_refused.is_some() {
+            commits.pop();
+        }
+        Ok(commits)
+    }
+
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
         let commits: Vec<(Version, i64)> = loaded

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::budget::{self, Budget, Usage};
-use crate::{Computed, Definition, compute, compute_appended, diff};
+use crate::{Computed, Definition, compute, compute_appended, diff, timeline};
 
 /// How often a read may start a check of the sources for newer versions.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -66,9 +66,11 @@ struct Note {
     time_ms: i64,
 }
 
-/// The source version and commit time of each version of a table that follows one source,
-/// by written version (`0..`).
-type Followed = Vec<(Version, i64)>;
+/// What readers see of each written version (`0..`, by position): its version number (for a
+/// table following one source, that source's version; for any other, its own) and its commit
+/// time (when the newest of the sources it was computed from was committed, so that a time
+/// travels through a computed table as through its sources).
+type Shown = Vec<(Version, i64)>;
 
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +103,8 @@ pub struct Materialized {
     pub name: String,
     pub definition: Definition,
     pub target: Target,
-    /// Compute every version of the single source (its history), not only the latest.
+    /// Compute the table's history (at every version of its single source, or at every
+    /// moment one of its sources committed), not only its latest version.
     pub history: bool,
     /// One refresh at a time in this process.
     running: Mutex<()>,
@@ -116,9 +119,9 @@ pub struct Materialized {
     /// version may be one a backfill has only reached, not the sources' latest.
     ready: std::sync::atomic::AtomicBool,
     written: OnceCell<Arc<dyn TableSource>>,
-    /// For a table following one source: what each written version stands for, as far as
-    /// read (written versions never change, so this only grows).
-    followed: Mutex<Arc<Followed>>,
+    /// What readers see of each written version, as far as read (written versions never
+    /// change, so this only grows).
+    shown: Mutex<Arc<Shown>>,
     /// The first version whose replaced files may still be on storage: for a table without
     /// its history, replaced by a later version; for one with it, dropped to fit a budget.
     evicted: SyncMutex<Version>,
@@ -147,7 +150,7 @@ impl Materialized {
             failure: SyncMutex::new(None),
             ready: std::sync::atomic::AtomicBool::new(false),
             written: OnceCell::new(),
-            followed: Mutex::new(Arc::new(Vec::new())),
+            shown: Mutex::new(Arc::new(Vec::new())),
             evicted: SyncMutex::new(0),
             footprint: Mutex::new(None),
             kept: SyncMutex::new(None),
@@ -403,19 +406,11 @@ impl Materialized {
         }
         // What the first kept version stands for is known once read: a read that passes
         // costs no I/O beyond the kept marker's (itself read at most every CHECK_EVERY).
-        let earliest = match self.follows() {
-            true => stands_for(&*self.followed(first).await?, first)?.0,
-            false => first,
-        };
-        if version >= earliest {
+        if version >= stands_for(&*self.shown(first).await?, first)?.0 {
             return Ok(());
         }
         let latest = self.written().await?.latest_version().await?;
-        let map = match self.follows() {
-            true => Some(self.followed(latest).await?),
-            false => None,
-        };
-        Err(missing(version, first, latest, map.as_deref()))
+        Err(missing(version, first, latest, &*self.shown(latest).await?))
     }
 
     async fn refresh_now(&self) -> Result<Refreshed> {
@@ -638,6 +633,13 @@ impl Materialized {
                     .map(|v| BTreeMap::from([(key.clone(), v)]))
                     .collect())
             }
+            sources if self.history => {
+                let mut commits = BTreeMap::new();
+                for source in sources {
+                    commits.insert(source.key(), source.table.commits().await?);
+                }
+                Ok(timeline::after(timeline::joint(&commits), done, latest))
+            }
             _ => Ok(vec![latest.clone()]),
         }
     }
@@ -758,21 +760,31 @@ impl Materialized {
         })
     }
 
-    /// What each written version up to `latest` stands for, read from the notes.
-    async fn followed(&self, latest: Version) -> Result<Arc<Followed>> {
-        let mut known = self.followed.lock().await;
+    /// What readers see of each written version up to `latest`, read from the notes.
+    async fn shown(&self, latest: Version) -> Result<Arc<Shown>> {
+        let mut known = self.shown.lock().await;
         let from = known.len() as Version;
         if from <= latest {
-            let mut grown: Followed = known.as_ref().clone();
+            let mut grown: Shown = known.as_ref().clone();
             for (version, note) in self.target.writer.notes(self.target.place(), from).await? {
                 let note = parse_note(version, &note)?;
-                let source = note.sources.values().next().copied().ok_or_else(|| {
-                    self.corrupt(format!("version {version} records no source version"))
-                })?;
                 if version as usize != grown.len() {
                     return Err(self.corrupt(format!("its versions skip to {version}")));
                 }
-                grown.push((source, note.time_ms));
+                let shown = if self.follows() {
+                    note.sources.values().next().copied().ok_or_else(|| {
+                        self.corrupt(format!("version {version} records no source version"))
+                    })?
+                } else {
+                    version
+                };
+                // The sources' clocks may disagree: times are kept strictly increasing, as
+                // time travel needs (a single source's already are).
+                let time_ms = match grown.last() {
+                    Some(&(_, before)) => note.time_ms.max(before + 1),
+                    None => note.time_ms,
+                };
+                grown.push((shown, time_ms));
             }
             *known = Arc::new(grown);
         }
@@ -821,8 +833,8 @@ fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
 }
 
 /// A materialized table as a [`TableSource`]: the written table, kept up to date by reads.
-/// A table following one source ([`Materialized::follows`]) has that source's versions and
-/// commit times; any other has the written table's own.
+/// Its versions and commit times are what [`Shown`] says: a table following one source
+/// ([`Materialized::follows`]) has that source's version numbers, any other its own.
 #[derive(Debug, Clone)]
 pub struct MaterializedSource(pub Arc<Materialized>);
 
@@ -832,61 +844,59 @@ impl MaterializedSource {
         self.0.readable().await
     }
 
-    /// The written table, its latest version and, for a following table, what its versions
-    /// stand for (at least up to that latest: one read of it, so a commit landing meanwhile
-    /// cannot leave a version without its note).
-    async fn mapped(&self) -> Result<(&Arc<dyn TableSource>, Version, Option<Arc<Followed>>)> {
+    /// The written table, its latest version and what its versions are shown as (at least
+    /// up to that latest: one read of it, so a commit landing meanwhile cannot leave a
+    /// version without its note).
+    async fn mapped(&self) -> Result<(&Arc<dyn TableSource>, Version, Arc<Shown>)> {
         let written = self.written().await?;
         let latest = written.latest_version().await?;
-        if !self.0.follows() {
-            return Ok((written, latest, None));
-        }
-        Ok((written, latest, Some(self.0.followed(latest).await?)))
+        Ok((written, latest, self.0.shown(latest).await?))
     }
 
-    /// The written version standing for source version `version`; a version dropped to fit
-    /// a budget is refused.
+    /// The written version shown as `version`; a version dropped to fit a budget is refused.
     async fn written_version(
         &self,
         version: Version,
-    ) -> Result<(&Arc<dyn TableSource>, Version, Option<Arc<Followed>>)> {
-        let (written, latest, followed) = self.mapped().await?;
+    ) -> Result<(&Arc<dyn TableSource>, Version, Arc<Shown>)> {
+        let (written, latest, map) = self.mapped().await?;
         let first = self.0.first_kept().await?;
-        let at = match &followed {
-            None => Some(version),
-            Some(map) => position(map, version).map(|at| at as Version),
-        };
-        match at {
-            Some(at) if at >= first => Ok((written, at, followed)),
-            _ => Err(missing(version, first, latest, followed.as_deref())),
+        match position(&map, version) {
+            Some(at) if at >= first && at <= latest => Ok((written, at, map)),
+            _ => Err(missing(version, first, latest, &map)),
         }
+    }
+
+    /// The readable written versions as they are shown, with their commit times, oldest first.
+    async fn listed(&self) -> Result<Vec<(Version, i64)>> {
+        let (written, latest, map) = self.mapped().await?;
+        let first = self.0.first_kept().await?;
+        let mut versions = written.versions().await?;
+        // Versions committed since the latest was read are listed next time.
+        versions.retain(|v| *v >= first && *v <= latest);
+        versions.into_iter().map(|v| stands_for(&map, v)).collect()
     }
 }
 
 /// `requested` is not a readable version: the readable ones are the written versions
-/// `first..=latest`, named as the source's when `map` says what they stand for.
-fn missing(requested: Version, first: Version, latest: Version, map: Option<&Followed>) -> Error {
-    let (earliest, latest) = match map {
-        None => (first, latest),
-        Some(map) => {
-            let source = |at: Version| map.get(at as usize).or(map.last()).map_or(0, |e| e.0);
-            (source(first), source(latest))
-        }
-    };
+/// `first..=latest`, named as `map` shows them.
+fn missing(requested: Version, first: Version, latest: Version, map: &Shown) -> Error {
+    let shown = |at: Version| map.get(at as usize).or(map.last()).map_or(0, |e| e.0);
     Error::VersionNotFound {
         requested,
-        earliest,
-        latest,
+        earliest: shown(first),
+        latest: shown(latest),
     }
 }
 
-/// The written version standing for source version `version`, if one does.
-fn position(map: &Followed, version: Version) -> Option<usize> {
-    map.iter().position(|(source, _)| *source == version)
+/// The written version shown as `version`, if one is.
+fn position(map: &Shown, version: Version) -> Option<Version> {
+    map.iter()
+        .position(|(shown, _)| *shown == version)
+        .map(|at| at as Version)
 }
 
-/// Source version and commit time of written version `version`.
-fn stands_for(map: &Followed, version: Version) -> Result<(Version, i64)> {
+/// What written version `version` is shown as, and its commit time.
+fn stands_for(map: &Shown, version: Version) -> Result<(Version, i64)> {
     map.get(version as usize)
         .copied()
         .ok_or_else(|| Error::Corrupt {
@@ -902,60 +912,27 @@ impl TableSource for MaterializedSource {
     }
 
     async fn latest_version(&self) -> Result<Version> {
-        let (_, latest, followed) = self.mapped().await?;
-        match followed {
-            None => Ok(latest),
-            Some(map) => Ok(stands_for(&map, latest)?.0),
-        }
+        let (_, latest, map) = self.mapped().await?;
+        Ok(stands_for(&map, latest)?.0)
     }
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
-        let (written, at, followed) = self.written_version(version).await?;
+        let (written, at, map) = self.written_version(version).await?;
         let mut snapshot = written.snapshot(at).await?;
-        if let Some(map) = followed {
-            (snapshot.version, snapshot.timestamp_ms) = stands_for(&map, at)?;
-        }
+        (snapshot.version, snapshot.timestamp_ms) = stands_for(&map, at)?;
         Ok(snapshot)
     }
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
-        let (written, _, followed) = self.mapped().await?;
-        let first = self.0.first_kept().await?;
-        let Some(map) = followed else {
-            let at = written.version_at(timestamp, bound).await?;
-            return match bound {
-                _ if at >= first => Ok(at),
-                // The first version committed at or after `timestamp` was dropped: the first
-                // readable one is later still.
-                TimestampBound::AtOrAfter => Ok(first),
-                TimestampBound::AtOrBefore => Err(Error::TimestampOutOfRange(format!(
-                    "the timestamp is before the earliest available version {first}"
-                ))),
-            };
-        };
-        let readable = written.versions().await?;
-        let commits: Vec<(Version, i64)> = readable
-            .iter()
-            .filter(|v| **v >= first)
-            .filter_map(|v| map.get(*v as usize).copied())
-            .collect();
-        lakeshare_model::version_at(&commits, timestamp, bound)
+        lakeshare_model::version_at(&self.listed().await?, timestamp, bound)
     }
 
     async fn versions(&self) -> Result<Vec<Version>> {
-        let (written, latest, followed) = self.mapped().await?;
-        let first = self.0.first_kept().await?;
-        let mut versions = written.versions().await?;
-        versions.retain(|v| *v >= first);
-        match followed {
-            None => Ok(versions),
-            // Versions committed since the latest was read are listed next time.
-            Some(map) => versions
-                .into_iter()
-                .filter(|v| *v <= latest)
-                .map(|v| stands_for(&map, v).map(|(source, _)| source))
-                .collect(),
-        }
+        Ok(self.listed().await?.into_iter().map(|(v, _)| v).collect())
+    }
+
+    async fn commits(&self) -> Result<Vec<(Version, i64)>> {
+        self.listed().await
     }
 
     async fn deleted_rows(&self, file: &DataFile) -> Result<Vec<u64>> {
@@ -963,28 +940,15 @@ impl TableSource for MaterializedSource {
     }
 
     async fn rows(&self, version: Version) -> Result<Rows> {
-        let (written, at, followed) = self.written_version(version).await?;
+        let (written, at, map) = self.written_version(version).await?;
         let mut rows = written.rows(at).await?;
-        if let Some(map) = followed {
-            rows.timestamp_ms = stands_for(&map, at)?.1;
-        }
+        rows.timestamp_ms = stands_for(&map, at)?.1;
         Ok(rows)
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
-        let (written, latest, followed) = self.mapped().await?;
-        let first = self.0.first_kept().await?;
-        let Some(map) = followed else {
-            if start < first {
-                return Err(missing(start, first, latest, None));
-            }
-            return written.changes(start, end).await;
-        };
-        let not_found = |requested| missing(requested, first, latest, Some(&map));
-        let from = position(&map, start)
-            .filter(|at| *at as Version >= first)
-            .ok_or_else(|| not_found(start))? as Version;
-        let to = position(&map, end).ok_or_else(|| not_found(end))? as Version;
+        let (written, from, map) = self.written_version(start).await?;
+        let (_, to, _) = self.written_version(end).await?;
         let mut changes = written.changes(from, to).await?;
         for change in &mut changes {
             (change.version, change.timestamp_ms) = stands_for(&map, change.version)?;

@@ -10,7 +10,9 @@
 //! - **Versions** follow the sources: each time a source has a newer version, the result is
 //!   computed again and committed as a new version if it changed ([`Materialized::refresh`]).
 //!   A table with one source shared with its history gets one version per source version
-//!   that changed the result, from the earliest on.
+//!   that changed the result, from the earliest on; one with several, one per moment any of
+//!   them committed that changed the result ([`timeline`]), from the first moment all of
+//!   them have a version on.
 //! - **The change data feed** is the difference of consecutive versions ([`diff`]), as a
 //!   multiset of rows, written with each commit.
 //! - **Readers never wait for a refresh**: [`MaterializedSource`] serves the latest committed
@@ -28,6 +30,7 @@ mod diff;
 mod job;
 pub mod metrics;
 mod rows_table;
+mod timeline;
 
 pub use budget::Budget;
 pub use compute::{Computed, Definition, Source, compute, compute_appended, references};

@@ -63,6 +63,29 @@ pub async fn check(source: &dyn TableSource, expect: &Expectations<'_>) -> Vec<V
         "the latest version is the last"
     );
 
+    let commits = source.commits().await.expect("commits");
+    let listed = source.versions().await.expect("versions");
+    assert_eq!(
+        commits.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        listed,
+        "commits() lists the versions versions() does"
+    );
+    assert!(
+        commits.windows(2).all(|w| w[0].1 < w[1].1),
+        "commit times strictly increase: {commits:?}"
+    );
+    let commit_time: HashMap<Version, i64> = commits.iter().copied().collect();
+    for &(version, ms) in &commits {
+        let at = DateTime::from_timestamp_millis(ms).expect("a time");
+        for bound in [TimestampBound::AtOrBefore, TimestampBound::AtOrAfter] {
+            assert_eq!(
+                source.version_at(at, bound).await.expect("version_at"),
+                version,
+                "version_at(commit time of {version}, {bound:?}) is {version}"
+            );
+        }
+    }
+
     let mut ids_by_url: HashMap<String, String> = HashMap::new();
     let mut previous_time = i64::MIN;
     for &version in &versions {
@@ -86,6 +109,12 @@ pub async fn check(source: &dyn TableSource, expect: &Expectations<'_>) -> Vec<V
             "version {version}: commit times do not go back"
         );
         previous_time = snapshot.timestamp_ms;
+        if let Some(&ms) = commit_time.get(&version) {
+            assert_eq!(
+                snapshot.timestamp_ms, ms,
+                "version {version}: the snapshot's commit time is commits()'s"
+            );
+        }
         if snapshot.unservable.is_none() {
             let at = DateTime::from_timestamp_millis(snapshot.timestamp_ms).expect("a time");
             let resolved = source

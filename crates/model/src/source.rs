@@ -61,6 +61,18 @@ pub trait TableSource: Send + Sync + std::fmt::Debug {
         Ok((earliest.min(latest)..=latest).collect())
     }
 
+    /// Every version that can be read now ([`Self::versions`]) with its commit time in ms,
+    /// oldest first, times strictly increasing (the times [`Self::version_at`] resolves over),
+    /// for computed tables whose history follows several sources by their commit times. The
+    /// default reads each version's snapshot; formats whose timeline knows the times say so.
+    async fn commits(&self) -> Result<Vec<(Version, i64)>> {
+        let mut commits = Vec::new();
+        for version in self.versions().await? {
+            commits.push((version, self.snapshot(version).await?.timestamp_ms));
+        }
+        Ok(commits)
+    }
+
     /// The table's own metadata at its latest version, where its format has a document that
     /// engines read directly (Iceberg's `metadata.json`), for catalogs that relay it rather than
     /// generate one. The default: none.
