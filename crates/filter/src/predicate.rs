@@ -169,4 +169,6 @@ fn nesting(json: &str) -> (usize, usize) {
 }
 
 #[cfg(test)]
+mod property;
+#[cfg(test)]
 mod tests;

@@ -28,6 +28,7 @@ use crate::files::{self, identity_columns};
 use crate::schema::delta_schema;
 use crate::versions::{VersionEntry, Versions, versions};
 
+mod appended;
 mod changes;
 mod pointer;
 mod rows;
@@ -434,6 +435,28 @@ impl TableSource for IcebergSource {
         let entry = self.find(&loaded, version)?;
         self.rows_at(&loaded, entry)
             .await
+            .map_err(|e| self.model_error(e))
+    }
+
+    async fn appended(&self, after: Version, to: Version) -> Result<Option<lakeshare_model::Rows>> {
+        let loaded = self.load().await.map_err(|e| self.model_error(e))?;
+        // A base that is gone (expired) or before the first snapshot: nothing to tell.
+        let Some(base) = self.find(&loaded, after).ok().flatten() else {
+            return Ok(None);
+        };
+        let Some(end) = self.find(&loaded, to)? else {
+            return Ok(None);
+        };
+        let Some(files) = self
+            .appended_files(&loaded, base, end)
+            .await
+            .map_err(|e| self.model_error(e))?
+        else {
+            return Ok(None);
+        };
+        self.rows_of(&loaded, end, files)
+            .await
+            .map(Some)
             .map_err(|e| self.model_error(e))
     }
 

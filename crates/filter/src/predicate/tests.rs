@@ -21,7 +21,38 @@ fn file(id: &str, year: Option<&str>, stats: Option<&str>) -> DataFile {
 
 /// Four files: ids 0–9 and 10–19 (in 2020 and 2021), one with no stats, one with a null year.
 fn snapshot() -> Snapshot {
-    let mut metadata = TableMetadata::new("t", SCHEMA);
+    table(
+        SCHEMA,
+        vec![
+            file(
+                "a",
+                Some("2020"),
+                Some(
+                    r#"{"numRecords":10,"minValues":{"id":0,"name":"alice","ts":"2021-01-01T00:00:00.000Z","price":1.5,"day":"2021-01-01"},"maxValues":{"id":9,"name":"bob","ts":"2021-01-01T10:00:00.000Z","price":9.99,"day":"2021-01-02"},"nullCount":{"id":0,"name":2,"ts":0,"price":0,"day":0}}"#,
+                ),
+            ),
+            file(
+                "b",
+                Some("2021"),
+                Some(
+                    r#"{"numRecords":10,"minValues":{"id":10,"name":"carol","ts":"2021-02-01T00:00:00.000Z","price":10.00,"day":"2021-02-01"},"maxValues":{"id":19,"name":"dave","ts":"2021-02-01T10:00:00.123Z","price":20.00,"day":"2021-02-02"},"nullCount":{"id":0,"name":0,"ts":0,"price":0,"day":0}}"#,
+                ),
+            ),
+            file("c", Some("2021"), None),
+            file(
+                "d",
+                None,
+                Some(
+                    r#"{"numRecords":5,"minValues":{"id":100},"maxValues":{"id":200},"nullCount":{"id":0}}"#,
+                ),
+            ),
+        ],
+    )
+}
+
+/// A version of a table of `schema`, partitioned by `year`, holding `files`.
+pub(super) fn table(schema: &str, files: Vec<DataFile>) -> Snapshot {
+    let mut metadata = TableMetadata::new("t", schema);
     metadata.partition_columns = vec!["year".into()];
     Snapshot {
         format: TableFormat::new("delta"),
@@ -29,13 +60,7 @@ fn snapshot() -> Snapshot {
         timestamp_ms: 0,
         protocol: TableProtocol::legacy(1, 2),
         metadata,
-        files: vec![
-            file("a", Some("2020"), Some(r#"{"numRecords":10,"minValues":{"id":0,"name":"alice","ts":"2021-01-01T00:00:00.000Z","price":1.5,"day":"2021-01-01"},"maxValues":{"id":9,"name":"bob","ts":"2021-01-01T10:00:00.000Z","price":9.99,"day":"2021-01-02"},"nullCount":{"id":0,"name":2,"ts":0,"price":0,"day":0}}"#)),
-            file("b", Some("2021"), Some(r#"{"numRecords":10,"minValues":{"id":10,"name":"carol","ts":"2021-02-01T00:00:00.000Z","price":10.00,"day":"2021-02-01"},"maxValues":{"id":19,"name":"dave","ts":"2021-02-01T10:00:00.123Z","price":20.00,"day":"2021-02-02"},"nullCount":{"id":0,"name":0,"ts":0,"price":0,"day":0}}"#)),
-            file("c", Some("2021"), None),
-            file("d", None, Some(r#"{"numRecords":5,"minValues":{"id":100},"maxValues":{"id":200},"nullCount":{"id":0}}"#)),
-        ]
-        .into(),
+        files: files.into(),
         native_id: None,
         unservable: None,
     }

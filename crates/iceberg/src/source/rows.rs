@@ -3,13 +3,15 @@
 //! is on its own arrow major, so batches cross over as Arrow IPC (the format both majors read
 //! and write), with the field metadata the scan attaches (Parquet field ids) left behind.
 
+use std::collections::HashSet;
 use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use iceberg::TableIdent;
+use iceberg::arrow::ArrowReaderBuilder;
 use iceberg::table::Table;
 use lakeshare_model::{Error as ModelError, Rows};
 
@@ -22,6 +24,26 @@ impl IcebergSource {
         &self,
         loaded: &Loaded,
         entry: Option<VersionEntry>,
+    ) -> Result<Rows, Error> {
+        self.read_rows(loaded, entry, None).await
+    }
+
+    /// The rows of `files` alone (data file paths as the manifests name them) in version
+    /// `entry`, read as `rows_at` reads the whole version (its delete files applied).
+    pub(super) async fn rows_of(
+        &self,
+        loaded: &Loaded,
+        entry: VersionEntry,
+        files: HashSet<String>,
+    ) -> Result<Rows, Error> {
+        self.read_rows(loaded, Some(entry), Some(files)).await
+    }
+
+    async fn read_rows(
+        &self,
+        loaded: &Loaded,
+        entry: Option<VersionEntry>,
+        only: Option<HashSet<String>>,
     ) -> Result<Rows, Error> {
         let table = Table::builder()
             .metadata(loaded.metadata.clone())
@@ -47,7 +69,22 @@ impl IcebergSource {
             })?;
         let schema = arrow_schema(snapshot.schema(&loaded.metadata)?.as_ref())?;
         let location = self.location.clone();
-        let stream = scan.to_arrow().await?;
+        let stream = match only {
+            None => scan.to_arrow().await?,
+            Some(files) => {
+                let tasks = scan
+                    .plan_files()
+                    .await?
+                    .try_filter(move |task| {
+                        futures::future::ready(files.contains(&task.data_file_path))
+                    })
+                    .boxed();
+                ArrowReaderBuilder::new(loaded.file_io.clone(), iceberg::Runtime::try_current()?)
+                    .build()
+                    .read(tasks)?
+                    .stream()
+            }
+        };
         let target = schema.clone();
         let batches = stream.map(move |batch| {
             let fail = |reason: String| ModelError::Corrupt {

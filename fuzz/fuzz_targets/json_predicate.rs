@@ -1,0 +1,24 @@
+//! `jsonPredicateHints` as a recipient sends it: parsed, converted and used to prune.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+mod common;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(hint) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(Some(predicate)) =
+        lakeshare_filter::Predicate::from_hints(common::SCHEMA, Some(hint), &[])
+    {
+        let table = common::table();
+        let pruned = predicate.prune_snapshot(&table);
+        assert_eq!(pruned.keep.len(), table.files.len());
+        // A file without statistics can never be ruled out.
+        assert!(
+            pruned.keep[2],
+            "a file without statistics was pruned by {predicate}"
+        );
+    }
+});

@@ -1,0 +1,1 @@
+id > 3 AND (name = 'bob' OR name IS NULL)
