@@ -76,6 +76,15 @@ fn fault_in_text(text: &str) -> Option<StorageFault> {
         "dns error",
     ]) {
         Some(StorageFault::Unreachable)
+    } else if has(&[
+        // The kernel and deltalake carry object_store errors of their own version as text.
+        "Error interacting with object store",
+        "error sending request",
+        "request or response body error",
+        "Connection reset",
+        "connection closed before message completed",
+    ]) {
+        Some(StorageFault::Failed)
     } else {
         None
     }
@@ -124,6 +133,13 @@ mod tests {
         assert_eq!(store_fault(&slow), Some(StorageFault::TimedOut));
         let down = Wrapped("error trying to connect: tcp connect error: Connection refused".into());
         assert_eq!(store_fault(&down), Some(StorageFault::Unreachable));
+        // A connection cut while a body was read, as the kernel reports it.
+        let cut = Wrapped(
+            "Kernel error: Error interacting with object store: Generic S3 error: HTTP error: \
+             request or response body error"
+                .into(),
+        );
+        assert_eq!(store_fault(&cut), Some(StorageFault::Failed));
         assert_eq!(store_fault(&Wrapped("unexpected end of JSON".into())), None);
     }
 }

@@ -264,11 +264,7 @@ impl Recipients {
             }
             Err(Refused::Invalid(reason)) => return Err(ApiError::unauthenticated(reason)),
             Err(e @ Refused::Unavailable) => {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    lakeshare_protocol::ErrorCode::InternalError,
-                    e.to_string(),
-                ));
+                return Err(ApiError::unavailable(e.to_string()));
             }
         };
         let mut matching = self.entries.iter().filter(|e| {

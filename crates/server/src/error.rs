@@ -82,6 +82,19 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, ErrorCode::PermissionDenied, message)
     }
 
+    /// A transient failure of something the gateway depends on: a 503 with `Retry-After`,
+    /// which clients retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(RETRY_AFTER_UNAVAILABLE),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::InternalError,
+                message,
+            )
+        }
+    }
+
     /// A fault of the server or the table's storage. The detail goes to the log; the recipient
     /// gets a reference to it, not our internals.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
@@ -126,11 +139,11 @@ impl ApiError {
                     ),
                     _ => (StatusCode::SERVICE_UNAVAILABLE, "try again later"),
                 };
-                Self::new(
-                    status,
-                    ErrorCode::InternalError,
-                    format!("the storage of table '{table}' {fault}; {advice}"),
-                )
+                let message = format!("the storage of table '{table}' {fault}; {advice}");
+                match status {
+                    StatusCode::SERVICE_UNAVAILABLE => Self::unavailable(message),
+                    _ => Self::new(status, ErrorCode::InternalError, message),
+                }
             }
             M::NotReady {
                 reason,
@@ -147,6 +160,10 @@ impl ApiError {
         }
     }
 }
+
+/// When a recipient may retry after a transient failure of something the gateway depends on
+/// (a store, an STS, an identity provider): worth asking again soon, not at once.
+pub(crate) const RETRY_AFTER_UNAVAILABLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ApiError {
     /// Maps a failure to read, hash or sign the files of `asset` (`volume 'a.b.c'`, …).
@@ -165,13 +182,9 @@ impl ApiError {
             )),
             A::Storage(S::Store { .. }) | A::Changed { .. } => {
                 tracing::warn!(asset, "{error}");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::InternalError,
-                    format!(
-                        "the storage of {asset} failed or changed while being read; try again later"
-                    ),
-                )
+                Self::unavailable(format!(
+                    "the storage of {asset} failed or changed while being read; try again later"
+                ))
             }
             A::Storage(S::Refused { .. }) => {
                 tracing::error!(asset, "{error}");

@@ -474,11 +474,14 @@ fn generation_error(
         )),
         Error::Unavailable(detail) => {
             tracing::warn!(table, version, "generating Iceberg metadata: {detail}");
-            IcebergError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                format!("the files of table '{table}' cannot be read just now; try again"),
-            )
+            IcebergError {
+                retry_after: Some(crate::error::RETRY_AFTER_UNAVAILABLE),
+                ..IcebergError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    format!("the files of table '{table}' cannot be read just now; try again"),
+                )
+            }
         }
         Error::Internal(detail) => {
             tracing::error!(

@@ -147,11 +147,11 @@ pub(crate) async fn vend(
                 format!("the store's STS failed; try again later or use {fallback}"),
             ),
         };
-        ApiError::new(
-            status,
-            ErrorCode::InternalError,
-            format!("temporary credentials for {what} could not be obtained: {reason}"),
-        )
+        let message = format!("temporary credentials for {what} could not be obtained: {reason}");
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable(message),
+            _ => ApiError::new(status, ErrorCode::InternalError, message),
+        }
     })
 }
 
