@@ -1,5 +1,7 @@
+#![allow(dead_code, reason = "each target uses the part of it it needs")]
+
 //! A small table the predicate targets prune: every column type hints can name, a partition
-//! column, files with full, partial and no statistics.
+//! column, files with full, partial and no statistics, and one of which nothing is known.
 
 use std::collections::BTreeMap;
 
@@ -51,5 +53,14 @@ pub fn table() -> Snapshot {
         ),
         file("c", Some("2021"), None),
         file("d", None, Some(FULL_STATS)),
+        unknown(),
     ])
+}
+
+/// Where `table()` puts a file recording neither statistics nor a partition value: nothing is
+/// known of its rows, so no predicate may prune it.
+pub const UNKNOWN: usize = 4;
+
+fn unknown() -> DataFile {
+    DataFile::new("file:///t/e", "e", 1)
 }
