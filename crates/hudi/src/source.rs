@@ -115,6 +115,16 @@ struct Loaded {
     column_stats: tokio::sync::OnceCell<ColumnBounds>,
 }
 
+impl Loaded {
+    /// Every version with its commit time, oldest first.
+    fn commits(&self) -> Vec<(Version, i64)> {
+        self.entries
+            .iter()
+            .map(|e| (e.version, e.timestamp_ms))
+            .collect()
+    }
+}
+
 /// Column statistics and the top-level primitive columns `(name, Delta type)` they apply to.
 #[derive(Default)]
 struct ColumnBounds {
@@ -588,21 +598,12 @@ impl TableSource for HudiSource {
 
     async fn commits(&self) -> Result<Vec<(Version, i64)>> {
         let loaded = self.load().await.map_err(|e| self.fail(e))?;
-        Ok(loaded
-            .entries
-            .iter()
-            .map(|e| (e.version, e.timestamp_ms))
-            .collect())
+        Ok(loaded.commits())
     }
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
         let loaded = self.load().await.map_err(|e| self.fail(e))?;
-        let commits: Vec<(Version, i64)> = loaded
-            .entries
-            .iter()
-            .map(|e| (e.version, e.timestamp_ms))
-            .collect();
-        lakeshare_model::version_at(&commits, timestamp, bound)
+        lakeshare_model::version_at(&loaded.commits(), timestamp, bound)
     }
 
     /// hudi's own snapshot read as of the version's instant: a merge-on-read table's log files

@@ -396,27 +396,22 @@ impl TableSource for IcebergSource {
 
     async fn versions(&self) -> Result<Vec<Version>> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
-        let mut versions: Vec<Version> =
-            loaded.versions.entries.iter().map(|v| v.version).collect();
-        if loaded.versions.latest_refused.is_some() {
-            // The latest version is refused until the next commit; the rest stay readable.
-            versions.pop();
-        }
-        Ok(versions)
+        Ok(loaded
+            .versions
+            .readable()
+            .iter()
+            .map(|v| v.version)
+            .collect())
     }
 
     async fn commits(&self) -> Result<Vec<(Version, i64)>> {
         let loaded = self.load().await.map_err(|e| self.model_error(e))?;
-        let mut commits: Vec<(Version, i64)> = loaded
+        Ok(loaded
             .versions
-            .entries
+            .readable()
             .iter()
             .map(|v| (v.version, v.timestamp_ms))
-            .collect();
-        if loaded.versions.latest_refused.is_some() {
-            commits.pop();
-        }
-        Ok(commits)
+            .collect())
     }
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {

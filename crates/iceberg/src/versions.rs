@@ -41,6 +41,17 @@ pub(crate) struct Versions {
     pub latest_refused: Option<String>,
 }
 
+impl Versions {
+    /// The entries readers may read: all but a refused latest, which stays refused until the
+    /// next commit.
+    pub fn readable(&self) -> &[VersionEntry] {
+        match self.latest_refused {
+            Some(_) => &self.entries[..self.entries.len().saturating_sub(1)],
+            None => &self.entries,
+        }
+    }
+}
+
 pub(crate) fn versions(metadata: &TableMetadata) -> Versions {
     let sequenced = metadata.format_version() >= FormatVersion::V2;
     let version_of = |snapshot: &SnapshotRef| -> Option<Version> {

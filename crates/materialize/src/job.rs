@@ -853,17 +853,22 @@ impl MaterializedSource {
         Ok((written, latest, self.0.shown(latest).await?))
     }
 
-    /// The written version shown as `version`; a version dropped to fit a budget is refused.
-    async fn written_version(
+    /// The written versions shown as `versions` (the written table and what it shows read
+    /// once for all of them); a version dropped to fit a budget is refused.
+    async fn written_versions<const N: usize>(
         &self,
-        version: Version,
-    ) -> Result<(&Arc<dyn TableSource>, Version, Arc<Shown>)> {
+        versions: [Version; N],
+    ) -> Result<(&Arc<dyn TableSource>, [Version; N], Arc<Shown>)> {
         let (written, latest, map) = self.mapped().await?;
         let first = self.0.first_kept().await?;
-        match position(&map, version) {
-            Some(at) if at >= first && at <= latest => Ok((written, at, map)),
-            _ => Err(missing(version, first, latest, &map)),
+        let mut at = [0; N];
+        for (slot, version) in at.iter_mut().zip(versions) {
+            *slot = match position(&map, version) {
+                Some(at) if at >= first && at <= latest => at,
+                _ => return Err(missing(version, first, latest, &map)),
+            };
         }
+        Ok((written, at, map))
     }
 
     /// The readable written versions as they are shown, with their commit times, oldest first.
@@ -917,7 +922,7 @@ impl TableSource for MaterializedSource {
     }
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
-        let (written, at, map) = self.written_version(version).await?;
+        let (written, [at], map) = self.written_versions([version]).await?;
         let mut snapshot = written.snapshot(at).await?;
         (snapshot.version, snapshot.timestamp_ms) = stands_for(&map, at)?;
         Ok(snapshot)
@@ -940,15 +945,14 @@ impl TableSource for MaterializedSource {
     }
 
     async fn rows(&self, version: Version) -> Result<Rows> {
-        let (written, at, map) = self.written_version(version).await?;
+        let (written, [at], map) = self.written_versions([version]).await?;
         let mut rows = written.rows(at).await?;
         rows.timestamp_ms = stands_for(&map, at)?.1;
         Ok(rows)
     }
 
     async fn changes(&self, start: Version, end: Version) -> Result<Vec<VersionChanges>> {
-        let (written, from, map) = self.written_version(start).await?;
-        let (_, to, _) = self.written_version(end).await?;
+        let (written, [from, to], map) = self.written_versions([start, end]).await?;
         let mut changes = written.changes(from, to).await?;
         for change in &mut changes {
             (change.version, change.timestamp_ms) = stands_for(&map, change.version)?;

@@ -212,22 +212,8 @@ impl Tree {
             }
             Tree::IsNull(column) => Some(row[position(*column)].is_none()),
             Tree::Not(inner) => inner.eval(row).map(|b| !b),
-            Tree::And(children) => {
-                let answers: Vec<_> = children.iter().map(|c| c.eval(row)).collect();
-                match () {
-                    _ if answers.contains(&Some(false)) => Some(false),
-                    _ if answers.contains(&None) => None,
-                    _ => Some(true),
-                }
-            }
-            Tree::Or(children) => {
-                let answers: Vec<_> = children.iter().map(|c| c.eval(row)).collect();
-                match () {
-                    _ if answers.contains(&Some(true)) => Some(true),
-                    _ if answers.contains(&None) => None,
-                    _ => Some(false),
-                }
-            }
+            Tree::And(children) => decided_by(children, row, false),
+            Tree::Or(children) => decided_by(children, row, true),
         }
     }
 
@@ -283,6 +269,19 @@ impl Tree {
             Tree::And(children) => joined(children, " AND "),
             Tree::Or(children) => joined(children, " OR "),
         }
+    }
+}
+
+/// `AND` (`decisive` false) or `OR` (true) in three-valued logic: one decisive answer decides,
+/// else one unknown makes the whole unknown.
+fn decided_by(children: &[Tree], row: &Row, decisive: bool) -> Option<bool> {
+    let answers: Vec<_> = children.iter().map(|c| c.eval(row)).collect();
+    if answers.contains(&Some(decisive)) {
+        Some(decisive)
+    } else if answers.contains(&None) {
+        None
+    } else {
+        Some(!decisive)
     }
 }
 
