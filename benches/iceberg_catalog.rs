@@ -17,11 +17,10 @@
 mod bench_tables;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lakeshare_iceberg_rest::{Generator, Layout};
 use lakeshare_model::{Format, Place, TableSource};
 
 const TOKEN: &str = "benchmark-token-0123456789";
@@ -51,8 +50,8 @@ async fn run() {
         "case", "files", "generated ms", "relay ms", "ratio"
     );
     for files in sizes {
-        let delta = delta_table(files).await;
-        let iceberg = native_iceberg(&delta, files).await;
+        let delta = bench_tables::delta_log(files).await;
+        let iceberg = bench_tables::native_iceberg(&delta, files).await;
 
         let relay_cold = median(RUNS, || async {
             let source = open_iceberg(&iceberg).await;
@@ -101,73 +100,6 @@ where
     }
     times.sort();
     times[runs / 2]
-}
-
-/// The synthetic Delta table (metadata only: `loadTable` reads no data file).
-async fn delta_table(files: usize) -> PathBuf {
-    let path = bench_tables::bench_tables_dir().join(format!("synthetic-log-{files}"));
-    if !path.join("_delta_log").is_dir() {
-        let spec = lakeshare_demo::synthetic::Spec {
-            files,
-            partitions: 100,
-            rows_per_file: 10,
-            data_files: false,
-        };
-        lakeshare_demo::synthetic::write(&path, spec)
-            .await
-            .expect("generating the table");
-    }
-    path.canonicalize().expect("generated table")
-}
-
-/// A native Iceberg table of the same files: metadata written once by the generator, with the
-/// table's own paths, into `<bench-tables>/synthetic-iceberg-{files}/metadata`.
-async fn native_iceberg(delta: &Path, files: usize) -> PathBuf {
-    let root = bench_tables::bench_tables_dir().join(format!("synthetic-iceberg-{files}"));
-    let metadata_dir = root.join("metadata");
-    if metadata_dir.is_dir() {
-        return root.canonicalize().expect("the table");
-    }
-    std::fs::create_dir_all(&metadata_dir).expect("a folder");
-    let root = root.canonicalize().expect("the table");
-    let source = lakeshare_delta::DeltaSource::open(&delta.to_string_lossy())
-        .await
-        .expect("the Delta table");
-    let version = source.latest_version().await.expect("version");
-    let snapshot = source.snapshot(version).await.expect("snapshot");
-    let base = format!("file://{}", root.display());
-    let layout = Layout {
-        location: base.clone(),
-        metadata_location: format!("{base}/metadata"),
-    };
-    let generator = Generator::new(&snapshot.metadata.id, &[&snapshot], layout).expect("generator");
-    let delta_root = format!("file://{}", delta.display());
-    let path_of = |f: &lakeshare_model::DataFile| Ok(f.url.replace(&delta_root, &base));
-    let made = generator
-        .version(
-            &snapshot,
-            None,
-            &lakeshare_iceberg_rest::FileFacts {
-                path_of: &path_of,
-                row_count_of: &|_| None,
-                deleted_rows_of: &|_| None,
-            },
-        )
-        .await
-        .expect("manifests");
-    for file in &made.files {
-        std::fs::write(metadata_dir.join(&file.name), &file.bytes).expect("written");
-    }
-    let metadata = generator
-        .metadata(&snapshot, &[Arc::new(made)])
-        .expect("metadata");
-    std::fs::write(
-        metadata_dir.join("00001-bench.metadata.json"),
-        &metadata.bytes,
-    )
-    .expect("written");
-    assert_eq!(snapshot.files.len(), files);
-    root
 }
 
 async fn open_iceberg(root: &Path) -> Arc<dyn TableSource> {

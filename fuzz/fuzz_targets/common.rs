@@ -3,8 +3,6 @@
 //! A small table the predicate targets prune: every column type hints can name, a partition
 //! column, files with full, partial and no statistics, and one of which nothing is known.
 
-use std::collections::BTreeMap;
-
 use lakeshare_model::{DataFile, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol};
 
 pub const SCHEMA: &str = r#"{"type":"struct","fields":[
@@ -21,7 +19,7 @@ pub const FULL_STATS: &str = r#"{"numRecords":10,"minValues":{"id":0,"name":"ali
 
 pub fn file(id: &str, year: Option<&str>, stats: Option<&str>) -> DataFile {
     let mut f = DataFile::new(format!("file:///t/{id}"), id, 1);
-    f.partition_values = BTreeMap::from([("year".to_string(), year.map(String::from))]);
+    f.partition_values = [("year".to_string(), year.map(String::from))].into();
     f.stats = stats.map(|s| FileStats::from_json(s.to_string()));
     f
 }

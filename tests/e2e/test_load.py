@@ -105,9 +105,11 @@ def normalise(body: bytes) -> bytes:
     return re.sub(rb'"expirationTimestamp":\d+', b'"expirationTimestamp":0', body)
 
 
-def prepare(gw: Gateway, folder: Path, heavy_only: bool = False, every: int = EVERY) -> int:
+def prepare(gw: Gateway, folder: Path, heavy_only: bool = False, every: int = EVERY,
+            downloads: bool = True) -> int:
     """Writes the request mix and every answer it may get, each request made once alone;
-    returns how many different requests the mix has."""
+    returns how many different requests the mix has. `downloads` adds downloads through URLs
+    signed here, once: they must outlive the run."""
     base = "/delta-sharing/shares/load/schemas/s/tables"
     if heavy_only:
         mix = [("POST", f"{base}/t10k/query", "{}")]
@@ -126,6 +128,7 @@ def prepare(gw: Gateway, folder: Path, heavy_only: bool = False, every: int = EV
         mix = light * 8 + [("POST", f"{base}/t1k/query", "{}")] * 2 + [("POST", f"{base}/t10k/query", "{}")]
         if "t100k" in SIZES:
             mix.append(("POST", f"{base}/t100k/query", "{}"))
+    if downloads and not heavy_only:
         # Downloads of a data file and of a volume file, through the URLs the gateway signed.
         lines = requests.post(gw.endpoint + "/shares/load/schemas/s/tables/t10/query", json={}, timeout=60,
                               headers={"Authorization": f"Bearer {TOKEN}"}).text.splitlines()

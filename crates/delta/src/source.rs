@@ -186,7 +186,10 @@ impl DeltaSource {
 
     /// The model's deletion vector, with the location of a persisted one resolved through the
     /// kernel (storage type `u` encodes a UUID relative to the table root).
-    fn deletion_vector(&self, dv: deltalake::kernel::DeletionVectorDescriptor) -> DeletionVector {
+    fn deletion_vector(
+        &self,
+        dv: deltalake::kernel::DeletionVectorDescriptor,
+    ) -> Box<DeletionVector> {
         let storage_type = dv.storage_type.to_string();
         let absolute_url = delta_kernel::actions::deletion_vector::DeletionVectorDescriptor::try_from(dv.clone())
             .and_then(|kernel_dv| kernel_dv.absolute_path(&self.table_url))
@@ -194,14 +197,14 @@ impl DeltaSource {
             .ok()
             .flatten()
             .map(String::from);
-        DeletionVector {
+        Box::new(DeletionVector {
             storage_type,
             path_or_inline_dv: dv.path_or_inline_dv,
             offset: dv.offset,
             size_in_bytes: dv.size_in_bytes,
             cardinality: dv.cardinality,
             absolute_url,
-        }
+        })
     }
 
     fn snapshot_from_state(&self, state: &DeltaTableState, timestamp_ms: i64) -> Snapshot {

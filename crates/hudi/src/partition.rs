@@ -6,7 +6,9 @@
 //! them; the strings are the ones Spark wrote into the path, which are also the Delta encoding
 //! of the same values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use lakeshare_model::PartitionValues;
 
 use crate::Error;
 
@@ -70,8 +72,8 @@ impl PartitionLayout {
     }
 
     /// The partition values of a file group in `partition_path` (`None` for null).
-    pub fn values(&self, partition_path: &str) -> Result<BTreeMap<String, Option<String>>, Error> {
-        let mut values = BTreeMap::new();
+    pub fn values(&self, partition_path: &str) -> Result<PartitionValues, Error> {
+        let mut values = PartitionValues::new();
         if self.columns.is_empty() {
             return Ok(values);
         }

@@ -50,7 +50,7 @@ pub(crate) fn partition(
         let raw = file
             .partition_values
             .get(key)
-            .or_else(|| file.partition_values.get(*column));
+            .or_else(|| file.partition_values.get(column));
         let Some(raw) = raw else {
             return Err(Error::Invalid(format!(
                 "a data file has no value for partition column {column}"

@@ -1,6 +1,6 @@
 //! Manifest entries as the model's data files: URLs, partition values, Delta-style statistics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate};
 use iceberg::spec::{
@@ -65,7 +65,7 @@ pub(crate) fn data_file(
                 value.and_then(|v| partition_string(&v, ty.as_ref())),
             )
         })
-        .collect::<BTreeMap<_, _>>();
+        .collect();
     out.stats = Some(FileStats::from_json(stats_json(file, schema)));
     out.modification_time_ms = modification_time_ms;
     out

@@ -29,6 +29,7 @@ mod error;
 mod fault;
 mod governance;
 mod id;
+mod partition_values;
 mod rows;
 mod snapshot;
 mod source;
@@ -43,6 +44,7 @@ pub use error::{Error, Result, StorageFault};
 pub use fault::{fault_of, store_fault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
 pub use id::{path_ids, stable_uuid};
+pub use partition_values::PartitionValues;
 pub use rows::{Commit, Content, Evicted, Kept, Rows, TableWriter, VersionFootprint};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,

@@ -182,12 +182,13 @@ pub struct DataFile {
     pub sha256_id: Option<String>,
     pub size: u64,
     /// Partition column → value in the Delta Sharing string encoding; `None` is a null value.
-    pub partition_values: BTreeMap<String, Option<String>>,
+    pub partition_values: crate::PartitionValues,
     pub stats: Option<FileStats>,
     /// When the file was written, epoch milliseconds.
     pub modification_time_ms: i64,
-    /// Rows of this file that are deleted; the file must not be served as if complete.
-    pub deletion_vector: Option<DeletionVector>,
+    /// Rows of this file that are deleted; the file must not be served as if complete. Boxed:
+    /// most files have none, and every cached file entry would carry its size otherwise.
+    pub deletion_vector: Option<Box<DeletionVector>>,
 }
 
 impl DataFile {
@@ -208,7 +209,7 @@ impl DataFile {
             id: id.into(),
             sha256_id: None,
             size,
-            partition_values: BTreeMap::new(),
+            partition_values: crate::PartitionValues::new(),
             stats: None,
             modification_time_ms: 0,
             deletion_vector: None,

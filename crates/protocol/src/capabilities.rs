@@ -1,7 +1,7 @@
 //! The `delta-sharing-capabilities` header: `key=v1,v2;key2=v3`, keys and values case-insensitive.
 
 /// How table reads are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResponseFormat {
     /// The original format: plain `file` lines a parquet reader can use on its own.
     Parquet,

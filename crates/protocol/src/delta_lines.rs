@@ -180,7 +180,7 @@ enum SingleAction<'a> {
 #[serde(rename_all = "camelCase")]
 struct FileAction<'a> {
     path: &'a str,
-    partition_values: &'a BTreeMap<String, Option<String>>,
+    partition_values: &'a lakeshare_model::PartitionValues,
     size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     modification_time: Option<i64>,
@@ -222,25 +222,25 @@ pub struct DeltaFileContext<'a> {
 
 impl<'a> DeltaFileLine<'a> {
     pub fn new(file: &'a DataFile, cx: DeltaFileContext<'a>) -> Self {
-        let deletion_vector = file
-            .deletion_vector
-            .as_ref()
-            .map(|dv: &'a DeletionVector| match cx.deletion_vector_url {
-                Some(url) => WireDeletionVector {
-                    storage_type: "p",
-                    path_or_inline_dv: url,
-                    offset: dv.offset,
-                    size_in_bytes: dv.size_in_bytes,
-                    cardinality: dv.cardinality,
-                },
-                None => WireDeletionVector {
-                    storage_type: &dv.storage_type,
-                    path_or_inline_dv: &dv.path_or_inline_dv,
-                    offset: dv.offset,
-                    size_in_bytes: dv.size_in_bytes,
-                    cardinality: dv.cardinality,
-                },
-            });
+        let deletion_vector =
+            file.deletion_vector
+                .as_deref()
+                .map(|dv: &'a DeletionVector| match cx.deletion_vector_url {
+                    Some(url) => WireDeletionVector {
+                        storage_type: "p",
+                        path_or_inline_dv: url,
+                        offset: dv.offset,
+                        size_in_bytes: dv.size_in_bytes,
+                        cardinality: dv.cardinality,
+                    },
+                    None => WireDeletionVector {
+                        storage_type: &dv.storage_type,
+                        path_or_inline_dv: &dv.path_or_inline_dv,
+                        offset: dv.offset,
+                        size_in_bytes: dv.size_in_bytes,
+                        cardinality: dv.cardinality,
+                    },
+                });
         let is_add = cx.action == DeltaAction::Add;
         let action = FileAction {
             path: cx.url,
@@ -326,14 +326,14 @@ mod tests {
         let mut f = DataFile::new("file:///t/a.parquet", "id1", 10);
         f.modification_time_ms = 7;
         f.stats = Some(FileStats::from_json(r#"{"numRecords":3}"#.into()));
-        f.deletion_vector = Some(DeletionVector {
+        f.deletion_vector = Some(Box::new(DeletionVector {
             storage_type: "u".into(),
             path_or_inline_dv: "ab^-aqEH.-t@S}K{vb[*k^".into(),
             offset: Some(1),
             size_in_bytes: 36,
             cardinality: 2,
             absolute_url: Some("file:///t/deletion_vector_x.bin".into()),
-        });
+        }));
         let v = line(&DeltaFileLine::new(
             &f,
             DeltaFileContext {

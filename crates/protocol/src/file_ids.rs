@@ -8,7 +8,7 @@ use lakeshare_model::DataFile;
 /// The header's name, as sent and as echoed.
 pub const FILE_ID_HASH_HEADER: &str = "fileidhash";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum FileIdHash {
     #[default]
     Parquet,

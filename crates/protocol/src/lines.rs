@@ -119,7 +119,7 @@ pub struct FileLine<'a> {
 struct ParquetFile<'a> {
     url: &'a str,
     id: &'a str,
-    partition_values: &'a BTreeMap<String, Option<String>>,
+    partition_values: &'a lakeshare_model::PartitionValues,
     size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<&'a str>,
@@ -176,7 +176,7 @@ pub enum ChangeLine<'a> {
 pub struct ChangeFile<'a> {
     url: &'a str,
     id: &'a str,
-    partition_values: &'a BTreeMap<String, Option<String>>,
+    partition_values: &'a lakeshare_model::PartitionValues,
     size: u64,
     timestamp: i64,
     version: u64,

@@ -28,9 +28,50 @@ impl ServedSnapshot {
     }
 }
 
+/// Snapshots, and the query lines signed for them ([`crate::signed_lines`]), under one byte
+/// bound: a gateway's memory is what both hold together.
 #[derive(Clone)]
 pub struct SnapshotCache {
-    inner: Cache<(Arc<str>, Version), Arc<ServedSnapshot>>,
+    inner: Cache<Key, Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Snapshot(Arc<str>, Version),
+    Lines(Arc<crate::signed_lines::BlockKey>),
+}
+
+#[derive(Clone)]
+enum Entry {
+    Snapshot(Arc<ServedSnapshot>),
+    Lines(Arc<crate::signed_lines::Block>),
+}
+
+impl Entry {
+    fn bytes(&self) -> u32 {
+        match self {
+            Entry::Snapshot(served) => estimated_bytes(&served.snapshot),
+            Entry::Lines(block) => block.bytes(),
+        }
+    }
+}
+
+/// Snapshots stay until the bound pushes them out (a version never changes meaning); signed
+/// lines only while their URLs have more than half their lifetime left.
+struct Freshness;
+
+impl moka::Expiry<Key, Entry> for Freshness {
+    fn expire_after_create(
+        &self,
+        _: &Key,
+        entry: &Entry,
+        _: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        match entry {
+            Entry::Snapshot(_) => None,
+            Entry::Lines(block) => Some(block.fresh_for()),
+        }
+    }
 }
 
 impl std::fmt::Debug for SnapshotCache {
@@ -47,7 +88,8 @@ impl SnapshotCache {
         Self {
             inner: Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|_, v: &Arc<ServedSnapshot>| estimated_bytes(&v.snapshot))
+                .weigher(|_, entry: &Entry| entry.bytes())
+                .expire_after(Freshness)
                 .build(),
         }
     }
@@ -66,7 +108,7 @@ impl SnapshotCache {
         let loaded = std::sync::atomic::AtomicBool::new(false);
         let found = self
             .inner
-            .try_get_with((Arc::from(table_id), version), async {
+            .try_get_with(Key::Snapshot(Arc::from(table_id), version), async {
                 loaded.store(true, std::sync::atomic::Ordering::Relaxed);
                 let mut snapshot = source.snapshot(version).await?;
                 // Page tokens key on this order: it must not depend on the adapter or process.
@@ -75,7 +117,7 @@ impl SnapshotCache {
                     filtered(&mut snapshot, filter)?;
                 }
                 with_governance(&mut snapshot, sharing.governance);
-                vet(snapshot, signer).map(Arc::new)
+                vet(snapshot, signer).map(|s| Entry::Snapshot(Arc::new(s)))
             })
             .await;
         // A caller that waited on another's load counts as a hit when that load succeeded, and
@@ -85,7 +127,29 @@ impl SnapshotCache {
         } else if found.is_ok() {
             counters.snapshot_hits.inc();
         }
-        found
+        found.map(|entry| match entry {
+            Entry::Snapshot(served) => served,
+            Entry::Lines(_) => unreachable!("a snapshot key holds a snapshot"),
+        })
+    }
+
+    /// The signed lines of block `key`, rendered by `render` unless a fresh copy is kept.
+    /// Concurrent misses for the same block share one rendering.
+    pub async fn lines(
+        &self,
+        key: crate::signed_lines::BlockKey,
+        render: impl Future<Output = lakeshare_storage::Result<crate::signed_lines::Block>>,
+    ) -> Result<Arc<crate::signed_lines::Block>, Arc<lakeshare_storage::Error>> {
+        let found = self
+            .inner
+            .try_get_with(Key::Lines(Arc::new(key)), async {
+                render.await.map(|block| Entry::Lines(Arc::new(block)))
+            })
+            .await?;
+        match found {
+            Entry::Lines(block) => Ok(block),
+            Entry::Snapshot(_) => unreachable!("a lines key holds lines"),
+        }
     }
 
     /// Entries and estimated bytes held now (after the cache's pending bookkeeping, which
@@ -210,21 +274,33 @@ fn parquet_blocker(snapshot: &Snapshot) -> Option<String> {
     (!features.is_empty()).then(|| features.join(" and "))
 }
 
-/// Approximate heap size of a snapshot, for the cache's byte bound.
+/// Approximate size of a snapshot in memory, for the cache's byte bound: each file's entry and
+/// what it points to (each allocation rounded up as the allocator does), and the columnar
+/// statistics the first pruned query builds (about as large as the statistics' text).
 fn estimated_bytes(snapshot: &Snapshot) -> u32 {
-    const PER_FILE_OVERHEAD: usize = 160;
+    fn heap(len: usize) -> usize {
+        if len == 0 {
+            0
+        } else {
+            (len + 8).next_multiple_of(16)
+        }
+    }
     let files: usize = snapshot
         .files
         .iter()
         .map(|f| {
-            PER_FILE_OVERHEAD
-                + f.url.len()
-                + f.id.len()
-                + f.stats.as_ref().map_or(0, |s| s.json.len())
+            let stats = f.stats.as_ref().map_or(0, |s| heap(s.json.len()));
+            std::mem::size_of::<lakeshare_model::DataFile>()
+                + heap(f.url.len())
+                + heap(f.id.len())
+                + f.sha256_id.as_ref().map_or(0, |s| heap(s.len()))
+                + 2 * stats
+                + heap(f.partition_values.len() * 48)
                 + f.partition_values
                     .iter()
-                    .map(|(k, v)| 48 + k.len() + v.as_ref().map_or(0, String::len))
+                    .map(|(k, v)| heap(k.len()) + v.as_ref().map_or(0, |v| heap(v.len())))
                     .sum::<usize>()
+                + f.deletion_vector.as_ref().map_or(0, |_| 256)
         })
         .sum();
     let total = 1024 + snapshot.metadata.schema_string.len() + files;
@@ -260,14 +336,14 @@ mod tests {
     #[test]
     fn deletion_vectors_and_column_mapping_are_named() {
         let mut f = DataFile::new("file:///a", "a", 1);
-        f.deletion_vector = Some(DeletionVector {
+        f.deletion_vector = Some(Box::new(DeletionVector {
             storage_type: "u".into(),
             path_or_inline_dv: "x".into(),
             offset: Some(1),
             size_in_bytes: 10,
             cardinality: 2,
             absolute_url: None,
-        });
+        }));
         let mut s = snapshot(vec![f, DataFile::new("file:///b", "b", 1)]);
         s.metadata.column_mapping = true;
         let why = parquet_blocker(&s).unwrap();

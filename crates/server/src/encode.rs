@@ -214,7 +214,7 @@ pub fn write_change(
 }
 
 /// The lines of a streamed body after its head, one or none per item.
-pub trait BodyLines: Send + Sync + 'static {
+pub trait BodyLines: Send + Sync {
     /// The URLs item `i`'s line needs signed, pushed in the order `write` takes them.
     fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>);
 
@@ -230,7 +230,7 @@ pub trait BodyLines: Send + Sync + 'static {
 }
 
 /// How many items go into one chunk of a streamed body.
-const ITEMS_PER_CHUNK: usize = 256;
+pub(crate) const ITEMS_PER_CHUNK: usize = 256;
 
 /// How a streamed read ends.
 #[derive(Debug, Default)]
@@ -246,15 +246,8 @@ pub struct Ending {
 
 /// A streamed NDJSON body: `head`, then the lines of `items` (signing the URLs of each chunk
 /// as it is produced, in one batch, so a response of 100k files is never held in memory whole),
-/// then the end-of-stream line if the client asked for one, its `minUrlExpirationTimestamp` the
-/// earliest expiry of the URLs actually sent (a store may reuse a URL signed earlier).
-///
-/// The first chunk is signed before this returns, so a store that cannot sign at all (its
-/// credentials gone) becomes an error status rather than an empty 200. A failure after that is
-/// a race with the store: it ends the body with an `errorMessage` line where the client reads
-/// one ([`Ending::report_failures`]), else the connection is cut so the client cannot mistake a
-/// partial answer for a whole one.
-pub async fn stream_body<L: BodyLines>(
+/// then the end-of-stream line as [`framed`] writes it.
+pub async fn stream_body<L: BodyLines + 'static>(
     head: Vec<u8>,
     items: std::ops::Range<usize>,
     ending: Ending,
@@ -264,24 +257,62 @@ pub async fn stream_body<L: BodyLines>(
     impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
 > {
     let end = items.end;
+    let chunks = futures::stream::iter(items.step_by(ITEMS_PER_CHUNK)).then(move |start| {
+        let lines = lines.clone();
+        let signer = signer.clone();
+        async move {
+            let chunk = start..(start + ITEMS_PER_CHUNK).min(end);
+            let files = chunk.clone().filter(|&i| lines.is_file(i)).count();
+            let rendered = render(&*lines, &*signer, chunk).await?;
+            crate::metrics::COUNTERS.files_served.inc_by(files as u64);
+            Ok(Chunk {
+                bytes: rendered.bytes,
+                earliest_expiry_ms: rendered.earliest_expiry_ms,
+            })
+        }
+    });
+    framed(head, chunks, ending).await
+}
+
+/// Part of a body after its head, with the earliest expiry of the URLs in it (`i64::MAX` for
+/// none).
+pub struct Chunk {
+    pub bytes: Bytes,
+    pub earliest_expiry_ms: i64,
+}
+
+/// A body: `head`, then `chunks`, then the end-of-stream line if the client asked for one, its
+/// `minUrlExpirationTimestamp` the earliest expiry of the URLs actually sent (a store may reuse
+/// a URL signed earlier, and cached lines were signed by an earlier request).
+///
+/// The first chunk is made before this returns, so a store that cannot sign at all (its
+/// credentials gone) becomes an error status rather than an empty 200. A failure after that is
+/// a race with the store: it ends the body with an `errorMessage` line where the client reads
+/// one ([`Ending::report_failures`]), else the connection is cut so the client cannot mistake a
+/// partial answer for a whole one.
+pub async fn framed<E>(
+    head: Vec<u8>,
+    chunks: impl futures::Stream<Item = Result<Chunk, E>> + Send + 'static,
+    ending: Ending,
+) -> Result<impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, E>
+where
+    E: std::fmt::Display + Send + 'static,
+{
     let earliest = Arc::new(AtomicI64::new(i64::MAX));
-    let mut starts = items.step_by(ITEMS_PER_CHUNK);
-    let first = match starts.next() {
-        Some(first) => Some(render_chunk(&*lines, &*signer, first, end, &earliest).await?),
-        None => None,
+    let note = {
+        let earliest = earliest.clone();
+        move |chunk: Chunk| {
+            earliest.fetch_min(chunk.earliest_expiry_ms, Ordering::Relaxed);
+            chunk.bytes
+        }
     };
+    let mut chunks = Box::pin(chunks);
+    let first = chunks.next().await.transpose()?.map(note.clone());
     let head = futures::stream::iter(
         std::iter::once(Bytes::from(head))
             .chain(first)
             .map(Ok::<_, std::io::Error>),
     );
-    let seen = earliest.clone();
-    let chunks = futures::stream::iter(starts).then(move |start| {
-        let lines = lines.clone();
-        let signer = signer.clone();
-        let earliest = earliest.clone();
-        async move { render_chunk(&*lines, &*signer, start, end, &earliest).await }
-    });
     let report = ending.report_failures;
     // After a failure nothing more is sent: neither chunks nor the normal last line.
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -289,7 +320,7 @@ pub async fn stream_body<L: BodyLines>(
     let chunks = chunks
         .take_while(move |_| futures::future::ready(!stop.load(Ordering::Relaxed)))
         .map(move |chunk| match chunk {
-            Ok(bytes) => Ok(bytes),
+            Ok(chunk) => Ok(note(chunk)),
             Err(e) => {
                 failed.store(true, Ordering::Relaxed);
                 tracing::error!("signing failed mid-stream: {e}");
@@ -300,7 +331,7 @@ pub async fn stream_body<L: BodyLines>(
                     );
                     Ok(Bytes::from(lakeshare_protocol::ndjson_line(&line)))
                 } else {
-                    Err(std::io::Error::other(e))
+                    Err(std::io::Error::other(e.to_string()))
                 }
             }
         });
@@ -308,7 +339,7 @@ pub async fn stream_body<L: BodyLines>(
     let tail = futures::stream::once(async move { ending.line }).filter_map(move |line| {
         let show = line.filter(|_| !ended.load(Ordering::Relaxed));
         futures::future::ready(show.map(|line| {
-            let earliest = seen.load(Ordering::Relaxed);
+            let earliest = earliest.load(Ordering::Relaxed);
             let line = if earliest == i64::MAX {
                 line
             } else {
@@ -320,38 +351,48 @@ pub async fn stream_body<L: BodyLines>(
     Ok(head.chain(chunks).chain(tail))
 }
 
-/// The lines of items `start..start + ITEMS_PER_CHUNK` (capped at `end`), their URLs signed in
-/// one batch; notes the earliest expiry among them in `earliest`.
-async fn render_chunk<L: BodyLines>(
+/// The lines of some items, their URLs signed in one batch.
+#[derive(Debug)]
+pub struct Rendered {
+    pub bytes: Bytes,
+    /// Where each item's line ends in `bytes` (an item without a line ends where the one
+    /// before it does).
+    pub ends: Vec<u32>,
+    /// The earliest expiry of the URLs signed for them; `i64::MAX` for none.
+    pub earliest_expiry_ms: i64,
+}
+
+/// The lines of `items`, their URLs signed in one batch.
+pub async fn render<L: BodyLines + ?Sized>(
     lines: &L,
     signer: &dyn UrlSigner,
-    start: usize,
-    end: usize,
-    earliest: &AtomicI64,
-) -> lakeshare_storage::Result<Bytes> {
-    let chunk = start..(start + ITEMS_PER_CHUNK).min(end);
-    let signed = {
-        let mut urls = Vec::with_capacity(chunk.len());
-        for i in chunk.clone() {
-            lines.urls(i, &mut urls);
-        }
-        let signed = signer.sign_all(&urls).await?;
-        let files = chunk.clone().filter(|&i| lines.is_file(i)).count();
-        crate::metrics::COUNTERS
-            .urls_signed
-            .inc_by(urls.len() as u64);
-        crate::metrics::COUNTERS.files_served.inc_by(files as u64);
-        signed
-    };
-    if let Some(min) = signed.iter().map(|s| s.expires_at_ms).min() {
-        earliest.fetch_min(min, Ordering::Relaxed);
+    items: std::ops::Range<usize>,
+) -> lakeshare_storage::Result<Rendered> {
+    let mut urls = Vec::with_capacity(items.len());
+    for i in items.clone() {
+        lines.urls(i, &mut urls);
     }
+    let signed = signer.sign_all(&urls).await?;
+    crate::metrics::COUNTERS
+        .urls_signed
+        .inc_by(urls.len() as u64);
+    let earliest_expiry_ms = signed
+        .iter()
+        .map(|s| s.expires_at_ms)
+        .min()
+        .unwrap_or(i64::MAX);
     let mut signed = signed.into_iter();
-    let mut buf = Vec::with_capacity(chunk.len() * 512);
-    for i in chunk {
+    let mut buf = Vec::with_capacity(items.len() * 512);
+    let mut ends = Vec::with_capacity(items.len());
+    for i in items {
         lines.write(&mut buf, i, &mut signed);
+        ends.push(u32::try_from(buf.len()).expect("a chunk of lines is far below 4 GiB"));
     }
-    Ok(Bytes::from(buf))
+    Ok(Rendered {
+        bytes: Bytes::from(buf),
+        ends,
+        earliest_expiry_ms,
+    })
 }
 
 #[cfg(test)]

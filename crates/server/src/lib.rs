@@ -40,6 +40,7 @@ mod reload;
 mod rest_catalog;
 mod routes;
 mod serve;
+mod signed_lines;
 mod tls;
 
 pub use app::App;

@@ -19,6 +19,9 @@ pub(crate) use lakeshare_model::stable_uuid;
 pub struct OpenedTable {
     pub source: Arc<dyn TableSource>,
     pub signer: Arc<dyn UrlSigner>,
+    /// Unique to this opening of the table, so unique to `signer`: what the lines it signed
+    /// are cached under ([`crate::signed_lines`]).
+    pub signer_id: u64,
     /// The folder every file of the table lies in.
     pub root: Root,
     /// The store the root is in; `None` for the gateway's disk.
@@ -387,9 +390,11 @@ pub(crate) fn signed(
     outside_store: impl FnOnce(lakeshare_storage::Error) -> lakeshare_model::Error,
 ) -> lakeshare_model::Result<OpenedTable> {
     let signer = signer_for(&opened, store, opener, outside_store)?;
+    static OPENINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     Ok(OpenedTable {
         source: opened.source,
         signer,
+        signer_id: OPENINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         root: opened.root,
         store: store.cloned(),
         computed: None,

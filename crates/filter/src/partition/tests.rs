@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 use lakeshare_model::{ChangeFile, ChangeKind, DataFile, TableMetadata, VersionChanges};
 
 use super::PartitionFilter;
@@ -21,7 +19,7 @@ fn file(id: &str, values: &[(&str, Option<&str>)]) -> DataFile {
     f.partition_values = values
         .iter()
         .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-        .collect::<BTreeMap<_, _>>();
+        .collect();
     f
 }
 

@@ -4,7 +4,6 @@
 //! a JSON predicate tree and as SQL, against an evaluator of SQL's three-valued logic.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use lakeshare_model::{DataFile, FileStats, Snapshot};
 use proptest::prelude::*;
@@ -364,8 +363,7 @@ impl File {
     /// The file as a snapshot lists it, with exact Delta statistics.
     fn data_file(&self, id: usize) -> DataFile {
         let mut data = DataFile::new(format!("file:///t/{id}"), id.to_string(), 1);
-        data.partition_values =
-            BTreeMap::from([("year".to_string(), self.year.as_ref().map(Value::text))]);
+        data.partition_values = [("year".to_string(), self.year.as_ref().map(Value::text))].into();
         if self.no_stats {
             return data;
         }

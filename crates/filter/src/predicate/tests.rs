@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 use lakeshare_model::{DataFile, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol};
 
 use super::*;
@@ -14,7 +12,7 @@ const SCHEMA: &str = r#"{"type":"struct","fields":[
 
 fn file(id: &str, year: Option<&str>, stats: Option<&str>) -> DataFile {
     let mut f = DataFile::new(format!("file:///t/{id}"), id, 1);
-    f.partition_values = BTreeMap::from([("year".to_string(), year.map(String::from))]);
+    f.partition_values = [("year".to_string(), year.map(String::from))].into();
     f.stats = stats.map(|s| FileStats::from_json(s.to_string()));
     f
 }

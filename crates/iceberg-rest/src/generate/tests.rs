@@ -232,14 +232,14 @@ async fn refusal(version: &Snapshot) -> Error {
 
 fn with_deletion_vector(mut s: Snapshot, file: usize, cardinality: i64) -> Snapshot {
     let mut files = s.files.to_vec();
-    files[file].deletion_vector = Some(lakeshare_model::DeletionVector {
+    files[file].deletion_vector = Some(Box::new(lakeshare_model::DeletionVector {
         storage_type: "u".into(),
         path_or_inline_dv: "x".into(),
         offset: Some(1),
         size_in_bytes: 10,
         cardinality,
         absolute_url: Some("file:///t/deletion_vector_x.bin".into()),
-    });
+    }));
     s.files = files.into();
     s
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use lakeshare_model::{TimestampBound, Version, VersionSpec};
 use lakeshare_protocol::query::QueryRequest;
 use lakeshare_protocol::time::parse_timestamp;
-use lakeshare_protocol::{CAPABILITIES_HEADER, Capabilities, ResponseFormat};
+use lakeshare_protocol::{CAPABILITIES_HEADER, Capabilities};
 
 use super::common::{
     TablePath, capabilities, check_file_ids, choose_format, echo_file_id_hash, file_id_hash,
@@ -24,6 +24,7 @@ use crate::encode::{self, MetadataExtras};
 use crate::error::{ApiError, ApiResult};
 use crate::pages::Params;
 use crate::registry::TableHandle;
+use crate::signed_lines;
 use lakeshare_filter::{Error as FilterError, Predicate};
 use lakeshare_protocol::lines::EndStreamLine;
 use lakeshare_storage::Purpose;
@@ -271,29 +272,36 @@ pub(super) async fn answer(
         }),
     );
     // Downloads through the gateway's own file route are audited as this recipient's.
-    let signer = opened
+    let bound = opened
         .signer
-        .for_recipient(&recipient.name, &handle.qualified_name())
-        .unwrap_or_else(|| opened.signer.clone());
-    let lines = QueryLines {
+        .for_recipient(&recipient.name, &handle.qualified_name());
+    let source = signed_lines::Source {
+        cache: app.cache().clone(),
+        key: signed_lines::BlockKey {
+            signer: opened.signer_id,
+            table: Arc::from(handle.snapshot_key.as_str()),
+            version,
+            format,
+            ids: ids.unwrap_or_default(),
+            audience: bound.as_ref().map(|_| recipient.name.clone()),
+            index: 0,
+        },
+        signer: bound.unwrap_or_else(|| opened.signer.clone()),
         served,
-        format,
-        selection,
-        ids: ids.unwrap_or_default(),
     };
     let ending = encode::Ending {
         line: end_stream,
         report_failures: caps.include_end_stream_action,
     };
-    let stream = stream_files(
-        lines,
-        signer,
-        start..end,
-        spec != VersionSpec::Latest,
-        ending,
-    )
-    .await
-    .map_err(|e| ApiError::from_signing(&handle.qualified_name(), &e))?;
+    let mut head = Vec::with_capacity(1024);
+    let extras = MetadataExtras {
+        version: (spec != VersionSpec::Latest).then_some(version),
+        ..MetadataExtras::default()
+    };
+    encode::write_head(&mut head, format, &source.served.snapshot, extras);
+    let stream = signed_lines::stream(head, source, selection, start..end, ending)
+        .await
+        .map_err(|e| ApiError::from_signing(&handle.qualified_name(), &e))?;
     app.audit().record("query", recipient.caller(), audited);
     let mut response = ndjson_response(version, format, Body::from_stream(stream));
     echo_file_id_hash(&mut response, ids);
@@ -461,53 +469,4 @@ fn select_files(
         }
     }
     Ok((0..count as u32).collect())
-}
-
-/// The query body: protocol and metadata lines, one line per selected file in `page`, and the
-/// end-of-stream line if the client asked for one.
-async fn stream_files(
-    lines: QueryLines,
-    signer: Arc<dyn lakeshare_storage::UrlSigner>,
-    page: std::ops::Range<usize>,
-    time_travel: bool,
-    ending: encode::Ending,
-) -> lakeshare_storage::Result<
-    impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
-> {
-    let mut head = Vec::with_capacity(1024);
-    let extras = MetadataExtras {
-        version: time_travel.then_some(lines.served.snapshot.version),
-        ..MetadataExtras::default()
-    };
-    encode::write_head(&mut head, lines.format, &lines.served.snapshot, extras);
-    encode::stream_body(head, page, ending, Arc::new(lines), signer).await
-}
-
-/// The file lines of a query: the selected files of a snapshot.
-struct QueryLines {
-    served: Arc<ServedSnapshot>,
-    format: ResponseFormat,
-    selection: Arc<[u32]>,
-    ids: lakeshare_protocol::FileIdHash,
-}
-
-impl QueryLines {
-    fn file(&self, i: usize) -> &lakeshare_model::DataFile {
-        &self.served.snapshot.files[self.selection[i] as usize]
-    }
-}
-
-impl encode::BodyLines for QueryLines {
-    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
-        encode::push_urls(self.file(i), out);
-    }
-
-    fn write(
-        &self,
-        buf: &mut Vec<u8>,
-        i: usize,
-        signed: &mut dyn Iterator<Item = lakeshare_storage::SignedUrl>,
-    ) {
-        encode::write_file(buf, self.format, self.file(i), self.ids, signed);
-    }
 }

@@ -1,0 +1,470 @@
+//! The gateway against the floors of its work, each measured in the same run on this machine:
+//! nginx sending the same bytes (warm queries, listings, downloads) and the formats' own
+//! readers doing the same replay (cold queries: `deltalake` for Delta, `pyiceberg` for
+//! Iceberg). The benchmark starts nginx and the Python readers itself (see `baselines`).
+//!
+//! - *first query*: a fresh gateway's first full query of the table (it loads the snapshot),
+//!   time to the first body byte and to the last, against `DeltaTable(path)` +
+//!   `get_add_actions()` in `deltalake`, or `StaticTable.from_metadata(…).scan().plan_files()`
+//!   in `pyiceberg` (each a fresh table object; median of 3).
+//! - *warm full query*: the same query again, against nginx sending the identical body saved
+//!   to a file (median of 7, one reqwest client for both).
+//! - *64 connections*: wrk for `LAKESHARE_BENCH_SECONDS` (10) on a 1k-file query, a 10-file
+//!   query and the share listing, against nginx serving each identical body.
+//! - *download*: `/files` of a 105 MB file against nginx sending it.
+//! - *memory*: this process's RSS before a fresh gateway's first query, after a query of one
+//!   file (the snapshot cached), and after a full one (its signed lines cached).
+//!
+//! Run: `cargo bench -p lakeshare-benches --bench floors` (`scripts/setup` first, for nginx,
+//! wrk and the Python environment). `LAKESHARE_BENCH_FILES=10000` picks the size.
+
+mod baselines;
+mod bench_tables;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use baselines::{Load, Nginx};
+
+const TOKEN: &str = "benchmark-token-0123456789";
+const SECRET: &str = "benchmark-signing-secret";
+const BIG_FILE_MB: usize = 105;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let files: usize = std::env::var("LAKESHARE_BENCH_FILES")
+        .unwrap_or_else(|_| "100000".into())
+        .parse()
+        .expect("LAKESHARE_BENCH_FILES: a number");
+    let seconds: u64 = std::env::var("LAKESHARE_BENCH_SECONDS")
+        .unwrap_or_else(|_| "10".into())
+        .parse()
+        .expect("LAKESHARE_BENCH_SECONDS: a number");
+    let tables = Tables {
+        large: bench_tables::delta_log(files).await,
+        thousand: bench_tables::delta_log(1000).await,
+        ten: bench_tables::delta_log(10).await,
+        iceberg: None,
+    };
+    let iceberg = bench_tables::native_iceberg(&tables.large, files).await;
+    let tables = Tables {
+        iceberg: Some(iceberg),
+        ..tables
+    };
+    let big = big_file(&tables.thousand);
+    let served = tempfile::tempdir().expect("a folder for nginx");
+    let report = Report::new(files);
+
+    // Memory first, while this process has held nothing else.
+    let gateway = Gateway::start(&tables).await;
+    let before = baselines::rss_bytes();
+    gateway.query("large", r#"{"maxFiles":1}"#).await;
+    let snapshot = baselines::rss_bytes();
+    gateway.query("large", "{}").await;
+    let lines = baselines::rss_bytes();
+    drop(gateway);
+    let per_file = |from: u64, to: u64| to.saturating_sub(from) as f64 / files as f64;
+    println!(
+        "memory: +{:.0} MB RSS with the {files}-file snapshot cached ({:.0} B per file), +{:.0} MB more with its signed lines ({:.0} B per file)",
+        mb(snapshot.saturating_sub(before)),
+        per_file(before, snapshot),
+        mb(lines.saturating_sub(snapshot)),
+        per_file(snapshot, lines),
+    );
+
+    // Cold: a fresh gateway's first query against the format's own replay.
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let gateway = Gateway::start(&tables).await;
+        cold.push(gateway.query("large", "{}").await);
+    }
+    let deltalake = median_of(3, || {
+        baselines::python_seconds(DELTALAKE_REPLAY, &[&tables.large.to_string_lossy()])
+    });
+    let cold = Fetched::median(cold);
+    report.row(
+        "first query, Delta: to first byte",
+        cold.first_byte,
+        deltalake,
+        "deltalake replay",
+    );
+    report.row(
+        "first query, Delta: whole body",
+        cold.total,
+        deltalake,
+        "deltalake replay",
+    );
+
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let gateway = Gateway::start(&tables).await;
+        cold.push(gateway.query("iceberg", "{}").await);
+    }
+    let metadata = tables
+        .iceberg
+        .as_ref()
+        .expect("made")
+        .join("metadata/00001-bench.metadata.json");
+    let pyiceberg = median_of(3, || {
+        baselines::python_seconds(PYICEBERG_PLAN, &[&metadata.to_string_lossy()])
+    });
+    let cold = Fetched::median(cold);
+    report.row(
+        "first query, Iceberg: to first byte",
+        cold.first_byte,
+        pyiceberg,
+        "pyiceberg plan_files",
+    );
+    report.row(
+        "first query, Iceberg: whole body",
+        cold.total,
+        pyiceberg,
+        "pyiceberg plan_files",
+    );
+
+    // Warm: the same answers again, against nginx sending their bytes.
+    let gateway = Gateway::start(&tables).await;
+    let body = gateway.body("large", "{}").await;
+    std::fs::write(served.path().join("large.ndjson"), &body).expect("written");
+    std::fs::write(
+        served.path().join("thousand.ndjson"),
+        gateway.body("thousand", "{}").await,
+    )
+    .expect("written");
+    std::fs::write(
+        served.path().join("ten.ndjson"),
+        gateway.body("ten", "{}").await,
+    )
+    .expect("written");
+    std::fs::write(
+        served.path().join("shares.json"),
+        gateway.get_body("shares").await,
+    )
+    .expect("written");
+    std::fs::copy(&big, served.path().join("big.bin")).expect("copied");
+    let nginx = Nginx::serve(served.path());
+
+    let mut warm = Vec::new();
+    for _ in 0..7 {
+        warm.push(gateway.query("large", "{}").await);
+    }
+    let warm = Fetched::median(warm);
+    let mut plain = Vec::new();
+    for _ in 0..7 {
+        plain.push(
+            gateway
+                .fetch(gateway.client.get(nginx.url("large.ndjson")))
+                .await,
+        );
+    }
+    let plain = Fetched::median(plain);
+    assert_eq!(plain.bytes, body.len(), "nginx sends the same body");
+    report.row(
+        &format!("warm full query ({:.0} MB)", mb(body.len() as u64)),
+        warm.total,
+        plain.total,
+        "nginx, same bytes",
+    );
+    report.row(
+        "warm full query: to first byte",
+        warm.first_byte,
+        plain.first_byte,
+        "nginx, same bytes",
+    );
+
+    let connections = 64;
+    for (case, table, file) in [
+        ("1k-file query", Some("thousand"), "thousand.ndjson"),
+        ("10-file query", Some("ten"), "ten.ndjson"),
+        ("list shares", None, "shares.json"),
+    ] {
+        let url = match table {
+            Some(t) => gateway.query_url(t),
+            None => gateway.url("shares"),
+        };
+        let ours = baselines::wrk(
+            &Load {
+                url: &url,
+                post: table.map(|_| "{}"),
+                token: Some(TOKEN),
+            },
+            connections,
+            seconds,
+        );
+        let theirs = baselines::wrk(
+            &Load {
+                url: &nginx.url(file),
+                post: None,
+                token: None,
+            },
+            connections,
+            seconds,
+        );
+        report.throughput(&format!("{case}, {connections} connections"), ours, theirs);
+    }
+
+    let download = gateway.signed_url(&big);
+    let mut times = Vec::new();
+    let mut nginx_times = Vec::new();
+    for _ in 0..5 {
+        let got = gateway.fetch(gateway.client.get(&download)).await;
+        assert_eq!(got.bytes, BIG_FILE_MB << 20);
+        times.push(got.total);
+        let got = gateway
+            .fetch(gateway.client.get(nginx.url("big.bin")))
+            .await;
+        nginx_times.push(got.total);
+    }
+    times.sort();
+    nginx_times.sort();
+    let rate = |d: Duration| (BIG_FILE_MB << 20) as f64 / d.as_secs_f64() / 1e9;
+    println!(
+        "{:<44} {:>9.2} GB/s {:>9.2} GB/s {:>7.2}x   (nginx static)",
+        format!("/files download, {BIG_FILE_MB} MB"),
+        rate(times[2]),
+        rate(nginx_times[2]),
+        rate(times[2]) / rate(nginx_times[2]),
+    );
+}
+
+/// deltalake's replay of a table's log: its add actions, every file's path, size and stats.
+const DELTALAKE_REPLAY: &str = r#"
+import sys, time
+from deltalake import DeltaTable
+started = time.perf_counter()
+table = DeltaTable(sys.argv[1])
+actions = table.get_add_actions(flatten=True)
+assert actions.num_rows > 0
+print(time.perf_counter() - started)
+"#;
+
+/// pyiceberg's planning of a full scan: every data file of the current snapshot.
+const PYICEBERG_PLAN: &str = r#"
+import sys, time
+from pyiceberg.table import StaticTable
+started = time.perf_counter()
+table = StaticTable.from_metadata("file://" + sys.argv[1])
+tasks = list(table.scan().plan_files())
+assert len(tasks) > 0
+print(time.perf_counter() - started)
+"#;
+
+struct Tables {
+    large: PathBuf,
+    thousand: PathBuf,
+    ten: PathBuf,
+    iceberg: Option<PathBuf>,
+}
+
+/// A 105 MB file inside the 1k-file table's folder, so the gateway signs it (once).
+fn big_file(table: &Path) -> PathBuf {
+    let path = table.join("big.bin");
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some((BIG_FILE_MB << 20) as u64) {
+        let block: Vec<u8> = (0..1 << 20).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&path, block.repeat(BIG_FILE_MB)).expect("written");
+    }
+    path
+}
+
+/// A gateway in this process on a loopback port, serving the tables.
+struct Gateway {
+    client: reqwest::Client,
+    port: u16,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    async fn start(tables: &Tables) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("bound").port();
+        let entry = |name: &str, path: &Path| {
+            format!(
+                "          - {{ name: {name}, location: \"{}\" }}\n",
+                path.display()
+            )
+        };
+        let iceberg = tables.iceberg.as_ref().expect("made");
+        let yaml = format!(
+            "server: {{ listen: \"127.0.0.1:{port}\", signing_secret: \"{SECRET}\", snapshot_cache_mb: 2048 }}\n\
+             shares:\n  - name: bench\n    schemas:\n      - name: s\n        tables:\n{}{}{}          - {{ name: iceberg, location: \"{}\", format: iceberg }}\n\
+             recipients:\n  - {{ name: bench, token: \"{TOKEN}\", shares: [bench] }}\n",
+            entry("large", &tables.large),
+            entry("thousand", &tables.thousand),
+            entry("ten", &tables.ten),
+            iceberg.display(),
+        );
+        let config = lakeshare_catalog::Config::from_yaml(&yaml, Path::new("."))
+            .expect("bench configuration");
+        let app = lakeshare_server::App::open(config, lakeshare_formats::enabled()).await;
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app.router()).await.expect("served");
+        });
+        Self {
+            client: reqwest::Client::new(),
+            port,
+            server,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/delta-sharing/{path}", self.port)
+    }
+
+    fn query_url(&self, table: &str) -> String {
+        self.url(&format!("shares/bench/schemas/s/tables/{table}/query"))
+    }
+
+    async fn query(&self, table: &str, body: &str) -> Fetched {
+        let request = self
+            .client
+            .post(self.query_url(table))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.fetch(request).await
+    }
+
+    async fn body(&self, table: &str, body: &str) -> Vec<u8> {
+        let response = self
+            .client
+            .post(self.query_url(table))
+            .bearer_auth(TOKEN)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("an answer");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.expect("a body").to_vec()
+    }
+
+    async fn get_body(&self, path: &str) -> Vec<u8> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("an answer");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.expect("a body").to_vec()
+    }
+
+    /// Times `request`: to the first body chunk and to the end.
+    async fn fetch(&self, request: reqwest::RequestBuilder) -> Fetched {
+        let started = Instant::now();
+        let mut response = request.send().await.expect("an answer");
+        assert!(response.status().is_success(), "{}", response.status());
+        let mut bytes = 0;
+        let mut first_byte = None;
+        while let Some(chunk) = response.chunk().await.expect("the body") {
+            first_byte.get_or_insert_with(|| started.elapsed());
+            bytes += chunk.len();
+        }
+        let total = started.elapsed();
+        Fetched {
+            first_byte: first_byte.unwrap_or(total),
+            total,
+            bytes,
+        }
+    }
+
+    /// A URL of the gateway's own file route for `file` (in a table's folder).
+    fn signed_url(&self, file: &Path) -> String {
+        let root = file.parent().expect("in a folder");
+        let signer = lakeshare_storage::LocalUrlSigner::new(
+            lakeshare_storage::Signer::from_secret(SECRET),
+            &format!("http://127.0.0.1:{}/files", self.port),
+            root,
+            Duration::from_secs(3600),
+        )
+        .expect("signer");
+        let url = url::Url::from_file_path(file).expect("a file URL");
+        signer.sign(url.as_str()).expect("signed").url
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fetched {
+    first_byte: Duration,
+    total: Duration,
+    bytes: usize,
+}
+
+impl Fetched {
+    /// The median of each time on its own.
+    fn median(mut runs: Vec<Fetched>) -> Fetched {
+        let middle = runs.len() / 2;
+        runs.sort_by_key(|f| f.first_byte);
+        let first_byte = runs[middle].first_byte;
+        runs.sort_by_key(|f| f.total);
+        Fetched {
+            first_byte,
+            ..runs[middle]
+        }
+    }
+}
+
+fn median_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+struct Report;
+
+impl Report {
+    fn new(files: usize) -> Self {
+        println!(
+            "\nlakeshare floors: {files}-file tables, loopback HTTP, 2 tokio workers, every baseline in this run"
+        );
+        println!(
+            "{:<44} {:>14} {:>14} {:>8}   baseline",
+            "case", "lakeshare", "baseline", "ratio"
+        );
+        Self
+    }
+
+    /// A time against its baseline's: the ratio is ours over theirs (lower is better).
+    fn row(&self, case: &str, ours: Duration, theirs: Duration, baseline: &str) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{case:<44} {:>11.1} ms {:>11.1} ms {:>7.2}x   ({baseline})",
+            ms(ours),
+            ms(theirs),
+            ms(ours) / ms(theirs).max(0.001)
+        );
+    }
+
+    /// Requests per second against the baseline's: the ratio is ours over theirs (higher is
+    /// better).
+    fn throughput(&self, case: &str, ours: baselines::Throughput, theirs: baselines::Throughput) {
+        println!(
+            "{case:<44} {:>9.0} req/s {:>9.0} req/s {:>7.2}x   (nginx, same bytes; {} and {} requests)",
+            ours.per_second,
+            theirs.per_second,
+            ours.per_second / theirs.per_second.max(0.001),
+            ours.requests,
+            theirs.requests,
+        );
+    }
+}
