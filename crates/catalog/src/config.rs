@@ -165,6 +165,12 @@ pub struct ServerConfig {
     /// the body afterwards is not bounded.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_seconds: u64,
+    /// Loading one version of a table (its log replay, its manifests) must finish within this
+    /// long, or it fails as a store that did not answer in time (503). A load outlives the
+    /// request that started it, so a table whose first load takes longer than the request
+    /// timeout is served once the load completes, rather than never.
+    #[serde(default = "default_snapshot_load_timeout")]
+    pub snapshot_load_timeout_seconds: u64,
     /// A connection must send each request's headers within this long, or it is closed.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_seconds: u64,
@@ -200,6 +206,10 @@ fn default_request_timeout() -> u64 {
     120
 }
 
+fn default_snapshot_load_timeout() -> u64 {
+    600
+}
+
 fn default_access_token_ttl() -> u64 {
     3600
 }
@@ -228,6 +238,7 @@ impl Default for ServerConfig {
             signing_secrets: Vec::new(),
             snapshot_cache_mb: default_cache_mb(),
             request_timeout_seconds: default_request_timeout(),
+            snapshot_load_timeout_seconds: default_snapshot_load_timeout(),
             header_timeout_seconds: default_header_timeout(),
             max_connections: default_max_connections(),
             max_concurrent_requests: default_max_concurrent_requests(),

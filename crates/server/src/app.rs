@@ -392,18 +392,16 @@ impl App {
         if let Some(job) = &opened.computed {
             job.refuse_dropped(version).await.map_err(Arc::new)?;
         }
-        self.cache()
-            .get(
-                &handle.snapshot_key,
-                version,
-                &*opened.source,
-                &*opened.signer,
-                crate::cache::Sharing {
-                    governance: &handle.entry.governance,
-                    filter: opened.partition_filter(handle),
-                },
-            )
-            .await
+        let load = crate::cache::Load {
+            source: &opened.source,
+            signer: &opened.signer,
+            sharing: crate::cache::Sharing {
+                governance: &handle.entry.governance,
+                filter: opened.partition_filter(handle),
+            },
+            deadline: Duration::from_secs(self.config().server.snapshot_load_timeout_seconds),
+        };
+        self.cache().get(&handle.snapshot_key, version, load).await
     }
 
     #[cfg(feature = "iceberg-catalog")]

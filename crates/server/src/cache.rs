@@ -3,6 +3,7 @@
 //! A version never changes meaning (see `TableSource`), so entries need no invalidation; the
 //! bound is what keeps a gateway fronting many large tables from growing without limit.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use lakeshare_filter::{FileStatistics, PartitionFilter};
@@ -33,11 +34,18 @@ impl ServedSnapshot {
 #[derive(Clone)]
 pub struct SnapshotCache {
     inner: Cache<Key, Entry>,
+    /// Snapshot loads under way, each a task of its own: a load outlives the requests that
+    /// wait for it, and a request arriving meanwhile joins it rather than starting another.
+    loads: Arc<std::sync::Mutex<HashMap<SnapshotKey, SharedLoad>>>,
 }
+
+type SnapshotKey = (Arc<str>, Version);
+type Loaded = Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>>;
+type SharedLoad = futures::future::Shared<futures::future::BoxFuture<'static, Loaded>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Snapshot(Arc<str>, Version),
+    Snapshot(SnapshotKey),
     Lines(Arc<crate::signed_lines::BlockKey>),
 }
 
@@ -91,33 +99,26 @@ impl SnapshotCache {
                 .weigher(|_, entry: &Entry| entry.bytes())
                 .expire_after(Freshness)
                 .build(),
+            loads: Arc::default(),
         }
     }
 
-    /// The snapshot of `table_id` at `version`, loading it through `source` on a miss. Concurrent
-    /// misses for the same key share one load.
+    /// The snapshot of `table_id` at `version`, loading it on a miss as [`Load`] says.
+    /// Concurrent misses for the same key share one load.
     pub async fn get(
         &self,
         table_id: &str,
         version: Version,
-        source: &dyn TableSource,
-        signer: &dyn UrlSigner,
-        sharing: Sharing<'_>,
+        load: Load<'_>,
     ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
         let counters = &crate::metrics::COUNTERS;
         let loaded = std::sync::atomic::AtomicBool::new(false);
+        let key: SnapshotKey = (Arc::from(table_id), version);
         let found = self
             .inner
-            .try_get_with(Key::Snapshot(Arc::from(table_id), version), async {
+            .try_get_with(Key::Snapshot(key.clone()), async {
                 loaded.store(true, std::sync::atomic::Ordering::Relaxed);
-                let mut snapshot = source.snapshot(version).await?;
-                // Page tokens key on this order: it must not depend on the adapter or process.
-                snapshot.sort_files();
-                if let Some(filter) = sharing.filter {
-                    filtered(&mut snapshot, filter)?;
-                }
-                with_governance(&mut snapshot, sharing.governance);
-                vet(snapshot, signer).map(|s| Entry::Snapshot(Arc::new(s)))
+                self.load(key, load).await.map(Entry::Snapshot)
             })
             .await;
         // A caller that waited on another's load counts as a hit when that load succeeded, and
@@ -127,10 +128,44 @@ impl SnapshotCache {
         } else if found.is_ok() {
             counters.snapshot_hits.inc();
         }
-        found.map(|entry| match entry {
-            Entry::Snapshot(served) => served,
-            Entry::Lines(_) => unreachable!("a snapshot key holds a snapshot"),
-        })
+        match found {
+            Ok(Entry::Snapshot(served)) => Ok(served),
+            Ok(Entry::Lines(_)) => unreachable!("a snapshot key holds a snapshot"),
+            Err(e) => Err(Arc::clone(&e)),
+        }
+    }
+
+    /// Joins the load of `key` under way, or starts one: a task that keeps the result in the
+    /// cache when it succeeds, even if every request that waited for it has gone (timed out),
+    /// so the next one finds it.
+    async fn load(&self, key: SnapshotKey, load: Load<'_>) -> Loaded {
+        let shared = {
+            let mut loads = self.loads.lock().expect("not poisoned");
+            match loads.get(&key) {
+                Some(under_way) => under_way.clone(),
+                None => {
+                    let task = tokio::spawn(load_task(
+                        key.clone(),
+                        load.owned(),
+                        self.inner.clone(),
+                        self.loads.clone(),
+                    ));
+                    let joined = async move {
+                        task.await.unwrap_or_else(|e| {
+                            tracing::error!("a snapshot load failed: {e}");
+                            Err(Arc::new(lakeshare_model::Error::Corrupt {
+                                location: "the table".into(),
+                                reason: "its snapshot could not be loaded".into(),
+                            }))
+                        })
+                    };
+                    let shared = futures::FutureExt::shared(futures::FutureExt::boxed(joined));
+                    loads.insert(key, shared.clone());
+                    shared
+                }
+            }
+        };
+        shared.await
     }
 
     /// The signed lines of block `key`, rendered by `render` unless a fresh copy is kept.
@@ -158,6 +193,75 @@ impl SnapshotCache {
         self.inner.run_pending_tasks().await;
         (self.inner.entry_count(), self.inner.weighted_size())
     }
+}
+
+/// What loading a table's snapshot takes: its adapter, its signer (to vet the files), how the
+/// share presents it, and how long it may take as a whole.
+#[derive(Clone, Copy)]
+pub struct Load<'a> {
+    pub source: &'a Arc<dyn TableSource>,
+    pub signer: &'a Arc<dyn UrlSigner>,
+    pub sharing: Sharing<'a>,
+    pub deadline: std::time::Duration,
+}
+
+impl Load<'_> {
+    fn owned(self) -> OwnedLoad {
+        OwnedLoad {
+            source: self.source.clone(),
+            signer: self.signer.clone(),
+            governance: self.sharing.governance.clone(),
+            filter: self.sharing.filter.cloned(),
+            deadline: self.deadline,
+        }
+    }
+}
+
+/// [`Load`] for a task of its own.
+struct OwnedLoad {
+    source: Arc<dyn TableSource>,
+    signer: Arc<dyn UrlSigner>,
+    governance: Governance,
+    filter: Option<PartitionFilter>,
+    deadline: std::time::Duration,
+}
+
+/// Loads `key`'s snapshot within the deadline; keeps it in `cache` when it succeeds, and
+/// then (so that no request finds neither) forgets the load.
+async fn load_task(
+    key: SnapshotKey,
+    load: OwnedLoad,
+    cache: Cache<Key, Entry>,
+    loads: Arc<std::sync::Mutex<HashMap<SnapshotKey, SharedLoad>>>,
+) -> Loaded {
+    let version = key.1;
+    let work = async {
+        let mut snapshot = load.source.snapshot(version).await?;
+        // Page tokens key on this order: it must not depend on the adapter or process.
+        snapshot.sort_files();
+        if let Some(filter) = &load.filter {
+            filtered(&mut snapshot, filter)?;
+        }
+        with_governance(&mut snapshot, &load.governance);
+        vet(snapshot, &*load.signer).map(Arc::new)
+    };
+    let result = match tokio::time::timeout(load.deadline, work).await {
+        Ok(result) => result.map_err(Arc::new),
+        Err(_) => Err(Arc::new(lakeshare_model::Error::Storage {
+            fault: lakeshare_model::StorageFault::TimedOut,
+            detail: format!(
+                "loading version {version} took longer than snapshot_load_timeout_seconds ({} s)",
+                load.deadline.as_secs()
+            ),
+        })),
+    };
+    if let Ok(served) = &result {
+        cache
+            .insert(Key::Snapshot(key.clone()), Entry::Snapshot(served.clone()))
+            .await;
+    }
+    loads.lock().expect("not poisoned").remove(&key);
+    result
 }
 
 /// How the share presents a table's snapshots: the governance metadata it adds and the row
@@ -323,6 +427,126 @@ mod tests {
             native_id: None,
             unservable: None,
         }
+    }
+
+    /// A table whose every snapshot load takes `delay`, counting the loads.
+    #[derive(Debug)]
+    struct Slow {
+        delay: std::time::Duration,
+        loads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TableSource for Slow {
+        fn format(&self) -> TableFormat {
+            TableFormat::new("delta")
+        }
+
+        async fn latest_version(&self) -> lakeshare_model::Result<Version> {
+            Ok(0)
+        }
+
+        async fn snapshot(&self, _: Version) -> lakeshare_model::Result<Snapshot> {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            Ok(snapshot(Vec::new()))
+        }
+
+        async fn version_at(
+            &self,
+            _: chrono::DateTime<chrono::Utc>,
+            _: lakeshare_model::TimestampBound,
+        ) -> lakeshare_model::Result<Version> {
+            Ok(0)
+        }
+    }
+
+    #[derive(Debug)]
+    struct NoFiles;
+
+    #[async_trait::async_trait]
+    impl UrlSigner for NoFiles {
+        async fn sign_all(
+            &self,
+            _: &[&str],
+        ) -> lakeshare_storage::Result<Vec<lakeshare_storage::SignedUrl>> {
+            unreachable!("nothing to sign")
+        }
+
+        fn check(&self, _: &str) -> lakeshare_storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A slow table, and the same as the server holds it.
+    fn slow(delay_ms: u64) -> (Arc<Slow>, Arc<dyn TableSource>) {
+        let slow = Arc::new(Slow {
+            delay: std::time::Duration::from_millis(delay_ms),
+            loads: Default::default(),
+        });
+        (slow.clone(), slow)
+    }
+
+    async fn get(
+        cache: &SnapshotCache,
+        source: &Arc<dyn TableSource>,
+        deadline_ms: u64,
+    ) -> Result<Arc<ServedSnapshot>, Arc<lakeshare_model::Error>> {
+        let signer: Arc<dyn UrlSigner> = Arc::new(NoFiles);
+        let governance = Governance::default();
+        let load = Load {
+            source,
+            signer: &signer,
+            sharing: Sharing {
+                governance: &governance,
+                filter: None,
+            },
+            deadline: std::time::Duration::from_millis(deadline_ms),
+        };
+        cache.get("t", 0, load).await
+    }
+
+    fn loads(slow: &Slow) -> usize {
+        slow.loads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_load_outlives_the_requests_that_gave_up_on_it() {
+        let cache = SnapshotCache::new(1 << 20);
+        let (slow, source) = slow(300);
+        // Two requests give up (their request timeout) while the load runs...
+        for _ in 0..2 {
+            let gave_up = tokio::time::timeout(
+                std::time::Duration::from_millis(50),
+                get(&cache, &source, 10_000),
+            )
+            .await;
+            assert!(gave_up.is_err());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        // ...and the next one finds what that one load made.
+        get(&cache, &source, 10_000).await.expect("the snapshot");
+        assert_eq!(loads(&slow), 1, "one load for all three requests");
+    }
+
+    #[tokio::test]
+    async fn a_load_past_its_deadline_fails_as_a_slow_store_and_is_tried_again() {
+        let cache = SnapshotCache::new(1 << 20);
+        let (slow, source) = slow(500);
+        let error = get(&cache, &source, 50).await.unwrap_err();
+        assert!(
+            matches!(
+                &*error,
+                lakeshare_model::Error::Storage {
+                    fault: lakeshare_model::StorageFault::TimedOut,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("snapshot_load_timeout_seconds"));
+        let _ = get(&cache, &source, 50).await;
+        assert_eq!(loads(&slow), 2, "a failed load is not cached");
     }
 
     #[test]
