@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use baselines::{Load, Nginx};
+use lakeshare_model::TableSource;
 
 const TOKEN: &str = "benchmark-token-0123456789";
 const SECRET: &str = "benchmark-signing-secret";
@@ -48,42 +49,124 @@ async fn run() {
         .unwrap_or_else(|_| "10".into())
         .parse()
         .expect("LAKESHARE_BENCH_SECONDS: a number");
+    let large = bench_tables::delta_log(files).await;
     let tables = Tables {
-        large: bench_tables::delta_log(files).await,
+        iceberg: bench_tables::native_iceberg(&large, files).await,
+        large,
         thousand: bench_tables::delta_log(1000).await,
         ten: bench_tables::delta_log(10).await,
-        iceberg: None,
-    };
-    let iceberg = bench_tables::native_iceberg(&tables.large, files).await;
-    let tables = Tables {
-        iceberg: Some(iceberg),
-        ..tables
     };
     let big = big_file(&tables.thousand);
     let served = tempfile::tempdir().expect("a folder for nginx");
     let report = Report::new(files);
 
     // Memory first, while this process has held nothing else.
-    let gateway = Gateway::start(&tables).await;
-    let before = baselines::rss_bytes();
+    if wants("memory") {
+        memory(&tables, files).await;
+    }
+    heap::stop();
+    if wants("cold") {
+        cold(&tables, &report).await;
+    }
+    if wants("warm") {
+        warm(&tables, &report, &big, served.path(), seconds).await;
+    }
+}
+
+/// Whether `LAKESHARE_BENCH_ONLY` (cases separated by commas: memory, cold, warm; default all)
+/// asks for `case`.
+fn wants(case: &str) -> bool {
+    std::env::var("LAKESHARE_BENCH_ONLY")
+        .map_or(true, |only| only.split(',').any(|c| c.trim() == case))
+}
+
+/// Memory held for a cached snapshot and for its signed lines: live heap (what the gateway
+/// keeps, counted by this binary's allocator) and RSS (what the process holds from the system,
+/// which also keeps what the log replay used and freed).
+async fn memory(tables: &Tables, files: usize) {
+    let gateway = Gateway::start(tables).await;
+    let before = (heap::live(), baselines::rss_bytes());
     gateway.query("large", r#"{"maxFiles":1}"#).await;
-    let snapshot = baselines::rss_bytes();
+    let snapshot = (heap::live(), baselines::rss_bytes());
     gateway.query("large", "{}").await;
-    let lines = baselines::rss_bytes();
+    let lines = (heap::live(), baselines::rss_bytes());
+    let hint = r#"{"jsonPredicateHints":"{\"op\":\"lessThan\",\"children\":[{\"op\":\"column\",\"name\":\"id\",\"valueType\":\"long\"},{\"op\":\"literal\",\"value\":\"1000\",\"valueType\":\"long\"}]}"}"#;
+    gateway.query("large", hint).await;
+    let pruning = (heap::live(), baselines::rss_bytes());
     drop(gateway);
     let per_file = |from: u64, to: u64| to.saturating_sub(from) as f64 / files as f64;
-    println!(
-        "memory: +{:.0} MB RSS with the {files}-file snapshot cached ({:.0} B per file), +{:.0} MB more with its signed lines ({:.0} B per file)",
-        mb(snapshot.saturating_sub(before)),
-        per_file(before, snapshot),
-        mb(lines.saturating_sub(snapshot)),
-        per_file(snapshot, lines),
-    );
+    for (what, from, to) in [
+        ("the snapshot cached", before, snapshot),
+        ("its signed lines", snapshot, lines),
+        ("its pruning statistics", lines, pruning),
+    ] {
+        println!(
+            "memory, {what}: live heap +{:.0} MB ({:.0} B per file), RSS +{:.0} MB ({:.0} B per file)",
+            mb(to.0.saturating_sub(from.0)),
+            per_file(from.0, to.0),
+            mb(to.1.saturating_sub(from.1)),
+            per_file(from.1, to.1),
+        );
+    }
+}
 
-    // Cold: a fresh gateway's first query against the format's own replay.
+/// Live heap bytes, counted by a wrapper around the system allocator until [`heap::stop`]: the
+/// count is one atomic all threads write, which would slow the timed cases after it.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    static LIVE: AtomicI64 = AtomicI64::new(0);
+    static COUNTING: AtomicBool = AtomicBool::new(true);
+
+    struct Counting;
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    fn count(bytes: i64) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged; only sizes are counted.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size() as i64);
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            count(-(layout.size() as i64));
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count(layout.size() as i64);
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size as i64 - layout.size() as i64);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    pub fn live() -> u64 {
+        LIVE.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    pub fn stop() {
+        COUNTING.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A fresh gateway's first query against the format's own replay.
+async fn cold(tables: &Tables, report: &Report) {
     let mut cold = Vec::new();
     for _ in 0..3 {
-        let gateway = Gateway::start(&tables).await;
+        let gateway = Gateway::start(tables).await;
         cold.push(gateway.query("large", "{}").await);
     }
     let deltalake = median_of(3, || {
@@ -102,17 +185,31 @@ async fn run() {
         deltalake,
         "deltalake replay",
     );
+    // Where the time goes: the adapter's own load, without the server around it.
+    let mut loads = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let source = lakeshare_delta::DeltaSource::open(&tables.large.to_string_lossy())
+            .await
+            .expect("the table");
+        let version = source.latest_version().await.expect("a version");
+        std::hint::black_box(source.snapshot(version).await.expect("a snapshot"));
+        loads.push(started.elapsed());
+    }
+    loads.sort();
+    report.row(
+        "  of which the Delta adapter's load",
+        loads[1],
+        deltalake,
+        "deltalake replay",
+    );
 
     let mut cold = Vec::new();
     for _ in 0..3 {
-        let gateway = Gateway::start(&tables).await;
+        let gateway = Gateway::start(tables).await;
         cold.push(gateway.query("iceberg", "{}").await);
     }
-    let metadata = tables
-        .iceberg
-        .as_ref()
-        .expect("made")
-        .join("metadata/00001-bench.metadata.json");
+    let metadata = tables.iceberg.join("metadata/00001-bench.metadata.json");
     let pyiceberg = median_of(3, || {
         baselines::python_seconds(PYICEBERG_PLAN, &[&metadata.to_string_lossy()])
     });
@@ -129,34 +226,33 @@ async fn run() {
         pyiceberg,
         "pyiceberg plan_files",
     );
+}
 
-    // Warm: the same answers again, against nginx sending their bytes.
-    let gateway = Gateway::start(&tables).await;
+/// The same answers again, against nginx sending their bytes.
+async fn warm(tables: &Tables, report: &Report, big: &Path, served: &Path, seconds: u64) {
+    let gateway = Gateway::start(tables).await;
     let body = gateway.body("large", "{}").await;
-    std::fs::write(served.path().join("large.ndjson"), &body).expect("written");
+    std::fs::write(served.join("large.ndjson"), &body).expect("written");
     std::fs::write(
-        served.path().join("thousand.ndjson"),
+        served.join("thousand.ndjson"),
         gateway.body("thousand", "{}").await,
     )
     .expect("written");
-    std::fs::write(
-        served.path().join("ten.ndjson"),
-        gateway.body("ten", "{}").await,
-    )
-    .expect("written");
-    std::fs::write(
-        served.path().join("shares.json"),
-        gateway.get_body("shares").await,
-    )
-    .expect("written");
-    std::fs::copy(&big, served.path().join("big.bin")).expect("copied");
-    let nginx = Nginx::serve(served.path());
+    std::fs::write(served.join("ten.ndjson"), gateway.body("ten", "{}").await).expect("written");
+    std::fs::write(served.join("shares.json"), gateway.get_body("shares").await).expect("written");
+    std::fs::copy(big, served.join("big.bin")).expect("copied");
+    let nginx = Nginx::serve(served);
 
     let mut warm = Vec::new();
     for _ in 0..7 {
         warm.push(gateway.query("large", "{}").await);
     }
     let warm = Fetched::median(warm);
+    assert_eq!(
+        warm.bytes,
+        body.len(),
+        "the warm answers are the first one's size"
+    );
     let mut plain = Vec::new();
     for _ in 0..7 {
         plain.push(
@@ -211,7 +307,7 @@ async fn run() {
         report.throughput(&format!("{case}, {connections} connections"), ours, theirs);
     }
 
-    let download = gateway.signed_url(&big);
+    let download = gateway.signed_url(big);
     let mut times = Vec::new();
     let mut nginx_times = Vec::new();
     for _ in 0..5 {
@@ -261,7 +357,7 @@ struct Tables {
     large: PathBuf,
     thousand: PathBuf,
     ten: PathBuf,
-    iceberg: Option<PathBuf>,
+    iceberg: PathBuf,
 }
 
 /// A 105 MB file inside the 1k-file table's folder, so the gateway signs it (once).
@@ -293,7 +389,7 @@ impl Gateway {
                 path.display()
             )
         };
-        let iceberg = tables.iceberg.as_ref().expect("made");
+        let iceberg = &tables.iceberg;
         let yaml = format!(
             "server: {{ listen: \"127.0.0.1:{port}\", signing_secret: \"{SECRET}\", snapshot_cache_mb: 2048 }}\n\
              shares:\n  - name: bench\n    schemas:\n      - name: s\n        tables:\n{}{}{}          - {{ name: iceberg, location: \"{}\", format: iceberg }}\n\
@@ -363,7 +459,10 @@ impl Gateway {
     async fn fetch(&self, request: reqwest::RequestBuilder) -> Fetched {
         let started = Instant::now();
         let mut response = request.send().await.expect("an answer");
-        assert!(response.status().is_success(), "{}", response.status());
+        let status = response.status();
+        if !status.is_success() {
+            panic!("{status}: {}", response.text().await.unwrap_or_default());
+        }
         let mut bytes = 0;
         let mut first_byte = None;
         while let Some(chunk) = response.chunk().await.expect("the body") {

@@ -142,15 +142,46 @@ pub fn table_read<'a>(
     files: impl Iterator<Item = &'a lakeshare_model::DataFile> + Clone,
     more: Value,
 ) -> Value {
-    let mut fields = file_ids(files.clone().map(|f| scheme.id_of(f).unwrap_or(&f.id)));
+    table_read_of(handle, &FilesRead::of(scheme, files), more)
+}
+
+/// [`table_read`] with the files' fields worked out already.
+pub fn table_read_of(
+    handle: &crate::registry::TableHandle,
+    read: &FilesRead,
+    more: Value,
+) -> Value {
+    let mut fields = read.ids.clone();
     fields.insert("share".into(), handle.share.as_str().into());
     fields.insert("schema".into(), handle.schema.as_str().into());
     fields.insert("table".into(), handle.name.as_str().into());
-    fields.insert("bytes".into(), files.map(|f| f.size).sum::<u64>().into());
+    fields.insert("bytes".into(), read.bytes.into());
     if let Value::Object(more) = more {
         fields.extend(more);
     }
     Value::Object(fields)
+}
+
+/// What a read's audit line says about the files it answered: their ids (see [`file_ids`])
+/// and bytes. Worked out once per snapshot for a whole large table's answer (hashing 100k ids
+/// costs more than the rest of a warm answer), so small: past [`MAX_LISTED_IDS`] files it
+/// holds the count and digest only.
+#[derive(Debug)]
+pub struct FilesRead {
+    ids: Map<String, Value>,
+    bytes: u64,
+}
+
+impl FilesRead {
+    pub fn of<'a>(
+        scheme: lakeshare_protocol::FileIdHash,
+        files: impl Iterator<Item = &'a lakeshare_model::DataFile> + Clone,
+    ) -> Self {
+        Self {
+            ids: file_ids(files.clone().map(|f| scheme.id_of(f).unwrap_or(&f.id))),
+            bytes: files.map(|f| f.size).sum(),
+        }
+    }
 }
 
 /// `files`, `file_ids` (up to [`MAX_LISTED_IDS`]) and `file_ids_sha256` (of every id, each

@@ -20,12 +20,25 @@ pub struct ServedSnapshot {
     pub parquet_blocker: Option<String>,
     /// Columnar statistics for pruning, built by the first query with predicate hints.
     statistics: OnceLock<FileStatistics>,
+    /// The audit fields of an answer of every file, by id scheme, built by the first.
+    all_read: [OnceLock<crate::audit::FilesRead>; 2],
 }
 
 impl ServedSnapshot {
     pub fn statistics(&self) -> &FileStatistics {
         self.statistics
             .get_or_init(|| FileStatistics::new(&self.snapshot))
+    }
+
+    /// What an answer of every file says about them in the audit (see
+    /// [`crate::audit::FilesRead`]).
+    pub fn all_read(&self, scheme: lakeshare_protocol::FileIdHash) -> &crate::audit::FilesRead {
+        let slot = match scheme {
+            lakeshare_protocol::FileIdHash::Parquet => 0,
+            lakeshare_protocol::FileIdHash::Delta => 1,
+        };
+        self.all_read[slot]
+            .get_or_init(|| crate::audit::FilesRead::of(scheme, self.snapshot.files.iter()))
     }
 }
 
@@ -47,12 +60,15 @@ type SharedLoad = futures::future::Shared<futures::future::BoxFuture<'static, Lo
 enum Key {
     Snapshot(SnapshotKey),
     Lines(Arc<crate::signed_lines::BlockKey>),
+    /// The files a query's hints select in a snapshot, by the hints as given.
+    Selection(SnapshotKey, Arc<str>),
 }
 
 #[derive(Clone)]
 enum Entry {
     Snapshot(Arc<ServedSnapshot>),
     Lines(Arc<crate::signed_lines::Block>),
+    Selection(Arc<[u32]>),
 }
 
 impl Entry {
@@ -60,12 +76,13 @@ impl Entry {
         match self {
             Entry::Snapshot(served) => estimated_bytes(&served.snapshot),
             Entry::Lines(block) => block.bytes(),
+            Entry::Selection(files) => u32::try_from(64 + 4 * files.len()).unwrap_or(u32::MAX),
         }
     }
 }
 
-/// Snapshots stay until the bound pushes them out (a version never changes meaning); signed
-/// lines only while their URLs have more than half their lifetime left.
+/// Snapshots and selections stay until the bound pushes them out (a version never changes
+/// meaning); signed lines only while their URLs have more than half their lifetime left.
 struct Freshness;
 
 impl moka::Expiry<Key, Entry> for Freshness {
@@ -76,7 +93,7 @@ impl moka::Expiry<Key, Entry> for Freshness {
         _: std::time::Instant,
     ) -> Option<std::time::Duration> {
         match entry {
-            Entry::Snapshot(_) => None,
+            Entry::Snapshot(_) | Entry::Selection(_) => None,
             Entry::Lines(block) => Some(block.fresh_for()),
         }
     }
@@ -130,7 +147,7 @@ impl SnapshotCache {
         }
         match found {
             Ok(Entry::Snapshot(served)) => Ok(served),
-            Ok(Entry::Lines(_)) => unreachable!("a snapshot key holds a snapshot"),
+            Ok(_) => unreachable!("a snapshot key holds a snapshot"),
             Err(e) => Err(Arc::clone(&e)),
         }
     }
@@ -183,8 +200,34 @@ impl SnapshotCache {
             .await?;
         match found {
             Entry::Lines(block) => Ok(block),
-            Entry::Snapshot(_) => unreachable!("a lines key holds lines"),
+            _ => unreachable!("a lines key holds lines"),
         }
+    }
+
+    /// The files `hints` select in `table_id` at `version`, as [`Self::keep_selection`] kept
+    /// them: pruning a large snapshot costs more than sending the few files it keeps.
+    pub async fn selection(
+        &self,
+        table_id: &str,
+        version: Version,
+        hints: &str,
+    ) -> Option<Arc<[u32]>> {
+        let key = Key::Selection((Arc::from(table_id), version), Arc::from(hints));
+        match self.inner.get(&key).await? {
+            Entry::Selection(files) => Some(files),
+            _ => unreachable!("a selection key holds a selection"),
+        }
+    }
+
+    pub async fn keep_selection(
+        &self,
+        table_id: &str,
+        version: Version,
+        hints: &str,
+        files: Arc<[u32]>,
+    ) {
+        let key = Key::Selection((Arc::from(table_id), version), Arc::from(hints));
+        self.inner.insert(key, Entry::Selection(files)).await;
     }
 
     /// Entries and estimated bytes held now (after the cache's pending bookkeeping, which
@@ -355,6 +398,7 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
         snapshot,
         parquet_blocker,
         statistics: OnceLock::new(),
+        all_read: Default::default(),
     })
 }
 

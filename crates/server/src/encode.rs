@@ -382,12 +382,14 @@ pub async fn render<L: BodyLines + ?Sized>(
         .min()
         .unwrap_or(i64::MAX);
     let mut signed = signed.into_iter();
-    let mut buf = Vec::with_capacity(items.len() * 512);
+    let mut buf = Vec::with_capacity(items.len() * 768);
     let mut ends = Vec::with_capacity(items.len());
     for i in items {
         lines.write(&mut buf, i, &mut signed);
         ends.push(u32::try_from(buf.len()).expect("a chunk of lines is far below 4 GiB"));
     }
+    // Kept (by the signed-lines cache): without the room the buffer grew into.
+    buf.shrink_to_fit();
     Ok(Rendered {
         bytes: Bytes::from(buf),
         ends,

@@ -210,7 +210,7 @@ pub(super) async fn answer(
         return Ok(submitted);
     }
 
-    let selection: Arc<[u32]> = select_files(handle, &served, &request)?.into();
+    let selection = selection(app, handle, &served, &request).await?;
     let selected = selection.len();
     let files = &served.snapshot.files;
     // Files are in id order, so a page continues after the last id served, whichever replica
@@ -261,16 +261,17 @@ pub(super) async fn answer(
         check_file_ids(&handle.qualified_name(), ids, page_files())?;
     }
     // Recorded once the answer has started (its first URLs signed), with the ids it sends.
-    let audited = crate::audit::table_read(
-        handle,
-        ids.unwrap_or_default(),
-        page_files(),
-        serde_json::json!({
-            "version": version,
-            "first_file": start,
-            "pruned": served.snapshot.files.len() - selected,
-        }),
-    );
+    let scheme = ids.unwrap_or_default();
+    let more = serde_json::json!({
+        "version": version,
+        "first_file": start,
+        "pruned": served.snapshot.files.len() - selected,
+    });
+    let audited = if end - start == files.len() && files.len() > crate::audit::MAX_LISTED_IDS {
+        crate::audit::table_read_of(handle, served.all_read(scheme), more)
+    } else {
+        crate::audit::table_read(handle, scheme, page_files(), more)
+    };
     // Downloads through the gateway's own file route are audited as this recipient's.
     let bound = opened
         .signer
@@ -409,6 +410,34 @@ fn version_spec(
         }
         (None, None) => Ok(VersionSpec::Latest),
     }
+}
+
+/// [`select_files`], through the cache where the query has hints (a plain query selects
+/// every file, which costs nothing to work out).
+async fn selection(
+    app: &App,
+    handle: &TableHandle,
+    served: &ServedSnapshot,
+    request: &QueryRequest,
+) -> ApiResult<Arc<[u32]>> {
+    let hints = (
+        &request.predicate_hints,
+        &request.json_predicate_hints,
+        request.limit_hint,
+    );
+    if hints == (&None, &None, None) {
+        return Ok(select_files(handle, served, request)?.into());
+    }
+    let hints = serde_json::to_string(&hints).expect("strings and a number serialise");
+    let (table, version) = (&handle.snapshot_key, served.snapshot.version);
+    if let Some(kept) = app.cache().selection(table, version, &hints).await {
+        return Ok(kept);
+    }
+    let files: Arc<[u32]> = select_files(handle, served, request)?.into();
+    app.cache()
+        .keep_selection(table, version, &hints, files.clone())
+        .await;
+    Ok(files)
 }
 
 /// The files a query returns, as indices into the snapshot: those the predicate hints cannot rule
