@@ -283,7 +283,7 @@ pub(super) async fn answer(
             table: Arc::from(handle.snapshot_key.as_str()),
             version,
             format,
-            ids: ids.unwrap_or_default(),
+            ids: scheme,
             audience: bound.as_ref().map(|_| recipient.name.clone()),
             index: 0,
         },
