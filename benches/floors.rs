@@ -420,49 +420,30 @@ impl Gateway {
         self.url(&format!("shares/bench/schemas/s/tables/{table}/query"))
     }
 
-    async fn query(&self, table: &str, body: &str) -> Fetched {
-        let request = self
-            .client
+    fn query_request(&self, table: &str, body: &str) -> reqwest::RequestBuilder {
+        self.client
             .post(self.query_url(table))
             .bearer_auth(TOKEN)
             .header("content-type", "application/json")
-            .body(body.to_string());
-        self.fetch(request).await
+            .body(body.to_string())
+    }
+
+    async fn query(&self, table: &str, body: &str) -> Fetched {
+        self.fetch(self.query_request(table, body)).await
     }
 
     async fn body(&self, table: &str, body: &str) -> Vec<u8> {
-        let response = self
-            .client
-            .post(self.query_url(table))
-            .bearer_auth(TOKEN)
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("an answer");
-        assert!(response.status().is_success(), "{}", response.status());
-        response.bytes().await.expect("a body").to_vec()
+        read(self.query_request(table, body)).await
     }
 
     async fn get_body(&self, path: &str) -> Vec<u8> {
-        let response = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("an answer");
-        assert!(response.status().is_success(), "{}", response.status());
-        response.bytes().await.expect("a body").to_vec()
+        read(self.client.get(self.url(path)).bearer_auth(TOKEN)).await
     }
 
     /// Times `request`: to the first body chunk and to the end.
     async fn fetch(&self, request: reqwest::RequestBuilder) -> Fetched {
         let started = Instant::now();
-        let mut response = request.send().await.expect("an answer");
-        let status = response.status();
-        if !status.is_success() {
-            panic!("{status}: {}", response.text().await.unwrap_or_default());
-        }
+        let mut response = answered(request).await;
         let mut bytes = 0;
         let mut first_byte = None;
         while let Some(chunk) = response.chunk().await.expect("the body") {
@@ -490,6 +471,21 @@ impl Gateway {
         let url = url::Url::from_file_path(file).expect("a file URL");
         signer.sign(url.as_str()).expect("signed").url
     }
+}
+
+/// The answer to `request`, which must be a success (its body is shown otherwise).
+async fn answered(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let response = request.send().await.expect("an answer");
+    let status = response.status();
+    if !status.is_success() {
+        panic!("{status}: {}", response.text().await.unwrap_or_default());
+    }
+    response
+}
+
+async fn read(request: reqwest::RequestBuilder) -> Vec<u8> {
+    let response = answered(request).await;
+    response.bytes().await.expect("a body").to_vec()
 }
 
 impl Drop for Gateway {
