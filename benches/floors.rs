@@ -1,12 +1,15 @@
 //! The gateway against the floors of its work, each measured in the same run on this machine:
 //! nginx sending the same bytes (warm queries, listings, downloads) and the formats' own
 //! readers doing the same replay (cold queries: `deltalake` for Delta, `pyiceberg` for
-//! Iceberg). The benchmark starts nginx and the Python readers itself (see `baselines`).
+//! Iceberg, hudi-rs's Python `hudi` for Hudi). The benchmark starts nginx and the Python
+//! readers itself (see `baselines`).
 //!
 //! - *first query*: a fresh gateway's first full query of the table (it loads the snapshot),
 //!   time to the first body byte and to the last, against `DeltaTable(path)` +
-//!   `get_add_actions()` in `deltalake`, or `StaticTable.from_metadata(…).scan().plan_files()`
-//!   in `pyiceberg` (each a fresh table object; median of 3).
+//!   `get_add_actions()` in `deltalake`, `StaticTable.from_metadata(…).scan().plan_files()`
+//!   in `pyiceberg`, or `HudiTable(path).get_file_slices()` in `hudi` (each a fresh table
+//!   object; median of 3). Hudi's table is the demo's trips: no generator writes a many-file
+//!   Hudi table.
 //! - *warm full query*: the same query again, against nginx sending the identical body saved
 //!   to a file (median of 7, one reqwest client for both).
 //! - *64 connections*: wrk for `LAKESHARE_BENCH_SECONDS` (10) on a 1k-file query, a 10-file
@@ -55,6 +58,8 @@ async fn run() {
         large,
         thousand: bench_tables::delta_log(1000).await,
         ten: bench_tables::delta_log(10).await,
+        // Boxed: hudi's writer makes a future too deep to lay out inline.
+        hudi: Box::pin(demo_hudi_trips()).await,
     };
     let big = big_file(&tables.thousand);
     let served = tempfile::tempdir().expect("a folder for nginx");
@@ -68,13 +73,20 @@ async fn run() {
     if wants("cold") {
         cold(&tables, &report).await;
     }
+    if std::env::var("LAKESHARE_BENCH_ONLY").is_ok_and(|only| only == "load") {
+        let load = delta_load(&tables, 20).await;
+        println!(
+            "the Delta adapter's load, median of 20: {:.1} ms",
+            load.as_secs_f64() * 1e3
+        );
+    }
     if wants("warm") {
         warm(&tables, &report, &big, served.path(), seconds).await;
     }
 }
 
 /// Whether `LAKESHARE_BENCH_ONLY` (cases separated by commas: memory, cold, warm; default all)
-/// asks for `case`.
+/// asks for `case`. (`load` alone is the Delta adapter's load only, for a profiler.)
 fn wants(case: &str) -> bool {
     std::env::var("LAKESHARE_BENCH_ONLY")
         .map_or(true, |only| only.split(',').any(|c| c.trim() == case))
@@ -186,20 +198,9 @@ async fn cold(tables: &Tables, report: &Report) {
         "deltalake replay",
     );
     // Where the time goes: the adapter's own load, without the server around it.
-    let mut loads = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let source = lakeshare_delta::DeltaSource::open(&tables.large.to_string_lossy())
-            .await
-            .expect("the table");
-        let version = source.latest_version().await.expect("a version");
-        std::hint::black_box(source.snapshot(version).await.expect("a snapshot"));
-        loads.push(started.elapsed());
-    }
-    loads.sort();
     report.row(
         "  of which the Delta adapter's load",
-        loads[1],
+        delta_load(tables, 3).await,
         deltalake,
         "deltalake replay",
     );
@@ -226,6 +227,47 @@ async fn cold(tables: &Tables, report: &Report) {
         pyiceberg,
         "pyiceberg plan_files",
     );
+
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let gateway = Gateway::start(tables).await;
+        cold.push(gateway.query("hudi", "{}").await);
+    }
+    let hudi_rs = median_of(3, || {
+        baselines::python_seconds(HUDI_FILE_SLICES, &[&tables.hudi.to_string_lossy()])
+    });
+    let cold = Fetched::median(cold);
+    report.row(
+        "first query, Hudi (demo trips): to first byte",
+        cold.first_byte,
+        hudi_rs,
+        "hudi-rs file slices",
+    );
+    report.row(
+        "first query, Hudi (demo trips): whole body",
+        cold.total,
+        hudi_rs,
+        "hudi-rs file slices",
+    );
+}
+
+/// The Delta adapter's load of the large table from a new source, `runs` times: the median.
+/// `LAKESHARE_BENCH_ONLY=load` runs only this (20 times), for a profiler.
+async fn delta_load(tables: &Tables, runs: usize) -> Duration {
+    let mut loads = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let source = lakeshare_delta::DeltaSource::open(&tables.large.to_string_lossy())
+            .await
+            .expect("the table");
+        let version = source.latest_version().await.expect("a version");
+        let snapshot = source.snapshot(version).await.expect("a snapshot");
+        loads.push(started.elapsed());
+        // Freeing 100k entries is not part of the load (a served snapshot stays cached).
+        drop(std::hint::black_box(snapshot));
+    }
+    loads.sort();
+    loads[runs / 2]
 }
 
 /// The same answers again, against nginx sending their bytes.
@@ -353,11 +395,39 @@ assert len(tasks) > 0
 print(time.perf_counter() - started)
 "#;
 
+/// hudi-rs's listing of the file slices a snapshot read of the latest instant would read.
+const HUDI_FILE_SLICES: &str = r#"
+import sys, time
+import hudi
+started = time.perf_counter()
+table = hudi.HudiTable(sys.argv[1])
+slices = table.get_file_slices()
+assert len(slices) > 0
+print(time.perf_counter() - started)
+"#;
+
 struct Tables {
     large: PathBuf,
     thousand: PathBuf,
     ten: PathBuf,
     iceberg: PathBuf,
+    /// The demo's trips written by hudi's own writer (six base files, four instants): no
+    /// generator writes a many-file Hudi table, so Hudi's cold figure is a small table's.
+    hudi: PathBuf,
+}
+
+async fn demo_hudi_trips() -> PathBuf {
+    let root = bench_tables::bench_tables_dir().join("demo");
+    std::fs::create_dir_all(&root).expect("the bench folder");
+    // hudi refuses paths with `..` in them.
+    let path = root
+        .canonicalize()
+        .expect("the bench folder")
+        .join("hudi/trips");
+    lakeshare_demo::hudi::ensure_trips(&path, false)
+        .await
+        .expect("the Hudi trips");
+    path
 }
 
 /// A 105 MB file inside the 1k-file table's folder, so the gateway signs it (once).
@@ -392,12 +462,13 @@ impl Gateway {
         let iceberg = &tables.iceberg;
         let yaml = format!(
             "server: {{ listen: \"127.0.0.1:{port}\", signing_secret: \"{SECRET}\", snapshot_cache_mb: 2048 }}\n\
-             shares:\n  - name: bench\n    schemas:\n      - name: s\n        tables:\n{}{}{}          - {{ name: iceberg, location: \"{}\", format: iceberg }}\n\
+             shares:\n  - name: bench\n    schemas:\n      - name: s\n        tables:\n{}{}{}          - {{ name: iceberg, location: \"{}\", format: iceberg }}\n          - {{ name: hudi, location: \"{}\", format: hudi }}\n\
              recipients:\n  - {{ name: bench, token: \"{TOKEN}\", shares: [bench] }}\n",
             entry("large", &tables.large),
             entry("thousand", &tables.thousand),
             entry("ten", &tables.ten),
             iceberg.display(),
+            tables.hudi.display(),
         );
         let config = lakeshare_catalog::Config::from_yaml(&yaml, Path::new("."))
             .expect("bench configuration");

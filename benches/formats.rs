@@ -1,10 +1,11 @@
 //! What each format adapter costs per request, on the demo `trips` table written in all three
 //! formats (same rows, same four commits), against the Delta adapter measured in the same run.
 //!
-//! Two costs matter to the gateway: `latest_version`, paid by every request (a Hudi table is
-//! reopened each time: `hoodie.properties` and a timeline listing), and a snapshot load, paid
-//! once per version (the server caches snapshots by version). Both are measured cold: a new
-//! source per run, so no adapter-side cache helps.
+//! Two costs matter to the gateway: `latest_version`, paid by every request, and a snapshot
+//! load, paid once per version (the server caches snapshots by version). Both are measured on
+//! a new source per run. Its first `latest_version` finds it as every later request does: each
+//! adapter checks its log or timeline for new commits (a Hudi table lists its timeline folder
+//! and is opened again only when that changed); no adapter-side cache helps the snapshot load.
 //!
 //! Run: `cargo bench -p lakeshare-benches --bench formats`.
 

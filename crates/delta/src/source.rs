@@ -4,11 +4,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deltalake::ObjectStore;
-use deltalake::kernel::{Action, LogicalFileView};
+use deltalake::kernel::{Action, LogicalFileView, Snapshot as DeltaSnapshot};
 use deltalake::logstore::object_store::ObjectStoreExt as _;
 use deltalake::logstore::{LogStore, LogStoreRef, ObjectStoreRef, StorageConfig, default_logstore};
-use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt as _;
 use lakeshare_model::{
     ChangeFile, ChangeKind, DataFile, DeletionVector, Error as ModelError, FileStats, Result,
     Snapshot, TableFormat, TableMetadata, TableProtocol, TableSource, TimestampBound, Version,
@@ -24,6 +24,8 @@ use crate::timeline::Timeline;
 pub struct DeltaSource {
     location: String,
     table_url: Url,
+    /// `table_url` ending in `/`, which a plain path is appended to (see [`Self::file_url`]).
+    root_prefix: Option<String>,
     log_store: LogStoreRef,
     /// The last listing of the log, refreshed when a request needs a newer version than it knows.
     timeline: Mutex<Option<Arc<Timeline>>>,
@@ -77,8 +79,13 @@ impl DeltaSource {
         table_url: Url,
         log_store: LogStoreRef,
     ) -> Result<Self, Error> {
+        let root_prefix = (table_url.query().is_none()
+            && table_url.fragment().is_none()
+            && !table_url.cannot_be_a_base())
+        .then(|| root_prefix(&table_url));
         let source = Self {
             location: location.to_string(),
+            root_prefix,
             table_url,
             log_store,
             timeline: Mutex::new(None),
@@ -155,15 +162,16 @@ impl DeltaSource {
     }
 
     /// Resolves a path from the log (URL-decoded, relative to the table or absolute) to a URL.
+    /// A plain path, as most writers' are, is appended to the root as it is: what the URL's
+    /// own segment handling would give, without its copies (a cold load resolves every file).
     fn file_url(&self, path: &str) -> String {
         if path.contains("://") {
             return path.to_string();
         }
-        let mut url = self.table_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty().extend(path.split('/'));
+        match &self.root_prefix {
+            Some(root) if lakeshare_model::is_plain_path(path) => [root.as_str(), path].concat(),
+            _ => joined(&self.table_url, path),
         }
-        url.to_string()
     }
 
     fn data_file(&self, view: &LogicalFileView) -> DataFile {
@@ -176,7 +184,10 @@ impl DeltaSource {
             sha256_id: Some(sha256_id),
             size: view.size().max(0) as u64,
             partition_values: view.partition_values_map().into_iter().collect(),
-            stats: view.stats().map(FileStats::from_json),
+            stats: view.stats().map(|json| FileStats {
+                num_records: view.num_records().map(|n| n as u64),
+                json,
+            }),
             modification_time_ms: view.modification_time(),
             deletion_vector: view
                 .deletion_vector_descriptor()
@@ -207,12 +218,20 @@ impl DeltaSource {
         })
     }
 
-    fn snapshot_from_state(&self, state: &DeltaTableState, timestamp_ms: i64) -> Snapshot {
+    /// The live files at `version`, replayed by the kernel's lazy snapshot with only what the
+    /// model keeps: each file's statistics as the log's text plus the row count, parsed by the
+    /// kernel alongside. deltalake's eager table state would also parse every column's bounds
+    /// for every file, which is most of a cold load and which nothing here reads (pruning
+    /// parses the text itself, once, when a query first needs it).
+    async fn load(&self, version: Version, timestamp_ms: i64) -> Result<Snapshot, Error> {
+        self.log_store.refresh().await?;
+        let state = DeltaSnapshot::try_new(&*self.log_store, Some(version)).await?;
         let files: Vec<DataFile> = state
-            .log_data()
-            .iter()
-            .map(|view| self.data_file(&view))
-            .collect();
+            .file_views(&*self.log_store, None)
+            .map_ok(|view| self.data_file(&view))
+            .try_collect()
+            .await?;
+        tracing::debug!(location = %self.location, version, files = files.len(), "loaded Delta snapshot");
         let mut snapshot = Snapshot {
             format: crate::FORMAT,
             version: state.version(),
@@ -225,7 +244,7 @@ impl DeltaSource {
         };
         // The order depends on the replay path (checkpoint or not); the contract wants one.
         snapshot.sort_files();
-        snapshot
+        Ok(snapshot)
     }
 
     /// A file named by a change action (path as in the log, decoded).
@@ -362,6 +381,20 @@ impl DeltaSource {
     }
 }
 
+/// `table_url` ending in one `/`.
+fn root_prefix(table_url: &Url) -> String {
+    format!("{}/", table_url.as_str().trim_end_matches('/'))
+}
+
+/// `path` (decoded, `/`-separated) below `table_url`, each segment percent-encoded.
+fn joined(table_url: &Url, path: &str) -> String {
+    let mut url = table_url.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(path.split('/'));
+    }
+    url.into()
+}
+
 fn protocol_model(protocol: &deltalake::kernel::Protocol) -> TableProtocol {
     TableProtocol {
         min_reader_version: protocol.min_reader_version(),
@@ -479,11 +512,9 @@ impl TableSource for DeltaSource {
 
     async fn snapshot(&self, version: Version) -> Result<Snapshot> {
         let timestamp_ms = self.commit_time(version).await?;
-        let state = DeltaTableState::try_new(&*self.log_store, Some(version))
+        self.load(version, timestamp_ms)
             .await
-            .map_err(|e| self.model_error(e.into()))?;
-        tracing::debug!(location = %self.location, version, files = state.log_data().num_files(), "loaded Delta snapshot");
-        Ok(self.snapshot_from_state(&state, timestamp_ms))
+            .map_err(|e| self.model_error(e))
     }
 
     async fn version_at(&self, timestamp: DateTime<Utc>, bound: TimestampBound) -> Result<Version> {
@@ -595,4 +626,32 @@ impl TableSource for DeltaSource {
 /// Table features by their protocol names (`deletionVectors`, `columnMapping`, …).
 fn feature_names<F: std::fmt::Display>(features: Option<&[F]>) -> Option<Vec<String>> {
     features.map(|f| f.iter().map(ToString::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_path_joins_as_the_url_would_join_it() {
+        for root in [
+            "file:///data/t/",
+            "file:///data/t",
+            "file:///data/a%20b/",
+            "s3://bucket/",
+            "s3://bucket/prefix/t",
+        ] {
+            let url = Url::parse(root).unwrap();
+            for path in ["a.parquet", "p=1/part-0001_x.snappy.parquet", "a+b@c,d~e"] {
+                assert!(lakeshare_model::is_plain_path(path));
+                assert_eq!(
+                    format!("{}{path}", root_prefix(&url)),
+                    joined(&url, path),
+                    "{root} + {path}"
+                );
+            }
+        }
+        let url = Url::parse("file:///data/t/").unwrap();
+        assert_eq!(joined(&url, "a b/c%d"), "file:///data/t/a%20b/c%25d");
+    }
 }

@@ -34,8 +34,10 @@ mod changes;
 mod completeness;
 mod file_types;
 mod metadata;
+mod reopen;
 
 use completeness::{check_predecessors, record_counts};
+use reopen::Opened;
 /// The hudi config that selects the read-optimized view (base files only).
 const READ_OPTIMIZED: &str = "hoodie.read.use.read_optimized.mode";
 
@@ -69,10 +71,10 @@ impl std::fmt::Debug for HudiOptions {
 
 /// A Hudi table (copy-on-write, or merge-on-read as far as it can be served as Parquet).
 ///
-/// Every request reads `hoodie.properties` and the timeline afresh (a listing of the timeline
-/// folder), so new commits are seen at once; commit metadata, which never changes once written,
-/// is parsed once per instant and kept, and so are the column types of the base files each
-/// instant wrote (read from one of their footers).
+/// Every request lists the active timeline folder, so new commits are seen at once, and opens
+/// the table again only when that listing changed (see [`reopen`]); commit metadata, which
+/// never changes once written, is parsed once per instant and kept, and so are the column types
+/// of the base files each instant wrote (read from one of their footers).
 pub struct HudiSource {
     /// As configured: an absolute path or a store URL, what hudi opens and messages name.
     location: String,
@@ -80,6 +82,8 @@ pub struct HudiSource {
     commits: Mutex<HashMap<String, Arc<CommitInfo>>>,
     /// Writer instant → what the footer of one of its base files says.
     footers: Mutex<HashMap<String, Arc<Footer>>>,
+    /// The table as last opened.
+    opened: Mutex<Option<Arc<Opened>>>,
 }
 
 /// The columns of the base files one instant wrote, from the footer of one of them: files
@@ -103,15 +107,18 @@ impl std::fmt::Debug for HudiSource {
     }
 }
 
-/// A freshly opened table and its versions.
+/// An opened table and its versions, kept while its timeline is unchanged.
 struct Loaded {
     table: Table,
+    /// hudi's storage for the table, as its file system view builds it (the same base URL,
+    /// hudi configs and storage options): for the footers and timeline listings read here.
+    storage: Arc<Storage>,
     entries: Vec<VersionEntry>,
     layout: PartitionLayout,
-    /// The commit metadata of every entry, in the same order, gathered once per request.
+    /// The commit metadata of every entry, in the same order, gathered once per open.
     infos: tokio::sync::OnceCell<Vec<Arc<CommitInfo>>>,
     /// The metadata table's column statistics with the columns they are kept for, read once
-    /// per request when first needed.
+    /// per open when first needed.
     column_stats: tokio::sync::OnceCell<ColumnBounds>,
 }
 
@@ -141,9 +148,21 @@ impl HudiSource {
             options,
             commits: Mutex::new(HashMap::new()),
             footers: Mutex::new(HashMap::new()),
+            opened: Mutex::new(None),
         };
-        let table = source.table().await.map_err(|e| source.fail(e))?;
-        source.check_servable(&table).map_err(|e| source.fail(e))?;
+        // Opened twice: the first open tells where the timeline is, the listing of it taken
+        // before the second lets the first request use the second as it is.
+        let opened = async {
+            let first = Opened::new(source.open_table().await?, None);
+            let listing = first.list().await?;
+            Ok::<_, Error>(Opened::new(
+                source.open_table().await?,
+                Some((&first, listing)),
+            ))
+        }
+        .await
+        .map_err(|e| source.fail(e))?;
+        *source.opened.lock().expect("poisoned") = Some(Arc::new(opened));
         Ok(source)
     }
 
@@ -197,13 +216,35 @@ impl HudiSource {
         Ok(())
     }
 
-    async fn load(&self) -> Result<Loaded, Error> {
+    /// The table as it is now: the one last opened if its timeline is unchanged.
+    async fn load(&self) -> Result<Arc<Loaded>, Error> {
+        let last = self.opened.lock().expect("poisoned").clone();
+        let opened = match last {
+            Some(last) => {
+                let now = last.list().await?;
+                if last.is_current(&now) {
+                    return Ok(last.loaded.clone());
+                }
+                Opened::new(self.open_table().await?, Some((&*last, now)))
+            }
+            None => Opened::new(self.open_table().await?, None),
+        };
+        let loaded = opened.loaded.clone();
+        *self.opened.lock().expect("poisoned") = Some(Arc::new(opened));
+        Ok(loaded)
+    }
+
+    /// Opens the table afresh and reads its versions.
+    async fn open_table(&self) -> Result<Loaded, Error> {
         let table = self.table().await?;
         self.check_servable(&table)?;
         let entries = versions(&table)?;
         let layout = PartitionLayout::from_config(&table.hudi_options());
+        let storage = Storage::new(table.storage_options.clone(), table.hudi_configs.clone())
+            .map_err(|e| Error::Hudi(e.into()))?;
         Ok(Loaded {
             table,
+            storage,
             entries,
             layout,
             infos: tokio::sync::OnceCell::new(),

@@ -166,6 +166,55 @@ async fn copy_on_write_versions_snapshots_and_changes() {
     }
 }
 
+/// The source keeps the table it opened while the timeline is unchanged: a commit written
+/// after it opened (by another writer, with or without the metadata table) shows at the next
+/// request, with its files, and so does a later one.
+#[tokio::test]
+async fn commits_written_after_the_source_opened_show_at_the_next_request() {
+    for metadata_table in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let instants = write_with(dir.path(), TableTypeValue::CopyOnWrite, metadata_table).await;
+        let source = open(dir.path(), HudiOptions::default()).await;
+        let third: u64 = instants[2].parse().unwrap();
+        for _ in 0..2 {
+            assert_eq!(source.latest_version().await.unwrap(), third);
+        }
+        assert_eq!(rows(&source.snapshot(third).await.unwrap()), 5);
+
+        let mut writer = Table::new(dir.path().to_str().unwrap()).await.unwrap();
+        let mut expected_rows = 5;
+        for (round, city) in ["sea", "bos"].into_iter().enumerate() {
+            let id = 10 + round as i64;
+            let w = writer.append([batch(&[id], city, 40)]).await.unwrap();
+            let written: u64 = w.requested_time.expect("a commit").parse().unwrap();
+            expected_rows += 1;
+            let latest = source.latest_version().await.unwrap();
+            assert_eq!(
+                latest, written,
+                "metadata table {metadata_table}: the new commit"
+            );
+            let snapshot = source.snapshot(latest).await.unwrap();
+            assert_eq!(
+                rows(&snapshot),
+                expected_rows,
+                "metadata table {metadata_table}"
+            );
+            assert!(
+                snapshot
+                    .files
+                    .iter()
+                    .any(|f| f.url.contains(&format!("city={city}"))),
+                "metadata table {metadata_table}: the new partition's file"
+            );
+            assert_eq!(
+                source.versions().await.unwrap().len(),
+                4 + round,
+                "metadata table {metadata_table}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_version_whose_base_file_was_cleaned_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -264,7 +264,7 @@ fn check_files(
         }
         // Both ids come from one path (`path_ids`): a client asking for `fileidhash: delta`
         // gets ids as stable as the default ones.
-        let sha = file.sha256_id.as_deref().unwrap_or_else(|| {
+        let sha = file.sha256_id.map(|id| id.hex()).unwrap_or_else(|| {
             panic!("version {version}: {} has no fileidhash=delta id", file.url)
         });
         assert!(

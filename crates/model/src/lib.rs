@@ -30,6 +30,7 @@ mod fault;
 mod governance;
 mod id;
 mod partition_values;
+mod plain_path;
 mod rows;
 mod snapshot;
 mod source;
@@ -43,8 +44,9 @@ pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
 pub use fault::{fault_of, store_fault};
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
-pub use id::{path_ids, stable_uuid};
+pub use id::{Sha256Id, path_ids, stable_uuid};
 pub use partition_values::PartitionValues;
+pub use plain_path::is_plain_path;
 pub use rows::{Commit, Content, Evicted, Kept, Rows, TableWriter, VersionFootprint};
 pub use snapshot::{
     DataFile, DeletionVector, FileStats, Snapshot, TableFormat, TableMetadata, TableProtocol,

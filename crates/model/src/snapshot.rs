@@ -60,10 +60,20 @@ impl Snapshot {
     /// failed to keep unique). Paging keys on this order, so every replica must agree on it
     /// whatever order the format's own reader listed the files in. Cheap when already sorted.
     pub fn sort_files(&mut self) {
-        if !self.files.is_sorted_by(|a, b| file_order(a, b).is_le()) {
-            let mut files = self.files.to_vec();
-            files.sort_by(file_order);
-            self.files = files.into();
+        if self.files.is_sorted_by(|a, b| file_order(a, b).is_le()) {
+            return;
+        }
+        // In place where the files are not shared yet (an adapter's fresh snapshot): copying
+        // 100k entries to sort them would double the load's peak memory. Unstable (fewer moves
+        // of these large entries) gives the one order all the same: two entries equal in it
+        // would be one file listed twice, which serving refuses anyway.
+        match Arc::get_mut(&mut self.files) {
+            Some(files) => files.sort_unstable_by(file_order),
+            None => {
+                let mut files = self.files.to_vec();
+                files.sort_unstable_by(file_order);
+                self.files = files.into();
+            }
         }
     }
 
@@ -176,10 +186,10 @@ pub struct DataFile {
     pub url: String,
     /// Stable id of the file, the same in every version and every response (see [`crate::TableSource`]).
     pub id: String,
-    /// The file's id under `fileidhash: delta` (SHA-256 hex of the path its log names it by,
-    /// where `id` is the MD5 hex of it; see [`crate::path_ids`]); `None` where the adapter
-    /// derives ids otherwise, and such a table refuses that header.
-    pub sha256_id: Option<String>,
+    /// The file's id under `fileidhash: delta` (SHA-256 of the path its log names it by, where
+    /// `id` is the MD5 hex of it; see [`crate::path_ids`]); `None` where the adapter derives
+    /// ids otherwise, and such a table refuses that header.
+    pub sha256_id: Option<crate::Sha256Id>,
     pub size: u64,
     /// Partition column → value in the Delta Sharing string encoding; `None` is a null value.
     pub partition_values: crate::PartitionValues,

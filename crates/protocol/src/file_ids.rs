@@ -3,6 +3,8 @@
 //! and lakeshare's in both response formats); `delta` is the SHA-256 hex of it. The server echoes
 //! the header in lowercase; a client treats a missing or different echo as an error.
 
+use std::borrow::Cow;
+
 use lakeshare_model::DataFile;
 
 /// The header's name, as sent and as echoed.
@@ -36,10 +38,10 @@ impl FileIdHash {
     }
 
     /// `file`'s id in this scheme (`None` if its adapter gave it none in this scheme).
-    pub fn id_of(self, file: &DataFile) -> Option<&str> {
+    pub fn id_of(self, file: &DataFile) -> Option<Cow<'_, str>> {
         match self {
-            Self::Parquet => Some(&file.id),
-            Self::Delta => file.sha256_id.as_deref(),
+            Self::Parquet => Some(Cow::Borrowed(&file.id)),
+            Self::Delta => file.sha256_id.map(|id| Cow::Owned(id.hex())),
         }
     }
 }
@@ -54,7 +56,10 @@ mod tests {
         assert_eq!(FileIdHash::parse("Parquet"), Ok(FileIdHash::Parquet));
         assert!(FileIdHash::parse("sha1").unwrap_err().contains("sha1"));
         let file = DataFile::at_path("file:///t/a.parquet", "a.parquet", 1);
-        assert_eq!(FileIdHash::Parquet.id_of(&file), Some(file.id.as_str()));
-        assert_eq!(FileIdHash::Delta.id_of(&file).map(str::len), Some(64));
+        assert_eq!(
+            FileIdHash::Parquet.id_of(&file).as_deref(),
+            Some(file.id.as_str())
+        );
+        assert_eq!(FileIdHash::Delta.id_of(&file).map(|id| id.len()), Some(64));
     }
 }

@@ -9,6 +9,7 @@
 //! a digest of all of them. Without a sink, the lines go to the log (target
 //! `lakeshare::audit`), without the lists of ids and paths (their counts and digest stay).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -178,7 +179,11 @@ impl FilesRead {
         files: impl Iterator<Item = &'a lakeshare_model::DataFile> + Clone,
     ) -> Self {
         Self {
-            ids: file_ids(files.clone().map(|f| scheme.id_of(f).unwrap_or(&f.id))),
+            ids: file_ids(
+                files
+                    .clone()
+                    .map(|f| scheme.id_of(f).unwrap_or(Cow::Borrowed(&f.id))),
+            ),
             bytes: files.map(|f| f.size).sum(),
         }
     }
@@ -186,12 +191,13 @@ impl FilesRead {
 
 /// `files`, `file_ids` (up to [`MAX_LISTED_IDS`]) and `file_ids_sha256` (of every id, each
 /// followed by a newline, in the order given) for the files of an answer.
-pub fn file_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Map<String, Value> {
+pub fn file_ids(ids: impl IntoIterator<Item = impl AsRef<str>>) -> Map<String, Value> {
     use sha2::Digest;
     let mut digest = sha2::Sha256::new();
     let mut listed = Vec::new();
     let mut count = 0usize;
     for id in ids {
+        let id = id.as_ref();
         digest.update(id.as_bytes());
         digest.update(b"\n");
         if count < MAX_LISTED_IDS {

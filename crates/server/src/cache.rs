@@ -22,6 +22,9 @@ pub struct ServedSnapshot {
     statistics: OnceLock<FileStatistics>,
     /// The audit fields of an answer of every file, by id scheme, built by the first.
     all_read: [OnceLock<crate::audit::FilesRead>; 2],
+    /// Its weight in the cache's byte bound, worked out once: the cache weighs an entry each
+    /// time it is inserted, and a walk over 100k files is not free.
+    bytes: u32,
 }
 
 impl ServedSnapshot {
@@ -74,7 +77,7 @@ enum Entry {
 impl Entry {
     fn bytes(&self) -> u32 {
         match self {
-            Entry::Snapshot(served) => estimated_bytes(&served.snapshot),
+            Entry::Snapshot(served) => served.bytes,
             Entry::Lines(block) => block.bytes(),
             Entry::Selection(files) => u32::try_from(64 + 4 * files.len()).unwrap_or(u32::MAX),
         }
@@ -395,6 +398,7 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
     }
     let parquet_blocker = parquet_blocker(&snapshot);
     Ok(ServedSnapshot {
+        bytes: estimated_bytes(&snapshot),
         snapshot,
         parquet_blocker,
         statistics: OnceLock::new(),
@@ -441,7 +445,6 @@ fn estimated_bytes(snapshot: &Snapshot) -> u32 {
             std::mem::size_of::<lakeshare_model::DataFile>()
                 + heap(f.url.len())
                 + heap(f.id.len())
-                + f.sha256_id.as_ref().map_or(0, |s| heap(s.len()))
                 + 2 * stats
                 + heap(f.partition_values.len() * 48)
                 + f.partition_values

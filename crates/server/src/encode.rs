@@ -105,7 +105,8 @@ pub fn write_file(
     ids: FileIdHash,
     signed: &mut dyn Iterator<Item = SignedUrl>,
 ) {
-    let id = ids.id_of(file).unwrap_or(&file.id);
+    let id = ids.id_of(file);
+    let id = id.as_deref().unwrap_or(&file.id);
     let signed = SignedFile::take(file, signed);
     let expiration = signed.expires_at_ms();
     let dv_url = signed.deletion_vector.as_ref().map(|s| s.url.as_str());
@@ -171,7 +172,8 @@ pub fn write_change(
     signed: &mut dyn Iterator<Item = SignedUrl>,
 ) {
     let file = &change.file;
-    let id = ids.id_of(file).unwrap_or(&file.id);
+    let id = ids.id_of(file);
+    let id = id.as_deref().unwrap_or(&file.id);
     let signed = SignedFile::take(file, signed);
     let expiration = signed.expires_at_ms();
     let dv_url = signed.deletion_vector.as_ref().map(|s| s.url.as_str());

@@ -52,6 +52,8 @@ pub struct LocalUrlSigner {
     /// `{public_url}/files`, without a trailing slash.
     base_url: String,
     root: PathBuf,
+    /// `root` as a `file://` URL ending in `/`: the prefix of the URLs adapters give its files.
+    root_url: Option<String>,
     ttl: Duration,
     /// Recipient and object sealed into every token (see [`UrlSigner::for_recipient`]).
     audience: Option<(String, String)>,
@@ -74,6 +76,7 @@ impl LocalUrlSigner {
         Ok(Self {
             tokens: FileTokens::new(signer),
             base_url: base_url.trim_end_matches('/').to_string(),
+            root_url: url::Url::from_directory_path(&root).ok().map(String::from),
             root,
             ttl,
             audience: None,
@@ -102,6 +105,9 @@ impl LocalUrlSigner {
     }
 
     fn relative_path(&self, file_url: &str) -> Result<String> {
+        if let Some(relative) = self.plain_relative(file_url) {
+            return Ok(relative.to_string());
+        }
         let unsupported = |reason: &str| Error::Unsupported {
             url: file_url.to_string(),
             reason: reason.to_string(),
@@ -130,6 +136,16 @@ impl LocalUrlSigner {
             return Err(outside());
         }
         Ok(parts.join("/"))
+    }
+
+    /// The common case, without parsing (every file of a snapshot is checked when it is
+    /// loaded and again when it is signed): a URL that is the root's own URL followed by a
+    /// plain path ([`lakeshare_model::is_plain_path`]), which names that path below the root.
+    /// Anything else (percent escapes, dot segments, a root spelt otherwise) takes the full
+    /// check.
+    fn plain_relative<'a>(&self, file_url: &'a str) -> Option<&'a str> {
+        let rest = file_url.strip_prefix(self.root_url.as_deref()?)?;
+        lakeshare_model::is_plain_path(rest).then_some(rest)
     }
 }
 
@@ -160,6 +176,9 @@ impl UrlSigner for LocalUrlSigner {
     }
 
     fn check(&self, file_url: &str) -> Result<()> {
+        if self.plain_relative(file_url).is_some() {
+            return Ok(());
+        }
         self.relative_path(file_url).map(drop)
     }
 
@@ -298,6 +317,45 @@ mod tests {
             signer.sign("s3://b/k"),
             Err(Error::Unsupported { .. })
         ));
+    }
+
+    #[test]
+    fn the_quick_path_agrees_with_the_full_check() {
+        let (dir, signer) = setup();
+        let root = file_url(&dir.path().canonicalize().unwrap().join("table"));
+        let full = |url: &str| {
+            let slow = LocalUrlSigner {
+                root_url: None,
+                ..signer.clone()
+            };
+            slow.relative_path(url).ok()
+        };
+        for rest in [
+            "p=1/a.parquet",
+            "a+b@c,d~e-f_g.h",
+            "p=1/../../secret.txt",
+            "./a.parquet",
+            "p=1//a.parquet",
+            "p%3D1/a.parquet",
+            "a%2Fb",
+            "a%2e%2e/b",
+            "",
+            "p=1/",
+        ] {
+            let url = format!("{root}/{rest}");
+            let quick = signer.plain_relative(&url);
+            if let Some(quick) = quick {
+                assert_eq!(Some(quick.to_string()), full(&url), "{rest}");
+            }
+            assert_eq!(signer.relative_path(&url).ok(), full(&url), "{rest}");
+        }
+        assert_eq!(
+            signer.plain_relative(&format!("{root}/p=1/a.parquet")),
+            Some("p=1/a.parquet"),
+            "the common case takes the quick path"
+        );
+        assert_eq!(signer.plain_relative(&format!("{root}/p=1/../a")), None);
+        assert_eq!(signer.plain_relative(&format!("{root}x/a")), None);
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl HudiSource {
         if missing.is_empty() {
             return Ok(out);
         }
-        let storage = self.storage(loaded)?;
+        let storage = loaded.storage.clone();
         let mut pending = missing.into_iter();
         let mut reads = tokio::task::JoinSet::new();
         loop {
@@ -143,7 +143,7 @@ impl HudiSource {
         instant: &str,
         footer: &Footer,
     ) -> Result<Arc<Footer>, Error> {
-        let metadata = ParquetBaseFileReader::new(self.storage(loaded)?)
+        let metadata = ParquetBaseFileReader::new(loaded.storage.clone())
             .get_parquet_metadata(&footer.file)
             .await
             .map_err(|e| Error::Hudi(e.into()))?;
@@ -177,13 +177,5 @@ impl HudiSource {
             .expect("poisoned")
             .insert(instant.to_string(), refined.clone());
         Ok(refined)
-    }
-
-    /// hudi's storage for the table, as its file system view builds it (the same base URL,
-    /// hudi configs and storage options).
-    pub(super) fn storage(&self, loaded: &Loaded) -> Result<Arc<Storage>, Error> {
-        let table = &loaded.table;
-        Storage::new(table.storage_options.clone(), table.hudi_configs.clone())
-            .map_err(|e| Error::Hudi(e.into()))
     }
 }
