@@ -221,8 +221,10 @@ impl DeltaSource {
     /// The live files at `version`, replayed by the kernel's lazy snapshot with only what the
     /// model keeps: each file's statistics as the log's text plus the row count, parsed by the
     /// kernel alongside. deltalake's eager table state would also parse every column's bounds
-    /// for every file, which is most of a cold load and which nothing here reads (pruning
-    /// parses the text itself, once, when a query first needs it).
+    /// for every file, a large part of a cold load, which nothing here reads (pruning parses
+    /// the text itself, once, when a query first needs it). A checkpoint that keeps only
+    /// parsed statistics (`writeStatsAsJson` off) then yields row counts without bounds: such
+    /// files are kept by pruning, never dropped.
     async fn load(&self, version: Version, timestamp_ms: i64) -> Result<Snapshot, Error> {
         self.log_store.refresh().await?;
         let state = DeltaSnapshot::try_new(&*self.log_store, Some(version)).await?;
