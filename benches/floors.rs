@@ -176,27 +176,18 @@ mod heap {
 
 /// A fresh gateway's first query against the format's own replay.
 async fn cold(tables: &Tables, report: &Report) {
-    let mut cold = Vec::new();
-    for _ in 0..3 {
-        let gateway = Gateway::start(tables).await;
-        cold.push(gateway.query("large", "{}").await);
-    }
     let deltalake = median_of(3, || {
         baselines::python_seconds(DELTALAKE_REPLAY, &[&tables.large.to_string_lossy()])
     });
-    let cold = Fetched::median(cold);
-    report.row(
-        "first query, Delta: to first byte",
-        cold.first_byte,
+    first_query(
+        tables,
+        report,
+        "large",
+        "Delta",
         deltalake,
         "deltalake replay",
-    );
-    report.row(
-        "first query, Delta: whole body",
-        cold.total,
-        deltalake,
-        "deltalake replay",
-    );
+    )
+    .await;
     // Where the time goes: the adapter's own load, without the server around it.
     report.row(
         "  of which the Delta adapter's load",
@@ -205,50 +196,55 @@ async fn cold(tables: &Tables, report: &Report) {
         "deltalake replay",
     );
 
-    let mut cold = Vec::new();
-    for _ in 0..3 {
-        let gateway = Gateway::start(tables).await;
-        cold.push(gateway.query("iceberg", "{}").await);
-    }
     let metadata = tables.iceberg.join("metadata/00001-bench.metadata.json");
     let pyiceberg = median_of(3, || {
         baselines::python_seconds(PYICEBERG_PLAN, &[&metadata.to_string_lossy()])
     });
-    let cold = Fetched::median(cold);
-    report.row(
-        "first query, Iceberg: to first byte",
-        cold.first_byte,
+    first_query(
+        tables,
+        report,
+        "iceberg",
+        "Iceberg",
         pyiceberg,
         "pyiceberg plan_files",
-    );
-    report.row(
-        "first query, Iceberg: whole body",
-        cold.total,
-        pyiceberg,
-        "pyiceberg plan_files",
-    );
+    )
+    .await;
 
-    let mut cold = Vec::new();
-    for _ in 0..3 {
-        let gateway = Gateway::start(tables).await;
-        cold.push(gateway.query("hudi", "{}").await);
-    }
     let hudi_rs = median_of(3, || {
         baselines::python_seconds(HUDI_FILE_SLICES, &[&tables.hudi.to_string_lossy()])
     });
+    let label = "Hudi (demo trips)";
+    first_query(
+        tables,
+        report,
+        "hudi",
+        label,
+        hudi_rs,
+        "hudi-rs file slices",
+    )
+    .await;
+}
+
+/// A fresh gateway's first full query of `table` (median of 3), to the first body byte and to
+/// the last, each against `baseline`.
+async fn first_query(
+    tables: &Tables,
+    report: &Report,
+    table: &str,
+    label: &str,
+    baseline: Duration,
+    baseline_name: &str,
+) {
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let gateway = Gateway::start(tables).await;
+        cold.push(gateway.query(table, "{}").await);
+    }
     let cold = Fetched::median(cold);
-    report.row(
-        "first query, Hudi (demo trips): to first byte",
-        cold.first_byte,
-        hudi_rs,
-        "hudi-rs file slices",
-    );
-    report.row(
-        "first query, Hudi (demo trips): whole body",
-        cold.total,
-        hudi_rs,
-        "hudi-rs file slices",
-    );
+    let to_first_byte = format!("first query, {label}: to first byte");
+    report.row(&to_first_byte, cold.first_byte, baseline, baseline_name);
+    let whole_body = format!("first query, {label}: whole body");
+    report.row(&whole_body, cold.total, baseline, baseline_name);
 }
 
 /// The Delta adapter's load of the large table from a new source, `runs` times: the median.
