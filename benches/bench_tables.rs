@@ -64,7 +64,7 @@ pub async fn native_iceberg(delta: &Path, files: usize) -> PathBuf {
     };
     let generator = Generator::new(&snapshot.metadata.id, &[&snapshot], layout).expect("generator");
     let delta_root = format!("file://{}", delta.display());
-    let path_of = |f: &lakeshare_model::DataFile| Ok(f.url.replace(&delta_root, &base));
+    let path_of = |f: &lakeshare_model::DataFile| Ok(f.url.as_str().replace(&delta_root, &base));
     let made = generator
         .version(
             &snapshot,

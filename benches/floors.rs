@@ -97,14 +97,19 @@ fn wants(case: &str) -> bool {
 /// which also keeps what the log replay used and freed).
 async fn memory(tables: &Tables, files: usize) {
     let gateway = Gateway::start(tables).await;
-    let before = (heap::live(), baselines::rss_bytes());
+    // Sampled once the gateway has settled: it hands freed memory back in the background.
+    let sample = || async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        (heap::live(), baselines::rss_bytes())
+    };
+    let before = sample().await;
     gateway.query("large", r#"{"maxFiles":1}"#).await;
-    let snapshot = (heap::live(), baselines::rss_bytes());
+    let snapshot = sample().await;
     gateway.query("large", "{}").await;
-    let lines = (heap::live(), baselines::rss_bytes());
+    let lines = sample().await;
     let hint = r#"{"jsonPredicateHints":"{\"op\":\"lessThan\",\"children\":[{\"op\":\"column\",\"name\":\"id\",\"valueType\":\"long\"},{\"op\":\"literal\",\"value\":\"1000\",\"valueType\":\"long\"}]}"}"#;
     gateway.query("large", hint).await;
-    let pruning = (heap::live(), baselines::rss_bytes());
+    let pruning = sample().await;
     drop(gateway);
     let per_file = |from: u64, to: u64| to.saturating_sub(from) as f64 / files as f64;
     for (what, from, to) in [

@@ -175,7 +175,7 @@ fn floor(files: &[lakeshare_model::DataFile], signer: &LocalUrlSigner) -> Durati
             let started = Instant::now();
             let mut buf = Vec::with_capacity(files.len() * 512);
             for file in files {
-                let signed = signer.sign(&file.url).expect("inside the root");
+                let signed = signer.sign(&file.url.as_str()).expect("inside the root");
                 write_ndjson_line(
                     &mut buf,
                     &FileLine::parquet(file, &signed.url, signed.expires_at_ms, None),

@@ -10,9 +10,9 @@ use deltalake::logstore::{LogStore, LogStoreRef, ObjectStoreRef, StorageConfig, 
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt as _;
 use lakeshare_model::{
-    ChangeFile, ChangeKind, DataFile, DeletionVector, Error as ModelError, FileStats, Result,
-    Snapshot, TableFormat, TableMetadata, TableProtocol, TableSource, TimestampBound, Version,
-    VersionChanges,
+    ChangeFile, ChangeKind, DataFile, DeletionVector, Error as ModelError, FileStats, FileUrl,
+    Result, Snapshot, TableFormat, TableMetadata, TableProtocol, TableSource, TimestampBound,
+    Version, VersionChanges,
 };
 use tokio::sync::Mutex;
 use url::Url;
@@ -25,7 +25,7 @@ pub struct DeltaSource {
     location: String,
     table_url: Url,
     /// `table_url` ending in `/`, which a plain path is appended to (see [`Self::file_url`]).
-    root_prefix: Option<String>,
+    root_prefix: Option<Arc<str>>,
     log_store: LogStoreRef,
     /// The last listing of the log, refreshed when a request needs a newer version than it knows.
     timeline: Mutex<Option<Arc<Timeline>>>,
@@ -82,7 +82,7 @@ impl DeltaSource {
         let root_prefix = (table_url.query().is_none()
             && table_url.fragment().is_none()
             && !table_url.cannot_be_a_base())
-        .then(|| root_prefix(&table_url));
+        .then(|| root_prefix(&table_url).into());
         let source = Self {
             location: location.to_string(),
             root_prefix,
@@ -164,13 +164,13 @@ impl DeltaSource {
     /// Resolves a path from the log (URL-decoded, relative to the table or absolute) to a URL.
     /// A plain path, as most writers' are, is appended to the root as it is: what the URL's
     /// own segment handling would give, without its copies (a cold load resolves every file).
-    fn file_url(&self, path: &str) -> String {
+    fn file_url(&self, path: &str) -> FileUrl {
         if path.contains("://") {
-            return path.to_string();
+            return path.into();
         }
         match &self.root_prefix {
-            Some(root) if lakeshare_model::is_plain_path(path) => [root.as_str(), path].concat(),
-            _ => joined(&self.table_url, path),
+            Some(root) if lakeshare_model::is_plain_path(path) => FileUrl::under(root, path),
+            _ => joined(&self.table_url, path).into(),
         }
     }
 
@@ -186,7 +186,7 @@ impl DeltaSource {
             partition_values: view.partition_values_map().into_iter().collect(),
             stats: view.stats().map(|json| FileStats {
                 num_records: view.num_records().map(|n| n as u64),
-                json,
+                json: json.into_boxed_str(),
             }),
             modification_time_ms: view.modification_time(),
             deletion_vector: view
@@ -542,7 +542,7 @@ impl TableSource for DeltaSource {
             return Ok(Vec::new());
         };
         let corrupt = |reason: String| ModelError::Corrupt {
-            location: file.url.clone(),
+            location: file.url.to_string(),
             reason,
         };
         let descriptor = kernel_descriptor(dv)

@@ -35,12 +35,11 @@ struct ColumnStatistics {
 
 impl FileStatistics {
     /// An unknown statistic is a null entry: DataFusion then keeps the file.
+    ///
+    /// One pass over the files, each file's statistics text parsed and dropped before the next
+    /// one's: holding every file's parsed JSON at once would take several kilobytes per file
+    /// (hundreds of megabytes at 100k files) for the moment of the build.
     pub fn new(snapshot: &Snapshot) -> Self {
-        let columns = prunable_columns(
-            &snapshot.metadata.schema_string,
-            &snapshot.metadata.physical_names,
-        )
-        .unwrap_or_default();
         let partitions: HashSet<&str> = snapshot
             .metadata
             .partition_columns
@@ -48,81 +47,108 @@ impl FileStatistics {
             .map(String::as_str)
             .collect();
         let files = &snapshot.files;
-        let parsed: Vec<Option<Value>> = files
-            .iter()
-            .map(|f| {
-                f.stats
-                    .as_ref()
-                    .and_then(|s| serde_json::from_str(&s.json).ok())
-            })
-            .collect();
-        let row_counts: Vec<Option<u64>> = files
-            .iter()
-            .map(|f| f.stats.as_ref().and_then(|s| s.num_records))
-            .collect();
-
-        let mut built = HashMap::new();
-        for column in &columns {
-            let data_type = column.field.data_type();
-            let mut min = Vec::with_capacity(files.len());
-            let mut max = Vec::with_capacity(files.len());
-            let mut nulls = Vec::with_capacity(files.len());
-            for (i, file) in files.iter().enumerate() {
-                if partitions.contains(column.field.name().as_str()) {
-                    // Partition values are exact: one value for every row of the file. Only an
-                    // explicit null is known to be null; a missing key or an empty string (which
-                    // readers also take as null) or a value that does not parse is unknown.
-                    let (value, null_count) = match file.partition_values.get(&column.stats_key) {
-                        Some(None) => (None, row_counts[i]),
-                        Some(Some(v)) if !v.is_empty() => match partition_scalar(v, data_type) {
-                            Some(scalar) => (Some(scalar), Some(0)),
-                            None => (None, None),
-                        },
-                        _ => (None, None),
-                    };
-                    min.push(value.clone());
-                    max.push(value);
-                    nulls.push(null_count);
+        let mut builders: Vec<ColumnBuilder> = prunable_columns(
+            &snapshot.metadata.schema_string,
+            &snapshot.metadata.physical_names,
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .map(|column| ColumnBuilder {
+            partition: partitions.contains(column.field.name().as_str()),
+            column,
+            min: Vec::with_capacity(files.len()),
+            max: Vec::with_capacity(files.len()),
+            nulls: Vec::with_capacity(files.len()),
+        })
+        .collect();
+        let reads_stats = builders.iter().any(|b| !b.partition);
+        let mut row_counts = Vec::with_capacity(files.len());
+        for file in files.iter() {
+            let rows = file.stats.as_ref().and_then(|s| s.num_records);
+            row_counts.push(rows);
+            let parsed: Option<Value> = reads_stats
+                .then(|| file.stats.as_ref())
+                .flatten()
+                .and_then(|s| serde_json::from_str(&s.json).ok());
+            for builder in &mut builders {
+                if builder.partition {
+                    let value = file.partition_values.get(&builder.column.stats_key);
+                    builder.push_partition(value, rows);
                 } else {
-                    let stats = parsed[i].as_ref();
-                    // Bounds that are not tight (deletion vectors) still bound the live rows, but
-                    // their null counts may include deleted rows.
-                    let tight = stats
-                        .and_then(|s| s.get("tightBounds"))
-                        .and_then(Value::as_bool)
-                        != Some(false);
-                    let lookup = |key: &str| {
-                        stats
-                            .and_then(|s| s.get(key))
-                            .and_then(|m| m.get(&column.stats_key))
-                    };
-                    min.push(
-                        lookup("minValues").and_then(|v| stat_scalar(v, data_type, Bound::Min)),
-                    );
-                    max.push(
-                        lookup("maxValues").and_then(|v| stat_scalar(v, data_type, Bound::Max)),
-                    );
-                    nulls.push(
-                        tight
-                            .then(|| lookup("nullCount").and_then(Value::as_u64))
-                            .flatten(),
-                    );
+                    builder.push_stats(parsed.as_ref());
                 }
             }
-            built.insert(
-                column.field.name().clone(),
-                ColumnStatistics {
-                    min: to_array(min, data_type),
-                    max: to_array(max, data_type),
-                    null_count: Arc::new(UInt64Array::from(nulls)),
-                },
-            );
         }
+        let columns = builders
+            .into_iter()
+            .map(|b| {
+                let data_type = b.column.field.data_type();
+                let statistics = ColumnStatistics {
+                    min: to_array(b.min, data_type),
+                    max: to_array(b.max, data_type),
+                    null_count: Arc::new(UInt64Array::from(b.nulls)),
+                };
+                (b.column.field.name().clone(), statistics)
+            })
+            .collect();
         Self {
-            columns: built,
+            columns,
             row_counts: Arc::new(UInt64Array::from(row_counts)),
             num_files: files.len(),
         }
+    }
+}
+
+/// One column's statistics as they are gathered, a file at a time.
+struct ColumnBuilder {
+    column: crate::schema::PrunableColumn,
+    partition: bool,
+    min: Vec<Option<ScalarValue>>,
+    max: Vec<Option<ScalarValue>>,
+    nulls: Vec<Option<u64>>,
+}
+
+impl ColumnBuilder {
+    /// Partition values are exact: one value for every row of the file. Only an explicit null
+    /// is known to be null; a missing key or an empty string (which readers also take as null)
+    /// or a value that does not parse is unknown.
+    fn push_partition(&mut self, value: Option<Option<&str>>, rows: Option<u64>) {
+        let (value, null_count) = match value {
+            Some(None) => (None, rows),
+            Some(Some(v)) if !v.is_empty() => {
+                match partition_scalar(v, self.column.field.data_type()) {
+                    Some(scalar) => (Some(scalar), Some(0)),
+                    None => (None, None),
+                }
+            }
+            _ => (None, None),
+        };
+        self.min.push(value.clone());
+        self.max.push(value);
+        self.nulls.push(null_count);
+    }
+
+    /// Bounds that are not tight (deletion vectors) still bound the live rows, but their null
+    /// counts may include deleted rows.
+    fn push_stats(&mut self, stats: Option<&Value>) {
+        let data_type = self.column.field.data_type();
+        let tight = stats
+            .and_then(|s| s.get("tightBounds"))
+            .and_then(Value::as_bool)
+            != Some(false);
+        let lookup = |key: &str| {
+            stats
+                .and_then(|s| s.get(key))
+                .and_then(|m| m.get(&self.column.stats_key))
+        };
+        let min = lookup("minValues").and_then(|v| stat_scalar(v, data_type, Bound::Min));
+        let max = lookup("maxValues").and_then(|v| stat_scalar(v, data_type, Bound::Max));
+        let nulls = tight
+            .then(|| lookup("nullCount").and_then(Value::as_u64))
+            .flatten();
+        self.min.push(min);
+        self.max.push(max);
+        self.nulls.push(nulls);
     }
 }
 

@@ -101,7 +101,7 @@ async fn copy_on_write_versions_snapshots_and_changes() {
     let cities: Vec<_> = first
         .files
         .iter()
-        .map(|f| f.partition_values["city"].clone().unwrap())
+        .map(|f| f.partition_values["city"].as_deref().unwrap().to_string())
         .collect();
     assert!(cities.contains(&"sf".to_string()) && cities.contains(&"nyc".to_string()));
 
@@ -203,7 +203,7 @@ async fn commits_written_after_the_source_opened_show_at_the_next_request() {
                 snapshot
                     .files
                     .iter()
-                    .any(|f| f.url.contains(&format!("city={city}"))),
+                    .any(|f| f.url.as_str().contains(&format!("city={city}"))),
                 "metadata table {metadata_table}: the new partition's file"
             );
             assert_eq!(

@@ -748,7 +748,7 @@ fn file_line(f: &DataFile, path: &str) -> String {
         path,
         f.size,
         f.partition_values,
-        f.stats.as_ref().map_or("", |s| s.json.as_str()),
+        f.stats.as_ref().map_or("", |s| &*s.json),
         // The descriptor, not where the gateway found the vector (a server path).
         f.deletion_vector.as_ref().map(|dv| (
             &dv.storage_type,

@@ -57,7 +57,7 @@ pub(crate) fn partition(
             )));
         };
         // The Delta protocol writes a null partition value as an empty string.
-        let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             values.push(None);
             continue;
         };

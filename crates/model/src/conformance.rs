@@ -86,7 +86,7 @@ pub async fn check(source: &dyn TableSource, expect: &Expectations<'_>) -> Vec<V
         }
     }
 
-    let mut ids_by_url: HashMap<String, String> = HashMap::new();
+    let mut ids_by_url: HashMap<crate::FileUrl, String> = HashMap::new();
     let mut previous_time = i64::MIN;
     for &version in &versions {
         let snapshot = source.snapshot(version).await.unwrap_or_else(|e| {
@@ -163,7 +163,7 @@ pub async fn check(source: &dyn TableSource, expect: &Expectations<'_>) -> Vec<V
         for commit in &commits {
             for change in &commit.files {
                 assert!(
-                    (expect.inside_root)(&change.file.url),
+                    (expect.inside_root)(&change.file.url.as_str()),
                     "version {}: changed file {} outside the root",
                     commit.version,
                     change.file.url
@@ -193,11 +193,11 @@ pub async fn check(source: &dyn TableSource, expect: &Expectations<'_>) -> Vec<V
     versions
 }
 
-fn file_keys(snapshot: &Snapshot) -> Vec<(&str, &str)> {
+fn file_keys(snapshot: &Snapshot) -> Vec<(&str, &crate::FileUrl)> {
     snapshot
         .files
         .iter()
-        .map(|f| (f.id.as_str(), f.url.as_str()))
+        .map(|f| (f.id.as_str(), &f.url))
         .collect()
 }
 
@@ -226,7 +226,7 @@ async fn check_deleted_rows(source: &dyn TableSource, snapshot: &Snapshot) {
 fn check_files(
     snapshot: &Snapshot,
     expect: &Expectations<'_>,
-    ids_by_url: &mut HashMap<String, String>,
+    ids_by_url: &mut HashMap<crate::FileUrl, String>,
 ) {
     let version = snapshot.version;
     assert!(
@@ -241,7 +241,7 @@ fn check_files(
     }
     for file in snapshot.files.iter() {
         assert!(
-            (expect.inside_root)(&file.url),
+            (expect.inside_root)(&file.url.as_str()),
             "version {version}: {} outside the table's root",
             file.url
         );

@@ -27,6 +27,7 @@ mod changes;
 pub mod conformance;
 mod error;
 mod fault;
+mod file_url;
 mod governance;
 mod id;
 mod partition_values;
@@ -43,6 +44,7 @@ pub use adapter::{
 pub use changes::{ChangeFile, ChangeKind, VersionChanges};
 pub use error::{Error, Result, StorageFault};
 pub use fault::{fault_of, store_fault};
+pub use file_url::FileUrl;
 pub use governance::{CONFIGURATION_PREFIX, Governance, GovernanceField, Provenance};
 pub use id::{Sha256Id, path_ids, stable_uuid};
 pub use partition_values::PartitionValues;

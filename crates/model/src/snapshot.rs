@@ -183,7 +183,7 @@ impl TableMetadata {
 pub struct DataFile {
     /// Absolute URL of the file (`file:///…`, `s3://…`), resolved by the adapter against the table
     /// root, so that nothing downstream has to know how a format writes its paths.
-    pub url: String,
+    pub url: crate::FileUrl,
     /// Stable id of the file, the same in every version and every response (see [`crate::TableSource`]).
     pub id: String,
     /// The file's id under `fileidhash: delta` (SHA-256 of the path its log names it by, where
@@ -204,7 +204,7 @@ pub struct DataFile {
 impl DataFile {
     /// A file the table's log names by `log_path`, with both of its ids (see
     /// [`crate::path_ids`]).
-    pub fn at_path(url: impl Into<String>, log_path: &str, size: u64) -> Self {
+    pub fn at_path(url: impl Into<crate::FileUrl>, log_path: &str, size: u64) -> Self {
         let (id, sha256_id) = crate::path_ids(log_path);
         Self {
             sha256_id: Some(sha256_id),
@@ -213,7 +213,7 @@ impl DataFile {
     }
 
     /// A file with no partition values, stats or deletes.
-    pub fn new(url: impl Into<String>, id: impl Into<String>, size: u64) -> Self {
+    pub fn new(url: impl Into<crate::FileUrl>, id: impl Into<String>, size: u64) -> Self {
         Self {
             url: url.into(),
             id: id.into(),
@@ -238,7 +238,8 @@ impl DataFile {
 pub struct FileStats {
     /// Rows in the file before any deletion vector is applied, if the writer recorded it.
     pub num_records: Option<u64>,
-    pub json: String,
+    /// Boxed: no spare capacity kept beside 100k files' statistics.
+    pub json: Box<str>,
 }
 
 impl FileStats {
@@ -253,7 +254,10 @@ impl FileStats {
         let num_records = serde_json::from_str::<Counts>(&json)
             .ok()
             .and_then(|c| c.num_records);
-        Self { num_records, json }
+        Self {
+            num_records,
+            json: json.into_boxed_str(),
+        }
     }
 }
 
@@ -282,7 +286,7 @@ mod tests {
         assert_eq!(s.num_records, Some(42));
         let bad = FileStats::from_json("not json".into());
         assert_eq!(bad.num_records, None);
-        assert_eq!(bad.json, "not json");
+        assert_eq!(&*bad.json, "not json");
     }
 
     #[test]

@@ -254,7 +254,7 @@ impl<'a> DeltaFileLine<'a> {
             data_change: cx.action != DeltaAction::Cdc,
             extended_file_metadata: (cx.action == DeltaAction::Remove).then_some(true),
             stats: is_add
-                .then(|| file.stats.as_ref().map(|s| s.json.as_str()))
+                .then(|| file.stats.as_ref().map(|s| &*s.json))
                 .flatten(),
             deletion_vector: (cx.action != DeltaAction::Cdc)
                 .then_some(deletion_vector)

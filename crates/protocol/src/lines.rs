@@ -145,7 +145,7 @@ impl<'a> FileLine<'a> {
                 id: &file.id,
                 partition_values: &file.partition_values,
                 size: file.size,
-                stats: file.stats.as_ref().map(|s| s.json.as_str()),
+                stats: file.stats.as_ref().map(|s| &*s.json),
                 version: version_and_timestamp.map(|(v, _)| v),
                 timestamp: version_and_timestamp.map(|(_, t)| t),
                 expiration_timestamp,
@@ -203,7 +203,7 @@ impl<'a> ChangeLine<'a> {
             timestamp,
             version,
             stats: (kind == ChangeKind::Added)
-                .then(|| file.stats.as_ref().map(|s| s.json.as_str()))
+                .then(|| file.stats.as_ref().map(|s| &*s.json))
                 .flatten(),
             expiration_timestamp,
         };

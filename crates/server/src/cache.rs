@@ -29,8 +29,11 @@ pub struct ServedSnapshot {
 
 impl ServedSnapshot {
     pub fn statistics(&self) -> &FileStatistics {
-        self.statistics
-            .get_or_init(|| FileStatistics::new(&self.snapshot))
+        self.statistics.get_or_init(|| {
+            let statistics = FileStatistics::new(&self.snapshot);
+            crate::memory::release_after(self.snapshot.files.len());
+            statistics
+        })
     }
 
     /// What an answer of every file says about them in the audit (see
@@ -302,6 +305,8 @@ async fn load_task(
         })),
     };
     if let Ok(served) = &result {
+        // The replay's transient allocations are freed by now; the process need not keep them.
+        crate::memory::release_after(served.snapshot.files.len());
         cache
             .insert(Key::Snapshot(key.clone()), Entry::Snapshot(served.clone()))
             .await;
@@ -371,9 +376,9 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
             .deletion_vector
             .as_ref()
             .and_then(|dv| dv.absolute_url.as_deref());
-        std::iter::once(f.url.as_str()).chain(dv)
+        std::iter::once(f.url.as_str()).chain(dv.map(std::borrow::Cow::Borrowed))
     });
-    if let Some(err) = urls.map(|url| signer.check(url)).find_map(Result::err) {
+    if let Some(err) = urls.map(|url| signer.check(&url)).find_map(Result::err) {
         tracing::error!("refusing snapshot: {err}");
         return Err(lakeshare_model::Error::Unsupported(
             "the table references data files outside its location, which this server does not serve".into(),
@@ -392,7 +397,7 @@ fn vet(snapshot: Snapshot, signer: &dyn UrlSigner) -> lakeshare_model::Result<Se
             .is_some_and(|dv| dv.storage_type != "i" && dv.absolute_url.is_none())
     }) {
         return Err(lakeshare_model::Error::Corrupt {
-            location: file.url.clone(),
+            location: file.url.to_string(),
             reason: "its deletion vector's location cannot be resolved".into(),
         });
     }
@@ -443,14 +448,11 @@ fn estimated_bytes(snapshot: &Snapshot) -> u32 {
         .map(|f| {
             let stats = f.stats.as_ref().map_or(0, |s| heap(s.json.len()));
             std::mem::size_of::<lakeshare_model::DataFile>()
-                + heap(f.url.len())
+                + heap(f.url.heap_bytes())
                 + heap(f.id.len())
                 + 2 * stats
-                + heap(f.partition_values.len() * 48)
-                + f.partition_values
-                    .iter()
-                    .map(|(k, v)| heap(k.len()) + v.as_ref().map_or(0, |v| heap(v.len())))
-                    .sum::<usize>()
+                + f.partition_values.heap_bytes()
+                + 24 * f.partition_values.len()
                 + f.deletion_vector.as_ref().map_or(0, |_| 256)
         })
         .sum();

@@ -1,5 +1,6 @@
 //! NDJSON bodies of table reads in either response format.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -56,10 +57,10 @@ pub fn write_head(
 
 /// The URLs a file line needs signed, in the order [`write_file`] and [`write_change`] take them
 /// from their `signed` iterator: the file, then its persisted deletion vector if it has one.
-pub fn push_urls<'a>(file: &'a DataFile, out: &mut Vec<&'a str>) {
-    out.push(&file.url);
+pub fn push_urls<'a>(file: &'a DataFile, out: &mut Vec<Cow<'a, str>>) {
+    out.push(file.url.as_str());
     if let Some(dv) = deletion_vector_url(file) {
-        out.push(dv);
+        out.push(Cow::Borrowed(dv));
     }
 }
 
@@ -218,7 +219,7 @@ pub fn write_change(
 /// The lines of a streamed body after its head, one or none per item.
 pub trait BodyLines: Send + Sync {
     /// The URLs item `i`'s line needs signed, pushed in the order `write` takes them.
-    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>);
+    fn urls<'a>(&'a self, i: usize, out: &mut Vec<Cow<'a, str>>);
 
     /// Writes item `i`'s line with its URLs, signed, taken from `signed`.
     fn write(&self, buf: &mut Vec<u8>, i: usize, signed: &mut dyn Iterator<Item = SignedUrl>);
@@ -374,6 +375,7 @@ pub async fn render<L: BodyLines + ?Sized>(
     for i in items.clone() {
         lines.urls(i, &mut urls);
     }
+    let urls: Vec<&str> = urls.iter().map(|url| &**url).collect();
     let signed = signer.sign_all(&urls).await?;
     crate::metrics::COUNTERS
         .urls_signed
@@ -409,8 +411,8 @@ mod tests {
     struct Numbers(Vec<String>);
 
     impl BodyLines for Numbers {
-        fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
-            out.push(&self.0[i]);
+        fn urls<'a>(&'a self, i: usize, out: &mut Vec<Cow<'a, str>>) {
+            out.push(Cow::Borrowed(&self.0[i]));
         }
 
         fn write(&self, buf: &mut Vec<u8>, i: usize, signed: &mut dyn Iterator<Item = SignedUrl>) {

@@ -30,6 +30,7 @@ mod error;
 mod etag;
 mod folders;
 mod limits;
+mod memory;
 mod metrics;
 mod oidc;
 mod pages;

@@ -185,7 +185,7 @@ struct SnapshotLines<'a> {
 }
 
 impl BodyLines for SnapshotLines<'_> {
-    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
+    fn urls<'a>(&'a self, i: usize, out: &mut Vec<std::borrow::Cow<'a, str>>) {
         encode::push_urls(&self.served.snapshot.files[i], out);
     }
 

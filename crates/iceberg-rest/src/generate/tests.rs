@@ -47,7 +47,7 @@ fn layout() -> Layout {
 }
 
 fn path_of(f: &DataFile) -> Result<String> {
-    Ok(f.url.replace("file:///t", "s3://bucket/t"))
+    Ok(f.url.as_str().replace("file:///t", "s3://bucket/t"))
 }
 
 type RowCounts<'a> = &'a (dyn Fn(&DataFile) -> Option<u64> + Sync);

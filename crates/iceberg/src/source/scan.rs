@@ -79,6 +79,9 @@ impl IcebergSource {
             .map(|(_, m)| m.metadata().partition_spec())
             .collect();
         let partition_columns = common_identity_columns(&specs, &schema);
+        // Files under the table's location hold that prefix once, shared (see `FileUrl`).
+        let root: std::sync::Arc<str> =
+            files::file_url(&format!("{}/", metadata.location().trim_end_matches('/'))).into();
         let mut data_files = Vec::new();
         for (_, manifest) in &manifests {
             let positions = positions_in(
@@ -99,7 +102,9 @@ impl IcebergSource {
                     .snapshot_id()
                     .and_then(|id| timestamps.get(&id).copied())
                     .unwrap_or(entry.timestamp_ms);
-                data_files.push(files::data_file(file, &schema, &positions, added_ms));
+                let mut file = files::data_file(file, &schema, &positions, added_ms);
+                file.url = file.url.sharing(&root);
+                data_files.push(file);
             }
         }
         let mut snapshot = self.assemble(

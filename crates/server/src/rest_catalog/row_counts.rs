@@ -53,7 +53,7 @@ impl RowCounts {
         opened: &OpenedTable,
         file: DataFile,
     ) -> Result<(String, u64), lakeshare_iceberg_rest::Error> {
-        let key = (file.url.clone(), file.size);
+        let key = (file.url.to_string(), file.size);
         if let Some(n) = self.known.get(&key) {
             return Ok((file.id, n));
         }
@@ -118,7 +118,7 @@ async fn read_range(
 ) -> Result<Vec<u8>, String> {
     match &opened.root {
         Root::Local(_) => {
-            let path = url::Url::parse(&file.url)
+            let path = url::Url::parse(&file.url.as_str())
                 .ok()
                 .and_then(|u| u.to_file_path().ok())
                 .ok_or("not a local file")?;
@@ -136,7 +136,9 @@ async fn read_range(
         }
         Root::Store(_) => {
             let store = opened.store.as_ref().ok_or("no store")?;
-            let key = store.key_of(&file.url).map_err(|e| e.to_string())?;
+            let key = store
+                .key_of(&file.url.as_str())
+                .map_err(|e| e.to_string())?;
             let bytes = store
                 .object_store()
                 .get_range(&key, start..end)

@@ -315,11 +315,11 @@ impl Placement {
             ))
         };
         match self {
-            Placement::BuiltIn { base } => relative_path(root, &file.url)
+            Placement::BuiltIn { base } => relative_path(root, &file.url.as_str())
                 .map(|rel| format!("{base}{FILES}{rel}"))
                 .ok_or_else(outside),
             Placement::Store { store, table, .. } => {
-                let key = store.key_of(&file.url).map_err(|_| outside())?;
+                let key = store.key_of(&file.url.as_str()).map_err(|_| outside())?;
                 if !key.prefix_matches(table) || key == *table {
                     return Err(outside());
                 }
@@ -377,7 +377,7 @@ fn remember_served_files(
     let paths = served
         .iter()
         .flat_map(|s| s.snapshot.files.iter())
-        .filter_map(|f| relative_path(root, &f.url))
+        .filter_map(|f| relative_path(root, &f.url.as_str()))
         .collect();
     // Keyed by the whole entry: a reload that stops sharing the history gets a new list.
     app.generated().set_served_files(

@@ -416,7 +416,7 @@ impl encode::BodyLines for ChangeLines {
         matches!(self.items[i], Item::File { .. })
     }
 
-    fn urls<'a>(&'a self, i: usize, out: &mut Vec<&'a str>) {
+    fn urls<'a>(&'a self, i: usize, out: &mut Vec<std::borrow::Cow<'a, str>>) {
         if let Item::File { commit, file } = self.items[i] {
             encode::push_urls(&self.commits[commit].files[file].file, out);
         }
