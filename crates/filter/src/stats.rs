@@ -66,9 +66,10 @@ impl FileStatistics {
         for file in files.iter() {
             let rows = file.stats.as_ref().and_then(|s| s.num_records);
             row_counts.push(rows);
-            let parsed: Option<Value> = reads_stats
-                .then(|| file.stats.as_ref())
-                .flatten()
+            let parsed: Option<Value> = file
+                .stats
+                .as_ref()
+                .filter(|_| reads_stats)
                 .and_then(|s| serde_json::from_str(&s.json).ok());
             for builder in &mut builders {
                 if builder.partition {

@@ -14,7 +14,10 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 /// same in every file, so each is allocated once and shared (see [`column_name`]); values are
 /// boxed, without a `String`'s spare capacity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartitionValues(Box<[(Arc<str>, Option<Box<str>>)]>);
+pub struct PartitionValues(Box<[Entry]>);
+
+/// A column's (shared) name and its value, `None` for a null.
+type Entry = (Arc<str>, Option<Box<str>>);
 
 impl PartitionValues {
     pub fn new() -> Self {
