@@ -29,6 +29,7 @@ from conftest import ROOT, Gateway
 TOKEN = "load-test-token-0123456789abcdef"
 SECONDS = int(os.environ.get("LAKESHARE_LOAD_SECONDS", "10"))
 EVERY = int(os.environ.get("LAKESHARE_LOAD_EVERY", "20"))
+LINKS_PER_INODE = 50_000
 CONNECTIONS = 128
 SIZES = {"t10": 10, "t1k": 1_000, "t10k": 10_000} | ({"t100k": 100_000} if os.environ.get("LAKESHARE_LOAD_BIG") else {})
 SCRIPT = ROOT / "tests" / "load" / "mix.lua"
@@ -61,10 +62,15 @@ def many_file_table(folder: Path, files: int) -> Path:
                       "schemaString": json.dumps(schema), "partitionColumns": [], "configuration": {"delta.enableChangeDataFeed": "true"},
                       "createdTime": 1_700_000_000_000}},
     ]
+    source = first
     for i in range(files):
         name = f"part-{i:05d}.parquet"
-        if i:
-            os.link(first, folder / name)
+        if i % LINKS_PER_INODE == 0 and i:
+            # A file system caps an inode's hard links (ext4: 65,000): a fresh copy every so often.
+            shutil.copyfile(first, folder / name)
+            source = folder / name
+        elif i:
+            os.link(source, folder / name)
         lines.append({"add": {"path": name, "partitionValues": {}, "size": size,
                               "modificationTime": 1_700_000_000_000, "dataChange": True, "stats": stats}})
     (folder / "_delta_log" / f"{0:020d}.json").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
