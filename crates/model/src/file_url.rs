@@ -101,12 +101,6 @@ impl From<&str> for FileUrl {
     }
 }
 
-impl From<&FileUrl> for String {
-    fn from(url: &FileUrl) -> Self {
-        url.as_str().into_owned()
-    }
-}
-
 impl fmt::Display for FileUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (root, rest) = self.parts();
